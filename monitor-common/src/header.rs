@@ -1,0 +1,53 @@
+//! The header at the start of every ring-buffer record.
+
+/// What a ring-buffer record carries. The discriminant is the first `u32` of every record.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Fork = 1,
+    Exec = 2,
+    ExecFailed = 3,
+    Exit = 4,
+}
+
+impl EventKind {
+    /// Number of kinds plus one (kinds start at 1): the size of per-kind counter arrays.
+    pub const COUNT: u32 = 5;
+
+    pub fn from_u32(v: u32) -> Option<Self> {
+        Some(match v {
+            1 => Self::Fork,
+            2 => Self::Exec,
+            3 => Self::ExecFailed,
+            4 => Self::Exit,
+            _ => return None,
+        })
+    }
+
+    /// Stable lower-case name, used in `stats` lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Fork => "fork",
+            Self::Exec => "exec",
+            Self::ExecFailed => "exec_failed",
+            Self::Exit => "exit",
+        }
+    }
+
+    pub const ALL: [EventKind; 4] = [Self::Fork, Self::Exec, Self::ExecFailed, Self::Exit];
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct EventHeader {
+    /// An [`EventKind`] discriminant.
+    pub kind: u32,
+    /// Thread-group id (what userspace calls the pid) of the task the event is about.
+    pub pid: u32,
+    /// Thread id of that task.
+    pub tid: u32,
+    pub _pad: u32,
+    /// `bpf_ktime_get_boot_ns()` when the event happened.
+    pub ts_ns: u64,
+}
+crate::assert_size!(EventHeader, 24);

@@ -1,0 +1,110 @@
+//! Offsets the kernel programs need but must not hard-code. Userspace reads them at start from
+//! the tracefs `format` files and from kernel BTF (`/sys/kernel/btf/vmlinux`), and hands them to
+//! the programs as the global `LAYOUT`.
+
+/// An offset that could not be resolved (field absent on this kernel).
+pub const MISSING: u32 = u32::MAX;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Layout {
+    // --- tracepoint fields (from tracefs format files) ---
+    /// `sched/sched_process_exec`: `__data_loc char[] filename`.
+    pub tp_exec_filename: u32,
+    /// `sched/sched_process_exit`: `bool group_dead` ([`MISSING`] on kernels before 6.16).
+    pub tp_exit_group_dead: u32,
+    /// `task/task_newtask`: `pid_t pid`.
+    pub tp_newtask_pid: u32,
+    /// `task/task_newtask`: `u64 clone_flags`.
+    pub tp_newtask_clone_flags: u32,
+    /// `syscalls/sys_enter_execve`: `filename`, `argv`.
+    pub tp_execve_filename: u32,
+    pub tp_execve_argv: u32,
+    /// `syscalls/sys_enter_execveat`: `filename`, `argv`.
+    pub tp_execveat_filename: u32,
+    pub tp_execveat_argv: u32,
+    /// `syscalls/sys_exit_*`: `long ret`.
+    pub tp_sys_exit_ret: u32,
+
+    // --- kernel struct members (from BTF) ---
+    pub task_flags: u32,
+    pub task_pid: u32,
+    pub task_real_parent: u32,
+    pub task_group_leader: u32,
+    pub task_tgid: u32,
+    pub task_mm: u32,
+    pub task_exit_code: u32,
+    pub task_start_boottime: u32,
+    /// `task_struct.loginuid.val` ([`MISSING`] without CONFIG_AUDIT).
+    pub task_loginuid: u32,
+    /// `task_struct.sessionid` ([`MISSING`] without CONFIG_AUDIT).
+    pub task_sessionid: u32,
+    pub task_signal: u32,
+    /// `task_struct.cred` and `cred.euid.val`, `cred.egid.val`.
+    pub task_cred: u32,
+    pub cred_euid: u32,
+    pub cred_egid: u32,
+    /// `signal_struct.live.counter`.
+    pub signal_live: u32,
+    pub mm_arg_start: u32,
+    pub mm_arg_end: u32,
+    pub mm_start_stack: u32,
+}
+
+impl Layout {
+    pub const fn zeroed() -> Self {
+        Self {
+            tp_exec_filename: MISSING,
+            tp_exit_group_dead: MISSING,
+            tp_newtask_pid: MISSING,
+            tp_newtask_clone_flags: MISSING,
+            tp_execve_filename: MISSING,
+            tp_execve_argv: MISSING,
+            tp_execveat_filename: MISSING,
+            tp_execveat_argv: MISSING,
+            tp_sys_exit_ret: MISSING,
+            task_flags: MISSING,
+            task_pid: MISSING,
+            task_real_parent: MISSING,
+            task_group_leader: MISSING,
+            task_tgid: MISSING,
+            task_mm: MISSING,
+            task_exit_code: MISSING,
+            task_start_boottime: MISSING,
+            task_loginuid: MISSING,
+            task_sessionid: MISSING,
+            task_signal: MISSING,
+            task_cred: MISSING,
+            cred_euid: MISSING,
+            cred_egid: MISSING,
+            signal_live: MISSING,
+            mm_arg_start: MISSING,
+            mm_arg_end: MISSING,
+            mm_start_stack: MISSING,
+        }
+    }
+}
+
+/// Run-time settings of the kernel programs, the global `CONFIG`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The monitor's own tgid: its events are dropped in the kernel.
+    pub self_tgid: u32,
+    /// argv bytes to capture per exec (at most [`crate::process::ARGV_CAP`]).
+    pub argv_limit: u32,
+    /// Ring-buffer fill level (bytes) above which a submit forces a wake-up of the reader;
+    /// below it records are submitted without one and the reader drains on a timer.
+    pub wakeup_threshold: u64,
+}
+crate::assert_size!(Config, 16);
+
+impl Config {
+    pub const fn zeroed() -> Self {
+        Self {
+            self_tgid: 0,
+            argv_limit: 0,
+            wakeup_threshold: 0,
+        }
+    }
+}

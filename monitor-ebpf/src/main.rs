@@ -1,0 +1,21 @@
+//! Kernel programs of the monitor. Each file holds the programs of one concern; shared helpers
+//! live in `task.rs` (reading the current task) and `emit.rs` (the ring buffer).
+#![no_std]
+#![no_main]
+
+mod emit;
+mod globals;
+mod maps;
+mod process;
+mod task;
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+/// The probe-read and ring-buffer helpers are GPL-only.
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";

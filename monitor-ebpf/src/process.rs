@@ -1,0 +1,339 @@
+//! Process life cycle: fork (`task_newtask`), exec (`sched_process_exec`), failed exec
+//! (`sys_enter/exit_execve*`) and exit (`sched_process_exit`).
+use aya_ebpf::{
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_probe_read_user,
+        generated::{bpf_get_smp_processor_id, bpf_probe_read_kernel_str, bpf_probe_read_user_str},
+    },
+    macros::{raw_tracepoint, tracepoint},
+    programs::{RawTracePointContext, TracePointContext},
+    EbpfContext,
+};
+use monitor_common::{
+    header::EventKind,
+    process::{
+        ExecBuf, ExitEvent, ForkEvent, ARGV_CAP, EXEC_ARGC_TRUNCATED, EXEC_ARGV_TRUNCATED,
+        EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, FAILED_EXEC_ARG_CAP, FAILED_EXEC_MAX_ARGS,
+        FILENAME_CAP,
+    },
+    task::TaskInfo,
+};
+
+use crate::{
+    emit::{count_drop, send, send_bytes},
+    globals::{config, layout},
+    maps::{PendingExec, EXEC_SCRATCH, PENDING_EXEC},
+    task::{current_task, fill_task_info, header, is_kthread, is_self, parent_tgid, read_at},
+};
+
+const EXEC_HEADER: usize = core::mem::size_of::<monitor_common::process::ExecEvent>();
+
+/// A new task: `TP_PROTO(struct task_struct *task, u64 clone_flags)`. Threads and kernel
+/// threads are skipped; the parent is read from the new task, so `CLONE_PARENT` is right.
+#[raw_tracepoint(tracepoint = "task_newtask")]
+pub fn task_newtask(ctx: RawTracePointContext) -> i32 {
+    let _ = try_task_newtask(&ctx);
+    0
+}
+
+fn try_task_newtask(ctx: &RawTracePointContext) -> Result<(), i64> {
+    if is_self() {
+        return Ok(());
+    }
+    let child: u64 = ctx.arg(0);
+    let clone_flags: u64 = ctx.arg(1);
+    let pid: u32 = read_at(child, layout!(task_pid))?;
+    let tgid: u32 = read_at(child, layout!(task_tgid))?;
+    if pid != tgid || is_kthread(child) {
+        return Ok(());
+    }
+    let mut event = ForkEvent {
+        header: header(EventKind::Fork as u32),
+        caller_pid: 0,
+        ppid: parent_tgid(child),
+        clone_flags,
+    };
+    event.caller_pid = event.header.pid;
+    event.header.pid = tgid;
+    event.header.tid = pid;
+    send(&event, EventKind::Fork as u32);
+    Ok(())
+}
+
+fn scratch() -> Option<&'static mut ExecBuf> {
+    let cpu = unsafe { bpf_get_smp_processor_id() };
+    EXEC_SCRATCH.get_ptr_mut(cpu).map(|p| unsafe { &mut *p })
+}
+
+/// Successful exec: the new image is in place, so argv is read in one copy from the argv block
+/// the kernel built on the new stack (`mm->arg_start..arg_end`), with its true size.
+#[tracepoint(category = "sched", name = "sched_process_exec")]
+pub fn sched_process_exec(ctx: TracePointContext) -> u32 {
+    let _ = try_exec(&ctx);
+    0
+}
+
+fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
+    if is_self() {
+        return Ok(());
+    }
+    let Some(buf) = scratch() else {
+        count_drop(0);
+        return Ok(());
+    };
+    let task = current_task();
+    let ev = &mut buf.event;
+    ev.header = header(EventKind::Exec as u32);
+    fill_task_info(task, &mut ev.task);
+    ev.errno = 0;
+    ev.flags = 0;
+    ev.argc = 0;
+    ev._pad = 0;
+
+    // filename: __data_loc, low 16 bits = offset of the string within the record
+    let loc: u32 = unsafe { ctx.read_at(layout!(tp_exec_filename) as usize) }?;
+    let src = ((ctx.as_ptr() as u64) + (loc & 0xffff) as u64) as *const core::ffi::c_void;
+    let n = unsafe {
+        bpf_probe_read_kernel_str(
+            buf.data.as_mut_ptr() as *mut core::ffi::c_void,
+            FILENAME_CAP as u32,
+            src,
+        )
+    };
+    let fname_len = filename_len(n, &mut ev.flags);
+    ev.filename_len = fname_len as u32;
+
+    let mm: u64 = read_at(task, layout!(task_mm))?;
+    let arg_start: u64 = read_at(mm, layout!(mm_arg_start))?;
+    let arg_end: u64 = read_at(mm, layout!(mm_arg_end))?;
+    let size = arg_end.saturating_sub(arg_start);
+    ev.argv_size = size;
+    let mut limit = config!(argv_limit) as u64;
+    if limit > ARGV_CAP as u64 {
+        limit = ARGV_CAP as u64;
+    }
+    let mut n = size;
+    if n > limit {
+        n = limit;
+        ev.flags |= EXEC_ARGV_TRUNCATED;
+    }
+    let n = n as usize;
+    let read = if n > 0 && n <= ARGV_CAP {
+        let dst = unsafe { buf.data.as_mut_ptr().add(fname_len) };
+        unsafe {
+            aya_ebpf::helpers::generated::bpf_probe_read_user(
+                dst as *mut core::ffi::c_void,
+                n as u32,
+                arg_start as *const core::ffi::c_void,
+            )
+        }
+    } else {
+        0
+    };
+    let argv_len = if read == 0 && n <= ARGV_CAP {
+        n
+    } else {
+        ev.flags |= EXEC_ARGV_UNREADABLE;
+        0
+    };
+    ev.argv_len = argv_len as u32;
+    if let Ok(start_stack) = read_at::<u64>(mm, layout!(mm_start_stack)) {
+        if let Ok(argc) = unsafe { bpf_probe_read_user(start_stack as *const u64) } {
+            ev.argc = argc as u32;
+        }
+    }
+    send_record(buf, fname_len, argv_len, EventKind::Exec as u32);
+    Ok(())
+}
+
+/// Length of a filename read with `bpf_probe_read_*_str` (which counts the NUL), flagging a
+/// filename that filled the whole buffer. Always below `FILENAME_CAP`.
+#[inline(always)]
+fn filename_len(read: i64, flags: &mut u32) -> usize {
+    if read <= 1 {
+        return 0;
+    }
+    if read as usize >= FILENAME_CAP {
+        *flags |= EXEC_FILENAME_TRUNCATED;
+    }
+    ((read - 1) as usize) & (FILENAME_CAP - 1)
+}
+
+#[inline(always)]
+fn send_record(buf: &ExecBuf, fname_len: usize, argv_len: usize, kind: u32) {
+    let fname_len = fname_len & (FILENAME_CAP - 1);
+    if argv_len > ARGV_CAP {
+        return;
+    }
+    let len = EXEC_HEADER + fname_len + argv_len;
+    let bytes = unsafe { core::slice::from_raw_parts(buf as *const ExecBuf as *const u8, len) };
+    send_bytes(bytes, kind);
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_execve")]
+pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
+    let _ = remember_exec(&ctx, layout!(tp_execve_filename), layout!(tp_execve_argv));
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_execveat")]
+pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
+    let _ = remember_exec(
+        &ctx,
+        layout!(tp_execveat_filename),
+        layout!(tp_execveat_argv),
+    );
+    0
+}
+
+fn remember_exec(ctx: &TracePointContext, filename_off: u32, argv_off: u32) -> Result<(), i64> {
+    if is_self() {
+        return Ok(());
+    }
+    let pending = PendingExec {
+        filename: unsafe { ctx.read_at(filename_off as usize) }?,
+        argv: unsafe { ctx.read_at(argv_off as usize) }?,
+    };
+    let tid = bpf_get_current_pid_tgid() as u32;
+    PENDING_EXEC.insert(&tid, &pending, 0).map_err(|e| e as i64)
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_execve")]
+pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_exec(&ctx);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_execveat")]
+pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_exec(&ctx);
+    0
+}
+
+/// A failed exec returns to the caller with the caller's memory intact, so the filename and
+/// argv the caller passed are still readable here.
+fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
+    let tid = bpf_get_current_pid_tgid() as u32;
+    let Some(pending) = (unsafe { PENDING_EXEC.get(&tid) }).copied() else {
+        return Ok(());
+    };
+    let _ = PENDING_EXEC.remove(&tid);
+    let ret: i64 = unsafe { ctx.read_at(layout!(tp_sys_exit_ret) as usize) }?;
+    if ret >= 0 {
+        return Ok(());
+    }
+    let Some(buf) = scratch() else {
+        count_drop(0);
+        return Ok(());
+    };
+    let task = current_task();
+    let ev = &mut buf.event;
+    ev.header = header(EventKind::ExecFailed as u32);
+    fill_task_info(task, &mut ev.task);
+    ev.errno = (-ret) as i32;
+    ev.flags = 0;
+    ev.argc = 0;
+    ev._pad = 0;
+    let n = unsafe {
+        bpf_probe_read_user_str(
+            buf.data.as_mut_ptr() as *mut core::ffi::c_void,
+            FILENAME_CAP as u32,
+            pending.filename as *const core::ffi::c_void,
+        )
+    };
+    let fname_len = filename_len(n, &mut ev.flags);
+    ev.filename_len = fname_len as u32;
+
+    let mut limit = config!(argv_limit) as usize;
+    if limit > ARGV_CAP {
+        limit = ARGV_CAP;
+    }
+    let mut written: usize = 0;
+    let mut argc: u32 = 0;
+    let argv = pending.argv as *const u64;
+    for i in 0..FAILED_EXEC_MAX_ARGS {
+        let Ok(arg) = (unsafe { bpf_probe_read_user(argv.wrapping_add(i as usize)) }) else {
+            break;
+        };
+        if arg == 0 {
+            break;
+        }
+        if written >= limit {
+            ev.flags |= EXEC_ARGV_TRUNCATED;
+            break;
+        }
+        let off = fname_len + (written & (ARGV_CAP - 1));
+        let dst = unsafe { buf.data.as_mut_ptr().add(off) };
+        let n = unsafe {
+            bpf_probe_read_user_str(
+                dst as *mut core::ffi::c_void,
+                FAILED_EXEC_ARG_CAP as u32,
+                arg as *const core::ffi::c_void,
+            )
+        };
+        if n <= 0 {
+            break;
+        }
+        if n as usize >= FAILED_EXEC_ARG_CAP {
+            ev.flags |= EXEC_ARGV_TRUNCATED;
+        }
+        written += n as usize;
+        argc += 1;
+        if i + 1 == FAILED_EXEC_MAX_ARGS {
+            ev.flags |= EXEC_ARGC_TRUNCATED;
+        }
+    }
+    if written > limit {
+        written = limit;
+        ev.flags |= EXEC_ARGV_TRUNCATED;
+    }
+    ev.argc = argc;
+    ev.argv_size = written as u64;
+    ev.argv_len = written as u32;
+    send_record(buf, fname_len, written, EventKind::ExecFailed as u32);
+    Ok(())
+}
+
+/// The last thread of a process is exiting (`group_dead`); its `exit_code` is already set.
+#[tracepoint(category = "sched", name = "sched_process_exit")]
+pub fn sched_process_exit(ctx: TracePointContext) -> u32 {
+    let _ = try_exit(&ctx);
+    0
+}
+
+fn try_exit(ctx: &TracePointContext) -> Result<(), i64> {
+    if is_self() {
+        return Ok(());
+    }
+    let task = current_task();
+    let group_dead = match layout!(tp_exit_group_dead) {
+        monitor_common::layout::MISSING => {
+            let signal: u64 = read_at(task, layout!(task_signal))?;
+            read_at::<i32>(signal, layout!(signal_live))? == 0
+        }
+        off => unsafe { ctx.read_at::<u8>(off as usize) }? != 0,
+    };
+    if !group_dead || is_kthread(task) {
+        return Ok(());
+    }
+    let mut event = ExitEvent {
+        header: header(EventKind::Exit as u32),
+        task: TaskInfo {
+            ppid: 0,
+            uid: 0,
+            gid: 0,
+            euid: 0,
+            egid: 0,
+            loginuid: 0,
+            sessionid: 0,
+            _pad: 0,
+            start_ns: 0,
+            comm: [0; 16],
+        },
+        exit_status: read_at::<u32>(task, layout!(task_exit_code)).unwrap_or(0),
+        _pad: 0,
+    };
+    fill_task_info(task, &mut event.task);
+    send(&event, EventKind::Exit as u32);
+    Ok(())
+}

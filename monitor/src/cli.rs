@@ -1,0 +1,68 @@
+//! Command-line interface.
+use clap::{Args, Parser, Subcommand};
+use monitor_common::process::{ARGV_CAP, ARGV_DEFAULT};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "monitor",
+    version,
+    about = "Linux security monitor: every process start and end, from the kernel, as NDJSON",
+    long_about = None
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Stream one JSON object per line for every process start (exec) and end (exit) until
+    /// SIGINT/SIGTERM or --duration.
+    Watch(WatchArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    /// Stop by itself after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = positive_secs)]
+    pub duration: Option<f64>,
+
+    /// argv bytes captured per exec; longer argv is cut and flagged
+    /// (`monitor.process.args_truncated`, with the original size).
+    #[arg(long, value_name = "BYTES", default_value_t = ARGV_DEFAULT,
+          value_parser = clap::value_parser!(u32).range(64..=ARGV_CAP as i64))]
+    pub max_argv_bytes: u32,
+
+    /// Size of the kernel ring buffer in MiB (a power of two).
+    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = ring_mib)]
+    pub ring_buffer_mib: u32,
+
+    /// Seconds between `stats` lines (a final one is always written at exit).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_secs)]
+    pub stats_interval: f64,
+
+    /// Milliseconds between ring-buffer drains when the kernel does not wake the reader (it
+    /// does once the ring is an eighth full).
+    #[arg(long, value_name = "MS", default_value_t = 50,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub drain_interval_ms: u64,
+
+    /// Also print a `fork` line for every new process (by default forks update the process
+    /// table silently: a process that never execs still gets an `exit` line).
+    #[arg(long)]
+    pub forks: bool,
+}
+
+fn positive_secs(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("`{s}` is not a positive number of seconds")),
+    }
+}
+
+fn ring_mib(s: &str) -> Result<u32, String> {
+    match s.parse::<u32>() {
+        Ok(v) if v.is_power_of_two() && (1..=1024).contains(&v) => Ok(v),
+        _ => Err(format!("`{s}` is not a power of two between 1 and 1024")),
+    }
+}

@@ -1,0 +1,76 @@
+//! Resolves `monitor_common::layout::Layout` for the running kernel: tracepoint field offsets
+//! from tracefs, struct member offsets from BTF.
+use std::path::Path;
+
+use anyhow::Context as _;
+use monitor_common::layout::{Layout, MISSING};
+
+use super::{btf::Btf, tracefs::Tracepoint};
+
+pub const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
+
+const fn tp<'a>(category: &'a str, name: &'a str) -> Tracepoint<'a> {
+    Tracepoint { category, name }
+}
+
+pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
+    let btf = Btf::from_file(btf_path).with_context(|| {
+        format!(
+            "kernel BTF is required (kernel built with CONFIG_DEBUG_INFO_BTF=y, file {})",
+            btf_path.display()
+        )
+    })?;
+    let member = |s: &str, path: &[&str]| btf.member_offset(s, path).map_err(anyhow::Error::from);
+    let optional = |s: &str, path: &[&str]| btf.member_offset(s, path).unwrap_or(MISSING);
+
+    let sys_exit = tp("syscalls", "sys_exit_execve");
+    Ok(Layout {
+        tp_exec_filename: tp("sched", "sched_process_exec").offset(tracefs, "filename")?,
+        tp_exit_group_dead: tp("sched", "sched_process_exit")
+            .optional_offset(tracefs, "group_dead")?
+            .unwrap_or(MISSING),
+        tp_newtask_pid: tp("task", "task_newtask").offset(tracefs, "pid")?,
+        tp_newtask_clone_flags: tp("task", "task_newtask").offset(tracefs, "clone_flags")?,
+        tp_execve_filename: tp("syscalls", "sys_enter_execve").offset(tracefs, "filename")?,
+        tp_execve_argv: tp("syscalls", "sys_enter_execve").offset(tracefs, "argv")?,
+        tp_execveat_filename: tp("syscalls", "sys_enter_execveat").offset(tracefs, "filename")?,
+        tp_execveat_argv: tp("syscalls", "sys_enter_execveat").offset(tracefs, "argv")?,
+        tp_sys_exit_ret: sys_exit.offset(tracefs, "ret")?,
+
+        task_flags: member("task_struct", &["flags"])?,
+        task_pid: member("task_struct", &["pid"])?,
+        task_real_parent: member("task_struct", &["real_parent"])?,
+        task_group_leader: member("task_struct", &["group_leader"])?,
+        task_tgid: member("task_struct", &["tgid"])?,
+        task_mm: member("task_struct", &["mm"])?,
+        task_exit_code: member("task_struct", &["exit_code"])?,
+        task_start_boottime: member("task_struct", &["start_boottime"])?,
+        task_loginuid: optional("task_struct", &["loginuid", "val"]),
+        task_sessionid: optional("task_struct", &["sessionid"]),
+        task_signal: member("task_struct", &["signal"])?,
+        task_cred: member("task_struct", &["cred"])?,
+        cred_euid: member("cred", &["euid", "val"])?,
+        cred_egid: member("cred", &["egid", "val"])?,
+        signal_live: member("signal_struct", &["live", "counter"])?,
+        mm_arg_start: member("mm_struct", &["arg_start"])?,
+        mm_arg_end: member("mm_struct", &["arg_end"])?,
+        mm_start_stack: member("mm_struct", &["start_stack"])?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_every_offset_on_the_running_kernel() {
+        let root = super::super::tracefs::ensure_mounted().unwrap();
+        let layout = resolve(&root, Path::new(BTF_PATH)).unwrap();
+        // everything but the optional fields must be known here (kernel 6.x with audit)
+        assert_ne!(layout.task_loginuid, MISSING);
+        assert_ne!(layout.task_sessionid, MISSING);
+        assert_ne!(layout.tp_exit_group_dead, MISSING);
+        assert_eq!(layout.tp_execve_argv, layout.tp_execve_filename + 8);
+        assert_eq!(layout.task_tgid, layout.task_pid + 4);
+    }
+}

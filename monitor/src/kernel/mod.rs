@@ -1,0 +1,6 @@
+//! Everything about the running kernel: tracefs, BTF, the layout handed to the programs, and
+//! loading/attaching the programs.
+pub mod btf;
+pub mod layout;
+pub mod probes;
+pub mod tracefs;

@@ -1,0 +1,172 @@
+//! Loads the embedded eBPF object with the resolved layout and settings, attaches every
+//! program, and gives access to the ring buffer and the kernel-side counters.
+use std::path::Path;
+
+use anyhow::{anyhow, Context as _};
+use aya::{
+    maps::{MapData, PerCpuArray, RingBuf},
+    programs::{ProgramError, RawTracePoint, TracePoint},
+    Ebpf, EbpfLoader,
+};
+use monitor_common::{
+    header::EventKind,
+    layout::{Config, Layout},
+};
+
+use super::tracefs::Tracepoint;
+
+static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
+
+#[derive(Clone, Copy)]
+enum Hook {
+    /// A classic tracepoint: category/name.
+    Tracepoint(&'static str, &'static str),
+    /// A raw tracepoint (typed access to the tracepoint's arguments), by tracepoint name;
+    /// the category is only used to check the tracepoint exists.
+    Raw(&'static str, &'static str),
+}
+
+/// Every program of the object: (program name, hook).
+const PROGRAMS: &[(&str, Hook)] = &[
+    ("task_newtask", Hook::Raw("task", "task_newtask")),
+    (
+        "sched_process_exec",
+        Hook::Tracepoint("sched", "sched_process_exec"),
+    ),
+    (
+        "sys_enter_execve",
+        Hook::Tracepoint("syscalls", "sys_enter_execve"),
+    ),
+    (
+        "sys_enter_execveat",
+        Hook::Tracepoint("syscalls", "sys_enter_execveat"),
+    ),
+    (
+        "sys_exit_execve",
+        Hook::Tracepoint("syscalls", "sys_exit_execve"),
+    ),
+    (
+        "sys_exit_execveat",
+        Hook::Tracepoint("syscalls", "sys_exit_execveat"),
+    ),
+    (
+        "sched_process_exit",
+        Hook::Tracepoint("sched", "sched_process_exit"),
+    ),
+];
+
+/// Names of the tracepoints the programs need, `category/name`.
+pub fn required_tracepoints() -> impl Iterator<Item = (&'static str, &'static str)> {
+    PROGRAMS.iter().map(|(_, hook)| match *hook {
+        Hook::Tracepoint(c, n) | Hook::Raw(c, n) => (c, n),
+    })
+}
+
+pub struct Settings {
+    pub layout: Layout,
+    pub config: Config,
+    pub ring_bytes: u32,
+}
+
+pub struct Probes {
+    ebpf: Ebpf,
+    drops: PerCpuArray<MapData, u64>,
+    pub attached: Vec<String>,
+}
+
+impl Probes {
+    pub fn load(tracefs: &Path, settings: &Settings) -> anyhow::Result<Self> {
+        for (category, name) in required_tracepoints() {
+            if !(Tracepoint { category, name }).exists(tracefs) {
+                return Err(anyhow!(
+                    "kernel tracepoint {category}/{name} is missing (needs CONFIG_FTRACE_SYSCALLS \
+                     and CONFIG_TRACEPOINTS)"
+                ));
+            }
+        }
+        let cpus =
+            aya::util::nr_cpus().map_err(|(what, e)| anyhow!("cannot count CPUs ({what}: {e})"))?;
+        let mut ebpf = EbpfLoader::new()
+            .override_global("LAYOUT", &settings.layout, true)
+            .override_global("CONFIG", &settings.config, true)
+            .map_max_entries("EVENTS", settings.ring_bytes)
+            .map_max_entries("EXEC_SCRATCH", cpus as u32)
+            .load(OBJECT)
+            .map_err(|e| anyhow!("the kernel refused the monitor's BPF maps or object: {e}"))?;
+
+        let mut attached = Vec::new();
+        for &(prog_name, hook) in PROGRAMS {
+            attach(&mut ebpf, prog_name, hook).map_err(|e| {
+                anyhow!(
+                    "cannot load or attach BPF program {prog_name}: {}",
+                    describe(&e)
+                )
+            })?;
+            attached.push(match hook {
+                Hook::Tracepoint(c, n) => format!("tracepoint/{c}/{n}"),
+                Hook::Raw(_, n) => format!("raw_tracepoint/{n}"),
+            });
+        }
+        let drops = PerCpuArray::try_from(ebpf.take_map("DROPS").context("map DROPS")?)?;
+        Ok(Self {
+            ebpf,
+            drops,
+            attached,
+        })
+    }
+
+    /// The ring buffer (can be taken once).
+    pub fn take_ring(&mut self) -> anyhow::Result<RingBuf<MapData>> {
+        let map = self
+            .ebpf
+            .take_map("EVENTS")
+            .context("map EVENTS already taken")?;
+        Ok(RingBuf::try_from(map)?)
+    }
+
+    /// Records lost in the kernel, summed over CPUs: index 0 = assembly failures, then one
+    /// per `EventKind`.
+    pub fn drops(&self) -> anyhow::Result<[u64; EventKind::COUNT as usize]> {
+        let mut out = [0u64; EventKind::COUNT as usize];
+        for (slot, total) in out.iter_mut().enumerate() {
+            let per_cpu = self.drops.get(&(slot as u32), 0)?;
+            *total = per_cpu.iter().sum();
+        }
+        Ok(out)
+    }
+}
+
+fn attach(ebpf: &mut Ebpf, prog_name: &str, hook: Hook) -> Result<(), ProgramError> {
+    let prog = ebpf
+        .program_mut(prog_name)
+        .ok_or(ProgramError::UnexpectedProgramType)?;
+    match hook {
+        Hook::Tracepoint(category, name) => {
+            let tp: &mut TracePoint = prog.try_into()?;
+            tp.load()?;
+            tp.attach(category, name)?;
+        }
+        Hook::Raw(_, name) => {
+            let raw: &mut RawTracePoint = prog.try_into()?;
+            raw.load()?;
+            raw.attach(name)?;
+        }
+    }
+    Ok(())
+}
+
+/// A program error with the tail of the verifier log, which says why a program was refused.
+fn describe(e: &ProgramError) -> String {
+    match e {
+        ProgramError::LoadError {
+            io_error,
+            verifier_log,
+        } => {
+            let log = verifier_log.to_string();
+            let tail: Vec<&str> = log.lines().rev().take(12).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("{io_error}; verifier said:\n{}", tail.join("\n"))
+        }
+        other => other.to_string(),
+    }
+}

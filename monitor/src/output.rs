@@ -1,0 +1,268 @@
+//! The single writer of stdout. Lines are serialized by the caller and handed to a writer
+//! thread through a bounded queue, so a slow consumer never stalls the ring-buffer reader; if the
+//! queue is full a line is shed and counted (reported in `stats`). A closed stdout (the reader of
+//! the pipe went away) is noticed on the next write or within a quarter second, and ends the
+//! monitor quietly.
+use std::{
+    io::{self, Write},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        mpsc::{self, RecvTimeoutError, SyncSender, TrySendError},
+        Arc,
+    },
+    thread::JoinHandle,
+    time::Duration,
+};
+
+use serde::Serialize;
+
+#[derive(Default)]
+struct Shared {
+    written: AtomicU64,
+    shed: AtomicU64,
+    closed: AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+enum Msg {
+    Line(Vec<u8>),
+    /// Flush, then acknowledge.
+    Flush(mpsc::SyncSender<()>),
+}
+
+pub struct Output {
+    tx: Option<SyncSender<Msg>>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Output {
+    /// Writes to stdout with a queue of `capacity` lines.
+    pub fn stdout(capacity: usize) -> Self {
+        Self::to_writer(capacity, Box::new(io::stdout()), Some(libc::STDOUT_FILENO))
+    }
+
+    fn to_writer(capacity: usize, sink: Box<dyn Write + Send>, fd: Option<i32>) -> Self {
+        let (tx, rx) = mpsc::sync_channel(capacity);
+        let shared = Arc::new(Shared::default());
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("output".into())
+            .spawn(move || writer(rx, sink, fd, &thread_shared))
+            .ok();
+        if thread.is_none() {
+            shared.closed.store(true, Ordering::SeqCst);
+        }
+        Self {
+            tx: Some(tx),
+            shared,
+            thread,
+        }
+    }
+
+    fn encode<T: Serialize>(line: &T) -> Option<Vec<u8>> {
+        let mut buf = Vec::with_capacity(1024);
+        // serializing our own structs to memory cannot fail but for a bug: never panic
+        serde_json::to_writer(&mut buf, line).ok()?;
+        buf.push(b'\n');
+        Some(buf)
+    }
+
+    /// Queues a line; sheds (and counts) it if the queue is full.
+    pub fn emit<T: Serialize>(&self, line: &T) {
+        let (Some(tx), Some(buf)) = (&self.tx, Self::encode(line)) else {
+            return;
+        };
+        match tx.try_send(Msg::Line(buf)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.shared.shed.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(TrySendError::Disconnected(_)) => self.mark_closed(),
+        }
+    }
+
+    /// Queues a line, waiting for room: for lines that must not be shed (start, final stats).
+    pub fn emit_reliably<T: Serialize>(&self, line: &T) {
+        let (Some(tx), Some(buf)) = (&self.tx, Self::encode(line)) else {
+            return;
+        };
+        if tx.send(Msg::Line(buf)).is_err() {
+            self.mark_closed();
+        }
+    }
+
+    /// Waits until everything queued so far is written and flushed.
+    pub fn flush(&self) {
+        let Some(tx) = &self.tx else { return };
+        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        if tx.send(Msg::Flush(ack_tx)).is_ok() {
+            let _ = ack_rx.recv();
+        }
+    }
+
+    fn mark_closed(&self) {
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.notify.notify_waiters();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once stdout is closed.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.shared.notify.notified();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn written(&self) -> u64 {
+        self.shared.written.load(Ordering::Relaxed)
+    }
+
+    pub fn shed(&self) -> u64 {
+        self.shared.shed.load(Ordering::Relaxed)
+    }
+
+    /// Flushes and stops the writer thread.
+    pub fn finish(mut self) {
+        self.flush();
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// True when the reading end of `fd` is gone (poll reports POLLERR/POLLHUP).
+fn peer_gone(fd: i32) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+fn writer(rx: mpsc::Receiver<Msg>, sink: Box<dyn Write + Send>, fd: Option<i32>, shared: &Shared) {
+    let mut out = io::BufWriter::with_capacity(1 << 16, sink);
+    let close = |why: Option<io::Error>| {
+        if let Some(e) = why.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
+            eprintln!("monitor: cannot write output: {e}");
+        }
+        shared.closed.store(true, Ordering::SeqCst);
+        shared.notify.notify_waiters();
+    };
+    loop {
+        let msg = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(msg) => msg,
+            Err(RecvTimeoutError::Timeout) => {
+                if fd.is_some_and(peer_gone) {
+                    return close(None);
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                if let Err(e) = out.flush() {
+                    close(Some(e));
+                }
+                return;
+            }
+        };
+        let mut next = Some(msg);
+        // write everything already queued, then flush once
+        while let Some(msg) = next.take() {
+            match msg {
+                Msg::Line(buf) => {
+                    if let Err(e) = out.write_all(&buf) {
+                        return close(Some(e));
+                    }
+                    shared.written.fetch_add(1, Ordering::Relaxed);
+                }
+                Msg::Flush(ack) => {
+                    if let Err(e) = out.flush() {
+                        let _ = ack.send(());
+                        return close(Some(e));
+                    }
+                    let _ = ack.send(());
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = out.flush() {
+            return close(Some(e));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Clone, Default)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl Write for Sink {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| io::Error::other("poisoned"))?
+                .extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    struct Broken;
+    impl Write for Broken {
+        fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Err(io::Error::from(io::ErrorKind::BrokenPipe))
+        }
+    }
+
+    #[test]
+    fn writes_one_line_per_value_in_order() {
+        let sink = Sink::default();
+        let out = Output::to_writer(16, Box::new(sink.clone()), None);
+        for i in 0..100 {
+            out.emit_reliably(&serde_json::json!({ "n": i, "s": "a\nb\"c\u{1b}" }));
+        }
+        out.flush();
+        assert_eq!(out.written(), 100);
+        out.finish();
+        let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 100);
+        for (i, l) in lines.iter().enumerate() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            assert_eq!(v["n"], i);
+            assert_eq!(v["s"], "a\nb\"c\u{1b}");
+        }
+    }
+
+    #[test]
+    fn broken_pipe_marks_closed_quietly() {
+        let out = Output::to_writer(4, Box::new(Broken), None);
+        out.emit_reliably(&1);
+        out.flush();
+        for _ in 0..100 {
+            if out.is_closed() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(out.is_closed());
+    }
+}

@@ -1,0 +1,237 @@
+//! The process table: every live process (seeded from /proc, then kept current by fork, exec
+//! and exit events), plus recently exited ones for a grace period so that late events about
+//! them (a child's exec after its parent exited, say) still resolve. Memory is bounded.
+use std::{
+    collections::{HashMap, VecDeque},
+    sync::Arc,
+};
+
+use crate::proc_scan::ProcEntry;
+
+/// What a process is running: its executable and argv (shared between a parent and the
+/// children it forks until they exec).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Image {
+    pub executable: Vec<u8>,
+    pub args: Vec<Vec<u8>>,
+    pub args_truncated: bool,
+}
+
+/// Credentials and audit identity, as last seen (seed, exec or exit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Creds {
+    pub uid: u32,
+    pub gid: u32,
+    pub euid: u32,
+    pub egid: u32,
+    pub loginuid: u32,
+    pub sessionid: u32,
+}
+
+impl From<&monitor_common::task::TaskInfo> for Creds {
+    fn from(t: &monitor_common::task::TaskInfo) -> Self {
+        Self {
+            uid: t.uid,
+            gid: t.gid,
+            euid: t.euid,
+            egid: t.egid,
+            loginuid: t.loginuid,
+            sessionid: t.sessionid,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Process {
+    pub ppid: u32,
+    pub creds: Creds,
+    pub image: Arc<Image>,
+    /// Boot-clock ns.
+    pub start_ns: u64,
+    pub exited_ns: Option<u64>,
+}
+
+pub struct ProcTable {
+    procs: HashMap<u32, Process>,
+    /// (exit time, pid), oldest first.
+    exited: VecDeque<(u64, u32)>,
+    grace_ns: u64,
+    max_entries: usize,
+}
+
+impl ProcTable {
+    pub fn new(grace_ns: u64, max_entries: usize) -> Self {
+        Self {
+            procs: HashMap::new(),
+            exited: VecDeque::new(),
+            grace_ns,
+            max_entries,
+        }
+    }
+
+    /// Adds the processes found in /proc (kernel threads are left out).
+    pub fn seed(&mut self, entries: Vec<ProcEntry>) {
+        for e in entries.into_iter().filter(|e| !e.kernel_thread) {
+            let executable = e.exe.unwrap_or_else(|| e.comm.clone());
+            let image = Arc::new(Image {
+                executable,
+                args: e.args,
+                args_truncated: false,
+            });
+            let creds = Creds {
+                uid: e.uid,
+                gid: e.gid,
+                euid: e.euid,
+                egid: e.egid,
+                loginuid: e.loginuid,
+                sessionid: e.sessionid,
+            };
+            let p = Process {
+                ppid: e.ppid,
+                creds,
+                image,
+                start_ns: e.start_ns,
+                exited_ns: None,
+            };
+            self.procs.insert(e.pid, p);
+        }
+    }
+
+    pub fn get(&self, pid: u32) -> Option<&Process> {
+        self.procs.get(&pid)
+    }
+
+    pub fn len(&self) -> usize {
+        self.procs.len()
+    }
+
+    /// A new process: it runs its parent's image, with its credentials, until it execs.
+    pub fn fork(&mut self, pid: u32, ppid: u32, start_ns: u64) {
+        let (image, creds) = self
+            .procs
+            .get(&ppid)
+            .map(|p| (p.image.clone(), p.creds))
+            .unwrap_or_default();
+        self.procs.insert(
+            pid,
+            Process {
+                ppid,
+                creds,
+                image,
+                start_ns,
+                exited_ns: None,
+            },
+        );
+    }
+
+    /// A successful exec replaces the image; returns the updated entry.
+    pub fn exec(
+        &mut self,
+        pid: u32,
+        ppid: u32,
+        creds: Creds,
+        start_ns: u64,
+        image: Image,
+    ) -> &Process {
+        let image = Arc::new(image);
+        let entry = self.procs.entry(pid).or_insert_with(|| Process {
+            ppid,
+            creds,
+            image: image.clone(),
+            start_ns,
+            exited_ns: None,
+        });
+        entry.image = image;
+        entry.ppid = ppid;
+        entry.creds = creds;
+        entry.exited_ns = None;
+        if start_ns != 0 {
+            entry.start_ns = start_ns;
+        }
+        entry
+    }
+
+    /// Marks a process exited; it stays for the grace period. Returns its entry, if known.
+    pub fn exit(&mut self, pid: u32, ts_ns: u64) -> Option<Process> {
+        let entry = self.procs.get_mut(&pid)?;
+        entry.exited_ns = Some(ts_ns);
+        self.exited.push_back((ts_ns, pid));
+        Some(entry.clone())
+    }
+
+    /// Drops exited processes older than the grace period, and the oldest exited ones beyond
+    /// the size bound. Returns how many were removed.
+    pub fn purge(&mut self, now_ns: u64) -> usize {
+        let mut removed = 0;
+        while let Some(&(ts, pid)) = self.exited.front() {
+            let expired = now_ns.saturating_sub(ts) >= self.grace_ns;
+            if !expired && self.procs.len() <= self.max_entries {
+                break;
+            }
+            self.exited.pop_front();
+            // only if the pid was not reused by a newer process since
+            if self
+                .procs
+                .get(&pid)
+                .is_some_and(|p| p.exited_ns == Some(ts))
+            {
+                self.procs.remove(&pid);
+                removed += 1;
+            }
+        }
+        removed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn image(exe: &str) -> Image {
+        Image {
+            executable: exe.into(),
+            args: vec![exe.into()],
+            args_truncated: false,
+        }
+    }
+
+    #[test]
+    fn fork_inherits_and_exec_replaces_the_image() {
+        let mut t = ProcTable::new(1_000, 100);
+        t.exec(10, 1, Creds::default(), 5, image("/bin/bash"));
+        t.fork(11, 10, 6);
+        assert_eq!(t.get(11).unwrap().image.executable, b"/bin/bash");
+        t.exec(11, 10, Creds::default(), 6, image("/bin/true"));
+        assert_eq!(t.get(11).unwrap().image.executable, b"/bin/true");
+        assert_eq!(t.get(10).unwrap().image.executable, b"/bin/bash");
+    }
+
+    #[test]
+    fn exited_processes_stay_for_the_grace_period_and_pid_reuse_is_safe() {
+        let mut t = ProcTable::new(1_000, 100);
+        t.exec(10, 1, Creds::default(), 0, image("/bin/a"));
+        assert!(t.exit(10, 100).is_some());
+        assert_eq!(t.purge(500), 0);
+        assert!(t.get(10).is_some());
+        t.fork(10, 1, 600); // pid reused before the old entry expired
+        assert_eq!(t.purge(2_000), 0);
+        assert!(t.get(10).is_some_and(|p| p.exited_ns.is_none()));
+        t.exit(10, 2_100);
+        assert_eq!(t.purge(3_200), 1);
+        assert!(t.get(10).is_none());
+        assert!(t.exit(99, 1).is_none());
+    }
+
+    #[test]
+    fn size_bound_evicts_oldest_exited_first() {
+        let mut t = ProcTable::new(u64::MAX, 2);
+        for pid in 1..=3 {
+            t.exec(pid, 0, Creds::default(), 0, image("/x"));
+        }
+        t.exit(1, 10);
+        t.exit(2, 20);
+        assert_eq!(t.purge(30), 1);
+        assert!(t.get(1).is_none());
+        assert!(t.get(2).is_some());
+    }
+}

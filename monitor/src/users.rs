@@ -1,0 +1,105 @@
+//! uid/gid → name, through the C library (so NSS sources such as LDAP work), cached.
+//! A miss is cached briefly, so an account created while the monitor runs is soon resolved.
+use std::{
+    collections::HashMap,
+    ffi::CStr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+const MISS_TTL: Duration = Duration::from_secs(2);
+const HIT_TTL: Duration = Duration::from_secs(300);
+
+#[derive(Default)]
+pub struct Names {
+    users: HashMap<u32, (Option<Arc<str>>, Instant)>,
+    groups: HashMap<u32, (Option<Arc<str>>, Instant)>,
+}
+
+fn cached(
+    map: &mut HashMap<u32, (Option<Arc<str>>, Instant)>,
+    id: u32,
+    lookup: fn(u32) -> Option<String>,
+) -> Option<Arc<str>> {
+    if let Some((name, at)) = map.get(&id) {
+        let ttl = if name.is_some() { HIT_TTL } else { MISS_TTL };
+        if at.elapsed() < ttl {
+            return name.clone();
+        }
+    }
+    let name: Option<Arc<str>> = lookup(id).map(Arc::from);
+    map.insert(id, (name.clone(), Instant::now()));
+    name
+}
+
+impl Names {
+    pub fn user(&mut self, uid: u32) -> Option<Arc<str>> {
+        cached(&mut self.users, uid, lookup_user)
+    }
+
+    pub fn group(&mut self, gid: u32) -> Option<Arc<str>> {
+        cached(&mut self.groups, gid, lookup_group)
+    }
+}
+
+/// Runs a reentrant NSS lookup with a growing buffer.
+fn with_buffer<T>(mut call: impl FnMut(&mut [libc::c_char]) -> (i32, Option<T>)) -> Option<T> {
+    let mut buf = vec![0 as libc::c_char; 1024];
+    loop {
+        let (rc, found) = call(&mut buf);
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 2, 0);
+            continue;
+        }
+        return found;
+    }
+}
+
+pub fn lookup_user(uid: u32) -> Option<String> {
+    with_buffer(|buf| {
+        // SAFETY: zeroed passwd is a valid out-parameter; buf outlives the call and the
+        // returned pointers point into it; we copy the name before buf is reused.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc =
+            unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc != 0 || result.is_null() || pwd.pw_name.is_null() {
+            return (rc, None);
+        }
+        let name = unsafe { CStr::from_ptr(pwd.pw_name) }
+            .to_string_lossy()
+            .into_owned();
+        (0, Some(name))
+    })
+}
+
+pub fn lookup_group(gid: u32) -> Option<String> {
+    with_buffer(|buf| {
+        // SAFETY: as in lookup_user.
+        let mut grp: libc::group = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::group = std::ptr::null_mut();
+        let rc =
+            unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr(), buf.len(), &mut result) };
+        if rc != 0 || result.is_null() || grp.gr_name.is_null() {
+            return (rc, None);
+        }
+        let name = unsafe { CStr::from_ptr(grp.gr_name) }
+            .to_string_lossy()
+            .into_owned();
+        (0, Some(name))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_root_and_caches_misses() {
+        let mut names = Names::default();
+        assert_eq!(names.user(0).as_deref(), Some("root"));
+        assert_eq!(names.group(0).as_deref(), Some("root"));
+        assert_eq!(names.user(4_000_000_000), None);
+        assert!(names.users.contains_key(&4_000_000_000));
+    }
+}
