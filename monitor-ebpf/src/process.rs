@@ -195,7 +195,7 @@ fn remember_exec(ctx: &TracePointContext, filename_off: u32, argv_off: u32) -> R
         argv: unsafe { ctx.read_at(argv_off as usize) }?,
     };
     let tid = bpf_get_current_pid_tgid() as u32;
-    PENDING_EXEC.insert(&tid, &pending, 0).map_err(|e| e as i64)
+    PENDING_EXEC.insert(tid, pending, 0).map_err(|e| e as i64)
 }
 
 #[tracepoint(category = "syscalls", name = "sys_exit_execve")]
@@ -214,10 +214,10 @@ pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
 /// argv the caller passed are still readable here.
 fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(pending) = (unsafe { PENDING_EXEC.get(&tid) }).copied() else {
+    let Some(pending) = (unsafe { PENDING_EXEC.get(tid) }).copied() else {
         return Ok(());
     };
-    let _ = PENDING_EXEC.remove(&tid);
+    let _ = PENDING_EXEC.remove(tid);
     let ret: i64 = unsafe { ctx.read_at(layout!(tp_sys_exit_ret) as usize) }?;
     if ret >= 0 {
         return Ok(());

@@ -1,4 +1,6 @@
 //! Command-line interface.
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand};
 use monitor_common::process::{ARGV_CAP, ARGV_DEFAULT};
 
@@ -46,6 +48,10 @@ pub struct WatchArgs {
     #[arg(long, value_name = "MS", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub drain_interval_ms: u64,
+
+    /// Kernel BTF to read struct layouts from.
+    #[arg(long, value_name = "PATH", default_value = "/sys/kernel/btf/vmlinux")]
+    pub btf: PathBuf,
 
     /// Also print a `fork` line for every new process (by default forks update the process
     /// table silently: a process that never execs still gets an `exit` line).

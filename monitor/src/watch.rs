@@ -1,7 +1,7 @@
 //! `monitor watch`: attach, seed the process table, announce `monitor_start`, then stream
 //! events until a signal, `--duration`, or a closed stdout.
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
 };
@@ -20,7 +20,7 @@ use crate::{
     clock,
     ecs::{Event, Ext, Host, Line, Process},
     kernel::{
-        layout::{self, BTF_PATH},
+        layout,
         probes::{Probes, Settings},
         tracefs,
     },
@@ -132,10 +132,10 @@ impl Session {
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     preflight::check_privileges()?;
-    preflight::check_btf(Path::new(BTF_PATH))?;
+    preflight::check_btf(&args.btf)?;
     preflight::raise_memlock();
     let tracefs = tracefs::ensure_mounted()?;
-    let layout = layout::resolve(&tracefs, Path::new(BTF_PATH))?;
+    let layout = layout::resolve(&tracefs, &args.btf)?;
     let ring_bytes = args.ring_buffer_mib * 1024 * 1024;
     let settings = Settings {
         layout,

@@ -1,1 +1,276 @@
+//! Harness for end-to-end tests: runs the real `monitor` binary (built by `cargo xtask test`,
+//! path in `MONITOR_BIN`) as root, collects and checks every line it prints, and offers waits
+//! on what the tests expect to see. Tests panic with a message saying what was missing.
+use std::{
+    io::{BufRead, BufReader, Read},
+    path::PathBuf,
+    process::{Child, Command, ExitStatus, Stdio},
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    thread::JoinHandle,
+    time::{Duration, Instant},
+};
 
+pub use serde_json::Value;
+
+/// The monitor binary: `$MONITOR_BIN`, else the workspace's release build.
+pub fn monitor_bin() -> PathBuf {
+    let path = std::env::var_os("MONITOR_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/monitor")
+        });
+    assert!(
+        path.is_file(),
+        "monitor binary not found at {}: run the suite with `cargo xtask test`",
+        path.display()
+    );
+    path
+}
+
+/// Fails (never skips) when not root: these tests load eBPF programs.
+pub fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "end-to-end tests must run as root (cargo xtask test)"
+    );
+}
+
+/// A marker unique to this test run, to find our processes among everything else.
+pub fn marker(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "marker-{tag}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The fields every line must carry.
+pub fn check_line(v: &Value) -> Result<(), String> {
+    if !v["@timestamp"].is_string() {
+        return Err("no @timestamp".into());
+    }
+    if !v["event"]["action"].is_string() {
+        return Err("no event.action".into());
+    }
+    if !v["process"]["pid"].is_u64() {
+        return Err("no process.pid".into());
+    }
+    Ok(())
+}
+
+pub struct Monitor {
+    child: Child,
+    lines: Arc<Mutex<Vec<Value>>>,
+    problems: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<String>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+pub struct Finished {
+    pub status: ExitStatus,
+    pub lines: Vec<Value>,
+    pub stderr: String,
+}
+
+impl Finished {
+    /// The final `stats` line.
+    pub fn final_stats(&self) -> &Value {
+        self.lines
+            .iter()
+            .rev()
+            .find(|l| l["event"]["action"] == "stats" && l["monitor"]["stats"]["final"] == true)
+            .unwrap_or_else(|| panic!("no final stats line; stderr: {}", self.stderr))
+    }
+}
+
+impl Monitor {
+    /// Starts `monitor watch <args>` and waits for its `monitor_start` line.
+    pub fn start(args: &[&str]) -> Self {
+        require_root();
+        let mut child = Command::new(monitor_bin())
+            .arg("watch")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn monitor");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr_pipe = child.stderr.take().expect("stderr");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let problems = Arc::new(Mutex::new(Vec::new()));
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let reader = {
+            let (lines, problems) = (lines.clone(), problems.clone());
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).split(b'\n') {
+                    let Ok(line) = line else { break };
+                    match serde_json::from_slice::<Value>(&line) {
+                        Ok(v) => {
+                            if let Err(e) = check_line(&v) {
+                                problems.lock().unwrap().push(format!("{e}: {v}"));
+                            }
+                            lines.lock().unwrap().push(v);
+                        }
+                        Err(e) => problems.lock().unwrap().push(format!(
+                            "not JSON ({e}): {}",
+                            String::from_utf8_lossy(&line)
+                        )),
+                    }
+                }
+            })
+        };
+        let err_reader = {
+            let stderr = stderr.clone();
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = BufReader::new(stderr_pipe).read_to_string(&mut s);
+                stderr.lock().unwrap().push_str(&s);
+            })
+        };
+        let m = Self {
+            child,
+            lines,
+            problems,
+            stderr,
+            threads: vec![reader, err_reader],
+        };
+        m.wait_for("monitor_start", Duration::from_secs(60), |l| {
+            l["event"]["action"] == "monitor_start"
+        });
+        m
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn lines(&self) -> Vec<Value> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Waits for a line matching `pred`; panics naming `what` on timeout.
+    pub fn wait_for(&self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.lines.lock().unwrap().iter().find(|l| pred(l)) {
+                return v.clone();
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}; stderr: {}",
+                    self.stderr.lock().unwrap()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `count(lines) >= n`; returns the lines.
+    pub fn wait_count(
+        &self,
+        what: &str,
+        n: usize,
+        timeout: Duration,
+        count: impl Fn(&[Value]) -> usize,
+    ) -> Vec<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = count(&self.lines.lock().unwrap());
+            if got >= n {
+                return self.lines();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {n} {what}, got {got}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, sig) };
+    }
+
+    /// Stops the monitor with `sig`, waits for it, and checks that every line it printed was
+    /// valid and complete.
+    pub fn stop_with(mut self, sig: i32) -> Finished {
+        self.signal(sig);
+        let status = wait_timeout(&mut self.child, Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("monitor did not exit within 30 s of signal {sig}"));
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        let problems = self.problems.lock().unwrap().clone();
+        assert!(problems.is_empty(), "bad output lines: {problems:#?}");
+        Finished {
+            status,
+            lines: self.lines.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
+    }
+
+    pub fn stop(self) -> Finished {
+        self.stop_with(libc::SIGINT)
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits for a child up to `timeout`.
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn action(v: &Value) -> &str {
+    v["event"]["action"].as_str().unwrap_or_default()
+}
+
+/// The line's `process.args` as strings.
+pub fn args(v: &Value) -> Vec<String> {
+    v["process"]["args"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|s| s.as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+pub fn has_arg(v: &Value, arg: &str) -> bool {
+    v["process"]["args"]
+        .as_array()
+        .is_some_and(|a| a.iter().any(|s| s == arg))
+}
+
+/// The `action` line whose args contain `marker`.
+pub fn find<'a>(lines: &'a [Value], act: &str, marker: &str) -> Option<&'a Value> {
+    lines
+        .iter()
+        .find(|l| action(l) == act && has_arg(l, marker))
+}

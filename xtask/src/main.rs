@@ -1,1 +1,71 @@
-fn main() {}
+//! Project tasks: `cargo xtask setup | run | test | lint | bench`.
+//! The eBPF object itself is built by `monitor/build.rs` (aya-build); xtask installs what that
+//! build needs, and runs the monitor, the tests and the benchmarks.
+mod bench;
+mod lint;
+mod run;
+mod setup;
+mod test;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "xtask",
+    about = "Setup, run, test and bench tasks for the monitor"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install what building and testing need (idempotent, quick when all is present).
+    Setup {
+        /// Also install the system packages the end-to-end tests use (sshd, rsyslog, …).
+        #[arg(long)]
+        test_deps: bool,
+    },
+    /// Set up, build (release) and run the monitor; arguments go to `monitor`
+    /// (default: `watch`). Uses sudo when not root.
+    Run {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Set up everything, check formatting and lints, and run every test (unit and
+    /// end-to-end, as root).
+    Test {
+        /// Only run tests whose name contains this.
+        filter: Option<String>,
+        /// Skip `cargo fmt --check` and clippy.
+        #[arg(long)]
+        no_lint: bool,
+    },
+    /// rustfmt check and clippy with warnings denied (userspace, then the eBPF crate alone).
+    Lint,
+    /// Benchmarks (not tests): `exec`.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.task {
+        Task::Setup { test_deps } => setup::run(test_deps),
+        Task::Run { args } => run::run(&args),
+        Task::Test { filter, no_lint } => test::run(filter.as_deref(), !no_lint),
+        Task::Lint => lint::run(),
+        Task::Bench { which } => bench::run(which),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -7,8 +7,6 @@ use monitor_common::layout::{Layout, MISSING};
 
 use super::{btf::Btf, tracefs::Tracepoint};
 
-pub const BTF_PATH: &str = "/sys/kernel/btf/vmlinux";
-
 const fn tp<'a>(category: &'a str, name: &'a str) -> Tracepoint<'a> {
     Tracepoint { category, name }
 }
@@ -65,7 +63,7 @@ mod tests {
     #[test]
     fn resolves_every_offset_on_the_running_kernel() {
         let root = super::super::tracefs::ensure_mounted().unwrap();
-        let layout = resolve(&root, Path::new(BTF_PATH)).unwrap();
+        let layout = resolve(&root, Path::new("/sys/kernel/btf/vmlinux")).unwrap();
         // everything but the optional fields must be known here (kernel 6.x with audit)
         assert_ne!(layout.task_loginuid, MISSING);
         assert_ne!(layout.task_sessionid, MISSING);

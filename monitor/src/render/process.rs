@@ -35,7 +35,7 @@ fn image_fields(pid: u32, image: &Image, comm: &[u8]) -> (Process, ProcessExt) {
     let ext = ProcessExt {
         args_hex,
         executable_hex: text::hex_if_not_utf8(&image.executable),
-        comm: Some(text::lossy(text::c_str(comm))),
+        comm: (!text::c_str(comm).is_empty()).then(|| text::lossy(text::c_str(comm))),
         ..Default::default()
     };
     (process, ext)

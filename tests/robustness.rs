@@ -1,0 +1,140 @@
+//! How the monitor starts, stops and fails: signals, --duration, closed stdout, no root,
+//! missing kernel support.
+use std::{
+    io::{BufRead, BufReader},
+    os::unix::fs::PermissionsExt,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use monitor_e2e::{action, marker, monitor_bin, require_root, wait_timeout, Monitor};
+
+#[test]
+fn sigterm_detaches_flushes_final_stats_and_exits_0() {
+    let m = Monitor::start(&[]);
+    let done = m.stop_with(libc::SIGTERM);
+    assert!(done.status.success(), "{:?} {}", done.status, done.stderr);
+    let stats = done.final_stats();
+    assert_eq!(stats["monitor"]["stats"]["lost_total"], 0);
+    assert_eq!(done.lines.first().map(action), Some("monitor_start"));
+    assert_eq!(done.lines.last().map(action), Some("stats"));
+}
+
+#[test]
+fn sigint_exits_0_with_final_stats() {
+    let m = Monitor::start(&[]);
+    let done = m.stop();
+    assert!(done.status.success());
+    done.final_stats();
+}
+
+#[test]
+fn duration_stops_by_itself() {
+    require_root();
+    let started = Instant::now();
+    let out = Command::new(monitor_bin())
+        .args(["watch", "--duration", "2"])
+        .output()
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(20),
+        "{took:?}"
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"]["action"], "stats");
+    assert_eq!(last["monitor"]["stats"]["final"], true);
+}
+
+#[test]
+fn periodic_stats_lines() {
+    let m = Monitor::start(&["--stats-interval", "0.5"]);
+    m.wait_for("periodic stats", Duration::from_secs(10), |l| {
+        action(l) == "stats" && l["monitor"]["stats"]["final"] == false
+    });
+    m.stop();
+}
+
+#[test]
+fn closed_stdout_exits_quietly() {
+    require_root();
+    let mut child = Command::new(monitor_bin())
+        .arg("watch")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert!(first.contains("monitor_start"), "{first}");
+    drop(reader); // like `monitor watch | head -1`
+                  // give it something to write, too
+    let mk = marker("after-close");
+    Command::new("/bin/true").arg(&mk).status().unwrap();
+    let status = wait_timeout(&mut child, Duration::from_secs(10))
+        .expect("monitor kept running after its stdout was closed");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(stderr, "", "quiet exit");
+}
+
+/// Runs the monitor as `nobody` from a copy it can execute.
+#[test]
+fn non_root_gets_one_clear_line_and_nonzero_exit() {
+    require_root();
+    let dir = std::env::temp_dir().join(marker("nonroot"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = dir.join("monitor");
+    std::fs::copy(monitor_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&bin)
+        .arg("watch")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("root") && stderr.contains("sudo"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn missing_btf_is_named() {
+    require_root();
+    let out = Command::new(monitor_bin())
+        .args(["watch", "--btf", "/nonexistent/vmlinux"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("BTF") && stderr.contains("/nonexistent/vmlinux"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("CONFIG_DEBUG_INFO_BTF"), "{stderr}");
+}

@@ -1,0 +1,310 @@
+//! Benchmarks. Machines here are noisy, so every figure is a ratio measured side by side in one
+//! run: rounds alternate between no tracer, the monitor, and bpftrace, and medians are compared.
+//!
+//! `exec`: a spawn loop (`/bin/true <marker>`, fork+exec+wait, as fast as one core allows):
+//! - exec rate without a tracer, with `monitor watch`, with an equivalent bpftrace script;
+//! - the monitor's CPU time and peak RSS, and its own loss counters (must be zero);
+//! - that every spawned process appears in the monitor's output (exec and exit);
+//! - the share of the same processes a 100 ms /proc polling loop sees.
+use std::{
+    collections::HashSet,
+    fs,
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context as _};
+use clap::Subcommand;
+
+use crate::{setup, util};
+
+#[derive(Subcommand)]
+pub enum Which {
+    /// Exec throughput with and without the monitor (and bpftrace), monitor CPU and RSS,
+    /// and what a 100 ms /proc poller catches.
+    Exec {
+        /// Alternating rounds of each configuration.
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+}
+
+pub fn run(which: Which) -> anyhow::Result<()> {
+    if !util::is_root() {
+        bail!("benchmarks load eBPF programs: run as root (sudo -E cargo xtask bench …)");
+    }
+    setup::run(false)?;
+    let bin = util::build_monitor()?;
+    match which {
+        Which::Exec { rounds, seconds } => exec(&bin, rounds, Duration::from_secs_f64(seconds)),
+    }
+}
+
+/// Spawns `/bin/true <prefix>-<i>` back to back for `dur`; returns how many ran.
+fn spawn_loop(prefix: &str, dur: Duration) -> anyhow::Result<u64> {
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < dur {
+        let status = Command::new("/bin/true")
+            .arg(format!("{prefix}-{n}"))
+            .status()
+            .context("spawning /bin/true")?;
+        if !status.success() {
+            bail!("/bin/true failed");
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        0.0
+    } else {
+        v[v.len() / 2]
+    }
+}
+
+fn unique(tag: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("bench-{tag}-{}-{nanos}", std::process::id())
+}
+
+/// (cpu seconds, peak RSS KiB) of a running process.
+fn cpu_and_rss(pid: u32) -> anyhow::Result<(f64, u64)> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    let f: Vec<&str> = after.split_whitespace().collect();
+    // utime, stime are fields 14, 15 of stat(5); f[0] is field 3
+    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let hwm = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0);
+    Ok((ticks / hz, hwm))
+}
+
+struct Running {
+    child: Child,
+    out: PathBuf,
+}
+
+fn start_monitor(bin: &Path, out: &Path) -> anyhow::Result<Running> {
+    let file = fs::File::create(out)?;
+    let child = Command::new(bin)
+        .args(["watch", "--stats-interval", "3600"])
+        .stdout(file)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the monitor")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if fs::read_to_string(out).is_ok_and(|s| s.contains("\"monitor_start\"")) {
+            return Ok(Running {
+                child,
+                out: out.to_path_buf(),
+            });
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    bail!("the monitor did not start within 30 s")
+}
+
+fn sigint_and_wait(child: &mut Child) -> anyhow::Result<()> {
+    // SAFETY: plain kill(2) on our child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait()?;
+    if !status.success() {
+        bail!("tracer exited with {status}");
+    }
+    Ok(())
+}
+
+/// Counts exec and exit lines whose args carry `prefix`, and the final stats' loss.
+fn check_monitor_output(out: &Path, prefix: &str, spawned: u64) -> anyhow::Result<(u64, u64)> {
+    let file = fs::File::open(out)?;
+    let (mut execs, mut exits) = (HashSet::new(), HashSet::new());
+    let mut lost = None;
+    for line in BufReader::new(file).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        let action = v["event"]["action"].as_str().unwrap_or_default();
+        if action == "stats" && v["monitor"]["stats"]["final"] == true {
+            lost = v["monitor"]["stats"]["lost_total"].as_u64();
+        }
+        let Some(marker) = v["process"]["args"]
+            .as_array()
+            .and_then(|a| a.get(1))
+            .and_then(|m| m.as_str())
+            .filter(|m| m.starts_with(prefix))
+        else {
+            continue;
+        };
+        match action {
+            "exec" => execs.insert(marker.to_owned()),
+            "exit" => exits.insert(marker.to_owned()),
+            _ => false,
+        };
+    }
+    let lost = lost.context("no final stats line")?;
+    if execs.len() as u64 != spawned || exits.len() as u64 != spawned {
+        bail!(
+            "monitor output incomplete: {spawned} spawned, {} exec and {} exit lines",
+            execs.len(),
+            exits.len()
+        );
+    }
+    Ok((execs.len() as u64, lost))
+}
+
+const BPFTRACE_SCRIPT: &str = r#"
+tracepoint:sched:sched_process_exec { printf("exec %d %s\n", pid, str(args->filename)); }
+tracepoint:sched:sched_process_exit { printf("exit %d %d\n", pid, args->group_dead); }
+"#;
+
+fn start_bpftrace(out: &Path) -> anyhow::Result<Child> {
+    let file = fs::File::create(out)?;
+    let mut child = Command::new("bpftrace")
+        .args(["-e", BPFTRACE_SCRIPT])
+        .stdout(file)
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting bpftrace")?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if fs::read_to_string(out).is_ok_and(|s| s.contains("Attaching")) {
+            thread::sleep(Duration::from_millis(300));
+            return Ok(child);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    bail!("bpftrace did not attach within 60 s")
+}
+
+/// Runs the spawn loop while a thread polls /proc every 100 ms; returns (spawned, seen).
+fn polling_share(dur: Duration) -> anyhow::Result<(u64, u64)> {
+    let prefix = unique("poll");
+    let stop = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (stop, prefix) = (stop.clone(), prefix.clone());
+        thread::spawn(move || {
+            let mut seen = HashSet::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(dir) = fs::read_dir("/proc") {
+                    for e in dir.flatten() {
+                        if let Ok(cmd) = fs::read(e.path().join("cmdline")) {
+                            let cmd = String::from_utf8_lossy(&cmd);
+                            if let Some(m) = cmd.split('\0').find(|a| a.starts_with(&prefix)) {
+                                seen.insert(m.to_owned());
+                            }
+                        }
+                    }
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+            seen.len() as u64
+        })
+    };
+    let spawned = spawn_loop(&prefix, dur)?;
+    stop.store(true, Ordering::Relaxed);
+    let seen = poller
+        .join()
+        .map_err(|_| anyhow::anyhow!("poller panicked"))?;
+    Ok((spawned, seen))
+}
+
+fn exec(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
+    let tmp = std::env::temp_dir();
+    let have_bpftrace = util::have("bpftrace");
+    let (mut base, mut mon, mut bt) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu_per_kexec, mut peak_rss, mut total_lost, mut total_seen) = (Vec::new(), 0, 0, 0);
+    let secs = dur.as_secs_f64();
+    for round in 1..=rounds {
+        let n = spawn_loop(&unique("base"), dur)?;
+        base.push(n as f64 / secs);
+
+        let prefix = unique("mon");
+        let out = tmp.join(format!("monitor-bench-{}.ndjson", std::process::id()));
+        let mut m = start_monitor(bin, &out)?;
+        let (cpu0, _) = cpu_and_rss(m.child.id())?;
+        let n = spawn_loop(&prefix, dur)?;
+        // let the monitor catch up before sampling its CPU time
+        thread::sleep(Duration::from_millis(300));
+        let (cpu1, rss) = cpu_and_rss(m.child.id())?;
+        sigint_and_wait(&mut m.child)?;
+        let (seen, lost) = check_monitor_output(&m.out, &prefix, n)?;
+        let _ = fs::remove_file(&m.out);
+        mon.push(n as f64 / secs);
+        cpu_per_kexec.push((cpu1 - cpu0) / n as f64 * 1000.0);
+        peak_rss = peak_rss.max(rss);
+        total_lost += lost;
+        total_seen += seen;
+
+        if have_bpftrace {
+            let out = tmp.join(format!("bpftrace-bench-{}.txt", std::process::id()));
+            let mut b = start_bpftrace(&out)?;
+            let n = spawn_loop(&unique("bt"), dur)?;
+            sigint_and_wait(&mut b)?;
+            let _ = fs::remove_file(&out);
+            bt.push(n as f64 / secs);
+        }
+        eprintln!(
+            "round {round}: none {:.0}/s, monitor {:.0}/s{}",
+            base[base.len() - 1],
+            mon[mon.len() - 1],
+            bt.last()
+                .map(|r| format!(", bpftrace {r:.0}/s"))
+                .unwrap_or_default()
+        );
+    }
+    let (spawned, polled) = polling_share(dur)?;
+    let (b, m) = (median(&mut base), median(&mut mon));
+    let cpu = median(&mut cpu_per_kexec);
+    println!("exec benchmark: {rounds} rounds × {secs:.1} s, spawn loop of /bin/true <marker>");
+    println!("  exec rate, no tracer      {b:>9.0} /s");
+    println!(
+        "  exec rate, monitor        {m:>9.0} /s   ratio {:.3}",
+        m / b
+    );
+    if have_bpftrace {
+        let t = median(&mut bt);
+        println!(
+            "  exec rate, bpftrace       {t:>9.0} /s   ratio {:.3}",
+            t / b
+        );
+    }
+    println!("  monitor CPU               {cpu:>9.3} s per 1000 execs");
+    println!(
+        "  monitor peak RSS          {:>9.1} MiB",
+        peak_rss as f64 / 1024.0
+    );
+    println!(
+        "  monitor lost events       {total_lost:>9} (all {total_seen} processes seen, exec+exit)"
+    );
+    println!(
+        "  100 ms /proc polling      {:>9.1} % of {spawned} processes seen",
+        polled as f64 / spawned.max(1) as f64 * 100.0
+    );
+    if total_lost != 0 {
+        bail!("the monitor lost {total_lost} events");
+    }
+    Ok(())
+}

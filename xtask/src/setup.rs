@@ -1,0 +1,165 @@
+//! Installs what the build and the tests need, only what is missing:
+//! - the nightly toolchain with `rust-src` (the eBPF crate is built with `-Z build-std=core`);
+//! - a `bpf-linker` linked against the nightly's own LLVM (its major must match, see
+//!   ../shared/docs/toolchain.md);
+//! - with `--test-deps`: openssh-server, rsyslog, bpftrace, python3, … (apt).
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+
+use crate::util::{self, as_root, have, output, run as run_cmd};
+
+const TEST_PACKAGES: &[(&str, &str)] = &[
+    // (package, a file it installs)
+    ("openssh-server", "/usr/sbin/sshd"),
+    ("openssh-client", "/usr/bin/ssh"),
+    ("rsyslog", "/usr/sbin/rsyslogd"),
+    ("bpftrace", "/usr/bin/bpftrace"),
+    ("iproute2", "/usr/sbin/ip"),
+    ("procps", "/usr/bin/ps"),
+    ("sshpass", "/usr/bin/sshpass"),
+    ("python3", "/usr/bin/python3"),
+];
+
+/// What building bpf-linker needs besides a C toolchain.
+const BUILD_PACKAGES: &[(&str, &str)] = &[("zlib1g-dev", "/usr/include/zlib.h")];
+
+pub fn run(test_deps: bool) -> anyhow::Result<()> {
+    ensure_nightly()?;
+    ensure_bpf_linker()?;
+    if test_deps {
+        ensure_packages(TEST_PACKAGES)?;
+    }
+    eprintln!("setup: everything is in place");
+    Ok(())
+}
+
+fn nightly_sysroot() -> anyhow::Result<String> {
+    Ok(
+        output(Command::new("rustc").args(["+nightly", "--print", "sysroot"]))?
+            .trim()
+            .to_owned(),
+    )
+}
+
+fn ensure_nightly() -> anyhow::Result<()> {
+    if !have("rustup") {
+        bail!("rustup is not installed: install it from https://rustup.rs, then rerun");
+    }
+    let toolchains = output(Command::new("rustup").args(["toolchain", "list"]))?;
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        run_cmd(Command::new("rustup").args([
+            "toolchain",
+            "install",
+            "nightly",
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
+        ]))?;
+    }
+    let sysroot = nightly_sysroot()?;
+    if !std::path::Path::new(&sysroot)
+        .join("lib/rustlib/src/rust/library/core")
+        .is_dir()
+    {
+        run_cmd(Command::new("rustup").args([
+            "component",
+            "add",
+            "rust-src",
+            "--toolchain",
+            "nightly",
+        ]))?;
+    }
+    Ok(())
+}
+
+/// LLVM major version of the nightly rustc.
+fn nightly_llvm_major() -> anyhow::Result<u32> {
+    let vv = output(Command::new("rustc").args(["+nightly", "-vV"]))?;
+    vv.lines()
+        .find_map(|l| l.strip_prefix("LLVM version: "))
+        .and_then(|v| v.split('.').next())
+        .and_then(|m| m.trim().parse().ok())
+        .context("cannot read the LLVM version of rustc +nightly")
+}
+
+/// The LLVM major the installed bpf-linker is linked against, from the libLLVM it loads;
+/// `None` if it is not installed or its libLLVM does not resolve.
+fn bpf_linker_llvm_major() -> Option<u32> {
+    let path = output(Command::new("sh").args(["-c", "command -v bpf-linker"])).ok()?;
+    let ldd = output(Command::new("ldd").arg(path.trim())).ok()?;
+    let line = ldd.lines().find(|l| l.contains("libLLVM"))?;
+    if line.contains("not found") {
+        return None;
+    }
+    // e.g. "libLLVM.so.22.1-rust-1.97.0-nightly => /…" or "libLLVM-22.so => …"
+    let name = line.split_whitespace().next()?;
+    let digits: String = name
+        .trim_start_matches("libLLVM")
+        .trim_start_matches(".so.")
+        .trim_start_matches('-')
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+fn ensure_bpf_linker() -> anyhow::Result<()> {
+    let want = nightly_llvm_major()?;
+    if bpf_linker_llvm_major() == Some(want) {
+        return Ok(());
+    }
+    ensure_packages(BUILD_PACKAGES)?;
+    eprintln!("setup: installing bpf-linker against the nightly's LLVM {want} (about 2 minutes)");
+    let sysroot = nightly_sysroot()?;
+    let lib = std::path::Path::new(&sysroot).join("lib");
+    // bpf-linker's build looks for libLLVM.so in LLVM_PREFIX/lib: point it at rustc's copy
+    let versioned = std::fs::read_dir(&lib)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("libLLVM.so.") && n.contains("-rust-"))
+        .with_context(|| format!("no libLLVM.so.*-rust-* in {}", lib.display()))?;
+    let link = lib.join("libLLVM.so");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(&versioned, &link)
+        .with_context(|| format!("cannot create {}", link.display()))?;
+    run_cmd(
+        util::cargo()
+            .env("LLVM_PREFIX", &sysroot)
+            .args([
+                "install",
+                "bpf-linker",
+                "--locked",
+                "--force",
+                "--no-default-features",
+            ])
+            .args(["--features", &format!("llvm-{want}")]),
+    )?;
+    if bpf_linker_llvm_major() != Some(want) {
+        bail!("bpf-linker installed but not linked against LLVM {want}");
+    }
+    Ok(())
+}
+
+fn ensure_packages(packages: &[(&str, &str)]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .filter(|(_, file)| !std::path::Path::new(file).exists())
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !have("apt-get") {
+        bail!("missing packages {missing:?} and no apt-get to install them: install them by hand");
+    }
+    eprintln!("setup: installing {}", missing.join(" "));
+    run_cmd(as_root("apt-get").args(["update", "-q"]))?;
+    run_cmd(
+        as_root("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
