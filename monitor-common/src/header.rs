@@ -8,11 +8,19 @@ pub enum EventKind {
     Exec = 2,
     ExecFailed = 3,
     Exit = 4,
+    Connect = 5,
+    Accept = 6,
+    Listen = 7,
+    /// A UDP socket bound to a port: reported as a UDP listener.
+    Bind = 8,
+    /// A raw or packet socket was created.
+    Socket = 9,
+    TcpState = 10,
 }
 
 impl EventKind {
     /// Number of kinds plus one (kinds start at 1): the size of per-kind counter arrays.
-    pub const COUNT: u32 = 5;
+    pub const COUNT: u32 = 11;
 
     pub fn from_u32(v: u32) -> Option<Self> {
         Some(match v {
@@ -20,6 +28,12 @@ impl EventKind {
             2 => Self::Exec,
             3 => Self::ExecFailed,
             4 => Self::Exit,
+            5 => Self::Connect,
+            6 => Self::Accept,
+            7 => Self::Listen,
+            8 => Self::Bind,
+            9 => Self::Socket,
+            10 => Self::TcpState,
             _ => return None,
         })
     }
@@ -31,10 +45,27 @@ impl EventKind {
             Self::Exec => "exec",
             Self::ExecFailed => "exec_failed",
             Self::Exit => "exit",
+            Self::Connect => "connect",
+            Self::Accept => "accept",
+            Self::Listen => "listen",
+            Self::Bind => "bind",
+            Self::Socket => "socket",
+            Self::TcpState => "tcp_state",
         }
     }
 
-    pub const ALL: [EventKind; 4] = [Self::Fork, Self::Exec, Self::ExecFailed, Self::Exit];
+    pub const ALL: [EventKind; 10] = [
+        Self::Fork,
+        Self::Exec,
+        Self::ExecFailed,
+        Self::Exit,
+        Self::Connect,
+        Self::Accept,
+        Self::Listen,
+        Self::Bind,
+        Self::Socket,
+        Self::TcpState,
+    ];
 }
 
 #[repr(C)]

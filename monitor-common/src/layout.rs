@@ -23,8 +23,34 @@ pub struct Layout {
     /// `syscalls/sys_enter_execveat`: `filename`, `argv`.
     pub tp_execveat_filename: u32,
     pub tp_execveat_argv: u32,
-    /// `syscalls/sys_exit_*`: `long ret`.
+    /// `syscalls/sys_exit_*`: `long ret` (one layout, `struct syscall_trace_exit`, for all).
     pub tp_sys_exit_ret: u32,
+    /// `syscalls/sys_enter_connect`: `fd`, `uservaddr`, `addrlen`.
+    pub tp_connect_fd: u32,
+    pub tp_connect_addr: u32,
+    pub tp_connect_addrlen: u32,
+    /// `syscalls/sys_enter_bind`: `fd`, `umyaddr`, `addrlen`.
+    pub tp_bind_fd: u32,
+    pub tp_bind_addr: u32,
+    pub tp_bind_addrlen: u32,
+    /// `syscalls/sys_enter_listen`: `fd`.
+    pub tp_listen_fd: u32,
+    /// `syscalls/sys_enter_socket`: `family`, `type`, `protocol`.
+    pub tp_socket_family: u32,
+    pub tp_socket_type: u32,
+    pub tp_socket_protocol: u32,
+    /// `sock/inet_sock_set_state`.
+    pub tp_sk_skaddr: u32,
+    pub tp_sk_oldstate: u32,
+    pub tp_sk_newstate: u32,
+    pub tp_sk_sport: u32,
+    pub tp_sk_dport: u32,
+    pub tp_sk_family: u32,
+    pub tp_sk_protocol: u32,
+    pub tp_sk_saddr: u32,
+    pub tp_sk_daddr: u32,
+    pub tp_sk_saddr_v6: u32,
+    pub tp_sk_daddr_v6: u32,
 
     // --- kernel struct members (from BTF) ---
     pub task_flags: u32,
@@ -49,6 +75,31 @@ pub struct Layout {
     pub mm_arg_start: u32,
     pub mm_arg_end: u32,
     pub mm_start_stack: u32,
+    /// fd → socket: `task_struct.files`, `files_struct.fdt`, `fdtable.fd`, `fdtable.max_fds`,
+    /// `file.private_data`, `socket.sk`.
+    pub task_files: u32,
+    pub files_fdt: u32,
+    pub fdt_fd: u32,
+    pub fdt_max_fds: u32,
+    pub file_private_data: u32,
+    pub socket_sk: u32,
+    /// `struct sock` (through `__sk_common`).
+    pub sk_family: u32,
+    pub sk_daddr: u32,
+    pub sk_rcv_saddr: u32,
+    pub sk_dport: u32,
+    pub sk_num: u32,
+    pub sk_v6_daddr: u32,
+    pub sk_v6_rcv_saddr: u32,
+    pub sk_type: u32,
+    pub sk_protocol: u32,
+    pub sk_err: u32,
+    /// `inet_sock.inet_sport`: the local port, still set after the socket is unhashed (a
+    /// connection reset before accept returns has `skc_num` cleared).
+    pub inet_sport: u32,
+    /// `struct tcp_sock`.
+    pub tcp_bytes_received: u32,
+    pub tcp_bytes_sent: u32,
 }
 
 impl Layout {
@@ -63,6 +114,27 @@ impl Layout {
             tp_execveat_filename: MISSING,
             tp_execveat_argv: MISSING,
             tp_sys_exit_ret: MISSING,
+            tp_connect_fd: MISSING,
+            tp_connect_addr: MISSING,
+            tp_connect_addrlen: MISSING,
+            tp_bind_fd: MISSING,
+            tp_bind_addr: MISSING,
+            tp_bind_addrlen: MISSING,
+            tp_listen_fd: MISSING,
+            tp_socket_family: MISSING,
+            tp_socket_type: MISSING,
+            tp_socket_protocol: MISSING,
+            tp_sk_skaddr: MISSING,
+            tp_sk_oldstate: MISSING,
+            tp_sk_newstate: MISSING,
+            tp_sk_sport: MISSING,
+            tp_sk_dport: MISSING,
+            tp_sk_family: MISSING,
+            tp_sk_protocol: MISSING,
+            tp_sk_saddr: MISSING,
+            tp_sk_daddr: MISSING,
+            tp_sk_saddr_v6: MISSING,
+            tp_sk_daddr_v6: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,
             task_real_parent: MISSING,
@@ -81,6 +153,25 @@ impl Layout {
             mm_arg_start: MISSING,
             mm_arg_end: MISSING,
             mm_start_stack: MISSING,
+            task_files: MISSING,
+            files_fdt: MISSING,
+            fdt_fd: MISSING,
+            fdt_max_fds: MISSING,
+            file_private_data: MISSING,
+            socket_sk: MISSING,
+            sk_family: MISSING,
+            sk_daddr: MISSING,
+            sk_rcv_saddr: MISSING,
+            sk_dport: MISSING,
+            sk_num: MISSING,
+            sk_v6_daddr: MISSING,
+            sk_v6_rcv_saddr: MISSING,
+            sk_type: MISSING,
+            sk_protocol: MISSING,
+            sk_err: MISSING,
+            inet_sport: MISSING,
+            tcp_bytes_received: MISSING,
+            tcp_bytes_sent: MISSING,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! - [`header`]: the header every ring-buffer record starts with, and the event kinds.
 //! - [`task`]: what the kernel knows about the task behind an event (parent, ids, start time).
 //! - [`process`]: fork, exec (and failed exec), exit.
+//! - [`net`]: socket calls and TCP state changes.
 //! - [`layout`]: tracepoint field offsets and kernel struct offsets, resolved by userspace at
 //!   start and handed to the kernel programs as one global.
 //! - [`counters`]: indices of the kernel-side counters (drops per event kind).
@@ -14,6 +15,7 @@
 pub mod counters;
 pub mod header;
 pub mod layout;
+pub mod net;
 pub mod process;
 pub mod task;
 

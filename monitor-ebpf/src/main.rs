@@ -6,6 +6,7 @@
 mod emit;
 mod globals;
 mod maps;
+mod net;
 mod process;
 mod task;
 

@@ -3,7 +3,11 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
-use monitor_common::{header::EventKind, process::ExecBuf};
+use monitor_common::{
+    header::EventKind,
+    net::{SockEvent, SOCKADDR_CAP},
+    process::ExecBuf,
+};
 
 /// The one ring buffer: keeps fork → exec → exit of a process in order. Userspace sets its size.
 #[map]
@@ -29,3 +33,24 @@ pub struct PendingExec {
 
 #[map]
 pub static PENDING_EXEC: LruHashMap<u32, PendingExec> = LruHashMap::with_max_entries(16384, 0);
+
+/// A socket call in flight (connect, bind, listen, socket), by thread id: its fd, or the
+/// socket() arguments, and the address the caller passed, copied at entry.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PendingSock {
+    pub fd: i64,
+    pub sockaddr_len: u32,
+    /// socket(): family | type << 16; protocol in `protocol`.
+    pub args: u32,
+    pub protocol: u32,
+    pub _pad: u32,
+    pub sockaddr: [u8; SOCKADDR_CAP],
+}
+
+#[map]
+pub static PENDING_SOCK: LruHashMap<u32, PendingSock> = LruHashMap::with_max_entries(16384, 0);
+
+/// Where socket events are assembled (too large for the BPF stack with everything else).
+#[map]
+pub static SOCK_SCRATCH: PerCpuArray<SockEvent> = PerCpuArray::with_max_entries(1, 0);

@@ -11,6 +11,15 @@ pub struct Line {
     pub host: Host,
     pub process: Process,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Endpoint>,
+    /// A listening socket's own address (`listen`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server: Option<Endpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Network>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<Ext>,
@@ -89,6 +98,33 @@ pub struct Parent {
     pub start: Option<String>,
 }
 
+#[derive(Serialize, Debug, Default, Clone)]
+pub struct Endpoint {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    /// A unix socket path (abstract names start with `@`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Bytes sent by this end (on `disconnect`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct Network {
+    /// `tcp`, `udp`, `unix`, `icmp`, …
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<&'static str>,
+    /// `ipv4` or `ipv6`.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<&'static str>,
+    /// `egress` (we connected) or `ingress` (we accepted), from the host's point of view.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction: Option<&'static str>,
+}
+
 #[derive(Serialize, Debug, Default)]
 pub struct ErrorInfo {
     /// errno name, e.g. `ENOENT`.
@@ -101,6 +137,11 @@ pub struct ErrorInfo {
 pub struct Ext {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub process: Option<ProcessExt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkExt>,
+    /// The line describes state found at start (`event.kind` `state`), not a new event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stats: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -150,4 +191,30 @@ pub struct ProcessExt {
 pub struct Audit {
     pub login_user: IdName,
     pub session_id: u32,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct NetworkExt {
+    /// The connect returned EINPROGRESS; this line reports its final outcome.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonblocking: Option<bool>,
+    /// From the connect call to its outcome (non-blocking connects), ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connect_duration_ns: Option<u64>,
+    /// Socket family, type and protocol (`socket` lines): `AF_PACKET`, `SOCK_RAW`, 768.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub socket_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<u16>,
+    /// The file descriptor of the socket in its process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fd: Option<i32>,
+    /// Snapshot connections: direction guessed from whether the local port is listening.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub direction_inferred: Option<bool>,
+    /// No process holds this socket in its descriptor table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner_unknown: Option<bool>,
 }

@@ -8,6 +8,8 @@ mod ecs;
 mod errno;
 mod events;
 mod kernel;
+mod net_snapshot;
+mod nettable;
 mod output;
 mod pipeline;
 mod preflight;

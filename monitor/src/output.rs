@@ -1,8 +1,9 @@
-//! The single writer of stdout. Lines are serialized by the caller and handed to a writer
-//! thread through a bounded queue, so a slow consumer never stalls the ring-buffer reader; if the
-//! queue is full a line is shed and counted (reported in `stats`). A closed stdout (the reader of
-//! the pipe went away) is noticed on the next write or within a quarter second, and ends the
-//! monitor quietly.
+//! The single writer of stdout. Lines are serialized by the caller into a batch (one per
+//! ring-buffer drain, so one hand-off and one `write` per drain rather than per line) and handed
+//! to a writer thread through a bounded queue, so a slow consumer never stalls the ring-buffer
+//! reader; if the queue is full a batch is shed and its lines counted (reported in `stats`). A
+//! closed stdout (the reader of the pipe went away) is noticed on the next write or within a
+//! quarter second, and ends the monitor quietly.
 use std::{
     io::{self, Write},
     sync::{
@@ -24,20 +25,26 @@ struct Shared {
     notify: tokio::sync::Notify,
 }
 
+/// A batch is handed off once it holds this many bytes, even within one drain.
+const BATCH_BYTES: usize = 256 * 1024;
+
 enum Msg {
-    Line(Vec<u8>),
+    /// Serialized lines and how many.
+    Lines(Vec<u8>, u64),
     /// Flush, then acknowledge.
     Flush(mpsc::SyncSender<()>),
 }
 
 pub struct Output {
+    batch: Vec<u8>,
+    batch_lines: u64,
     tx: Option<SyncSender<Msg>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Output {
-    /// Writes to stdout with a queue of `capacity` lines.
+    /// Writes to stdout with a queue of `capacity` batches.
     pub fn stdout(capacity: usize) -> Self {
         Self::to_writer(capacity, Box::new(io::stdout()), Some(libc::STDOUT_FILENO))
     }
@@ -54,46 +61,74 @@ impl Output {
             shared.closed.store(true, Ordering::SeqCst);
         }
         Self {
+            batch: Vec::with_capacity(BATCH_BYTES),
+            batch_lines: 0,
             tx: Some(tx),
             shared,
             thread,
         }
     }
 
-    fn encode<T: Serialize>(line: &T) -> Option<Vec<u8>> {
-        let mut buf = Vec::with_capacity(1024);
-        // serializing our own structs to memory cannot fail but for a bug: never panic
-        serde_json::to_writer(&mut buf, line).ok()?;
-        buf.push(b'\n');
-        Some(buf)
+    /// Appends one line to the current batch.
+    fn append<T: Serialize>(&mut self, line: &T) {
+        let len = self.batch.len();
+        // serializing our own structs to memory cannot fail but for a bug: never panic, and
+        // never leave half a line behind
+        if serde_json::to_writer(&mut self.batch, line).is_ok() {
+            self.batch.push(b'\n');
+            self.batch_lines += 1;
+        } else {
+            self.batch.truncate(len);
+        }
     }
 
-    /// Queues a line; sheds (and counts) it if the queue is full.
-    pub fn emit<T: Serialize>(&self, line: &T) {
-        let (Some(tx), Some(buf)) = (&self.tx, Self::encode(line)) else {
+    /// Adds a line to the batch; a full batch is handed off (or shed, if the queue is full).
+    pub fn emit<T: Serialize>(&mut self, line: &T) {
+        self.append(line);
+        if self.batch.len() >= BATCH_BYTES {
+            self.send_batch(false);
+        }
+    }
+
+    /// Adds a line and hands the batch off, waiting for room: for lines that must not be shed
+    /// (start, final stats).
+    pub fn emit_reliably<T: Serialize>(&mut self, line: &T) {
+        self.append(line);
+        self.send_batch(true);
+    }
+
+    /// Hands the current batch to the writer: at the end of every drain.
+    pub fn end_batch(&mut self) {
+        self.send_batch(false);
+    }
+
+    fn send_batch(&mut self, wait: bool) {
+        if self.batch_lines == 0 {
             return;
+        }
+        let lines = std::mem::take(&mut self.batch_lines);
+        let buf = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_BYTES));
+        let Some(tx) = &self.tx else { return };
+        let msg = Msg::Lines(buf, lines);
+        let sent = if wait {
+            tx.send(msg).map_err(|_| false)
+        } else {
+            tx.try_send(msg)
+                .map_err(|e| matches!(e, TrySendError::Full(_)))
         };
-        match tx.try_send(Msg::Line(buf)) {
+        match sent {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.shared.shed.fetch_add(1, Ordering::Relaxed);
+            // queue full: shed the batch, count its lines
+            Err(true) => {
+                self.shared.shed.fetch_add(lines, Ordering::Relaxed);
             }
-            Err(TrySendError::Disconnected(_)) => self.mark_closed(),
+            Err(false) => self.mark_closed(),
         }
     }
 
-    /// Queues a line, waiting for room: for lines that must not be shed (start, final stats).
-    pub fn emit_reliably<T: Serialize>(&self, line: &T) {
-        let (Some(tx), Some(buf)) = (&self.tx, Self::encode(line)) else {
-            return;
-        };
-        if tx.send(Msg::Line(buf)).is_err() {
-            self.mark_closed();
-        }
-    }
-
-    /// Waits until everything queued so far is written and flushed.
-    pub fn flush(&self) {
+    /// Waits until everything emitted so far is written and flushed.
+    pub fn flush(&mut self) {
+        self.send_batch(true);
         let Some(tx) = &self.tx else { return };
         let (ack_tx, ack_rx) = mpsc::sync_channel(1);
         if tx.send(Msg::Flush(ack_tx)).is_ok() {
@@ -180,11 +215,11 @@ fn writer(rx: mpsc::Receiver<Msg>, sink: Box<dyn Write + Send>, fd: Option<i32>,
         // write everything already queued, then flush once
         while let Some(msg) = next.take() {
             match msg {
-                Msg::Line(buf) => {
+                Msg::Lines(buf, lines) => {
                     if let Err(e) = out.write_all(&buf) {
                         return close(Some(e));
                     }
-                    shared.written.fetch_add(1, Ordering::Relaxed);
+                    shared.written.fetch_add(lines, Ordering::Relaxed);
                 }
                 Msg::Flush(ack) => {
                     if let Err(e) = out.flush() {
@@ -235,9 +270,12 @@ mod tests {
     #[test]
     fn writes_one_line_per_value_in_order() {
         let sink = Sink::default();
-        let out = Output::to_writer(16, Box::new(sink.clone()), None);
+        let mut out = Output::to_writer(16, Box::new(sink.clone()), None);
         for i in 0..100 {
-            out.emit_reliably(&serde_json::json!({ "n": i, "s": "a\nb\"c\u{1b}" }));
+            out.emit(&serde_json::json!({ "n": i, "s": "a\nb\"c\u{1b}" }));
+            if i % 7 == 0 {
+                out.end_batch();
+            }
         }
         out.flush();
         assert_eq!(out.written(), 100);
@@ -253,8 +291,35 @@ mod tests {
     }
 
     #[test]
+    fn a_full_queue_sheds_whole_batches_and_counts_their_lines() {
+        struct Stuck(mpsc::Receiver<()>);
+        impl Write for Stuck {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                let _ = self.0.recv();
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let (release, stuck) = mpsc::channel();
+        let mut out = Output::to_writer(1, Box::new(Stuck(stuck)), None);
+        for _ in 0..10 {
+            out.emit(&1);
+            out.emit(&2);
+            out.end_batch();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // the writer holds one batch, the queue one more: the rest were shed, 2 lines each
+        let shed = out.shed();
+        assert!(shed >= 12 && shed.is_multiple_of(2), "shed {shed}");
+        drop(release);
+        out.finish();
+    }
+
+    #[test]
     fn broken_pipe_marks_closed_quietly() {
-        let out = Output::to_writer(4, Box::new(Broken), None);
+        let mut out = Output::to_writer(4, Box::new(Broken), None);
         out.emit_reliably(&1);
         out.flush();
         for _ in 0..100 {

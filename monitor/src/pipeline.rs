@@ -1,17 +1,26 @@
 //! From ring-buffer record to output line: decode, update the process table, render.
 use std::{os::unix::ffi::OsStrExt, path::PathBuf};
 
-use monitor_common::header::EventKind;
+use monitor_common::{
+    header::EventKind,
+    net::{
+        SockEvent, TcpStateEvent, AF_UNIX, IPPROTO_TCP, SOCK_STREAM, TCP_CLOSE, TCP_ESTABLISHED,
+        TCP_SYN_SENT,
+    },
+};
 
 use crate::{
     clock::Clock,
     ecs::{Host, Line},
-    events::{decode, KernelEvent},
+    events::{decode, net::state_endpoints, KernelEvent},
+    nettable::{ConnectReport, NetTable, EINPROGRESS},
     proctable::ProcTable,
-    render::{self, Enrich},
+    render::{self, net::ConnectOutcome, Enrich},
     users::Names,
 };
 
+/// Reported for a non-blocking connect whose socket closed without an error set.
+const ECONNABORTED: i32 = 103;
 /// Keep exited processes this long, so late events about them still resolve.
 const EXITED_GRACE_NS: u64 = 30_000_000_000;
 /// Bound on the table (live processes are never evicted; exited ones are, oldest first).
@@ -19,6 +28,7 @@ const TABLE_MAX: usize = 500_000;
 
 pub struct Pipeline {
     pub table: ProcTable,
+    pub net: NetTable,
     pub clock: Clock,
     pub host: Host,
     names: Names,
@@ -33,6 +43,7 @@ impl Pipeline {
     pub fn new(host: Host, proc_root: PathBuf, show_forks: bool) -> Self {
         Self {
             table: ProcTable::new(EXITED_GRACE_NS, TABLE_MAX),
+            net: NetTable::default(),
             clock: Clock::new(),
             host,
             names: Names::default(),
@@ -93,6 +104,94 @@ impl Pipeline {
                     known.as_ref(),
                 ))
             }
+            KernelEvent::Sock(s) => self.sock_event(&s),
+            KernelEvent::TcpState(t) => self.tcp_state(&t),
+        }
+    }
+
+    fn sock_event(&mut self, s: &SockEvent) -> Option<Line> {
+        match EventKind::from_u32(s.header.kind)? {
+            EventKind::Connect => {
+                let tcp = s.protocol == IPPROTO_TCP
+                    || (s.sock_type == SOCK_STREAM && s.family != AF_UNIX);
+                let in_progress = s.ret == -EINPROGRESS;
+                let outcome = match self.net.connect_returned(s, tcp) {
+                    ConnectReport::Later => return None,
+                    ConnectReport::Now => ConnectOutcome {
+                        errno: (s.ret < 0 && !in_progress).then_some((-s.ret) as i32),
+                        nonblocking: false,
+                        resolved_ns: s.header.ts_ns,
+                        // EINPROGRESS on a socket we cannot follow (not TCP, no sk)
+                        unknown: in_progress,
+                    },
+                    ConnectReport::Failed { errno } => ConnectOutcome {
+                        errno: Some(if errno != 0 { errno } else { ECONNABORTED }),
+                        nonblocking: true,
+                        resolved_ns: s.header.ts_ns,
+                        unknown: false,
+                    },
+                    ConnectReport::Established => ConnectOutcome {
+                        errno: None,
+                        nonblocking: true,
+                        resolved_ns: s.header.ts_ns,
+                        unknown: false,
+                    },
+                };
+                Some(render::net::connect_line(&mut self.enrich(), s, &outcome))
+            }
+            EventKind::Accept => {
+                self.net.accepted(s);
+                Some(render::net::accept_line(&mut self.enrich(), s))
+            }
+            EventKind::Listen | EventKind::Bind => {
+                Some(render::net::listen_line(&mut self.enrich(), s))
+            }
+            EventKind::Socket => Some(render::net::socket_line(&mut self.enrich(), s)),
+            _ => None,
+        }
+    }
+
+    /// ESTABLISHED resolves a pending non-blocking connect; CLOSE fails one, or ends an
+    /// established connection (a `disconnect` line).
+    fn tcp_state(&mut self, t: &TcpStateEvent) -> Option<Line> {
+        let endpoints = state_endpoints(t);
+        let from_syn_sent = (t.old_state == TCP_SYN_SENT).then_some((t.header.ts_ns, t.sk_err));
+        let resolved = |errno: Option<i32>| ConnectOutcome {
+            errno,
+            nonblocking: true,
+            resolved_ns: t.header.ts_ns,
+            unknown: false,
+        };
+        match t.new_state {
+            TCP_ESTABLISHED => {
+                let pending = self.net.established(t.sk, t.header.ts_ns, endpoints)?;
+                let outcome = resolved(None);
+                Some(render::net::connect_line(
+                    &mut self.enrich(),
+                    &pending.event,
+                    &outcome,
+                ))
+            }
+            TCP_CLOSE => match self.net.closed(t.sk, endpoints, from_syn_sent) {
+                (Some(pending), _) => {
+                    let errno = if t.sk_err != 0 {
+                        t.sk_err
+                    } else {
+                        ECONNABORTED
+                    };
+                    let outcome = resolved(Some(errno));
+                    Some(render::net::connect_line(
+                        &mut self.enrich(),
+                        &pending.event,
+                        &outcome,
+                    ))
+                }
+                (None, Some(conn)) => {
+                    Some(render::net::disconnect_line(&mut self.enrich(), t, &conn))
+                }
+                (None, None) => None,
+            },
+            _ => None,
         }
     }
 
@@ -111,9 +210,21 @@ impl Pipeline {
             .unwrap_or_else(|_| filename.to_vec())
     }
 
-    /// Periodic housekeeping: forget long-exited processes, follow clock adjustments.
-    pub fn tick(&mut self, now_boot_ns: u64) {
+    /// Periodic housekeeping: forget long-exited processes, follow clock adjustments, report
+    /// connects that never resolved.
+    pub fn tick(&mut self, now_boot_ns: u64) -> Vec<Line> {
         self.table.purge(now_boot_ns);
         self.clock.refresh();
+        let expired = self.net.expire(now_boot_ns);
+        let outcome = ConnectOutcome {
+            errno: None,
+            nonblocking: true,
+            resolved_ns: now_boot_ns,
+            unknown: true,
+        };
+        expired
+            .iter()
+            .map(|p| render::net::connect_line(&mut self.enrich(), &p.event, &outcome))
+            .collect()
     }
 }

@@ -24,12 +24,14 @@ use crate::{
         probes::{Probes, Settings},
         tracefs,
     },
+    net_snapshot,
     output::Output,
     pipeline::Pipeline,
     preflight, proc_scan,
 };
 
-const OUTPUT_QUEUE_LINES: usize = 65_536;
+/// Batches (one per drain, at most 256 KiB each) waiting for a slow stdout before shedding.
+const OUTPUT_QUEUE_BATCHES: usize = 256;
 
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -68,6 +70,10 @@ fn own_line(p: &Pipeline, kind: &'static str, action: &'static str, ext: Ext) ->
         },
         host: p.host.clone(),
         process: own_process(),
+        source: None,
+        destination: None,
+        server: None,
+        network: None,
         error: None,
         monitor: Some(ext),
     }
@@ -89,6 +95,7 @@ impl Session {
                 self.output.emit(&line);
             }
         }
+        self.output.end_batch();
     }
 
     fn stats_line(&self, final_: bool) -> Line {
@@ -117,6 +124,8 @@ impl Session {
             "decode_errors": p.decode_errors,
             "lost_total": drops_total + shed + p.decode_errors,
             "process_table_size": p.table.len(),
+            "connections_tracked": p.net.len(),
+            "connections_untracked": p.net.untracked,
         });
         own_line(
             p,
@@ -130,7 +139,33 @@ impl Session {
     }
 }
 
+/// The sockets that exist at start, after `monitor_start` (`event.kind` `state`); established
+/// connections are remembered so that their end can be attributed.
+fn emit_snapshot(pipeline: &mut Pipeline, proc_root: &std::path::Path, output: &mut Output) {
+    let found = match net_snapshot::scan(proc_root) {
+        Ok(found) => found,
+        Err(e) => {
+            log::warn!("cannot read the sockets that exist at start: {e:#}");
+            return;
+        }
+    };
+    let now = clock::boot_now_ns();
+    for f in &found {
+        if let (Some(remote), Some(direction)) = (f.remote, f.direction) {
+            pipeline
+                .net
+                .remember_snapshot(f.local, remote, f.owner, direction);
+        }
+        let line = crate::render::net::snapshot_line(&mut pipeline.enrich(), f, now);
+        output.emit(&line);
+    }
+    output.end_batch();
+}
+
 pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    // first, so that a signal during start-up still ends in a clean detach and final stats
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     preflight::check_privileges()?;
     preflight::check_btf(&args.btf)?;
     preflight::raise_memlock();
@@ -164,7 +199,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let seeded_count = seeded.iter().filter(|p| !p.kernel_thread).count();
     pipeline.table.seed(seeded);
 
-    let output = Output::stdout(OUTPUT_QUEUE_LINES);
+    let mut output = Output::stdout(OUTPUT_QUEUE_BATCHES);
     let start = json!({
         "version": env!("CARGO_PKG_VERSION"),
         "kernel": kernel_release(),
@@ -183,6 +218,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
     ));
+    emit_snapshot(&mut pipeline, &proc_root, &mut output);
     output.flush();
 
     let mut session = Session {
@@ -192,8 +228,6 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         output,
         started: Instant::now(),
     };
-    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut drain_tick = tokio::time::interval(Duration::from_millis(args.drain_interval_ms));
     drain_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let stats_period = Duration::from_secs_f64(args.stats_interval);
@@ -222,7 +256,12 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                 let line = session.stats_line(false);
                 session.output.emit_reliably(&line);
             }
-            _ = housekeeping.tick() => session.pipeline.tick(clock::boot_now_ns()),
+            _ = housekeeping.tick() => {
+                for line in session.pipeline.tick(clock::boot_now_ns()) {
+                    session.output.emit(&line);
+                }
+                session.output.end_batch();
+            }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = &mut deadline => break,

@@ -37,6 +37,14 @@ pub enum Which {
         #[arg(long, default_value_t = 5.0)]
         seconds: f64,
     },
+    /// Loopback TCP connects per second with and without the monitor (and bpftrace); every
+    /// connect and accept must appear, with zero loss.
+    Connect {
+        #[arg(long, default_value_t = 3)]
+        rounds: u32,
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
 }
 
 pub fn run(which: Which) -> anyhow::Result<()> {
@@ -47,6 +55,9 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     let bin = util::build_monitor()?;
     match which {
         Which::Exec { rounds, seconds } => exec(&bin, rounds, Duration::from_secs_f64(seconds)),
+        Which::Connect { rounds, seconds } => {
+            connect(&bin, rounds, Duration::from_secs_f64(seconds))
+        }
     }
 }
 
@@ -179,10 +190,16 @@ tracepoint:sched:sched_process_exec { printf("exec %d %s\n", pid, str(args->file
 tracepoint:sched:sched_process_exit { printf("exit %d %d\n", pid, args->group_dead); }
 "#;
 
-fn start_bpftrace(out: &Path) -> anyhow::Result<Child> {
+const BPFTRACE_NET_SCRIPT: &str = r#"
+tracepoint:syscalls:sys_exit_connect { printf("connect %d %d\n", pid, args->ret); }
+tracepoint:syscalls:sys_exit_accept4 { printf("accept %d %d\n", pid, args->ret); }
+tracepoint:sock:inet_sock_set_state { printf("state %d %d\n", args->oldstate, args->newstate); }
+"#;
+
+fn start_bpftrace(out: &Path, script: &str) -> anyhow::Result<Child> {
     let file = fs::File::create(out)?;
     let mut child = Command::new("bpftrace")
-        .args(["-e", BPFTRACE_SCRIPT])
+        .args(["-e", script])
         .stdout(file)
         .stderr(Stdio::null())
         .spawn()
@@ -260,7 +277,7 @@ fn exec(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
 
         if have_bpftrace {
             let out = tmp.join(format!("bpftrace-bench-{}.txt", std::process::id()));
-            let mut b = start_bpftrace(&out)?;
+            let mut b = start_bpftrace(&out, BPFTRACE_SCRIPT)?;
             let n = spawn_loop(&unique("bt"), dur)?;
             sigint_and_wait(&mut b)?;
             let _ = fs::remove_file(&out);
@@ -307,4 +324,194 @@ fn exec(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
         bail!("the monitor lost {total_lost} events");
     }
     Ok(())
+}
+
+/// Connects to `addr` back to back for `dur` (closing with RST, so no TIME_WAIT exhausts the
+/// ephemeral ports); returns how many connections were made.
+fn connect_loop(addr: std::net::SocketAddr, dur: Duration) -> anyhow::Result<u64> {
+    use std::os::fd::AsRawFd;
+    let start = Instant::now();
+    let mut n = 0u64;
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    while start.elapsed() < dur {
+        let s = std::net::TcpStream::connect(addr).context("connect")?;
+        // SAFETY: valid fd and a linger struct of the right size.
+        unsafe {
+            libc::setsockopt(
+                s.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&linger as *const libc::linger).cast(),
+                std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            )
+        };
+        drop(s);
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// A loopback server accepting and closing every connection (blocking accept, deep backlog:
+/// a full accept queue would drop SYNs and turn the benchmark into a retransmit-timer test).
+struct Server {
+    addr: std::net::SocketAddr,
+    stop: Arc<AtomicBool>,
+    thread: Option<thread::JoinHandle<u64>>,
+}
+
+impl Server {
+    fn start() -> anyhow::Result<Self> {
+        use std::os::fd::AsRawFd;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        // SAFETY: listen(2) again on a listening socket only changes its backlog.
+        unsafe { libc::listen(listener.as_raw_fd(), 4096) };
+        let addr = listener.local_addr()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = thread::spawn(move || {
+            let mut accepted = 0;
+            while let Ok(conn) = listener.accept() {
+                if flag.load(Ordering::Relaxed) {
+                    break;
+                }
+                drop(conn);
+                accepted += 1;
+            }
+            accepted
+        });
+        Ok(Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+
+    /// Stops the server (with one last connection that is not counted); returns how many
+    /// connections it accepted.
+    fn finish(mut self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = std::net::TcpStream::connect(self.addr);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
+/// Counts connect and accept lines to `port` in the monitor's output, and its final loss.
+fn count_connections(out: &Path, port: u16) -> anyhow::Result<(u64, u64, u64)> {
+    let (mut connects, mut accepts, mut lost) = (0, 0, None);
+    for line in BufReader::new(fs::File::open(out)?).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        match v["event"]["action"].as_str().unwrap_or_default() {
+            "connect" if v["destination"]["port"] == port => connects += 1,
+            "accept" if v["destination"]["port"] == port => accepts += 1,
+            "stats" if v["monitor"]["stats"]["final"] == true => {
+                lost = v["monitor"]["stats"]["lost_total"].as_u64();
+            }
+            _ => {}
+        }
+    }
+    Ok((connects, accepts, lost.context("no final stats line")?))
+}
+
+fn connect(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
+    let tmp = std::env::temp_dir();
+    let have_bpftrace = util::have("bpftrace");
+    let (mut base, mut mon, mut bt) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cpu_per_kconn, mut peak_rss, mut total_lost) = (Vec::new(), 0, 0);
+    let secs = dur.as_secs_f64();
+    for round in 1..=rounds {
+        let server = Server::start()?;
+        let n = connect_loop(server.addr, dur)?;
+        server.finish();
+        base.push(n as f64 / secs);
+
+        let out = tmp.join(format!(
+            "monitor-bench-connect-{}.ndjson",
+            std::process::id()
+        ));
+        let mut m = start_monitor(bin, &out)?;
+        let server = Server::start()?;
+        let (cpu0, _) = cpu_and_rss(m.child.id())?;
+        let n = connect_loop(server.addr, dur)?;
+        thread::sleep(Duration::from_millis(300));
+        let accepted = server.finish();
+        let (cpu1, rss) = cpu_and_rss(m.child.id())?;
+        sigint_and_wait(&mut m.child)?;
+        let (connects, accepts, lost) = count_connections(&m.out, server_port(&m.out)?)?;
+        let _ = fs::remove_file(&m.out);
+        // plus the connection that stopped the server
+        if connects != n + 1 || accepts != accepted + 1 {
+            bail!("monitor saw {connects} of {n} connects and {accepts} of {accepted} accepts");
+        }
+        mon.push(n as f64 / secs);
+        cpu_per_kconn.push((cpu1 - cpu0) / n as f64 * 1000.0);
+        peak_rss = peak_rss.max(rss);
+        total_lost += lost;
+
+        if have_bpftrace {
+            let out = tmp.join(format!("bpftrace-bench-connect-{}.txt", std::process::id()));
+            let mut b = start_bpftrace(&out, BPFTRACE_NET_SCRIPT)?;
+            let server = Server::start()?;
+            let n = connect_loop(server.addr, dur)?;
+            server.finish();
+            sigint_and_wait(&mut b)?;
+            let _ = fs::remove_file(&out);
+            bt.push(n as f64 / secs);
+        }
+        eprintln!(
+            "round {round}: none {:.0}/s, monitor {:.0}/s{}",
+            base[base.len() - 1],
+            mon[mon.len() - 1],
+            bt.last()
+                .map(|r| format!(", bpftrace {r:.0}/s"))
+                .unwrap_or_default()
+        );
+    }
+    let (b, m) = (median(&mut base), median(&mut mon));
+    println!("connect benchmark: {rounds} rounds × {secs:.1} s, loopback connect + RST close");
+    println!("  connects, no tracer       {b:>9.0} /s");
+    println!(
+        "  connects, monitor         {m:>9.0} /s   ratio {:.3}",
+        m / b
+    );
+    if have_bpftrace {
+        let t = median(&mut bt);
+        println!(
+            "  connects, bpftrace        {t:>9.0} /s   ratio {:.3}",
+            t / b
+        );
+    }
+    println!(
+        "  monitor CPU               {:>9.3} s per 1000 connections",
+        median(&mut cpu_per_kconn)
+    );
+    println!(
+        "  monitor peak RSS          {:>9.1} MiB",
+        peak_rss as f64 / 1024.0
+    );
+    println!("  monitor lost events       {total_lost:>9}");
+    if total_lost != 0 {
+        bail!("the monitor lost {total_lost} events");
+    }
+    Ok(())
+}
+
+/// The port of the benchmark server: the one listener our own process opened after start.
+fn server_port(out: &Path) -> anyhow::Result<u16> {
+    let me = std::process::id();
+    for line in BufReader::new(fs::File::open(out)?).lines() {
+        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        if v["event"]["action"] == "listen"
+            && v["event"]["kind"] == "event"
+            && v["process"]["pid"] == me
+        {
+            return v["server"]["port"]
+                .as_u64()
+                .map(|p| p as u16)
+                .context("listen without port");
+        }
+    }
+    bail!("the monitor did not report the benchmark's listener")
 }

@@ -1,5 +1,6 @@
 //! Decoding ring-buffer records into typed events. Records come from our own kernel programs,
 //! but a record that is too short or of an unknown kind is still an error, never a panic.
+pub mod net;
 pub mod process;
 
 use std::fmt;
@@ -13,6 +14,9 @@ pub enum KernelEvent {
     Fork(monitor_common::process::ForkEvent),
     Exec(Exec),
     Exit(monitor_common::process::ExitEvent),
+    /// connect, accept, listen, bind, socket (`header.kind` tells which).
+    Sock(Box<monitor_common::net::SockEvent>),
+    TcpState(monitor_common::net::TcpStateEvent),
 }
 
 impl KernelEvent {
@@ -22,6 +26,8 @@ impl KernelEvent {
             Self::Exec(e) if e.failed() => EventKind::ExecFailed,
             Self::Exec(_) => EventKind::Exec,
             Self::Exit(_) => EventKind::Exit,
+            Self::Sock(s) => EventKind::from_u32(s.header.kind).unwrap_or(EventKind::Socket),
+            Self::TcpState(_) => EventKind::TcpState,
         }
     }
 }
@@ -72,6 +78,14 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
             Ok(KernelEvent::Exec(Exec::decode(bytes)?))
         }
         Some(EventKind::Exit) => Ok(KernelEvent::Exit(read_struct(bytes, "exit")?)),
+        Some(
+            EventKind::Connect
+            | EventKind::Accept
+            | EventKind::Listen
+            | EventKind::Bind
+            | EventKind::Socket,
+        ) => Ok(KernelEvent::Sock(Box::new(read_struct(bytes, "socket")?))),
+        Some(EventKind::TcpState) => Ok(KernelEvent::TcpState(read_struct(bytes, "tcp state")?)),
         None => Err(DecodeError::UnknownKind(header.kind)),
     }
 }

@@ -22,6 +22,15 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
     let optional = |s: &str, path: &[&str]| btf.member_offset(s, path).unwrap_or(MISSING);
 
     let sys_exit = tp("syscalls", "sys_exit_execve");
+    let connect = tp("syscalls", "sys_enter_connect");
+    let bind = tp("syscalls", "sys_enter_bind");
+    let socket = tp("syscalls", "sys_enter_socket");
+    let state = tp("sock", "inet_sock_set_state");
+    let sock = |path: &[&str]| -> anyhow::Result<u32> {
+        let mut full = vec!["__sk_common"];
+        full.extend_from_slice(path);
+        member("sock", &full)
+    };
     Ok(Layout {
         tp_exec_filename: tp("sched", "sched_process_exec").offset(tracefs, "filename")?,
         tp_exit_group_dead: tp("sched", "sched_process_exit")
@@ -34,6 +43,27 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
         tp_execveat_filename: tp("syscalls", "sys_enter_execveat").offset(tracefs, "filename")?,
         tp_execveat_argv: tp("syscalls", "sys_enter_execveat").offset(tracefs, "argv")?,
         tp_sys_exit_ret: sys_exit.offset(tracefs, "ret")?,
+        tp_connect_fd: connect.offset(tracefs, "fd")?,
+        tp_connect_addr: connect.offset(tracefs, "uservaddr")?,
+        tp_connect_addrlen: connect.offset(tracefs, "addrlen")?,
+        tp_bind_fd: bind.offset(tracefs, "fd")?,
+        tp_bind_addr: bind.offset(tracefs, "umyaddr")?,
+        tp_bind_addrlen: bind.offset(tracefs, "addrlen")?,
+        tp_listen_fd: tp("syscalls", "sys_enter_listen").offset(tracefs, "fd")?,
+        tp_socket_family: socket.offset(tracefs, "family")?,
+        tp_socket_type: socket.offset(tracefs, "type")?,
+        tp_socket_protocol: socket.offset(tracefs, "protocol")?,
+        tp_sk_skaddr: state.offset(tracefs, "skaddr")?,
+        tp_sk_oldstate: state.offset(tracefs, "oldstate")?,
+        tp_sk_newstate: state.offset(tracefs, "newstate")?,
+        tp_sk_sport: state.offset(tracefs, "sport")?,
+        tp_sk_dport: state.offset(tracefs, "dport")?,
+        tp_sk_family: state.offset(tracefs, "family")?,
+        tp_sk_protocol: state.offset(tracefs, "protocol")?,
+        tp_sk_saddr: state.offset(tracefs, "saddr")?,
+        tp_sk_daddr: state.offset(tracefs, "daddr")?,
+        tp_sk_saddr_v6: state.offset(tracefs, "saddr_v6")?,
+        tp_sk_daddr_v6: state.offset(tracefs, "daddr_v6")?,
 
         task_flags: member("task_struct", &["flags"])?,
         task_pid: member("task_struct", &["pid"])?,
@@ -53,6 +83,25 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
         mm_arg_start: member("mm_struct", &["arg_start"])?,
         mm_arg_end: member("mm_struct", &["arg_end"])?,
         mm_start_stack: member("mm_struct", &["start_stack"])?,
+        task_files: member("task_struct", &["files"])?,
+        files_fdt: member("files_struct", &["fdt"])?,
+        fdt_fd: member("fdtable", &["fd"])?,
+        fdt_max_fds: member("fdtable", &["max_fds"])?,
+        file_private_data: member("file", &["private_data"])?,
+        socket_sk: member("socket", &["sk"])?,
+        sk_family: sock(&["skc_family"])?,
+        sk_daddr: sock(&["skc_daddr"])?,
+        sk_rcv_saddr: sock(&["skc_rcv_saddr"])?,
+        sk_dport: sock(&["skc_dport"])?,
+        sk_num: sock(&["skc_num"])?,
+        sk_v6_daddr: sock(&["skc_v6_daddr"])?,
+        sk_v6_rcv_saddr: sock(&["skc_v6_rcv_saddr"])?,
+        sk_type: member("sock", &["sk_type"])?,
+        sk_protocol: member("sock", &["sk_protocol"])?,
+        sk_err: member("sock", &["sk_err"])?,
+        inet_sport: member("inet_sock", &["inet_sport"])?,
+        tcp_bytes_received: member("tcp_sock", &["bytes_received"])?,
+        tcp_bytes_sent: member("tcp_sock", &["bytes_sent"])?,
     })
 }
 
@@ -70,5 +119,8 @@ mod tests {
         assert_ne!(layout.tp_exit_group_dead, MISSING);
         assert_eq!(layout.tp_execve_argv, layout.tp_execve_filename + 8);
         assert_eq!(layout.task_tgid, layout.task_pid + 4);
+        // struct sock starts with struct sock_common: family and addresses are near the start
+        assert!(layout.sk_family < 64 && layout.sk_daddr == 0);
+        assert_eq!(layout.sk_rcv_saddr, 4);
     }
 }

@@ -14,6 +14,7 @@ use monitor_common::{
 };
 
 use super::tracefs::Tracepoint;
+use Hook::{Raw, Tracepoint as Tp};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
 
@@ -26,33 +27,26 @@ enum Hook {
     Raw(&'static str, &'static str),
 }
 
-/// Every program of the object: (program name, hook).
+/// Every program of the object: (program name, hook). Process programs first, then network.
 const PROGRAMS: &[(&str, Hook)] = &[
-    ("task_newtask", Hook::Raw("task", "task_newtask")),
-    (
-        "sched_process_exec",
-        Hook::Tracepoint("sched", "sched_process_exec"),
-    ),
-    (
-        "sys_enter_execve",
-        Hook::Tracepoint("syscalls", "sys_enter_execve"),
-    ),
-    (
-        "sys_enter_execveat",
-        Hook::Tracepoint("syscalls", "sys_enter_execveat"),
-    ),
-    (
-        "sys_exit_execve",
-        Hook::Tracepoint("syscalls", "sys_exit_execve"),
-    ),
-    (
-        "sys_exit_execveat",
-        Hook::Tracepoint("syscalls", "sys_exit_execveat"),
-    ),
-    (
-        "sched_process_exit",
-        Hook::Tracepoint("sched", "sched_process_exit"),
-    ),
+    ("task_newtask", Raw("task", "task_newtask")),
+    ("sched_process_exec", Tp("sched", "sched_process_exec")),
+    ("sys_enter_execve", Tp("syscalls", "sys_enter_execve")),
+    ("sys_enter_execveat", Tp("syscalls", "sys_enter_execveat")),
+    ("sys_exit_execve", Tp("syscalls", "sys_exit_execve")),
+    ("sys_exit_execveat", Tp("syscalls", "sys_exit_execveat")),
+    ("sched_process_exit", Tp("sched", "sched_process_exit")),
+    ("sys_enter_connect", Tp("syscalls", "sys_enter_connect")),
+    ("sys_exit_connect", Tp("syscalls", "sys_exit_connect")),
+    ("sys_exit_accept", Tp("syscalls", "sys_exit_accept")),
+    ("sys_exit_accept4", Tp("syscalls", "sys_exit_accept4")),
+    ("sys_enter_listen", Tp("syscalls", "sys_enter_listen")),
+    ("sys_exit_listen", Tp("syscalls", "sys_exit_listen")),
+    ("sys_enter_bind", Tp("syscalls", "sys_enter_bind")),
+    ("sys_exit_bind", Tp("syscalls", "sys_exit_bind")),
+    ("sys_enter_socket", Tp("syscalls", "sys_enter_socket")),
+    ("sys_exit_socket", Tp("syscalls", "sys_exit_socket")),
+    ("inet_sock_set_state", Tp("sock", "inet_sock_set_state")),
 ];
 
 /// Names of the tracepoints the programs need, `category/name`.

@@ -1,45 +1,18 @@
 //! `exec`, `exit` and `fork` lines.
 use monitor_common::process::{ExitEvent, ForkEvent};
 
-use super::Enrich;
+use super::{image_fields, Enrich};
 use crate::{
-    ecs::{ErrorInfo, Event, Ext, Line, Process, ProcessExt},
+    ecs::{ErrorInfo, Event, Ext, Line},
     errno,
     events::Exec,
     proctable::{self, Image},
     signal::Termination,
-    text,
 };
 
 const CATEGORY: &[&str] = &["process"];
 const START: &[&str] = &["start"];
 const END: &[&str] = &["end"];
-
-/// `process.*` and `monitor.process.*` describing an image (executable + argv).
-fn image_fields(pid: u32, image: &Image, comm: &[u8]) -> (Process, ProcessExt) {
-    let (args, args_hex) = text::strings_with_hex(&image.args);
-    let name = if image.executable.is_empty() {
-        text::lossy(text::c_str(comm))
-    } else {
-        text::lossy(text::basename(&image.executable))
-    };
-    let process = Process {
-        pid,
-        name: Some(name),
-        executable: (!image.executable.is_empty()).then(|| text::lossy(&image.executable)),
-        args_count: Some(args.len()),
-        command_line: Some(text::command_line(&args)),
-        args: Some(args),
-        ..Default::default()
-    };
-    let ext = ProcessExt {
-        args_hex,
-        executable_hex: text::hex_if_not_utf8(&image.executable),
-        comm: (!text::c_str(comm).is_empty()).then(|| text::lossy(text::c_str(comm))),
-        ..Default::default()
-    };
-    (process, ext)
-}
 
 /// The image an exec event describes.
 pub fn exec_image(e: &Exec, executable: Vec<u8>) -> Image {
@@ -89,6 +62,10 @@ pub fn exec_line(cx: &mut Enrich, e: &Exec, image: &Image) -> Line {
         },
         host: cx.host.clone(),
         process,
+        source: None,
+        destination: None,
+        server: None,
+        network: None,
         error: failed.then(|| ErrorInfo {
             code: errno::name(ev.errno).map_or_else(|| ev.errno.to_string(), str::to_owned),
             message: errno::message(ev.errno),
@@ -153,6 +130,10 @@ pub fn exit_line(cx: &mut Enrich, ev: &ExitEvent, known: Option<&proctable::Proc
         },
         host: cx.host.clone(),
         process,
+        source: None,
+        destination: None,
+        server: None,
+        network: None,
         error: None,
         monitor: Some(Ext {
             process: Some(ext),
@@ -181,6 +162,10 @@ pub fn fork_line(cx: &mut Enrich, ev: &ForkEvent) -> Line {
         },
         host: cx.host.clone(),
         process,
+        source: None,
+        destination: None,
+        server: None,
+        network: None,
         error: None,
         monitor: Some(Ext {
             process: Some(ext),

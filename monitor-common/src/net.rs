@@ -1,0 +1,82 @@
+//! Network events: socket calls (connect, accept, listen, UDP bind, raw/packet socket creation)
+//! and TCP state changes.
+
+use crate::{header::EventHeader, task::TaskInfo};
+
+/// Longest user-supplied socket address copied (sizeof(struct sockaddr_storage)).
+pub const SOCKADDR_CAP: usize = 128;
+
+pub const AF_UNIX: u16 = 1;
+pub const AF_INET: u16 = 2;
+pub const AF_INET6: u16 = 10;
+pub const AF_PACKET: u16 = 17;
+pub const SOCK_STREAM: u16 = 1;
+pub const SOCK_DGRAM: u16 = 2;
+pub const SOCK_RAW: u16 = 3;
+pub const IPPROTO_TCP: u16 = 6;
+pub const IPPROTO_UDP: u16 = 17;
+
+/// TCP states (include/net/tcp_states.h).
+pub const TCP_ESTABLISHED: u32 = 1;
+pub const TCP_SYN_SENT: u32 = 2;
+pub const TCP_SYN_RECV: u32 = 3;
+pub const TCP_CLOSE: u32 = 7;
+pub const TCP_LISTEN: u32 = 10;
+
+/// A socket system call that completed: `header.kind` says which (Connect, Accept, Listen,
+/// Bind, Socket). Addresses are read from the kernel socket where it exists (so `accept` with
+/// no address buffer still has its peer, and `connect` its ephemeral source port); the address
+/// the caller passed (connect, bind) is kept raw in `sockaddr`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct SockEvent {
+    pub header: EventHeader,
+    pub task: TaskInfo,
+    /// Kernel address of the `struct sock` (0 if unknown): the key that ties calls and TCP
+    /// state changes of one connection together.
+    pub sk: u64,
+    /// The syscall's return value: 0, a new fd, or -errno.
+    pub ret: i64,
+    /// The fd the call was made on (for accept and socket: the new fd, if any).
+    pub fd: i32,
+    pub family: u16,
+    pub sock_type: u16,
+    pub protocol: u16,
+    /// Host byte order.
+    pub local_port: u16,
+    pub remote_port: u16,
+    pub _pad: u16,
+    /// IPv4 addresses use the first 4 bytes.
+    pub local_addr: [u8; 16],
+    pub remote_addr: [u8; 16],
+    pub sockaddr_len: u32,
+    pub _pad2: u32,
+    pub sockaddr: [u8; SOCKADDR_CAP],
+}
+crate::assert_size!(SockEvent, 280);
+
+/// A TCP socket changed state to ESTABLISHED or CLOSE. Runs in softirq context for inbound
+/// packets, so `header.pid` is not the owner; userspace matches `sk` with the connect/accept.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct TcpStateEvent {
+    pub header: EventHeader,
+    pub sk: u64,
+    pub old_state: u32,
+    pub new_state: u32,
+    pub family: u16,
+    /// Host byte order.
+    pub sport: u16,
+    pub dport: u16,
+    pub _pad: u16,
+    /// `sk->sk_err` (positive errno): why a connection attempt ended.
+    pub sk_err: i32,
+    pub _pad2: u32,
+    pub saddr: [u8; 16],
+    pub daddr: [u8; 16],
+    /// `tcp_sock.bytes_received` (sequence space: counts the peer's FIN) and `bytes_sent`
+    /// (payload octets sent, retransmissions included), at close.
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+}
+crate::assert_size!(TcpStateEvent, 104);

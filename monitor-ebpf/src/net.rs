@@ -1,0 +1,384 @@
+//! Network programs: connect, accept, listen, UDP bind, raw/packet socket creation (syscall
+//! tracepoints, entry + exit) and TCP state changes (`sock/inet_sock_set_state`).
+//!
+//! Entry programs copy what only exists at entry (the fd, the address the caller passed) into
+//! `PENDING_SOCK`; exit programs read the result and the kernel socket and send one record.
+use aya_ebpf::{
+    helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_user},
+    macros::tracepoint,
+    programs::TracePointContext,
+};
+use monitor_common::{
+    header::EventKind,
+    net::{
+        SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, SOCKADDR_CAP,
+        SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
+    },
+};
+
+use crate::{
+    emit::{count_drop, send},
+    globals::layout,
+    maps::{PendingSock, PENDING_SOCK, SOCK_SCRATCH},
+    task::{current_task, fill_task_info, header, is_self, read_at, sock_of_fd},
+};
+
+fn tid() -> u32 {
+    bpf_get_current_pid_tgid() as u32
+}
+
+fn arg<T>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
+    unsafe { ctx.read_at(off as usize) }.map_err(|e| e as i64)
+}
+
+fn empty_pending() -> PendingSock {
+    PendingSock {
+        fd: -1,
+        sockaddr_len: 0,
+        args: 0,
+        protocol: 0,
+        _pad: 0,
+        sockaddr: [0; SOCKADDR_CAP],
+    }
+}
+
+/// Remembers fd and (optionally) the caller's socket address for the exit program.
+fn remember(fd: i64, addr: u64, addr_len: i64) -> Result<(), i64> {
+    if is_self() {
+        return Ok(());
+    }
+    let mut pending = empty_pending();
+    pending.fd = fd;
+    if addr != 0 && addr_len > 0 {
+        let mut len = addr_len as u32;
+        if len > SOCKADDR_CAP as u32 {
+            len = SOCKADDR_CAP as u32;
+        }
+        let rc = unsafe {
+            bpf_probe_read_user(
+                pending.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
+                len,
+                addr as *const core::ffi::c_void,
+            )
+        };
+        if rc == 0 {
+            pending.sockaddr_len = len;
+        }
+    }
+    PENDING_SOCK.insert(tid(), pending, 0).map_err(|e| e as i64)
+}
+
+/// Takes the pending call of this thread, if any.
+fn take_pending() -> Option<PendingSock> {
+    let t = tid();
+    let pending = unsafe { PENDING_SOCK.get(t) }.copied()?;
+    let _ = PENDING_SOCK.remove(t);
+    Some(pending)
+}
+
+/// Fills family, type, protocol, ports and addresses from a kernel socket.
+fn fill_from_sock(sk: u64, ev: &mut SockEvent) {
+    ev.sk = sk;
+    ev.family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
+    ev.sock_type = read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0);
+    ev.protocol = read_at::<u16>(sk, layout!(sk_protocol)).unwrap_or(0);
+    ev.local_port = match read_at::<u16>(sk, layout!(sk_num)) {
+        Ok(0) | Err(_) => u16::from_be(read_at::<u16>(sk, layout!(inet_sport)).unwrap_or(0)),
+        Ok(port) => port,
+    };
+    ev.remote_port = u16::from_be(read_at::<u16>(sk, layout!(sk_dport)).unwrap_or(0));
+    if ev.family == AF_INET {
+        if let Ok(a) = read_at::<[u8; 4]>(sk, layout!(sk_rcv_saddr)) {
+            ev.local_addr[..4].copy_from_slice(&a);
+        }
+        if let Ok(a) = read_at::<[u8; 4]>(sk, layout!(sk_daddr)) {
+            ev.remote_addr[..4].copy_from_slice(&a);
+        }
+    } else if ev.family == AF_INET6 {
+        ev.local_addr = read_at(sk, layout!(sk_v6_rcv_saddr)).unwrap_or([0; 16]);
+        ev.remote_addr = read_at(sk, layout!(sk_v6_daddr)).unwrap_or([0; 16]);
+    }
+}
+
+/// A zeroed socket event for the current task in the per-CPU scratch slot.
+fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
+    let Some(ev) = SOCK_SCRATCH.get_ptr_mut(0) else {
+        count_drop(0);
+        return None;
+    };
+    let ev = unsafe { &mut *ev };
+    ev.header = header(kind as u32);
+    fill_task_info(current_task(), &mut ev.task);
+    ev.sk = 0;
+    ev.ret = 0;
+    ev.fd = -1;
+    ev.family = 0;
+    ev.sock_type = 0;
+    ev.protocol = 0;
+    ev.local_port = 0;
+    ev.remote_port = 0;
+    ev._pad = 0;
+    ev.local_addr = [0; 16];
+    ev.remote_addr = [0; 16];
+    ev.sockaddr_len = 0;
+    ev._pad2 = 0;
+    Some(ev)
+}
+
+fn copy_sockaddr(ev: &mut SockEvent, pending: &PendingSock) {
+    ev.sockaddr_len = pending.sockaddr_len;
+    ev.sockaddr = pending.sockaddr;
+}
+
+fn ret(ctx: &TracePointContext) -> Result<i64, i64> {
+    arg(ctx, layout!(tp_sys_exit_ret))
+}
+
+// ---- connect ----
+
+#[tracepoint(category = "syscalls", name = "sys_enter_connect")]
+pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
+    let _ = (|| -> Result<(), i64> {
+        let fd: i64 = arg(&ctx, layout!(tp_connect_fd))?;
+        let addr: u64 = arg(&ctx, layout!(tp_connect_addr))?;
+        let len: i64 = arg(&ctx, layout!(tp_connect_addrlen))?;
+        remember(fd, addr, len)
+    })();
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_connect")]
+pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_connect(&ctx);
+    0
+}
+
+fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
+    let Some(pending) = take_pending() else {
+        return Ok(());
+    };
+    let family = u16::from_ne_bytes([pending.sockaddr[0], pending.sockaddr[1]]);
+    if pending.sockaddr_len < 2 || !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
+        return Ok(());
+    }
+    let r = ret(ctx)?;
+    let Some(ev) = new_event(EventKind::Connect) else {
+        return Ok(());
+    };
+    ev.ret = r;
+    ev.fd = pending.fd as i32;
+    let sk = sock_of_fd(current_task(), pending.fd);
+    if sk != 0 {
+        fill_from_sock(sk, ev);
+    }
+    ev.family = family;
+    copy_sockaddr(ev, &pending);
+    send(ev, EventKind::Connect as u32);
+    Ok(())
+}
+
+// ---- accept ----
+
+#[tracepoint(category = "syscalls", name = "sys_exit_accept")]
+pub fn sys_exit_accept(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_accept(&ctx);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_accept4")]
+pub fn sys_exit_accept4(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_accept(&ctx);
+    0
+}
+
+/// The peer comes from the new socket, so it is known even when the caller passed no buffer.
+fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
+    if is_self() {
+        return Ok(());
+    }
+    let fd = ret(ctx)?;
+    if fd < 0 {
+        return Ok(());
+    }
+    let sk = sock_of_fd(current_task(), fd);
+    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
+    if !matches!(family, AF_INET | AF_INET6) {
+        return Ok(());
+    }
+    let Some(ev) = new_event(EventKind::Accept) else {
+        return Ok(());
+    };
+    ev.ret = fd;
+    ev.fd = fd as i32;
+    fill_from_sock(sk, ev);
+    send(ev, EventKind::Accept as u32);
+    Ok(())
+}
+
+// ---- listen, and bind of UDP sockets ----
+
+#[tracepoint(category = "syscalls", name = "sys_enter_listen")]
+pub fn sys_enter_listen(ctx: TracePointContext) -> u32 {
+    let _ = arg::<i64>(&ctx, layout!(tp_listen_fd)).and_then(|fd| remember(fd, 0, 0));
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_listen")]
+pub fn sys_exit_listen(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_listen_or_bind(&ctx, EventKind::Listen);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_enter_bind")]
+pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
+    let _ = (|| -> Result<(), i64> {
+        let fd: i64 = arg(&ctx, layout!(tp_bind_fd))?;
+        let addr: u64 = arg(&ctx, layout!(tp_bind_addr))?;
+        let len: i64 = arg(&ctx, layout!(tp_bind_addrlen))?;
+        remember(fd, addr, len)
+    })();
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_bind")]
+pub fn sys_exit_bind(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_listen_or_bind(&ctx, EventKind::Bind);
+    0
+}
+
+/// A successful listen on an inet socket, or a bind of an inet UDP socket to an explicit port
+/// (a UDP service: what `netstat -ulpn` lists).
+fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(), i64> {
+    let Some(pending) = take_pending() else {
+        return Ok(());
+    };
+    if ret(ctx)? != 0 {
+        return Ok(());
+    }
+    let sk = sock_of_fd(current_task(), pending.fd);
+    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
+    if !matches!(family, AF_INET | AF_INET6) {
+        return Ok(());
+    }
+    if matches!(kind, EventKind::Bind) {
+        let sock_type = read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0);
+        let requested_port = [pending.sockaddr[2], pending.sockaddr[3]];
+        if sock_type != SOCK_DGRAM || requested_port == [0, 0] {
+            return Ok(());
+        }
+    }
+    let Some(ev) = new_event(kind) else {
+        return Ok(());
+    };
+    ev.fd = pending.fd as i32;
+    fill_from_sock(sk, ev);
+    copy_sockaddr(ev, &pending);
+    send(ev, kind as u32);
+    Ok(())
+}
+
+// ---- raw and packet sockets ----
+
+#[tracepoint(category = "syscalls", name = "sys_enter_socket")]
+pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
+    let _ = (|| -> Result<(), i64> {
+        if is_self() {
+            return Ok(());
+        }
+        let family: i64 = arg(&ctx, layout!(tp_socket_family))?;
+        let sock_type: i64 = arg(&ctx, layout!(tp_socket_type))?;
+        let protocol: i64 = arg(&ctx, layout!(tp_socket_protocol))?;
+        let base_type = (sock_type & 0xf) as u16;
+        if family as u16 != AF_PACKET && base_type != SOCK_RAW {
+            return Ok(());
+        }
+        let mut pending = empty_pending();
+        pending.args = (family as u32 & 0xffff) | ((base_type as u32) << 16);
+        pending.protocol = protocol as u32;
+        PENDING_SOCK.insert(tid(), pending, 0).map_err(|e| e as i64)
+    })();
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_socket")]
+pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
+    let _ = (|| -> Result<(), i64> {
+        let Some(pending) = take_pending() else {
+            return Ok(());
+        };
+        if pending.args == 0 {
+            return Ok(());
+        }
+        let r = ret(&ctx)?;
+        let Some(ev) = new_event(EventKind::Socket) else {
+            return Ok(());
+        };
+        ev.ret = r;
+        ev.fd = if r >= 0 { r as i32 } else { -1 };
+        ev.family = pending.args as u16;
+        ev.sock_type = (pending.args >> 16) as u16;
+        ev.protocol = pending.protocol as u16;
+        send(ev, EventKind::Socket as u32);
+        Ok(())
+    })();
+    0
+}
+
+// ---- TCP state ----
+
+/// TCP sockets reaching ESTABLISHED or CLOSE: the start and end of every connection, with its
+/// 4-tuple, why it ended (`sk_err`) and how many bytes it carried.
+#[tracepoint(category = "sock", name = "inet_sock_set_state")]
+pub fn inet_sock_set_state(ctx: TracePointContext) -> u32 {
+    let _ = try_set_state(&ctx);
+    0
+}
+
+fn try_set_state(ctx: &TracePointContext) -> Result<(), i64> {
+    let protocol: u16 = arg(ctx, layout!(tp_sk_protocol))?;
+    if protocol != IPPROTO_TCP {
+        return Ok(());
+    }
+    let old: i32 = arg(ctx, layout!(tp_sk_oldstate))?;
+    let new: i32 = arg(ctx, layout!(tp_sk_newstate))?;
+    let (old, new) = (old as u32, new as u32);
+    let wanted =
+        new == TCP_ESTABLISHED || (new == TCP_CLOSE && old != TCP_LISTEN && old != TCP_CLOSE);
+    if !wanted {
+        return Ok(());
+    }
+    let sk: u64 = arg(ctx, layout!(tp_sk_skaddr))?;
+    let family: u16 = arg(ctx, layout!(tp_sk_family))?;
+    let mut ev = TcpStateEvent {
+        header: header(EventKind::TcpState as u32),
+        sk,
+        old_state: old,
+        new_state: new,
+        family,
+        sport: arg(ctx, layout!(tp_sk_sport))?,
+        dport: arg(ctx, layout!(tp_sk_dport))?,
+        _pad: 0,
+        sk_err: 0,
+        _pad2: 0,
+        saddr: [0; 16],
+        daddr: [0; 16],
+        bytes_received: 0,
+        bytes_sent: 0,
+    };
+    if family == AF_INET6 {
+        ev.saddr = arg(ctx, layout!(tp_sk_saddr_v6))?;
+        ev.daddr = arg(ctx, layout!(tp_sk_daddr_v6))?;
+    } else {
+        let s: [u8; 4] = arg(ctx, layout!(tp_sk_saddr))?;
+        let d: [u8; 4] = arg(ctx, layout!(tp_sk_daddr))?;
+        ev.saddr[..4].copy_from_slice(&s);
+        ev.daddr[..4].copy_from_slice(&d);
+    }
+    if new == TCP_CLOSE {
+        ev.sk_err = read_at::<i32>(sk, layout!(sk_err)).unwrap_or(0);
+        ev.bytes_received = read_at::<u64>(sk, layout!(tcp_bytes_received)).unwrap_or(0);
+        ev.bytes_sent = read_at::<u64>(sk, layout!(tcp_bytes_sent)).unwrap_or(0);
+    }
+    send(&ev, EventKind::TcpState as u32);
+    Ok(())
+}

@@ -1,0 +1,274 @@
+//! TCP connections by kernel socket: who owns each (from connect/accept), when it was
+//! established (from the state change), and connects still in progress. This is what ties a
+//! state change that runs in softirq context, with no meaningful pid, to its process.
+use std::{collections::HashMap, net::SocketAddr};
+
+use monitor_common::net::SockEvent;
+
+/// `EINPROGRESS`: a non-blocking connect that resolves later.
+pub const EINPROGRESS: i64 = 115;
+/// A connect still unresolved after this long is reported with an unknown outcome.
+const PENDING_MAX_NS: u64 = 180_000_000_000;
+/// Bound on tracked connections; beyond it new ones are counted as untracked.
+const MAX_CONNS: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    /// We connected out.
+    Egress,
+    /// We accepted.
+    Ingress,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Conn {
+    pub owner: Option<u32>,
+    pub direction: Option<Direction>,
+    pub established_ns: Option<u64>,
+    /// (local, remote).
+    pub endpoints: Option<(SocketAddr, SocketAddr)>,
+}
+
+#[derive(Debug)]
+pub struct PendingConnect {
+    pub event: Box<SockEvent>,
+}
+
+#[derive(Default)]
+pub struct NetTable {
+    conns: HashMap<u64, Conn>,
+    pending: HashMap<u64, PendingConnect>,
+    /// Sockets that closed from SYN_SENT before anyone owned them (a refusal on loopback
+    /// arrives before the non-blocking connect returns): sk → (when, sk_err).
+    early_close: HashMap<u64, (u64, i32)>,
+    /// Connections that existed at start: (local, remote) → (owner, direction).
+    snapshot: HashMap<(SocketAddr, SocketAddr), (Option<u32>, Direction)>,
+    pub untracked: u64,
+}
+
+/// What became of a connect call.
+pub enum ConnectReport {
+    /// Report it now.
+    Now,
+    /// Non-blocking, already established by the time the call returned.
+    Established,
+    /// Non-blocking, not yet resolved: reported when the TCP state changes.
+    Later,
+    /// Non-blocking, and the attempt had already failed when the call returned.
+    Failed { errno: i32 },
+}
+
+impl NetTable {
+    fn conn(&mut self, sk: u64) -> Option<&mut Conn> {
+        if !self.conns.contains_key(&sk) && self.conns.len() >= MAX_CONNS {
+            self.untracked += 1;
+            return None;
+        }
+        Some(self.conns.entry(sk).or_default())
+    }
+
+    pub fn len(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// A connect returned. TCP sockets become owned by the caller.
+    pub fn connect_returned(&mut self, ev: &SockEvent, tcp: bool) -> ConnectReport {
+        let early = self.early_close.remove(&ev.sk);
+        if !tcp || ev.sk == 0 || (ev.ret != 0 && ev.ret != -EINPROGRESS) {
+            return ConnectReport::Now;
+        }
+        if let (Some((_, err)), true) = (early, ev.ret == -EINPROGRESS) {
+            return ConnectReport::Failed { errno: err };
+        }
+        let pid = ev.header.pid;
+        let Some(conn) = self.conn(ev.sk) else {
+            return ConnectReport::Now;
+        };
+        conn.owner = Some(pid);
+        conn.direction = Some(Direction::Egress);
+        if ev.ret == 0 {
+            return ConnectReport::Now;
+        }
+        if conn.established_ns.is_some() {
+            return ConnectReport::Established;
+        }
+        self.pending.insert(
+            ev.sk,
+            PendingConnect {
+                event: Box::new(*ev),
+            },
+        );
+        ConnectReport::Later
+    }
+
+    /// An accepted connection: owned by the acceptor.
+    pub fn accepted(&mut self, ev: &SockEvent) {
+        if let Some(conn) = self.conn(ev.sk) {
+            conn.owner = Some(ev.header.pid);
+            conn.direction = Some(Direction::Ingress);
+        }
+    }
+
+    /// A socket reached ESTABLISHED; returns a connect that was waiting for it.
+    pub fn established(
+        &mut self,
+        sk: u64,
+        at_ns: u64,
+        endpoints: Option<(SocketAddr, SocketAddr)>,
+    ) -> Option<PendingConnect> {
+        if let Some(conn) = self.conn(sk) {
+            conn.established_ns = Some(at_ns);
+            conn.endpoints = endpoints;
+        }
+        self.pending.remove(&sk)
+    }
+
+    /// A socket reached CLOSE: the connect that was waiting (it failed), and the connection
+    /// that ended, if it had been established (or existed at start).
+    pub fn closed(
+        &mut self,
+        sk: u64,
+        endpoints: Option<(SocketAddr, SocketAddr)>,
+        from_syn_sent: Option<(u64, i32)>,
+    ) -> (Option<PendingConnect>, Option<Conn>) {
+        let pending = self.pending.remove(&sk);
+        if let (None, Some(when_err)) = (&pending, from_syn_sent) {
+            if self.early_close.len() < MAX_CONNS {
+                self.early_close.insert(sk, when_err);
+            }
+        }
+        let conn = match self.conns.remove(&sk) {
+            Some(c) if c.established_ns.is_some() => Some(c),
+            _ => endpoints
+                .and_then(|e| self.snapshot.remove(&e))
+                .map(|(owner, dir)| Conn {
+                    owner,
+                    direction: Some(dir),
+                    established_ns: None,
+                    endpoints,
+                }),
+        };
+        (pending, conn)
+    }
+
+    pub fn remember_snapshot(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+        owner: Option<u32>,
+        direction: Direction,
+    ) {
+        self.snapshot.insert((local, remote), (owner, direction));
+    }
+
+    /// Connects unresolved for too long (the socket was never used or we missed its state).
+    pub fn expire(&mut self, now_ns: u64) -> Vec<PendingConnect> {
+        // a socket closed from SYN_SENT whose connect never returned EINPROGRESS to us
+        self.early_close
+            .retain(|_, (at, _)| now_ns.saturating_sub(*at) < 10_000_000_000);
+        let old: Vec<u64> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| now_ns.saturating_sub(p.event.header.ts_ns) > PENDING_MAX_NS)
+            .map(|(sk, _)| *sk)
+            .collect();
+        old.into_iter()
+            .filter_map(|sk| self.pending.remove(&sk))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connect(sk: u64, pid: u32, ret: i64) -> SockEvent {
+        // SAFETY: SockEvent is plain old data; all-zero is a valid value.
+        let mut ev: SockEvent = unsafe { std::mem::zeroed() };
+        ev.sk = sk;
+        ev.ret = ret;
+        ev.header.pid = pid;
+        ev
+    }
+
+    fn ep() -> Option<(SocketAddr, SocketAddr)> {
+        Some((
+            "127.0.0.1:40000".parse().unwrap(),
+            "127.0.0.1:80".parse().unwrap(),
+        ))
+    }
+
+    #[test]
+    fn nonblocking_connect_waits_for_the_state_change() {
+        let mut t = NetTable::default();
+        assert!(matches!(
+            t.connect_returned(&connect(1, 10, -EINPROGRESS), true),
+            ConnectReport::Later
+        ));
+        let pending = t
+            .established(1, 500, ep())
+            .expect("pending connect resolved");
+        assert_eq!(pending.event.header.pid, 10);
+        let (pending, conn) = t.closed(1, ep(), None);
+        assert!(pending.is_none());
+        let conn = conn.unwrap();
+        assert_eq!((conn.owner, conn.established_ns), (Some(10), Some(500)));
+    }
+
+    #[test]
+    fn established_before_the_call_returned() {
+        let mut t = NetTable::default();
+        t.established(2, 100, ep());
+        assert!(matches!(
+            t.connect_returned(&connect(2, 10, -EINPROGRESS), true),
+            ConnectReport::Established
+        ));
+        assert!(matches!(
+            t.connect_returned(&connect(3, 10, 0), true),
+            ConnectReport::Now
+        ));
+    }
+
+    #[test]
+    fn failed_attempt_and_snapshot_connections_close() {
+        let mut t = NetTable::default();
+        t.connect_returned(&connect(4, 10, -EINPROGRESS), true);
+        let (pending, conn) = t.closed(4, ep(), None);
+        assert!(pending.is_some() && conn.is_none());
+        let (l, r) = ep().unwrap();
+        t.remember_snapshot(l, r, Some(77), Direction::Ingress);
+        let (_, conn) = t.closed(99, ep(), None);
+        assert_eq!(conn.unwrap().owner, Some(77));
+        assert!(t.closed(99, ep(), None).1.is_none());
+    }
+
+    #[test]
+    fn refusal_before_the_call_returned() {
+        let mut t = NetTable::default();
+        assert!(matches!(t.closed(6, ep(), Some((10, 111))), (None, None)));
+        assert!(matches!(
+            t.connect_returned(&connect(6, 10, -EINPROGRESS), true),
+            ConnectReport::Failed { errno: 111 }
+        ));
+        // consumed: a later socket at the same address is not affected
+        assert!(matches!(
+            t.connect_returned(&connect(6, 10, -EINPROGRESS), true),
+            ConnectReport::Later
+        ));
+        // a blocking connect consumes it too
+        t.closed(7, ep(), Some((10, 111)));
+        assert!(matches!(
+            t.connect_returned(&connect(7, 10, -111), true),
+            ConnectReport::Now
+        ));
+        assert!(t.early_close.is_empty());
+    }
+
+    #[test]
+    fn unresolved_connects_expire() {
+        let mut t = NetTable::default();
+        t.connect_returned(&connect(5, 10, -EINPROGRESS), true);
+        assert!(t.expire(1_000).is_empty());
+        assert_eq!(t.expire(PENDING_MAX_NS + 1_000).len(), 1);
+    }
+}

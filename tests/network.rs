@@ -1,0 +1,328 @@
+//! Network activity, end to end, on loopback only: real listeners, real clients in separate
+//! processes, the real monitor.
+use std::{
+    io::{Read, Write},
+    net::{SocketAddr, TcpListener, TcpStream, UdpSocket},
+    os::fd::AsRawFd,
+    process::Command,
+    time::Duration,
+};
+
+use monitor_e2e::{action, has_arg, marker, Monitor, Value};
+
+const T: Duration = Duration::from_secs(30);
+
+fn me() -> u32 {
+    std::process::id()
+}
+
+fn port_of(v: &Value, side: &str) -> u64 {
+    v[side]["port"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no {side}.port in {v}"))
+}
+
+/// `bash -c 'exec 3<>/dev/tcp/HOST/PORT; printf hello >&3' <marker>`: a short-lived client in
+/// its own process.
+fn bash_client(host: &str, port: u16, mk: &str) -> std::process::ExitStatus {
+    Command::new("bash")
+        .args([
+            "-c",
+            &format!("exec 3<>/dev/tcp/{host}/{port} && printf hello >&3"),
+            mk,
+        ])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+}
+
+fn tcp_round_trip(bind: &str, host: &str, ip: &str) {
+    let m = Monitor::start(&[]);
+    let listener = TcpListener::bind(bind).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let listen = m.wait_for("listen", T, |l| {
+        action(l) == "listen" && l["process"]["pid"] == me() && l["server"]["port"] == port
+    });
+    assert_eq!(listen["server"]["ip"], ip);
+    assert_eq!(listen["network"]["transport"], "tcp");
+    assert_eq!(listen["event"]["kind"], "event");
+
+    let mk = marker("client");
+    let server = std::thread::spawn(move || {
+        let (mut s, peer) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        (peer, buf)
+    });
+    assert!(bash_client(host, port, &mk).success());
+    let (peer, got) = server.join().unwrap();
+    assert_eq!(got, b"hello");
+
+    let connect = m.wait_for("connect", T, |l| action(l) == "connect" && has_arg(l, &mk));
+    let accept = m.wait_for("accept", T, |l| {
+        action(l) == "accept"
+            && l["process"]["pid"] == me()
+            && port_of(l, "source") == peer.port() as u64
+    });
+    let disconnect = m.wait_for("disconnect", T, |l| {
+        action(l) == "disconnect"
+            && l["network"]["direction"] == "egress"
+            && l["source"]["port"] == peer.port()
+    });
+    m.stop();
+
+    assert_eq!(connect["event"]["outcome"], "success");
+    assert_eq!(connect["destination"]["ip"], ip);
+    assert_eq!(connect["destination"]["port"], port);
+    assert_eq!(
+        port_of(&connect, "source"),
+        peer.port() as u64,
+        "the client's ephemeral port"
+    );
+    assert_eq!(connect["process"]["name"], "bash");
+    assert_ne!(connect["process"]["pid"], me());
+    assert_eq!(connect["network"]["direction"], "egress");
+    assert_eq!(accept["destination"]["port"], port);
+    assert_eq!(accept["source"]["ip"], ip);
+    assert_eq!(accept["network"]["direction"], "ingress");
+    assert_eq!(
+        disconnect["process"]["pid"], connect["process"]["pid"],
+        "owned by the client"
+    );
+    assert!(disconnect["event"]["duration"].as_u64().unwrap() > 0);
+    assert_eq!(
+        disconnect["source"]["bytes"], 5,
+        "payload sent by the client: {disconnect}"
+    );
+    assert_eq!(disconnect["destination"]["bytes"], 0);
+}
+
+#[test]
+fn tcp_listen_connect_accept_disconnect_ipv4() {
+    tcp_round_trip("127.0.0.1:0", "127.0.0.1", "127.0.0.1");
+}
+
+#[test]
+fn tcp_listen_connect_accept_disconnect_ipv6() {
+    tcp_round_trip("[::1]:0", "::1", "::1");
+}
+
+#[test]
+fn connect_to_a_closed_port_fails_with_econnrefused() {
+    // a port nobody listens on: bind, note it, close
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let m = Monitor::start(&[]);
+    let mk = marker("refused");
+    assert!(!bash_client("127.0.0.1", port, &mk).success());
+    let line = m.wait_for("failed connect", T, |l| {
+        action(l) == "connect" && has_arg(l, &mk)
+    });
+    m.stop();
+    assert_eq!(line["event"]["outcome"], "failure");
+    assert_eq!(line["error"]["code"], "ECONNREFUSED");
+    assert_eq!(line["destination"]["port"], port);
+}
+
+#[test]
+fn nonblocking_connect_reports_its_final_outcome() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let open = listener.local_addr().unwrap().port();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let m = Monitor::start(&[]);
+    let mk = marker("nonblocking");
+    let script = r#"
+import socket, sys, select
+for port in (int(sys.argv[1]), int(sys.argv[2])):
+    s = socket.socket()
+    s.setblocking(False)
+    assert s.connect_ex(("127.0.0.1", port)) in (0, 115)
+    select.select([], [s], [], 5)
+    s.close()
+"#;
+    let status = Command::new("/usr/bin/python3")
+        .args(["-c", script, &open.to_string(), &closed.to_string(), &mk])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let ok = m.wait_for("non-blocking success", T, |l| {
+        action(l) == "connect" && has_arg(l, &mk) && l["destination"]["port"] == open
+    });
+    let refused = m.wait_for("non-blocking failure", T, |l| {
+        action(l) == "connect" && has_arg(l, &mk) && l["destination"]["port"] == closed
+    });
+    m.stop();
+    drop(listener);
+    assert_eq!(ok["event"]["outcome"], "success");
+    assert_eq!(ok["monitor"]["network"]["nonblocking"], true);
+    assert_eq!(refused["event"]["outcome"], "failure");
+    assert_eq!(refused["error"]["code"], "ECONNREFUSED");
+    assert_eq!(refused["monitor"]["network"]["nonblocking"], true);
+}
+
+#[test]
+fn accept4_without_an_address_buffer_still_yields_the_peer() {
+    let m = Monitor::start(&[]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).unwrap();
+    let client_port = client.local_addr().unwrap().port();
+    // SAFETY: accept4 on a valid listening fd with null address pointers is allowed.
+    let fd = unsafe {
+        libc::accept4(
+            listener.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    assert!(fd >= 0, "accept4: {}", std::io::Error::last_os_error());
+    let line = m.wait_for("accept", T, |l| {
+        action(l) == "accept" && l["process"]["pid"] == me() && l["source"]["port"] == client_port
+    });
+    // SAFETY: closing the fd accept4 gave us.
+    unsafe { libc::close(fd) };
+    m.stop();
+    assert_eq!(line["source"]["ip"], "127.0.0.1");
+    assert_eq!(line["destination"]["port"], addr.port());
+    assert_eq!(line["monitor"]["network"]["fd"], fd);
+}
+
+#[test]
+fn packet_socket_is_reported() {
+    let m = Monitor::start(&[]);
+    let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+    // SAFETY: plain socket(2); closed below.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
+    assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    let line = m.wait_for("socket", T, |l| {
+        action(l) == "socket"
+            && l["process"]["pid"] == me()
+            && l["monitor"]["network"]["fd"] == fd
+            && l["monitor"]["network"]["family"] == "AF_PACKET"
+    });
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+    m.stop();
+    assert_eq!(line["monitor"]["network"]["socket_type"], "SOCK_RAW");
+    assert_eq!(line["event"]["outcome"], "success");
+}
+
+#[test]
+fn udp_service_bound_to_a_port_is_a_listener_and_udp_connect_is_seen() {
+    // a service binds a port of its choosing (an ephemeral bind to port 0 is a client's)
+    let port = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let m = Monitor::start(&[]);
+    let server = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+    let listen = m.wait_for("udp listen", T, |l| {
+        action(l) == "listen" && l["process"]["pid"] == me() && l["server"]["port"] == port
+    });
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.connect(server.local_addr().unwrap()).unwrap();
+    let connect = m.wait_for("udp connect", T, |l| {
+        action(l) == "connect" && l["process"]["pid"] == me() && l["destination"]["port"] == port
+    });
+    m.stop();
+    assert_eq!(listen["network"]["transport"], "udp");
+    assert_eq!(connect["network"]["transport"], "udp");
+    assert_eq!(connect["event"]["outcome"], "success");
+}
+
+#[test]
+fn unix_socket_connect_names_the_path() {
+    let dir = std::env::temp_dir().join(marker("unix"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let m = Monitor::start(&[]);
+    let _client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let line = m.wait_for("unix connect", T, |l| {
+        action(l) == "connect" && l["destination"]["address"] == path.to_str().unwrap()
+    });
+    m.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(line["process"]["pid"], me());
+    assert_eq!(line["network"]["transport"], "unix");
+    assert_eq!(line["event"]["outcome"], "success");
+}
+
+#[test]
+fn startup_snapshot_lists_listeners_and_connections_and_their_end_is_attributed() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let mut client = TcpStream::connect(addr).unwrap();
+    let (mut server_side, peer) = listener.accept().unwrap();
+    let m = Monitor::start(&[]);
+    let snap_listen = m.wait_for("snapshot listen", T, |l| {
+        action(l) == "listen" && l["event"]["kind"] == "state" && l["server"]["port"] == addr.port()
+    });
+    let snap_conn = m.wait_for("snapshot connection", T, |l| {
+        l["event"]["kind"] == "state"
+            && action(l) == "connect"
+            && l["source"]["port"] == peer.port()
+    });
+    client.write_all(b"bye").unwrap();
+    let mut buf = [0u8; 3];
+    server_side.read_exact(&mut buf).unwrap();
+    drop(client);
+    drop(server_side);
+    let end = m.wait_for("disconnect of the snapshot connection", T, |l| {
+        action(l) == "disconnect"
+            && l["network"]["direction"] == "egress"
+            && l["source"]["port"] == peer.port()
+    });
+    m.stop();
+    assert_eq!(snap_listen["process"]["pid"], me());
+    assert_eq!(snap_listen["monitor"]["snapshot"], true);
+    assert_eq!(snap_conn["process"]["pid"], me());
+    assert_eq!(snap_conn["network"]["direction"], "egress");
+    assert_eq!(snap_conn["monitor"]["snapshot"], true);
+    assert_eq!(end["process"]["pid"], me());
+    assert!(
+        end["event"]["duration"].is_null(),
+        "start unknown for a pre-existing connection"
+    );
+}
+
+#[test]
+fn connection_storm_loses_nothing() {
+    let m = Monitor::start(&[]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let n = 3000;
+    let server = std::thread::spawn(move || {
+        for _ in 0..n {
+            drop(listener.accept().unwrap());
+        }
+    });
+    for _ in 0..n {
+        drop(TcpStream::connect(addr).unwrap());
+    }
+    server.join().unwrap();
+    let count = |lines: &[Value], act: &str, side: &str| {
+        lines
+            .iter()
+            .filter(|l| action(l) == act && l["process"]["pid"] == me())
+            .filter(|l| l[side]["port"] == addr.port())
+            .count()
+    };
+    m.wait_count("accepts", n, Duration::from_secs(60), |l| {
+        count(l, "accept", "destination")
+    });
+    let done = m.stop();
+    assert_eq!(count(&done.lines, "connect", "destination"), n);
+    assert_eq!(count(&done.lines, "accept", "destination"), n);
+    let stats = &done.final_stats()["monitor"]["stats"];
+    assert_eq!(stats["lost_total"], 0, "{stats}");
+}
