@@ -108,6 +108,31 @@ fn tcp_listen_connect_accept_disconnect_ipv6() {
 }
 
 #[test]
+fn v4_mapped_ipv6_is_reported_as_ipv4() {
+    let listener = TcpListener::bind("[::]:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let m = Monitor::start(&[]);
+    let mk = marker("mapped");
+    let script = "import socket,sys\ns=socket.socket(socket.AF_INET6)\ns.connect(('::ffff:127.0.0.1', int(sys.argv[1])))\ns.close()";
+    let status = Command::new("/usr/bin/python3")
+        .args(["-c", script, &port.to_string(), &mk])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (_conn, peer) = listener.accept().unwrap();
+    let connect = m.wait_for("v4-mapped connect", T, |l| {
+        action(l) == "connect" && has_arg(l, &mk)
+    });
+    let accept = m.wait_for("accept", T, |l| {
+        action(l) == "accept" && l["process"]["pid"] == me() && l["source"]["port"] == peer.port()
+    });
+    m.stop();
+    assert_eq!(connect["destination"]["ip"], "127.0.0.1");
+    assert_eq!(connect["network"]["type"], "ipv4");
+    assert_eq!(accept["source"]["ip"], "127.0.0.1");
+}
+
+#[test]
 fn connect_to_a_closed_port_fails_with_econnrefused() {
     // a port nobody listens on: bind, note it, close
     let port = TcpListener::bind("127.0.0.1:0")

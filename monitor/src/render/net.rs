@@ -22,16 +22,18 @@ const CONN_END: &[&str] = &["connection", "end"];
 const START: &[&str] = &["start"];
 const INFO: &[&str] = &["info"];
 
+/// An IP endpoint; a v4-mapped IPv6 address (`::ffff:10.0.0.1`, an IPv4 peer of a dual-stack
+/// socket) is shown as the IPv4 address it is.
 pub fn endpoint(addr: SocketAddr) -> Endpoint {
     Endpoint {
-        ip: Some(addr.ip().to_string()),
+        ip: Some(addr.ip().to_canonical().to_string()),
         port: Some(addr.port()),
         ..Default::default()
     }
 }
 
 fn ip_type(addr: &SocketAddr) -> &'static str {
-    if addr.is_ipv4() {
+    if addr.ip().to_canonical().is_ipv4() {
         "ipv4"
     } else {
         "ipv6"
