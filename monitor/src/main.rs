@@ -8,6 +8,7 @@ mod clock;
 mod ecs;
 mod errno;
 mod events;
+mod follow;
 mod kernel;
 mod net_snapshot;
 mod nettable;
@@ -20,6 +21,7 @@ mod render;
 mod signal;
 mod text;
 mod users;
+mod utmp;
 mod watch;
 
 use std::process::ExitCode;

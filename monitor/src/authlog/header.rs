@@ -16,8 +16,9 @@ pub struct Header<'a> {
     pub message: &'a str,
 }
 
-const MONTHS: [&str; 12] =
-    ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
 
 fn epoch_ns<Tz: TimeZone>(t: &DateTime<Tz>) -> i128 {
     t.timestamp() as i128 * 1_000_000_000 + t.timestamp_subsec_nanos() as i128
@@ -67,7 +68,9 @@ pub fn parse_header_at(line: &str, now: DateTime<Local>) -> Option<Header<'_>> {
     };
     let (host, rest) = rest.split_once(' ')?;
     // "prog[pid]: message" or "prog: message"; the tag ends at the first ": "
-    let (tag, message) = rest.split_once(": ").or_else(|| rest.strip_suffix(':').map(|t| (t, "")))?;
+    let (tag, message) = rest
+        .split_once(": ")
+        .or_else(|| rest.strip_suffix(':').map(|t| (t, "")))?;
     let (name, pid) = match tag.strip_suffix(']').and_then(|t| t.rsplit_once('[')) {
         Some((name, pid)) => (name, Some(pid.parse().ok()?)),
         None => (tag, None),
@@ -79,5 +82,12 @@ pub fn parse_header_at(line: &str, now: DateTime<Local>) -> Option<Header<'_>> {
     if program.is_empty() || program.contains(' ') {
         return None;
     }
-    Some(Header { time_ns, host, program, module, pid, message })
+    Some(Header {
+        time_ns,
+        host,
+        program,
+        module,
+        pid,
+        message,
+    })
 }

@@ -7,7 +7,7 @@ mod header;
 mod sshd;
 mod sudo;
 
-pub use header::{Header, parse_header};
+pub use header::{parse_header, Header};
 
 /// How a login attempt was authenticated (`password`, `publickey`, `keyboard-interactive/pam`,
 /// `none`, `hostbased`, `gssapi-with-mic`).
@@ -29,17 +29,34 @@ pub enum AuthEvent {
         count: u32,
     },
     /// `Invalid user X from IP [port P]`.
-    InvalidUser { user: String, ip: String, port: Option<u16> },
+    InvalidUser {
+        user: String,
+        ip: String,
+        port: Option<u16>,
+    },
     /// `pam_unix(SERVICE:session): session opened for user U[(uid=N)] by [B](uid=M)`.
-    SessionOpened { service: String, user: String, by: Option<String> },
+    SessionOpened {
+        service: String,
+        user: String,
+        by: Option<String>,
+    },
     /// `pam_unix(SERVICE:session): session closed for user U`.
     SessionClosed { service: String, user: String },
     /// `Disconnected from [user|invalid user|authenticating user] U IP port P [preauth]`,
     /// `Connection closed by [… user U] IP port P [preauth]`, `Received disconnect from IP port P:…`.
-    Disconnected { user: Option<String>, ip: String, port: Option<u16>, preauth: bool },
+    Disconnected {
+        user: Option<String>,
+        ip: String,
+        port: Option<u16>,
+        preauth: bool,
+    },
     /// `pam_unix(sshd:auth): authentication failure; … rhost=H [user=U]` and
     /// `PAM N more authentication failures; … rhost=H [user=U]`.
-    PamFailure { user: Option<String>, rhost: String, count: u32 },
+    PamFailure {
+        user: Option<String>,
+        rhost: String,
+        count: u32,
+    },
     /// `sudo: U : [reason ; ]TTY=T ; PWD=P ; USER=R ; COMMAND=C`.
     Sudo {
         user: String,
@@ -51,7 +68,12 @@ pub enum AuthEvent {
         failure: Option<String>,
     },
     /// `(to R) U on TTY` (success) or `FAILED SU (to R) U on TTY`.
-    Su { user: String, target_user: String, tty: Option<String>, success: bool },
+    Su {
+        user: String,
+        target_user: String,
+        tty: Option<String>,
+        success: bool,
+    },
 }
 
 /// One parsed line: its header, and what it says (`None`: a line we do not interpret).

@@ -1,5 +1,5 @@
 //! sshd's messages.
-use super::{AuthEvent, split_user_ip_port};
+use super::{split_user_ip_port, AuthEvent};
 
 pub fn parse(msg: &str, module: Option<&str>) -> Option<AuthEvent> {
     if let Some(inner) = msg.strip_prefix("message repeated ") {
@@ -7,9 +7,25 @@ pub fn parse(msg: &str, module: Option<&str>) -> Option<AuthEvent> {
         let count: u32 = count.parse().ok()?;
         let inner = rest.strip_suffix(']')?.trim();
         return match parse(inner, module)? {
-            AuthEvent::Login { success, method, user, invalid_user, ip, port, key, .. } => {
-                Some(AuthEvent::Login { success, method, user, invalid_user, ip, port, key, count })
-            }
+            AuthEvent::Login {
+                success,
+                method,
+                user,
+                invalid_user,
+                ip,
+                port,
+                key,
+                ..
+            } => Some(AuthEvent::Login {
+                success,
+                method,
+                user,
+                invalid_user,
+                ip,
+                port,
+                key,
+                count,
+            }),
             AuthEvent::PamFailure { user, rhost, .. } => {
                 Some(AuthEvent::PamFailure { user, rhost, count })
             }
@@ -26,7 +42,11 @@ pub fn parse(msg: &str, module: Option<&str>) -> Option<AuthEvent> {
         // "Invalid user U from IP" or "… from IP port P"
         let (user, addr) = rest.rsplit_once(" from ")?;
         let (_, ip, port) = split_user_ip_port(addr)?;
-        return Some(AuthEvent::InvalidUser { user: user.to_owned(), ip: ip.to_owned(), port });
+        return Some(AuthEvent::InvalidUser {
+            user: user.to_owned(),
+            ip: ip.to_owned(),
+            port,
+        });
     }
     if let Some(rest) = msg.strip_prefix("Disconnected from ") {
         return disconnected(rest);
@@ -39,7 +59,12 @@ pub fn parse(msg: &str, module: Option<&str>) -> Option<AuthEvent> {
         let preauth = rest.ends_with("[preauth]");
         let (addr, _) = rest.split_once(':')?;
         let (_, ip, port) = split_user_ip_port(addr)?;
-        return Some(AuthEvent::Disconnected { user: None, ip: ip.to_owned(), port, preauth });
+        return Some(AuthEvent::Disconnected {
+            user: None,
+            ip: ip.to_owned(),
+            port,
+            preauth,
+        });
     }
     if let Some(rest) = msg.strip_prefix("PAM ") {
         // "PAM 5 more authentication failures; logname= … rhost=H  user=U"
@@ -65,7 +90,9 @@ pub fn parse_pam_session(msg: &str, module: Option<&str>, program: &str) -> Opti
         let (service, kind) = ctx.split_once(':')?;
         return match kind {
             "session" => session(body, service),
-            "auth" => body.strip_prefix("authentication failure;").and_then(|r| pam_failure(r, 1)),
+            "auth" => body
+                .strip_prefix("authentication failure;")
+                .and_then(|r| pam_failure(r, 1)),
             _ => None,
         };
     }
@@ -80,7 +107,10 @@ fn session(body: &str, service: &str) -> Option<AuthEvent> {
         // "U(uid=N) by (uid=0)", "U by (uid=0)", "root(uid=0) by alice(uid=1000)"
         let (user, by) = rest.rsplit_once(" by ")?;
         let user = user.split_once("(uid=").map_or(user, |(u, _)| u);
-        let by = by.split_once("(uid=").map(|(b, _)| b).filter(|b| !b.is_empty());
+        let by = by
+            .split_once("(uid=")
+            .map(|(b, _)| b)
+            .filter(|b| !b.is_empty());
         return Some(AuthEvent::SessionOpened {
             service: service.to_owned(),
             user: user.to_owned(),
@@ -88,7 +118,10 @@ fn session(body: &str, service: &str) -> Option<AuthEvent> {
         });
     }
     let user = body.strip_prefix("session closed for user ")?;
-    Some(AuthEvent::SessionClosed { service: service.to_owned(), user: user.trim_end().to_owned() })
+    Some(AuthEvent::SessionClosed {
+        service: service.to_owned(),
+        user: user.trim_end().to_owned(),
+    })
 }
 
 fn pam_failure(rest: &str, count: u32) -> Option<AuthEvent> {
@@ -98,7 +131,11 @@ fn pam_failure(rest: &str, count: u32) -> Option<AuthEvent> {
         Some((h, u)) => (h.trim(), Some(u.trim().to_owned())),
         None => (after.trim(), None),
     };
-    Some(AuthEvent::PamFailure { user, rhost: rhost.to_owned(), count })
+    Some(AuthEvent::PamFailure {
+        user,
+        rhost: rhost.to_owned(),
+        count,
+    })
 }
 
 /// `METHOD for [invalid user ]U from IP port P ssh2[: KEYTYPE FP]`.
@@ -114,11 +151,17 @@ fn login(rest: &str, success: bool) -> Option<AuthEvent> {
         Some((a, k)) => (a, Some(k)),
         None => (addr, None),
     };
-    let addr = addr.trim_end().trim_end_matches(" ssh2").trim_end_matches(" ssh1");
+    let addr = addr
+        .trim_end()
+        .trim_end_matches(" ssh2")
+        .trim_end_matches(" ssh1");
     let (_, ip, port) = split_user_ip_port(addr)?;
     let key = key.and_then(|k| {
         let key_type = k.split_whitespace().next()?;
-        let fp = k.split_whitespace().rev().find(|t| t.starts_with("SHA256:") || t.starts_with("MD5:"))?;
+        let fp = k
+            .split_whitespace()
+            .rev()
+            .find(|t| t.starts_with("SHA256:") || t.starts_with("MD5:"))?;
         Some((key_type.to_owned(), fp.to_owned()))
     });
     Some(AuthEvent::Login {
@@ -147,5 +190,10 @@ fn disconnected(rest: &str) -> Option<AuthEvent> {
             .unwrap_or(u)
             .to_owned()
     });
-    Some(AuthEvent::Disconnected { user, ip: ip.to_owned(), port, preauth })
+    Some(AuthEvent::Disconnected {
+        user,
+        ip: ip.to_owned(),
+        port,
+        preauth,
+    })
 }

@@ -5,7 +5,10 @@ use chrono::{Local, TimeZone};
 use super::{header::parse_header_at, *};
 
 fn fixture(name: &str) -> String {
-    let path = format!("{}/../tests/fixtures/loghub/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/../tests/fixtures/loghub/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -69,19 +72,35 @@ fn loghub_openssh_logins_match_the_ground_truth() {
         let (id, content, template) = (&row[7], &row[6], &row[8]);
         let rec = parse_line(line).unwrap_or_else(|| panic!("not a syslog line: {line}"));
         assert_eq!(rec.header.program, "sshd");
-        assert_eq!(rec.header.pid.map(|p| p.to_string()).as_deref(), Some(row[5].as_str()));
+        assert_eq!(
+            rec.header.pid.map(|p| p.to_string()).as_deref(),
+            Some(row[5].as_str())
+        );
         assert_eq!(rec.header.message.trim_end(), content.as_str());
         let values = template_values(template, content);
         match id.as_str() {
             "E1" | "E8" | "E9" | "E10" | "E14" => {
-                let Some(AuthEvent::Login { success, user, ip, port, invalid_user, count, method, .. }) =
-                    rec.event.clone()
+                let Some(AuthEvent::Login {
+                    success,
+                    user,
+                    ip,
+                    port,
+                    invalid_user,
+                    count,
+                    method,
+                    ..
+                }) = rec.event.clone()
                 else {
                     panic!("{id} not recognised as a login: {line}");
                 };
                 // E14 is "message repeated N times: [ Failed password for root from IP port P]"
                 let (n, exp_user, exp_ip, exp_port) = match id.as_str() {
-                    "E14" => (values[0].parse::<u32>().unwrap(), "root".to_owned(), values[1].clone(), values[2].trim_end_matches(" ssh2").to_owned()),
+                    "E14" => (
+                        values[0].parse::<u32>().unwrap(),
+                        "root".to_owned(),
+                        values[1].clone(),
+                        values[2].trim_end_matches(" ssh2").to_owned(),
+                    ),
                     _ => (1, values[0].clone(), values[1].clone(), values[2].clone()),
                 };
                 assert_eq!(count, n, "{line}");
@@ -111,7 +130,10 @@ fn loghub_openssh_logins_match_the_ground_truth() {
             }
             _ => {
                 // no other line may be mistaken for a login
-                assert!(!matches!(rec.event, Some(AuthEvent::Login { .. })), "{id}: {line}");
+                assert!(
+                    !matches!(rec.event, Some(AuthEvent::Login { .. })),
+                    "{id}: {line}"
+                );
                 if rec.event.is_none() {
                     unknown += 1;
                 }
@@ -119,7 +141,15 @@ fn loghub_openssh_logins_match_the_ground_truth() {
         }
     }
     assert_eq!(got, want);
-    assert_eq!(want, Counts { accepted: 1, failed: 383 + 10, failed_invalid: 4 + 135, invalid_user: 113 });
+    assert_eq!(
+        want,
+        Counts {
+            accepted: 1,
+            failed: 383 + 10,
+            failed_invalid: 4 + 135,
+            invalid_user: 113
+        }
+    );
     // the lines we do not interpret, exactly: no identification string (E3), too many failures
     // (E4, E5), client errors (E6, E7, E11), input_userauth_request (E12, the Invalid user line
     // says it), PAM max retries (E18), check pass (E21), reverse mapping (E27)
@@ -189,7 +219,10 @@ fn rfc3339_header_and_publickey_login() {
             invalid_user: false,
             ip: "127.0.0.1".into(),
             port: Some(35452),
-            key: Some(("ED25519".into(), "SHA256:BdQVbVn6Hi3NbvIPBzpNsdlpoSLApSRovswlFdLKDVM".into())),
+            key: Some((
+                "ED25519".into(),
+                "SHA256:BdQVbVn6Hi3NbvIPBzpNsdlpoSLApSRovswlFdLKDVM".into()
+            )),
             count: 1,
         })
     );
@@ -203,9 +236,18 @@ fn rfc3164_year_is_inferred_across_new_year() {
     let now = Local.with_ymd_and_hms(2027, 1, 2, 12, 0, 0).unwrap();
     let h = parse_header_at("Dec 31 23:59:59 h sshd[1]: x", now).unwrap();
     let t = Local.timestamp_nanos(h.time_ns as i64);
-    assert_eq!(t.format("%Y-%m-%d %H:%M:%S").to_string(), "2026-12-31 23:59:59");
+    assert_eq!(
+        t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        "2026-12-31 23:59:59"
+    );
     let h = parse_header_at("Jan  2 11:00:00 h sshd[1]: x", now).unwrap();
-    assert_eq!(Local.timestamp_nanos(h.time_ns as i64).format("%Y").to_string(), "2027");
+    assert_eq!(
+        Local
+            .timestamp_nanos(h.time_ns as i64)
+            .format("%Y")
+            .to_string(),
+        "2027"
+    );
     assert!(parse_header_at("Foo  2 11:00:00 h sshd[1]: x", now).is_none());
     assert!(parse_header_at("garbage", now).is_none());
 }
@@ -238,7 +280,11 @@ fn lines_of_a_real_debian_sshd_session() {
     ];
     for (tail, want) in cases {
         let line = format!("2026-11-25T14:47:04.000000+00:00 vm {tail}");
-        assert_eq!(parse_line(&line).and_then(|r| r.event), Some(want), "{line}");
+        assert_eq!(
+            parse_line(&line).and_then(|r| r.event),
+            Some(want),
+            "{line}"
+        );
     }
 }
 
@@ -246,7 +292,13 @@ fn lines_of_a_real_debian_sshd_session() {
 fn hostile_usernames_cannot_shift_fields() {
     let line = "Dec 10 06:55:46 h sshd[1]: Failed password for invalid user a from 6.6.6.6 port 1 ssh2 from 10.0.0.1 port 2222 ssh2";
     match parse_line(line).and_then(|r| r.event) {
-        Some(AuthEvent::Login { user, ip, port, invalid_user: true, .. }) => {
+        Some(AuthEvent::Login {
+            user,
+            ip,
+            port,
+            invalid_user: true,
+            ..
+        }) => {
             assert_eq!(user, "a from 6.6.6.6 port 1 ssh2");
             assert_eq!(ip, "10.0.0.1");
             assert_eq!(port, Some(2222));
@@ -256,10 +308,15 @@ fn hostile_usernames_cannot_shift_fields() {
     let line = "Dec 10 06:55:46 h sshd[1]: Invalid user  from 10.0.0.1 port 5";
     assert_eq!(
         parse_line(line).and_then(|r| r.event),
-        Some(AuthEvent::InvalidUser { user: "".into(), ip: "10.0.0.1".into(), port: Some(5) })
+        Some(AuthEvent::InvalidUser {
+            user: "".into(),
+            ip: "10.0.0.1".into(),
+            port: Some(5)
+        })
     );
     // a username with quotes and an escape sequence, as sshd logs it
-    let line = "Dec 10 06:55:46 h sshd[1]: Invalid user evil\"}\\012{\"x\x1b[31m from 10.0.0.1 port 5";
+    let line =
+        "Dec 10 06:55:46 h sshd[1]: Invalid user evil\"}\\012{\"x\x1b[31m from 10.0.0.1 port 5";
     let Some(AuthEvent::InvalidUser { user, .. }) = parse_line(line).and_then(|r| r.event) else {
         panic!()
     };
