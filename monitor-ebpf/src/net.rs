@@ -289,11 +289,14 @@ pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
         let sock_type: i64 = arg(&ctx, layout!(tp_socket_type))?;
         let protocol: i64 = arg(&ctx, layout!(tp_socket_protocol))?;
         let base_type = (sock_type & 0xf) as u16;
-        if family as u16 != AF_PACKET && base_type != SOCK_RAW {
+        let family = family as u16;
+        // packet sockets of any type, and raw IP sockets (not e.g. netlink's SOCK_RAW)
+        let raw_ip = base_type == SOCK_RAW && (family == AF_INET || family == AF_INET6);
+        if family != AF_PACKET && !raw_ip {
             return Ok(());
         }
         let mut pending = empty_pending();
-        pending.args = (family as u32 & 0xffff) | ((base_type as u32) << 16);
+        pending.args = (family as u32) | ((base_type as u32) << 16);
         pending.protocol = protocol as u32;
         PENDING_SOCK.insert(tid(), pending, 0).map_err(|e| e as i64)
     })();

@@ -53,6 +53,15 @@ pub struct WatchArgs {
     #[arg(long, value_name = "PATH", default_value = "/sys/kernel/btf/vmlinux")]
     pub btf: PathBuf,
 
+    #[command(flatten)]
+    pub logins: LoginArgs,
+
+    /// How long lines of a new ssh session wait for auth.log to say who logged in, in ms;
+    /// after that they go out with what is known (`monitor.session.complete: false`).
+    #[arg(long, value_name = "MS", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    pub session_wait_ms: u64,
+
     /// Also print a `fork` line for every new process (by default forks update the process
     /// table silently: a process that never execs still gets an `exit` line).
     #[arg(long)]
@@ -70,5 +79,46 @@ fn ring_mib(s: &str) -> Result<u32, String> {
     match s.parse::<u32>() {
         Ok(v) if v.is_power_of_two() && (1..=1024).contains(&v) => Ok(v),
         _ => Err(format!("`{s}` is not a power of two between 1 and 1024")),
+    }
+}
+
+/// Where login information is read from (shared by `watch` and `audit`).
+#[derive(Args, Debug, Clone)]
+pub struct LoginArgs {
+    /// An auth log to follow (repeatable). Default: /var/log/auth.log, else /var/log/secure;
+    /// with neither, the systemd journal.
+    #[arg(long = "auth-log", value_name = "PATH")]
+    pub auth_logs: Vec<PathBuf>,
+
+    /// Login records (struct utmp), appended at every login and logout.
+    #[arg(long, value_name = "PATH", default_value = "/var/log/wtmp")]
+    pub wtmp: PathBuf,
+
+    /// Failed login records (struct utmp).
+    #[arg(long, value_name = "PATH", default_value = "/var/log/btmp")]
+    pub btmp: PathBuf,
+
+    /// Current logins (struct utmp).
+    #[arg(long, value_name = "PATH", default_value = "/run/utmp")]
+    pub utmp: PathBuf,
+
+    /// Last login of every uid (struct lastlog, indexed by uid).
+    #[arg(long, value_name = "PATH", default_value = "/var/log/lastlog")]
+    pub lastlog: PathBuf,
+}
+
+impl LoginArgs {
+    pub fn paths(&self) -> crate::auth_sources::Paths {
+        crate::auth_sources::Paths {
+            auth_logs: if self.auth_logs.is_empty() {
+                crate::auth_sources::default_auth_logs()
+            } else {
+                self.auth_logs.clone()
+            },
+            wtmp: self.wtmp.clone(),
+            btmp: self.btmp.clone(),
+            utmp: self.utmp.clone(),
+            lastlog: self.lastlog.clone(),
+        }
     }
 }

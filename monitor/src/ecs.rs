@@ -10,6 +10,9 @@ pub struct Line {
     pub event: Event,
     pub host: Host,
     pub process: Process,
+    /// The user an auth event is about (`login`, `logout`, `sudo`, `su`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<Endpoint>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -38,6 +41,9 @@ pub struct Event {
     /// Nanoseconds (for `exit`: the process's lifetime).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<u64>,
+    /// The log line an auth event was parsed from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original: Option<String>,
 }
 
 #[derive(Serialize, Debug, Default, Clone)]
@@ -83,6 +89,52 @@ pub struct Process {
     pub real_group: Option<IdName>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent: Option<Box<Parent>>,
+    /// The login session this process descends from (its sshd, or `login`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry_leader: Option<Box<EntryLeader>>,
+}
+
+#[derive(Serialize, Debug, Default, Clone)]
+pub struct EntryLeader {
+    pub pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<NameOnly>,
+    pub entry_meta: EntryMeta,
+}
+
+#[derive(Serialize, Debug, Default, Clone)]
+pub struct NameOnly {
+    pub name: String,
+}
+
+#[derive(Serialize, Debug, Default, Clone)]
+pub struct EntryMeta {
+    /// `sshd` or `terminal`.
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<IpOnly>,
+}
+
+#[derive(Serialize, Debug, Default, Clone)]
+pub struct IpOnly {
+    pub ip: String,
+}
+
+#[derive(Serialize, Debug, Default, Clone)]
+pub struct User {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// `sudo`/`su`: the user switched to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<NameOnly>,
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -139,6 +191,10 @@ pub struct Ext {
     pub process: Option<ProcessExt>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkExt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionExt>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth: Option<AuthExt>,
     /// The line describes state found at start (`event.kind` `state`), not a new event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<bool>,
@@ -217,4 +273,63 @@ pub struct NetworkExt {
     /// No process holds this socket in its descriptor table.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub owner_unknown: Option<bool>,
+}
+
+/// `monitor.session`: the login session a process, connection or auth event belongs to.
+#[derive(Serialize, Debug, Default, Clone)]
+pub struct SessionExt {
+    /// Unique for the life of this monitor (joins every line of one session).
+    pub id: u64,
+    #[serde(rename = "type")]
+    pub type_: &'static str,
+    pub leader_pid: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_fingerprint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tty: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub login_time: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit_session_id: Option<u32>,
+    /// False when auth.log had not said who logged in within the hold window.
+    pub complete: bool,
+}
+
+/// `monitor.auth`: details of an auth event ECS has no field for.
+#[derive(Serialize, Debug, Default)]
+pub struct AuthExt {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_fingerprint: Option<String>,
+    /// The user does not exist on this host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid_user: Option<bool>,
+    /// How many attempts the line stands for (`message repeated N times`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u32>,
+    /// The program that logged it (`sshd`, `sudo`, `su`, `login`).
+    pub service: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tty: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The source file (`/var/log/auth.log`, `journal`).
+    pub log: String,
 }

@@ -176,7 +176,7 @@ fn find_copy(path: &Path, open: &Open) -> Option<(PathBuf, File)> {
             continue;
         }
         let at = open.offset - open.tail.len() as u64;
-        if read_at(&mut file, at, open.tail.len()).ok()? == open.tail {
+        if read_at(&mut file, at, open.tail.len()).ok().as_ref() == Some(&open.tail) {
             return Some((path, file));
         }
     }

@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: kernel programs (`monitor-ebpf`) → ring buffer → `events` (decode) →
 //! `proctable` (state) → `render` (ECS lines) → `output` (stdout). `watch` wires them together.
+mod auth_sources;
 mod authlog;
 mod cli;
 mod clock;
@@ -18,6 +19,8 @@ mod preflight;
 mod proc_scan;
 mod proctable;
 mod render;
+mod session_seed;
+mod sessions;
 mod signal;
 mod text;
 mod users;

@@ -49,6 +49,8 @@ pub struct Process {
     /// Boot-clock ns.
     pub start_ns: u64,
     pub exited_ns: Option<u64>,
+    /// The login session it belongs to (see `sessions`), inherited at fork.
+    pub session: Option<u64>,
 }
 
 pub struct ProcTable {
@@ -92,6 +94,7 @@ impl ProcTable {
                 image,
                 start_ns: e.start_ns,
                 exited_ns: None,
+                session: None,
             };
             self.procs.insert(e.pid, p);
         }
@@ -105,12 +108,13 @@ impl ProcTable {
         self.procs.len()
     }
 
-    /// A new process: it runs its parent's image, with its credentials, until it execs.
+    /// A new process: it runs its parent's image, with its credentials, in its session, until
+    /// it execs.
     pub fn fork(&mut self, pid: u32, ppid: u32, start_ns: u64) {
-        let (image, creds) = self
+        let (image, creds, session) = self
             .procs
             .get(&ppid)
-            .map(|p| (p.image.clone(), p.creds))
+            .map(|p| (p.image.clone(), p.creds, p.session))
             .unwrap_or_default();
         self.procs.insert(
             pid,
@@ -120,8 +124,20 @@ impl ProcTable {
                 image,
                 start_ns,
                 exited_ns: None,
+                session,
             },
         );
+    }
+
+    pub fn set_session(&mut self, pid: u32, session: u64) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.session = Some(session);
+        }
+    }
+
+    /// Every (pid, process), for walks at start.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Process)> {
+        self.procs.iter().map(|(pid, p)| (*pid, p))
     }
 
     /// A successful exec replaces the image; returns the updated entry.
@@ -140,6 +156,7 @@ impl ProcTable {
             image: image.clone(),
             start_ns,
             exited_ns: None,
+            session: None,
         });
         entry.image = image;
         entry.ppid = ppid;
@@ -204,6 +221,17 @@ mod tests {
         t.exec(11, 10, Creds::default(), 6, image("/bin/true"));
         assert_eq!(t.get(11).unwrap().image.executable, b"/bin/true");
         assert_eq!(t.get(10).unwrap().image.executable, b"/bin/bash");
+    }
+
+    #[test]
+    fn children_inherit_the_session_across_forks_and_execs() {
+        let mut t = ProcTable::new(1_000, 100);
+        t.exec(10, 1, Creds::default(), 5, image("/usr/sbin/sshd"));
+        t.set_session(10, 42);
+        t.fork(11, 10, 6);
+        t.fork(12, 11, 7);
+        t.exec(12, 1, Creds::default(), 7, image("/bin/sh")); // reparented after a double fork
+        assert_eq!(t.get(12).unwrap().session, Some(42));
     }
 
     #[test]

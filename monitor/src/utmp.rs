@@ -171,6 +171,7 @@ pub fn parse_all(bytes: &[u8], now_sec: i64) -> Parsed {
 }
 
 /// Encodes a record (for tests and fixtures: the exact layout glibc writes).
+#[cfg(test)]
 pub fn encode_utmp(u: &Utmp) -> [u8; UTMP_SIZE] {
     let mut b = [0u8; UTMP_SIZE];
     let kind = match u.kind {
@@ -235,6 +236,7 @@ pub fn parse_lastlog(bytes: &[u8]) -> Vec<LastLog> {
 }
 
 /// Encodes a lastlog record (for fixtures).
+#[cfg(test)]
 pub fn encode_lastlog(l: &LastLog) -> [u8; LASTLOG_SIZE] {
     let mut b = [0u8; LASTLOG_SIZE];
     b[0..4].copy_from_slice(&(l.time_sec as i32).to_le_bytes());

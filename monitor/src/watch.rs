@@ -16,6 +16,7 @@ use tokio::{
 };
 
 use crate::{
+    auth_sources,
     cli::WatchArgs,
     clock,
     ecs::{Event, Ext, Host, Line, Process},
@@ -27,7 +28,7 @@ use crate::{
     net_snapshot,
     output::Output,
     pipeline::Pipeline,
-    preflight, proc_scan,
+    preflight, proc_scan, session_seed, utmp,
 };
 
 /// Batches (one per drain, at most 256 KiB each) waiting for a slow stdout before shedding.
@@ -67,9 +68,11 @@ fn own_line(p: &Pipeline, kind: &'static str, action: &'static str, ext: Ext) ->
             action,
             outcome: None,
             duration: None,
+            original: None,
         },
         host: p.host.clone(),
         process: own_process(),
+        user: None,
         source: None,
         destination: None,
         server: None,
@@ -79,7 +82,7 @@ fn own_line(p: &Pipeline, kind: &'static str, action: &'static str, ext: Ext) ->
     }
 }
 
-struct Session {
+struct Watch {
     probes: Probes,
     ring: AsyncFd<RingBuf<MapData>>,
     pipeline: Pipeline,
@@ -87,15 +90,21 @@ struct Session {
     started: Instant,
 }
 
-impl Session {
+impl Watch {
+    /// Prints every line the pipeline has ready.
+    fn flush_ready(&mut self) {
+        for line in self.pipeline.take_ready() {
+            self.output.emit(&line);
+        }
+        self.output.end_batch();
+    }
+
     fn drain(&mut self) {
         let ring = self.ring.get_mut();
         while let Some(item) = ring.next() {
-            if let Some(line) = self.pipeline.handle(&item) {
-                self.output.emit(&line);
-            }
+            self.pipeline.handle(&item);
         }
-        self.output.end_batch();
+        self.flush_ready();
     }
 
     fn stats_line(&self, final_: bool) -> Line {
@@ -113,6 +122,7 @@ impl Session {
         kernel_drops.insert("unassembled".into(), drops[0].into());
         let drops_total: u64 = drops.iter().sum();
         let shed = self.output.shed();
+        let a = p.auth;
         let stats = json!({
             "final": final_,
             "uptime_seconds": self.started.elapsed().as_secs_f64(),
@@ -121,11 +131,22 @@ impl Session {
             "kernel_drops_total": drops_total,
             "lines_written": self.output.written(),
             "lines_shed": shed,
+            "lines_held": p.held(),
             "decode_errors": p.decode_errors,
             "lost_total": drops_total + shed + p.decode_errors,
             "process_table_size": p.table.len(),
             "connections_tracked": p.net.len(),
             "connections_untracked": p.net.untracked,
+            "sessions": p.sessions.len(),
+            "auth": {
+                "lines": a.lines,
+                "lines_unknown": a.unknown,
+                "lines_unparsed": a.unparsed,
+                "wtmp_records": a.wtmp_records,
+                "btmp_records": a.btmp_records,
+                "bad_records": a.bad_records,
+                "source_notes": a.source_notes,
+            },
         });
         own_line(
             p,
@@ -156,10 +177,29 @@ fn emit_snapshot(pipeline: &mut Pipeline, proc_root: &std::path::Path, output: &
                 .net
                 .remember_snapshot(f.local, remote, f.owner, direction);
         }
-        let line = crate::render::net::snapshot_line(&mut pipeline.enrich(), f, now);
+        let mut line = crate::render::net::snapshot_line(&mut pipeline.enrich(), f, now);
+        pipeline.attach_session(&mut line);
         output.emit(&line);
     }
     output.end_batch();
+}
+
+/// Current logins from utmp (a missing file is normal on some systems, a corrupt one is said).
+fn read_utmp(path: &std::path::Path) -> Vec<utmp::Utmp> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let now = chrono::Utc::now().timestamp();
+    let parsed = utmp::parse_all(&bytes, now);
+    if !parsed.bad.is_empty() || parsed.truncated != 0 {
+        log::warn!(
+            "{}: skipped {} corrupt records and {} trailing bytes",
+            path.display(),
+            parsed.bad.len(),
+            parsed.truncated
+        );
+    }
+    parsed.records
 }
 
 pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
@@ -185,19 +225,29 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let ring = probes.take_ring()?;
     // SAFETY: the ring buffer's fd stays open as long as the AsyncFd owns the map.
     let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-        .map_err(|e| anyhow::anyhow!("cannot watch the ring buffer: {}", e))?;
+        .map_err(|e| anyhow::anyhow!("cannot watch the ring buffer: {e}"))?;
+
+    // login sources first: nothing written from here on is missed
+    let paths = args.logins.paths();
+    let mut sources = auth_sources::start(&paths).context("following the login records")?;
 
     let proc_root = PathBuf::from("/proc");
-    let mut pipeline = Pipeline::new(
-        Host {
-            hostname: hostname(),
-        },
-        proc_root.clone(),
-        args.forks,
-    );
+    let hold_ns = args.session_wait_ms * 1_000_000;
+    let host = Host {
+        hostname: hostname(),
+    };
+    let mut pipeline = Pipeline::new(host, proc_root.clone(), args.forks, hold_ns);
     let seeded = proc_scan::scan(&proc_root).context("reading /proc")?;
     let seeded_count = seeded.iter().filter(|p| !p.kernel_thread).count();
     pipeline.table.seed(seeded);
+    let history = auth_sources::history(&paths, 8 << 20);
+    let open_sessions = session_seed::seed(
+        &mut pipeline.table,
+        &mut pipeline.sessions,
+        &proc_root,
+        &history,
+        &read_utmp(&paths.utmp),
+    );
 
     let mut output = Output::stdout(OUTPUT_QUEUE_BATCHES);
     let start = json!({
@@ -207,6 +257,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         "ring_buffer_bytes": ring_bytes,
         "argv_limit_bytes": args.max_argv_bytes,
         "processes_seeded": seeded_count,
+        "sessions_found": open_sessions,
+        "login_sources": sources.described,
         "tracefs": tracefs.display().to_string(),
     });
     output.emit_reliably(&own_line(
@@ -221,7 +273,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     emit_snapshot(&mut pipeline, &proc_root, &mut output);
     output.flush();
 
-    let mut session = Session {
+    let mut watch = Watch {
         probes,
         ring,
         pipeline,
@@ -244,44 +296,56 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
 
     loop {
         tokio::select! {
-            guard = session.ring.readable_mut() => {
+            guard = watch.ring.readable_mut() => {
                 let mut guard = guard.context("ring buffer poll")?;
                 guard.clear_ready();
                 drop(guard);
-                session.drain();
+                watch.drain();
             }
-            _ = drain_tick.tick() => session.drain(),
+            _ = drain_tick.tick() => watch.drain(),
+            Some(inputs) = sources.rx.recv() => {
+                // kernel events first: an auth line explains processes already in the ring
+                watch.drain();
+                watch.pipeline.auth_inputs(inputs);
+                watch.flush_ready();
+            }
             _ = stats_tick.tick() => {
-                session.drain();
-                let line = session.stats_line(false);
-                session.output.emit_reliably(&line);
+                watch.drain();
+                let line = watch.stats_line(false);
+                watch.output.emit_reliably(&line);
             }
             _ = housekeeping.tick() => {
-                for line in session.pipeline.tick(clock::boot_now_ns()) {
-                    session.output.emit(&line);
-                }
-                session.output.end_batch();
+                watch.pipeline.tick(clock::boot_now_ns());
+                watch.flush_ready();
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = &mut deadline => break,
-            _ = session.output.closed() => {
+            _ = watch.output.closed() => {
                 // the reader of stdout is gone: nothing more can be said, leave quietly
                 return Ok(ExitCode::SUCCESS);
             }
         }
     }
-    session.drain();
-    let line = session.stats_line(true);
-    session.output.emit_reliably(&line);
-    let Session {
+    watch.drain();
+    // what the login sources have already delivered, then every line still held
+    while let Ok(inputs) = sources.rx.try_recv() {
+        watch.pipeline.auth_inputs(inputs);
+    }
+    for line in watch.pipeline.take_all() {
+        watch.output.emit(&line);
+    }
+    let line = watch.stats_line(true);
+    watch.output.emit_reliably(&line);
+    let Watch {
         probes,
         ring,
         output,
         ..
-    } = session;
+    } = watch;
     drop(ring);
     drop(probes); // detaches every program
+    drop(sources);
     output.finish();
     Ok(ExitCode::SUCCESS)
 }

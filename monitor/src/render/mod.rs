@@ -2,6 +2,7 @@
 //! helpers here (names for ids, the parent block, timestamps).
 pub mod net;
 pub mod process;
+pub mod session;
 
 use std::sync::Arc;
 

@@ -112,6 +112,7 @@ fn event(
         action,
         outcome,
         duration: None,
+        original: None,
     }
 }
 
@@ -359,6 +360,7 @@ pub fn snapshot_line(cx: &mut Enrich, found: &Found, now_ns: u64) -> Line {
             action,
             outcome: None,
             duration: None,
+            original: None,
         },
         owner,
         NetworkExt {
