@@ -64,8 +64,13 @@ fn periodic_stats_lines() {
 #[test]
 fn closed_stdout_exits_quietly() {
     require_root();
+    // an (empty) auth log, so no warning about a missing one can speak on stderr
+    let auth_log = std::env::temp_dir().join(marker("empty-auth-log"));
+    std::fs::write(&auth_log, "").unwrap();
     let mut child = Command::new(monitor_bin())
         .arg("watch")
+        .arg("--auth-log")
+        .arg(&auth_log)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -82,6 +87,7 @@ fn closed_stdout_exits_quietly() {
         .expect("monitor kept running after its stdout was closed");
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let _ = std::fs::remove_file(&auth_log);
     assert!(status.success(), "{status:?}");
     assert_eq!(stderr, "", "quiet exit");
 }

@@ -53,6 +53,8 @@ pub struct Running {
     pub rx: tokio::sync::mpsc::Receiver<Vec<Input>>,
     /// What was found, for `monitor_start`.
     pub described: serde_json::Value,
+    /// Corrupt or truncated records found in wtmp/btmp at start.
+    pub bad_records: u64,
     journal: Option<Child>,
 }
 
@@ -94,8 +96,15 @@ pub fn start(paths: &Paths) -> anyhow::Result<Running> {
     files.push((paths.wtmp.clone(), Framing::Records(UTMP_SIZE)));
     files.push((paths.btmp.clone(), Framing::Records(UTMP_SIZE)));
     let mut sources = Vec::new();
-    for (p, _) in &files {
-        sources.push(json!({ "path": p.display().to_string(), "status": status(p) }));
+    let mut bad_records = 0;
+    for (p, framing) in &files {
+        let mut status = status(p).to_owned();
+        if *framing != Framing::Lines {
+            let (summary, bad) = check_records(p);
+            status = format!("{status}; {summary}");
+            bad_records += bad;
+        }
+        sources.push(json!({ "path": p.display().to_string(), "status": status }));
     }
     let names: Vec<String> = paths
         .auth_logs
@@ -147,8 +156,48 @@ pub fn start(paths: &Paths) -> anyhow::Result<Running> {
     Ok(Running {
         rx,
         described: json!(sources),
+        bad_records,
         journal,
     })
+}
+
+/// Validates a wtmp/btmp file at start: a summary, and how many records are corrupt or cut.
+fn check_records(path: &Path) -> (String, u64) {
+    let Ok(bytes) = std::fs::read(path) else {
+        return ("unreadable or absent".into(), 0);
+    };
+    let now = chrono::Utc::now().timestamp();
+    let parsed = crate::utmp::parse_all(&bytes, now);
+    let mut summary = format!("{} records at start", parsed.records.len());
+    let mut bad = parsed.bad.len() as u64;
+    if !parsed.bad.is_empty() {
+        let offsets: Vec<String> = parsed
+            .bad
+            .iter()
+            .take(5)
+            .map(|(o, _)| o.to_string())
+            .collect();
+        log::warn!(
+            "{}: skipped {} corrupt records (at byte offsets {}…)",
+            path.display(),
+            parsed.bad.len(),
+            offsets.join(", ")
+        );
+        summary.push_str(&format!(", {} corrupt skipped", parsed.bad.len()));
+    }
+    if parsed.truncated != 0 {
+        log::warn!(
+            "{}: the last record is truncated ({} of {UTMP_SIZE} bytes)",
+            path.display(),
+            parsed.truncated
+        );
+        summary.push_str(&format!(
+            ", last record truncated ({} bytes)",
+            parsed.truncated
+        ));
+        bad += 1;
+    }
+    (summary, bad)
 }
 
 /// `journalctl --follow` for the auth facilities, as syslog-style lines.

@@ -67,10 +67,16 @@ pub struct Follower {
     buffer: Vec<u8>,
 }
 
-fn open_at(path: &Path, at_end: bool) -> io::Result<Open> {
+/// Opens `path` at its start, or at its end — for records, at the end of the last whole record,
+/// so that a record still being written (or cut short) is read once it is complete.
+fn open_at(path: &Path, at_end: bool, framing: Framing) -> io::Result<Open> {
     let mut file = File::open(path)?;
     let meta = file.metadata()?;
-    let offset = if at_end { meta.len() } else { 0 };
+    let offset = match (at_end, framing) {
+        (false, _) => 0,
+        (true, Framing::Lines) => meta.len(),
+        (true, Framing::Records(size)) => meta.len() - meta.len() % size as u64,
+    };
     let mut tail = Vec::new();
     if at_end && offset > 0 {
         let start = offset.saturating_sub(TAIL as u64);
@@ -210,7 +216,7 @@ impl Follower {
             list.push(Source {
                 path: path.clone(),
                 framing: *framing,
-                current: open_at(path, from_end).ok(),
+                current: open_at(path, from_end, *framing).ok(),
                 rotated: Vec::new(),
             });
         }
@@ -319,7 +325,7 @@ fn check_source(i: usize, src: &mut Source, out: &mut Vec<Item>) -> io::Result<(
             });
             src.rotated.push(old);
         }
-        src.current = Some(open_at(&src.path, false)?);
+        src.current = Some(open_at(&src.path, false, src.framing)?);
         if let Some(cur) = src.current.as_mut() {
             cur.read_new(i, src.framing, out)?;
         }
@@ -450,6 +456,30 @@ mod tests {
                 source: 0,
                 bytes: b"efgh".to_vec()
             }]
+        );
+        let _ = fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_record_cut_short_at_start_is_read_once_complete() {
+        let d = dir("cut");
+        let wtmp = d.join("wtmp");
+        append(&wtmp, "abcdefgh12");
+        let mut f = Follower::new(&[(wtmp.clone(), Framing::Records(4))], true).unwrap();
+        assert!(f.check().is_empty());
+        append(&wtmp, "34wxyz");
+        assert_eq!(
+            f.check(),
+            vec![
+                Item::Data {
+                    source: 0,
+                    bytes: b"1234".to_vec()
+                },
+                Item::Data {
+                    source: 0,
+                    bytes: b"wxyz".to_vec()
+                }
+            ]
         );
         let _ = fs::remove_dir_all(&d);
     }

@@ -327,8 +327,9 @@ impl Pipeline {
             return;
         };
         if let Some(s) = self.sessions.get_mut(id) {
+            // the login record of a terminal session: its tty and login time
             s.tty = Some(u.line.clone());
-            s.login_ns.get_or_insert(u.time_ns());
+            s.login_ns = Some(u.time_ns());
             s.user.get_or_insert(u.user);
         }
     }
@@ -410,14 +411,13 @@ impl Pipeline {
             AuthEvent::SessionClosed { service, .. } if service == "sshd" || service == "login" => {
                 ends = session;
             }
-            AuthEvent::Disconnected { preauth: true, .. } => {
-                // a connection that never logged in: nothing more to wait for
+            // a connection that never logged in: nothing more to wait for
+            AuthEvent::Disconnected { preauth: true, .. }
                 if session
                     .and_then(|id| self.sessions.get(id))
-                    .is_some_and(|s| !s.authenticated)
-                {
-                    ends = session;
-                }
+                    .is_some_and(|s| !s.authenticated) =>
+            {
+                ends = session;
             }
             _ => {}
         }

@@ -95,10 +95,12 @@ fn text(field: &[u8]) -> &[u8] {
     &field[..end]
 }
 
-/// Rejects fields with control bytes (garbage) but keeps any other bytes, lossily decoded.
-fn checked_text(field: &[u8], name: &'static str) -> Result<String, BadRecord> {
+/// A NUL-padded text field, lossily decoded. Garbage shows as bytes after the terminating NUL
+/// (glibc pads with NULs) and, where `strict`, as control bytes: a tty name never has them, but
+/// a user or host name in btmp is whatever a client sent, newlines included.
+fn checked_text(field: &[u8], name: &'static str, strict: bool) -> Result<String, BadRecord> {
     let t = text(field);
-    if t.iter().any(|&b| b < 0x20 || b == 0x7f) {
+    if strict && t.iter().any(|&b| b < 0x20 || b == 0x7f) {
         return Err(BadRecord::Text(name));
     }
     // the rest of a valid field is NUL padding
@@ -129,10 +131,10 @@ pub fn parse_utmp(b: &[u8; UTMP_SIZE], now_sec: i64) -> Result<Utmp, BadRecord> 
     Ok(Utmp {
         kind,
         pid: i32_at(b, 4).max(0) as u32,
-        line: checked_text(&b[8..40], "ut_line")?,
+        line: checked_text(&b[8..40], "ut_line", true)?,
         id: String::from_utf8_lossy(text(&b[40..44])).into_owned(),
-        user: checked_text(&b[44..76], "ut_user")?,
-        host: checked_text(&b[76..332], "ut_host")?,
+        user: checked_text(&b[44..76], "ut_user", false)?,
+        host: checked_text(&b[76..332], "ut_host", false)?,
         exit_termination: i16_at(b, 332),
         exit_status: i16_at(b, 334),
         session: i32_at(b, 336),
@@ -290,8 +292,18 @@ mod tests {
         let now = 1_800_000_000;
         let mut r = encode_utmp(&login(1, "pts/0", "u", "h", now + 10 * 86_400));
         assert_eq!(parse_utmp(&r, now), Err(BadRecord::Time));
-        r = encode_utmp(&login(1, "pts/0", "u\x01", "h", 1));
+        r = encode_utmp(&login(1, "pts\x01", "u", "h", 1));
+        assert_eq!(parse_utmp(&r, now), Err(BadRecord::Text("ut_line")));
+        // bytes after the NUL that ends the name: not what glibc writes
+        r = encode_utmp(&login(1, "pts/0", "u", "h", 1));
+        r[44 + 5] = b'x';
         assert_eq!(parse_utmp(&r, now), Err(BadRecord::Text("ut_user")));
+        // a btmp user name is whatever the client sent: kept
+        r = encode_utmp(&login(1, "ssh:notty", "evil\"}\n{", "h", 1));
+        assert_eq!(
+            parse_utmp(&r, now).map(|u| u.user),
+            Ok("evil\"}\n{".to_owned())
+        );
         r = encode_utmp(&login(1, "pts/0", "u", "h", 1));
         r[0] = 42;
         assert_eq!(parse_utmp(&r, now), Err(BadRecord::Kind(42)));

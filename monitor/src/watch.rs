@@ -28,7 +28,9 @@ use crate::{
     net_snapshot,
     output::Output,
     pipeline::Pipeline,
-    preflight, proc_scan, session_seed, utmp,
+    preflight, proc_scan,
+    render::net::Found,
+    session_seed, utmp,
 };
 
 /// Batches (one per drain, at most 256 KiB each) waiting for a slow stdout before shedding.
@@ -160,23 +162,28 @@ impl Watch {
     }
 }
 
-/// The sockets that exist at start, after `monitor_start` (`event.kind` `state`); established
-/// connections are remembered so that their end can be attributed.
-fn emit_snapshot(pipeline: &mut Pipeline, proc_root: &std::path::Path, output: &mut Output) {
-    let found = match net_snapshot::scan(proc_root) {
-        Ok(found) => found,
-        Err(e) => {
-            log::warn!("cannot read the sockets that exist at start: {e:#}");
-            return;
-        }
-    };
-    let now = clock::boot_now_ns();
+/// The sockets that exist at start (taken before `monitor_start`, so that a socket made after it
+/// is reported once, live); established connections are remembered so that their end can be
+/// attributed.
+fn scan_sockets(pipeline: &mut Pipeline, proc_root: &std::path::Path) -> Vec<Found> {
+    let found = net_snapshot::scan(proc_root).unwrap_or_else(|e| {
+        log::warn!("cannot read the sockets that exist at start: {e:#}");
+        Vec::new()
+    });
     for f in &found {
         if let (Some(remote), Some(direction)) = (f.remote, f.direction) {
             pipeline
                 .net
                 .remember_snapshot(f.local, remote, f.owner, direction);
         }
+    }
+    found
+}
+
+/// The snapshot lines, after `monitor_start` (`event.kind` `state`).
+fn emit_snapshot(pipeline: &mut Pipeline, found: &[Found], output: &mut Output) {
+    let now = clock::boot_now_ns();
+    for f in found {
         let mut line = crate::render::net::snapshot_line(&mut pipeline.enrich(), f, now);
         pipeline.attach_session(&mut line);
         output.emit(&line);
@@ -237,6 +244,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         hostname: hostname(),
     };
     let mut pipeline = Pipeline::new(host, proc_root.clone(), args.forks, hold_ns);
+    pipeline.auth.bad_records = sources.bad_records;
     let seeded = proc_scan::scan(&proc_root).context("reading /proc")?;
     let seeded_count = seeded.iter().filter(|p| !p.kernel_thread).count();
     pipeline.table.seed(seeded);
@@ -249,6 +257,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         &read_utmp(&paths.utmp),
     );
 
+    let sockets = scan_sockets(&mut pipeline, &proc_root);
     let mut output = Output::stdout(OUTPUT_QUEUE_BATCHES);
     let start = json!({
         "version": env!("CARGO_PKG_VERSION"),
@@ -270,7 +279,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             ..Default::default()
         },
     ));
-    emit_snapshot(&mut pipeline, &proc_root, &mut output);
+    emit_snapshot(&mut pipeline, &sockets, &mut output);
     output.flush();
 
     let mut watch = Watch {

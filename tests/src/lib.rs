@@ -13,6 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod ssh;
+
 pub use serde_json::Value;
 
 /// The monitor binary: `$MONITOR_BIN`, else the workspace's release build.

@@ -19,6 +19,13 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("procps", "/usr/bin/ps"),
     ("sshpass", "/usr/bin/sshpass"),
     ("python3", "/usr/bin/python3"),
+    ("sudo", "/usr/bin/sudo"),
+    ("bsdutils", "/usr/bin/logger"),
+    // an ssh client that sends any username (OpenSSH's refuses quotes and newlines)
+    (
+        "python3-paramiko",
+        "/usr/lib/python3/dist-packages/paramiko/__init__.py",
+    ),
 ];
 
 /// What building bpf-linker needs besides a C toolchain.

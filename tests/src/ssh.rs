@@ -1,0 +1,323 @@
+//! A real sshd on 127.0.0.1 and a real rsyslogd writing its auth.log, for the session tests.
+//!
+//! One fixture per test binary (started on first use, stopped at exit): rsyslogd listens on
+//! `/dev/log` (where sshd's syslog(3) writes) and writes the auth facilities to a private
+//! auth.log in rsyslog's RFC 3339 format; sshd listens on a free loopback port with its own
+//! config and host key; a throwaway user has a key and a password.
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::PathBuf,
+    process::{Command, Output, Stdio},
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+pub struct SshFixture {
+    pub dir: PathBuf,
+    pub auth_log: PathBuf,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub key: PathBuf,
+    sshd_pid: u32,
+    rsyslog_pid: u32,
+}
+
+static FIXTURE: OnceLock<SshFixture> = OnceLock::new();
+/// The daemons and the user, removed when the test binary exits.
+struct Cleanup {
+    daemons: Vec<std::process::Child>,
+    user: String,
+    dir: PathBuf,
+}
+
+static CLEANUP: OnceLock<Mutex<Cleanup>> = OnceLock::new();
+
+extern "C" fn cleanup() {
+    let Some(Ok(mut c)) = CLEANUP.get().map(Mutex::lock) else {
+        return;
+    };
+    for d in &mut c.daemons {
+        // SAFETY: kill(2) on a daemon this binary started; then reap it.
+        unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+        let _ = d.wait();
+    }
+    let _ = Command::new("userdel")
+        .args(["-r", "-f", &c.user])
+        .stderr(Stdio::null())
+        .status();
+    let _ = std::fs::remove_file(format!("/etc/sudoers.d/{}", c.user));
+    let _ = std::fs::remove_file("/dev/log");
+    let _ = std::fs::remove_dir_all(&c.dir);
+}
+
+/// What a half-done start-up created, undone if it panics before finishing.
+#[derive(Default)]
+struct Partial {
+    pids: Vec<u32>,
+    user: Option<String>,
+    done: bool,
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        for pid in &self.pids {
+            // SAFETY: kill(2) on processes this start-up spawned.
+            unsafe { libc::kill(*pid as i32, libc::SIGTERM) };
+        }
+        if let Some(user) = &self.user {
+            let _ = Command::new("userdel")
+                .args(["-r", "-f", user])
+                .stderr(Stdio::null())
+                .status();
+            let _ = std::fs::remove_file(format!("/etc/sudoers.d/{user}"));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = std::fs::remove_file("/dev/log");
+    }
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn wait_until(what: &str, f: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Is something serving /dev/log?
+fn dev_log_live() -> bool {
+    std::os::unix::net::UnixDatagram::unbound()
+        .and_then(|s| s.connect("/dev/log"))
+        .is_ok()
+}
+
+impl SshFixture {
+    pub fn get() -> &'static SshFixture {
+        FIXTURE.get_or_init(Self::start)
+    }
+
+    fn start() -> SshFixture {
+        crate::require_root();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tag = format!("{:05}{:03}", std::process::id() % 100_000, nanos % 1000);
+        let dir = std::env::temp_dir().join(format!("monitor-sshd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+        // rsyslogd on /dev/log, auth facilities to our auth.log
+        assert!(
+            !dev_log_live(),
+            "/dev/log is served by another syslog daemon; the session tests need their own"
+        );
+        let _ = std::fs::remove_file("/dev/log");
+        let auth_log = dir.join("auth.log");
+        let conf = dir.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "module(load=\"imuxsock\" SysSock.Name=\"/dev/log\")\n\
+                 global(workDirectory=\"{d}\")\n\
+                 auth,authpriv.* action(type=\"omfile\" file=\"{log}\" template=\"RSYSLOG_FileFormat\")\n",
+                d = dir.display(),
+                log = auth_log.display()
+            ),
+        )
+        .unwrap();
+        let rsyslog = Command::new("rsyslogd")
+            .args(["-n", "-f"])
+            .arg(&conf)
+            .arg("-i")
+            .arg(dir.join("rsyslog.pid"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rsyslogd (cargo xtask setup --test-deps installs it)");
+        let mut partial = Partial::default();
+        partial.pids.push(rsyslog.id());
+        wait_until("rsyslogd on /dev/log", dev_log_live);
+
+        // a throwaway user with a key and a password
+        let user = format!("mon{tag}");
+        let password = format!("Pw-{}-{}", std::process::id(), tag);
+        let _ = Command::new("userdel")
+            .args(["-r", "-f", &user])
+            .stderr(Stdio::null())
+            .status();
+        run(Command::new("useradd").args(["-m", "-s", "/bin/bash", &user]));
+        partial.user = Some(user.clone());
+        let mut chpasswd = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(
+            chpasswd.stdin.as_mut().unwrap(),
+            format!("{user}:{password}\n").as_bytes(),
+        )
+        .unwrap();
+        assert!(chpasswd.wait().unwrap().success());
+        let key = dir.join("userkey");
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&key));
+        let home = PathBuf::from(format!("/home/{user}"));
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::copy(key.with_extension("pub"), home.join(".ssh/authorized_keys")).unwrap();
+        run(Command::new("chown")
+            .args(["-R", &format!("{user}:{user}")])
+            .arg(home.join(".ssh")));
+        std::fs::set_permissions(home.join(".ssh"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        // may run /usr/bin/id as root without a password (the sudo test)
+        let sudoers = PathBuf::from(format!("/etc/sudoers.d/{user}"));
+        std::fs::write(
+            &sudoers,
+            format!("{user} ALL=(root) NOPASSWD: /usr/bin/id\n"),
+        )
+        .unwrap();
+        std::fs::set_permissions(&sudoers, std::fs::Permissions::from_mode(0o440)).unwrap();
+
+        // sshd on a free loopback port
+        let hostkey = dir.join("hostkey");
+        run(Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+            .arg(&hostkey));
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nPidFile {pid}\nUsePAM yes\n\
+                 PasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
+                 PubkeyAuthentication yes\nPermitRootLogin no\nLogLevel INFO\nSyslogFacility AUTH\n\
+                 MaxStartups 100\nMaxAuthTries 3\n",
+                hk = hostkey.display(),
+                pid = dir.join("sshd.pid").display()
+            ),
+        )
+        .unwrap();
+        let sshd = Command::new("/usr/sbin/sshd")
+            .arg("-D")
+            .arg("-f")
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sshd (cargo xtask setup --test-deps installs it)");
+        partial.pids.push(sshd.id());
+        wait_until("sshd listening", || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        wait_until("sshd in auth.log", || {
+            std::fs::read_to_string(&auth_log).is_ok_and(|s| s.contains(&format!("port {port}")))
+        });
+
+        partial.done = true;
+        let (sshd_pid, rsyslog_pid) = (sshd.id(), rsyslog.id());
+        let _ = CLEANUP.set(Mutex::new(Cleanup {
+            daemons: vec![sshd, rsyslog],
+            user: user.clone(),
+            dir: dir.clone(),
+        }));
+        // SAFETY: registering a plain extern "C" function.
+        unsafe { libc::atexit(cleanup) };
+        SshFixture {
+            dir,
+            auth_log,
+            port,
+            user,
+            password,
+            key,
+            sshd_pid,
+            rsyslog_pid,
+        }
+    }
+
+    pub fn sshd_pid(&self) -> u32 {
+        self.sshd_pid
+    }
+
+    pub fn rsyslog_pid(&self) -> u32 {
+        self.rsyslog_pid
+    }
+
+    fn base(&self, cmd: &mut Command) {
+        cmd.args(["-p", &self.port.to_string()])
+            .args([
+                "-o",
+                "StrictHostKeyChecking=no",
+                "-o",
+                "UserKnownHostsFile=/dev/null",
+            ])
+            .args(["-o", "LogLevel=ERROR", "-o", "ConnectTimeout=10"])
+            .stdin(Stdio::null());
+    }
+
+    /// `ssh -i key user@127.0.0.1 <command>` (publickey).
+    pub fn ssh_key(&self, command: &str, extra: &[&str]) -> Output {
+        let mut cmd = Command::new("ssh");
+        self.base(&mut cmd);
+        cmd.arg("-i")
+            .arg(&self.key)
+            .args(["-o", "BatchMode=yes"])
+            .args(extra);
+        cmd.arg(format!("{}@127.0.0.1", self.user)).arg(command);
+        cmd.output().unwrap()
+    }
+
+    /// A password login as `user` (through sshpass).
+    pub fn ssh_password(&self, user: &str, password: &str, command: &str) -> Output {
+        let mut cmd = Command::new("sshpass");
+        cmd.args(["-p", password, "ssh"]);
+        self.base(&mut cmd);
+        cmd.args([
+            "-o",
+            "PubkeyAuthentication=no",
+            "-o",
+            "NumberOfPasswordPrompts=1",
+        ]);
+        cmd.arg(format!("{user}@127.0.0.1")).arg(command);
+        cmd.output().unwrap()
+    }
+
+    /// The SHA256 fingerprint of the user's key, as sshd logs it.
+    pub fn key_fingerprint(&self) -> String {
+        let out = run(Command::new("ssh-keygen")
+            .arg("-lf")
+            .arg(self.key.with_extension("pub")));
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+}
