@@ -65,6 +65,24 @@ fn scratch() -> Option<&'static mut ExecBuf> {
     EXEC_SCRATCH.get_ptr_mut(cpu).map(|p| unsafe { &mut *p })
 }
 
+/// This CPU's exec scratch record, its fixed part filled for the current task (a missing slot
+/// is counted as a drop).
+#[inline(always)]
+fn begin_exec_record(task: u64, kind: EventKind, errno: i32) -> Option<&'static mut ExecBuf> {
+    let Some(buf) = scratch() else {
+        count_drop(0);
+        return None;
+    };
+    let ev = &mut buf.event;
+    ev.header = header(kind as u32);
+    fill_task_info(task, &mut ev.task);
+    ev.errno = errno;
+    ev.flags = 0;
+    ev.argc = 0;
+    ev._pad = 0;
+    Some(buf)
+}
+
 /// Successful exec: the new image is in place, so argv is read in one copy from the argv block
 /// the kernel built on the new stack (`mm->arg_start..arg_end`), with its true size.
 #[tracepoint(category = "sched", name = "sched_process_exec")]
@@ -77,18 +95,11 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
     if is_self() {
         return Ok(());
     }
-    let Some(buf) = scratch() else {
-        count_drop(0);
+    let task = current_task();
+    let Some(buf) = begin_exec_record(task, EventKind::Exec, 0) else {
         return Ok(());
     };
-    let task = current_task();
     let ev = &mut buf.event;
-    ev.header = header(EventKind::Exec as u32);
-    fill_task_info(task, &mut ev.task);
-    ev.errno = 0;
-    ev.flags = 0;
-    ev.argc = 0;
-    ev._pad = 0;
 
     // filename: __data_loc, low 16 bits = offset of the string within the record
     let loc: u32 = unsafe { ctx.read_at(layout!(tp_exec_filename) as usize) }?;
@@ -222,18 +233,11 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
     if ret >= 0 {
         return Ok(());
     }
-    let Some(buf) = scratch() else {
-        count_drop(0);
+    let task = current_task();
+    let Some(buf) = begin_exec_record(task, EventKind::ExecFailed, (-ret) as i32) else {
         return Ok(());
     };
-    let task = current_task();
     let ev = &mut buf.event;
-    ev.header = header(EventKind::ExecFailed as u32);
-    fill_task_info(task, &mut ev.task);
-    ev.errno = (-ret) as i32;
-    ev.flags = 0;
-    ev.argc = 0;
-    ev._pad = 0;
     let n = unsafe {
         bpf_probe_read_user_str(
             buf.data.as_mut_ptr() as *mut core::ffi::c_void,

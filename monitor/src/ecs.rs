@@ -46,6 +46,23 @@ pub struct Event {
     pub original: Option<String>,
 }
 
+impl Event {
+    /// An `event.kind: event` with no outcome, duration or original yet.
+    pub fn of(
+        category: &'static [&'static str],
+        type_: &'static [&'static str],
+        action: &'static str,
+    ) -> Self {
+        Self {
+            kind: "event",
+            category,
+            type_,
+            action,
+            ..Default::default()
+        }
+    }
+}
+
 #[derive(Serialize, Debug, Default, Clone)]
 pub struct Host {
     pub hostname: String,

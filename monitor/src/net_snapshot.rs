@@ -15,18 +15,11 @@ use crate::{nettable::Direction, render::net::Found};
 /// socket inode → the lowest pid holding it (a forking server's parent, usually).
 pub fn socket_owners(proc_root: &Path) -> HashMap<u64, u32> {
     let mut owners: HashMap<u64, u32> = HashMap::new();
-    let Ok(dir) = fs::read_dir(proc_root) else {
+    let Ok(pids) = crate::proc_scan::pids(proc_root) else {
         return owners;
     };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(fds) = fs::read_dir(entry.path().join("fd")) else {
+    for pid in pids {
+        let Ok(fds) = fs::read_dir(proc_root.join(pid.to_string()).join("fd")) else {
             continue;
         };
         for fd in fds.flatten() {

@@ -5,7 +5,7 @@ use std::{fs, io, os::unix::ffi::OsStrExt, path::Path};
 
 use monitor_common::task::AUDIT_UNSET;
 
-use crate::events::split_args;
+use crate::{events::split_args, proctable::Creds};
 
 /// `PF_KTHREAD` in the flags field of /proc/PID/stat.
 const PF_KTHREAD: u64 = 0x0020_0000;
@@ -14,12 +14,7 @@ const PF_KTHREAD: u64 = 0x0020_0000;
 pub struct ProcEntry {
     pub pid: u32,
     pub ppid: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub euid: u32,
-    pub egid: u32,
-    pub loginuid: u32,
-    pub sessionid: u32,
+    pub creds: Creds,
     /// Boot-clock ns.
     pub start_ns: u64,
     pub comm: Vec<u8>,
@@ -103,12 +98,14 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
     Ok(ProcEntry {
         pid,
         ppid,
-        uid,
-        gid,
-        euid,
-        egid,
-        loginuid: read_u32_file(&dir.join("loginuid")),
-        sessionid: read_u32_file(&dir.join("sessionid")),
+        creds: Creds {
+            uid,
+            gid,
+            euid,
+            egid,
+            loginuid: read_u32_file(&dir.join("loginuid")),
+            sessionid: read_u32_file(&dir.join("sessionid")),
+        },
         start_ns: start_ticks * (1_000_000_000 / clock_ticks()),
         comm,
         exe,
@@ -117,23 +114,18 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
     })
 }
 
+/// The pids in /proc.
+pub fn pids(proc_root: &Path) -> io::Result<impl Iterator<Item = u32>> {
+    Ok(fs::read_dir(proc_root)?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<u32>().ok())))
+}
+
 /// Every process in /proc; processes that vanish while being read are skipped.
 pub fn scan(proc_root: &Path) -> io::Result<Vec<ProcEntry>> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(proc_root)? {
-        let Ok(entry) = entry else { continue };
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if let Ok(p) = read_process(proc_root, pid) {
-            out.push(p);
-        }
-    }
-    Ok(out)
+    Ok(pids(proc_root)?
+        .filter_map(|pid| read_process(proc_root, pid).ok())
+        .collect())
 }
 
 #[cfg(test)]

@@ -80,17 +80,9 @@ impl ProcTable {
                 args: e.args,
                 args_truncated: false,
             });
-            let creds = Creds {
-                uid: e.uid,
-                gid: e.gid,
-                euid: e.euid,
-                egid: e.egid,
-                loginuid: e.loginuid,
-                sessionid: e.sessionid,
-            };
             let p = Process {
                 ppid: e.ppid,
-                creds,
+                creds: e.creds,
                 image,
                 start_ns: e.start_ns,
                 exited_ns: None,

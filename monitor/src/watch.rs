@@ -65,22 +65,12 @@ fn own_line(p: &Pipeline, kind: &'static str, action: &'static str, ext: Ext) ->
         timestamp: p.clock.now_rfc3339(),
         event: Event {
             kind,
-            category: &["host"],
-            type_: &["info"],
-            action,
-            outcome: None,
-            duration: None,
-            original: None,
+            ..Event::of(&["host"], &["info"], action)
         },
         host: p.host.clone(),
         process: own_process(),
-        user: None,
-        source: None,
-        destination: None,
-        server: None,
-        network: None,
-        error: None,
         monitor: Some(ext),
+        ..Default::default()
     }
 }
 

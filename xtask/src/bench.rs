@@ -248,80 +248,126 @@ fn polling_share(dur: Duration) -> anyhow::Result<(u64, u64)> {
     Ok((spawned, seen))
 }
 
-fn exec(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
-    let tmp = std::env::temp_dir();
-    let have_bpftrace = util::have("bpftrace");
-    let (mut base, mut mon, mut bt) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut cpu_per_kexec, mut peak_rss, mut total_lost, mut total_seen) = (Vec::new(), 0, 0, 0);
-    let secs = dur.as_secs_f64();
-    for round in 1..=rounds {
-        let n = spawn_loop(&unique("base"), dur)?;
-        base.push(n as f64 / secs);
+/// A workload measured side by side: alone, under the monitor, under bpftrace.
+struct Workload<'a> {
+    /// What is counted, e.g. `exec rate` / `connects`.
+    name: &'static str,
+    /// One operation, for the CPU figure: `execs`, `connections`.
+    unit: &'static str,
+    /// An equivalent bpftrace script (the same events, printed).
+    bpftrace: &'static str,
+    /// Runs the workload for the given time under a unique tag; returns how many operations.
+    run: &'a dyn Fn(&str, Duration) -> anyhow::Result<u64>,
+    /// Checks the monitor's output for the run tagged so with that many operations (every one
+    /// must be there); returns the monitor's own loss count.
+    check: &'a dyn Fn(&Path, &str, u64) -> anyhow::Result<u64>,
+}
 
-        let prefix = unique("mon");
+#[derive(Default)]
+struct Summary {
+    base: Vec<f64>,
+    monitor: Vec<f64>,
+    bpftrace: Vec<f64>,
+    cpu_per_1000: Vec<f64>,
+    peak_rss_kib: u64,
+    lost: u64,
+}
+
+fn side_by_side(bin: &Path, w: &Workload, rounds: u32, dur: Duration) -> anyhow::Result<Summary> {
+    let tmp = std::env::temp_dir();
+    let secs = dur.as_secs_f64();
+    let mut s = Summary::default();
+    for round in 1..=rounds {
+        s.base.push((w.run)(&unique("base"), dur)? as f64 / secs);
+
+        let tag = unique("mon");
         let out = tmp.join(format!("monitor-bench-{}.ndjson", std::process::id()));
         let mut m = start_monitor(bin, &out)?;
         let (cpu0, _) = cpu_and_rss(m.child.id())?;
-        let n = spawn_loop(&prefix, dur)?;
+        let n = (w.run)(&tag, dur)?;
         // let the monitor catch up before sampling its CPU time
         thread::sleep(Duration::from_millis(300));
         let (cpu1, rss) = cpu_and_rss(m.child.id())?;
         sigint_and_wait(&mut m.child)?;
-        let (seen, lost) = check_monitor_output(&m.out, &prefix, n)?;
+        let checked = (w.check)(&m.out, &tag, n);
         let _ = fs::remove_file(&m.out);
-        mon.push(n as f64 / secs);
-        cpu_per_kexec.push((cpu1 - cpu0) / n as f64 * 1000.0);
-        peak_rss = peak_rss.max(rss);
-        total_lost += lost;
-        total_seen += seen;
+        s.lost += checked?;
+        s.monitor.push(n as f64 / secs);
+        s.cpu_per_1000.push((cpu1 - cpu0) / n as f64 * 1000.0);
+        s.peak_rss_kib = s.peak_rss_kib.max(rss);
 
-        if have_bpftrace {
+        if util::have("bpftrace") {
             let out = tmp.join(format!("bpftrace-bench-{}.txt", std::process::id()));
-            let mut b = start_bpftrace(&out, BPFTRACE_SCRIPT)?;
-            let n = spawn_loop(&unique("bt"), dur)?;
+            let mut b = start_bpftrace(&out, w.bpftrace)?;
+            let n = (w.run)(&unique("bt"), dur)?;
             sigint_and_wait(&mut b)?;
             let _ = fs::remove_file(&out);
-            bt.push(n as f64 / secs);
+            s.bpftrace.push(n as f64 / secs);
         }
+        let last = |v: &[f64]| v.last().copied().unwrap_or_default();
+        let bt = s
+            .bpftrace
+            .last()
+            .map(|r| format!(", bpftrace {r:.0}/s"))
+            .unwrap_or_default();
         eprintln!(
-            "round {round}: none {:.0}/s, monitor {:.0}/s{}",
-            base[base.len() - 1],
-            mon[mon.len() - 1],
-            bt.last()
-                .map(|r| format!(", bpftrace {r:.0}/s"))
-                .unwrap_or_default()
+            "round {round}: none {:.0}/s, monitor {:.0}/s{bt}",
+            last(&s.base),
+            last(&s.monitor)
         );
     }
-    let (spawned, polled) = polling_share(dur)?;
-    let (b, m) = (median(&mut base), median(&mut mon));
-    let cpu = median(&mut cpu_per_kexec);
-    println!("exec benchmark: {rounds} rounds × {secs:.1} s, spawn loop of /bin/true <marker>");
-    println!("  exec rate, no tracer      {b:>9.0} /s");
+    Ok(s)
+}
+
+fn print_summary(w: &Workload, s: &mut Summary) {
+    let (b, m) = (median(&mut s.base), median(&mut s.monitor));
+    println!("  {:<24} {b:>9.0} /s", format!("{}, no tracer", w.name));
     println!(
-        "  exec rate, monitor        {m:>9.0} /s   ratio {:.3}",
+        "  {:<24} {m:>9.0} /s   ratio {:.3}",
+        format!("{}, monitor", w.name),
         m / b
     );
-    if have_bpftrace {
-        let t = median(&mut bt);
+    if !s.bpftrace.is_empty() {
+        let t = median(&mut s.bpftrace);
         println!(
-            "  exec rate, bpftrace       {t:>9.0} /s   ratio {:.3}",
+            "  {:<24} {t:>9.0} /s   ratio {:.3}",
+            format!("{}, bpftrace", w.name),
             t / b
         );
     }
-    println!("  monitor CPU               {cpu:>9.3} s per 1000 execs");
+    let cpu = median(&mut s.cpu_per_1000);
+    println!("  {:<24} {cpu:>9.3} s per 1000 {}", "monitor CPU", w.unit);
     println!(
-        "  monitor peak RSS          {:>9.1} MiB",
-        peak_rss as f64 / 1024.0
+        "  {:<24} {:>9.1} MiB",
+        "monitor peak RSS",
+        s.peak_rss_kib as f64 / 1024.0
     );
+    println!("  {:<24} {:>9}", "monitor lost events", s.lost);
+}
+
+fn exec(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
+    let w = Workload {
+        name: "exec rate",
+        unit: "execs",
+        bpftrace: BPFTRACE_SCRIPT,
+        run: &|tag, dur| spawn_loop(tag, dur),
+        check: &|out, tag, n| check_monitor_output(out, tag, n).map(|(_, lost)| lost),
+    };
+    let mut s = side_by_side(bin, &w, rounds, dur)?;
+    let (spawned, polled) = polling_share(dur)?;
     println!(
-        "  monitor lost events       {total_lost:>9} (all {total_seen} processes seen, exec+exit)"
+        "exec benchmark: {rounds} rounds × {:.1} s, spawn loop of /bin/true <marker>; every \
+         process seen by the monitor (exec and exit)",
+        dur.as_secs_f64()
     );
+    print_summary(&w, &mut s);
     println!(
-        "  100 ms /proc polling      {:>9.1} % of {spawned} processes seen",
+        "  {:<24} {:>9.1} % of {spawned} processes seen",
+        "100 ms /proc polling",
         polled as f64 / spawned.max(1) as f64 * 100.0
     );
-    if total_lost != 0 {
-        bail!("the monitor lost {total_lost} events");
+    if s.lost != 0 {
+        bail!("the monitor lost {} events", s.lost);
     }
     Ok(())
 }
@@ -416,84 +462,37 @@ fn count_connections(out: &Path, port: u16) -> anyhow::Result<(u64, u64, u64)> {
 }
 
 fn connect(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
-    let tmp = std::env::temp_dir();
-    let have_bpftrace = util::have("bpftrace");
-    let (mut base, mut mon, mut bt) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut cpu_per_kconn, mut peak_rss, mut total_lost) = (Vec::new(), 0, 0);
-    let secs = dur.as_secs_f64();
-    for round in 1..=rounds {
-        let server = Server::start()?;
-        let n = connect_loop(server.addr, dur)?;
-        server.finish();
-        base.push(n as f64 / secs);
-
-        let out = tmp.join(format!(
-            "monitor-bench-connect-{}.ndjson",
-            std::process::id()
-        ));
-        let mut m = start_monitor(bin, &out)?;
-        let server = Server::start()?;
-        let (cpu0, _) = cpu_and_rss(m.child.id())?;
-        let n = connect_loop(server.addr, dur)?;
-        thread::sleep(Duration::from_millis(300));
-        let accepted = server.finish();
-        let (cpu1, rss) = cpu_and_rss(m.child.id())?;
-        sigint_and_wait(&mut m.child)?;
-        let (connects, accepts, lost) = count_connections(&m.out, server_port(&m.out)?)?;
-        let _ = fs::remove_file(&m.out);
-        // plus the connection that stopped the server
-        if connects != n + 1 || accepts != accepted + 1 {
-            bail!("monitor saw {connects} of {n} connects and {accepts} of {accepted} accepts");
-        }
-        mon.push(n as f64 / secs);
-        cpu_per_kconn.push((cpu1 - cpu0) / n as f64 * 1000.0);
-        peak_rss = peak_rss.max(rss);
-        total_lost += lost;
-
-        if have_bpftrace {
-            let out = tmp.join(format!("bpftrace-bench-connect-{}.txt", std::process::id()));
-            let mut b = start_bpftrace(&out, BPFTRACE_NET_SCRIPT)?;
+    let w = Workload {
+        name: "connects",
+        unit: "connections",
+        bpftrace: BPFTRACE_NET_SCRIPT,
+        run: &|_, dur| {
             let server = Server::start()?;
             let n = connect_loop(server.addr, dur)?;
-            server.finish();
-            sigint_and_wait(&mut b)?;
-            let _ = fs::remove_file(&out);
-            bt.push(n as f64 / secs);
-        }
-        eprintln!(
-            "round {round}: none {:.0}/s, monitor {:.0}/s{}",
-            base[base.len() - 1],
-            mon[mon.len() - 1],
-            bt.last()
-                .map(|r| format!(", bpftrace {r:.0}/s"))
-                .unwrap_or_default()
-        );
-    }
-    let (b, m) = (median(&mut base), median(&mut mon));
-    println!("connect benchmark: {rounds} rounds × {secs:.1} s, loopback connect + RST close");
-    println!("  connects, no tracer       {b:>9.0} /s");
+            let accepted = server.finish();
+            if accepted != n {
+                bail!("the server accepted {accepted} of {n} connections");
+            }
+            Ok(n)
+        },
+        check: &|out, _, n| {
+            let (connects, accepts, lost) = count_connections(out, server_port(out)?)?;
+            // plus the connection that stopped the server
+            if connects != n + 1 || accepts != n + 1 {
+                bail!("monitor saw {connects} connects and {accepts} accepts of {n} connections");
+            }
+            Ok(lost)
+        },
+    };
+    let mut s = side_by_side(bin, &w, rounds, dur)?;
     println!(
-        "  connects, monitor         {m:>9.0} /s   ratio {:.3}",
-        m / b
+        "connect benchmark: {rounds} rounds × {:.1} s, loopback connect + RST close; every \
+         connect and accept seen by the monitor",
+        dur.as_secs_f64()
     );
-    if have_bpftrace {
-        let t = median(&mut bt);
-        println!(
-            "  connects, bpftrace        {t:>9.0} /s   ratio {:.3}",
-            t / b
-        );
-    }
-    println!(
-        "  monitor CPU               {:>9.3} s per 1000 connections",
-        median(&mut cpu_per_kconn)
-    );
-    println!(
-        "  monitor peak RSS          {:>9.1} MiB",
-        peak_rss as f64 / 1024.0
-    );
-    println!("  monitor lost events       {total_lost:>9}");
-    if total_lost != 0 {
-        bail!("the monitor lost {total_lost} events");
+    print_summary(&w, &mut s);
+    if s.lost != 0 {
+        bail!("the monitor lost {} events", s.lost);
     }
     Ok(())
 }

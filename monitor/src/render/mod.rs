@@ -10,7 +10,7 @@ use monitor_common::task::{TaskInfo, AUDIT_UNSET};
 
 use crate::{
     clock::Clock,
-    ecs::{Audit, Host, IdName, Parent, Process, ProcessExt},
+    ecs::{Audit, Event, Ext, Host, IdName, Line, Parent, Process, ProcessExt},
     proctable::{Creds, Image, ProcTable},
     text,
     users::Names,
@@ -40,6 +40,18 @@ pub fn image_fields(pid: u32, image: &Image, comm: &[u8]) -> (Process, ProcessEx
         ..Default::default()
     };
     (process, ext)
+}
+
+/// A line about `process` at boot-clock time `ts_ns`, with its `monitor.*` extension.
+pub fn line(cx: &Enrich, ts_ns: u64, event: Event, process: Process, ext: Ext) -> Line {
+    Line {
+        timestamp: cx.clock.rfc3339(ts_ns),
+        event,
+        host: cx.host.clone(),
+        process,
+        monitor: Some(ext),
+        ..Default::default()
+    }
 }
 
 /// What rendering needs besides the event: names, clock, host, the process table.

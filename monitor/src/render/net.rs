@@ -86,18 +86,12 @@ fn line(
     (process, ext): (Process, ProcessExt),
     network: NetworkExt,
 ) -> Line {
-    Line {
-        timestamp: cx.clock.rfc3339(ts_ns),
-        event,
-        host: cx.host.clone(),
-        process,
-        monitor: Some(Ext {
-            process: Some(ext),
-            network: Some(network),
-            ..Default::default()
-        }),
+    let ext = Ext {
+        process: Some(ext),
+        network: Some(network),
         ..Default::default()
-    }
+    };
+    super::line(cx, ts_ns, event, process, ext)
 }
 
 fn event(
@@ -106,13 +100,8 @@ fn event(
     outcome: Option<&'static str>,
 ) -> Event {
     Event {
-        kind: "event",
-        category: NETWORK,
-        type_,
-        action,
         outcome,
-        duration: None,
-        original: None,
+        ..Event::of(NETWORK, type_, action)
     }
 }
 
@@ -355,12 +344,7 @@ pub fn snapshot_line(cx: &mut Enrich, found: &Found, now_ns: u64) -> Line {
         now_ns,
         Event {
             kind: "state",
-            category: NETWORK,
-            type_: types,
-            action,
-            outcome: None,
-            duration: None,
-            original: None,
+            ..Event::of(NETWORK, types, action)
         },
         owner,
         NetworkExt {

@@ -1,7 +1,7 @@
 //! `exec`, `exit` and `fork` lines.
 use monitor_common::process::{ExitEvent, ForkEvent};
 
-use super::{image_fields, Enrich};
+use super::{image_fields, line, Enrich};
 use crate::{
     ecs::{ErrorInfo, Event, Ext, Line},
     errno,
@@ -50,33 +50,25 @@ pub fn exec_line(cx: &mut Enrich, e: &Exec, image: &Image) -> Line {
     }
     ext.audit = cx.audit(&ev.task);
     let failed = e.failed();
-    Line {
-        timestamp: cx.clock.rfc3339(ev.header.ts_ns),
-        event: Event {
-            kind: "event",
-            category: CATEGORY,
-            type_: START,
-            action: "exec",
-            outcome: Some(if failed { "failure" } else { "success" }),
-            duration: None,
-            original: None,
-        },
-        host: cx.host.clone(),
+    let event = Event {
+        outcome: Some(if failed { "failure" } else { "success" }),
+        ..Event::of(CATEGORY, START, "exec")
+    };
+    let mut l = line(
+        cx,
+        ev.header.ts_ns,
+        event,
         process,
-        user: None,
-        source: None,
-        destination: None,
-        server: None,
-        network: None,
-        error: failed.then(|| ErrorInfo {
-            code: errno::name(ev.errno).map_or_else(|| ev.errno.to_string(), str::to_owned),
-            message: errno::message(ev.errno),
-        }),
-        monitor: Some(Ext {
+        Ext {
             process: Some(ext),
             ..Default::default()
-        }),
-    }
+        },
+    );
+    l.error = failed.then(|| ErrorInfo {
+        code: errno::name(ev.errno).map_or_else(|| ev.errno.to_string(), str::to_owned),
+        message: errno::message(ev.errno),
+    });
+    l
 }
 
 /// A process ended. `known` is its table entry (image, start) when we knew it.
@@ -120,30 +112,20 @@ pub fn exit_line(cx: &mut Enrich, ev: &ExitEvent, known: Option<&proctable::Proc
     if image.args_truncated {
         ext.args_truncated = Some(true);
     }
-    Line {
-        timestamp: cx.clock.rfc3339(ev.header.ts_ns),
-        event: Event {
-            kind: "event",
-            category: CATEGORY,
-            type_: END,
-            action: "exit",
-            outcome: None,
-            duration,
-            original: None,
-        },
-        host: cx.host.clone(),
+    let event = Event {
+        duration,
+        ..Event::of(CATEGORY, END, "exit")
+    };
+    line(
+        cx,
+        ev.header.ts_ns,
+        event,
         process,
-        user: None,
-        source: None,
-        destination: None,
-        server: None,
-        network: None,
-        error: None,
-        monitor: Some(Ext {
+        Ext {
             process: Some(ext),
             ..Default::default()
-        }),
-    }
+        },
+    )
 }
 
 /// A new process (shown with `--forks`): it runs its parent's image.
@@ -154,28 +136,18 @@ pub fn fork_line(cx: &mut Enrich, ev: &ForkEvent) -> Line {
     let (mut process, ext) = image_fields(ev.header.pid, image, &[]);
     process.parent = cx.parent(ev.ppid);
     process.start = Some(cx.clock.rfc3339(ev.header.ts_ns));
-    Line {
-        timestamp: cx.clock.rfc3339(ev.header.ts_ns),
-        event: Event {
-            kind: "event",
-            category: CATEGORY,
-            type_: START,
-            action: "fork",
-            outcome: Some("success"),
-            duration: None,
-            original: None,
-        },
-        host: cx.host.clone(),
+    let event = Event {
+        outcome: Some("success"),
+        ..Event::of(CATEGORY, START, "fork")
+    };
+    line(
+        cx,
+        ev.header.ts_ns,
+        event,
         process,
-        user: None,
-        source: None,
-        destination: None,
-        server: None,
-        network: None,
-        error: None,
-        monitor: Some(Ext {
+        Ext {
             process: Some(ext),
             ..Default::default()
-        }),
-    }
+        },
+    )
 }

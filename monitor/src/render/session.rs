@@ -87,13 +87,9 @@ fn auth_line(
     Line {
         timestamp: clock::format_epoch_ns(o.header.time_ns),
         event: Event {
-            kind: "event",
-            category: &["authentication"],
-            type_,
-            action,
             outcome,
-            duration: None,
             original: Some(o.original.to_owned()),
+            ..Event::of(&["authentication"], type_, action)
         },
         host: cx.host.clone(),
         process,
