@@ -507,3 +507,40 @@ fn corrupt_and_truncated_wtmp_records_are_skipped_with_a_warning() {
     // followed from the last whole record: the truncated one once completed, and dave's
     assert_eq!(stats["wtmp_records"], 2, "{stats}");
 }
+
+/// A console login (`login` on a terminal, here a pty from `script`): a `terminal` session,
+/// named by login's PAM session line, with its tty from wtmp.
+#[test]
+fn a_console_login_is_a_terminal_session() {
+    let fx = SshFixture::get();
+    let m = monitor(fx);
+    let mk = marker("console");
+    let mut script = Command::new("script")
+        .args(["-qec", &format!("login -f {}", fx.user), "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = script.stdin.take().unwrap();
+    stdin
+        .write_all(format!("sleep 1; /bin/true {mk}\nexit\n").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let exec = exec_of(&m, &mk);
+    let login = m.wait_for("console login line", T, |l| {
+        action(l) == "login" && l["monitor"]["auth"]["service"] == "login"
+    });
+    assert!(script.wait().unwrap().success());
+    m.stop();
+    let s = &exec["monitor"]["session"];
+    assert_eq!(s["type"], "terminal", "{exec}");
+    assert_eq!(s["user"], fx.user.as_str());
+    assert!(
+        s["tty"].as_str().is_some_and(|t| t.starts_with("pts/")),
+        "{s}"
+    );
+    assert_eq!(exec["process"]["entry_leader"]["name"], "login");
+    assert_eq!(login["user"]["name"], fx.user.as_str());
+    assert_eq!(login["event"]["outcome"], "success");
+}
