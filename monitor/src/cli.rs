@@ -8,7 +8,7 @@ use monitor_common::process::{ARGV_CAP, ARGV_DEFAULT};
 #[command(
     name = "monitor",
     version,
-    about = "Linux security monitor: every process start and end, from the kernel, as NDJSON",
+    about = "Linux security monitor: processes, connections and logins, joined to who is behind them",
     long_about = None
 )]
 pub struct Cli {
@@ -21,6 +21,25 @@ pub enum Command {
     /// Stream one JSON object per line for every process start (exec) and end (exit) until
     /// SIGINT/SIGTERM or --duration.
     Watch(WatchArgs),
+    /// The whole "was this server broken into?" check at once: accounts and last logins,
+    /// recent logins and reboots, who is on, failed and accepted logins per source and user,
+    /// suspicious processes, listeners and connections — findings by severity, each with its
+    /// evidence and next step. Exit status 2 when high-severity findings exist.
+    Audit(AuditArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub logins: LoginArgs,
+
+    /// The account database.
+    #[arg(long, value_name = "PATH", default_value = "/etc/passwd")]
+    pub passwd: PathBuf,
+
+    /// Print one JSON document (schema: docs/audit.schema.json) instead of the text report.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

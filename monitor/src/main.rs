@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: kernel programs (`monitor-ebpf`) → ring buffer → `events` (decode) →
 //! `proctable` (state) → `render` (ECS lines) → `output` (stdout). `watch` wires them together.
+mod audit;
 mod auth_sources;
 mod authlog;
 mod cli;
@@ -49,6 +50,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Watch(args) => watch::run(args).await,
+            cli::Command::Audit(args) => audit::run(args),
         }
     });
     match result {

@@ -17,6 +17,9 @@ pub struct ProcEntry {
     pub creds: Creds,
     /// Boot-clock ns.
     pub start_ns: u64,
+    /// CPU time used so far (user + system), ns.
+    pub cpu_ns: u64,
+    pub rss_kib: u64,
     pub comm: Vec<u8>,
     /// Target of /proc/PID/exe, `None` for kernel threads or when unreadable.
     pub exe: Option<Vec<u8>>,
@@ -34,12 +37,35 @@ fn clock_ticks() -> u64 {
     }
 }
 
+fn page_kib() -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if p > 0 {
+        p as u64 / 1024
+    } else {
+        4
+    }
+}
+
 fn bad(what: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.to_owned())
 }
 
 /// Fields of /proc/PID/stat we need: (comm, ppid, flags, starttime in ticks).
-pub fn parse_stat(stat: &[u8]) -> io::Result<(Vec<u8>, u32, u64, u64)> {
+/// The fields of /proc/PID/stat we use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stat {
+    pub comm: Vec<u8>,
+    pub ppid: u32,
+    pub flags: u64,
+    /// Clock ticks after boot.
+    pub start_ticks: u64,
+    /// utime + stime, clock ticks.
+    pub cpu_ticks: u64,
+    pub rss_pages: u64,
+}
+
+pub fn parse_stat(stat: &[u8]) -> io::Result<Stat> {
     // comm is in parentheses and may itself contain ')' and spaces: take the last ')'
     let open = stat
         .iter()
@@ -56,14 +82,22 @@ pub fn parse_stat(stat: &[u8]) -> io::Result<(Vec<u8>, u32, u64, u64)> {
     let rest = std::str::from_utf8(stat.get(close + 1..).unwrap_or_default())
         .map_err(|_| bad("stat: not ASCII"))?;
     let fields: Vec<&str> = rest.split_ascii_whitespace().collect();
-    // fields[0] is state (field 3 of stat(5)); ppid is field 4, flags 9, starttime 22
+    // fields[0] is state (field 3 of stat(5)); ppid is field 4, flags 9, utime 14, stime 15,
+    // starttime 22, rss 24
     let get = |n: usize| -> io::Result<u64> {
         fields
             .get(n - 3)
             .and_then(|f| f.parse().ok())
             .ok_or_else(|| bad("stat: missing field"))
     };
-    Ok((comm, get(4)? as u32, get(9)?, get(22)?))
+    Ok(Stat {
+        comm,
+        ppid: get(4)? as u32,
+        flags: get(9)?,
+        start_ticks: get(22)?,
+        cpu_ticks: get(14)? + get(15)?,
+        rss_pages: get(24).unwrap_or(0),
+    })
 }
 
 /// (real, effective) ids from a `Uid:` or `Gid:` line of /proc/PID/status.
@@ -84,11 +118,11 @@ fn read_u32_file(path: &Path) -> u32 {
 
 pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
     let dir = proc_root.join(pid.to_string());
-    let (comm, ppid, flags, start_ticks) = parse_stat(&fs::read(dir.join("stat"))?)?;
+    let stat = parse_stat(&fs::read(dir.join("stat"))?)?;
     let status = fs::read_to_string(dir.join("status"))?;
     let (uid, euid) = parse_status_ids(&status, "Uid:").ok_or_else(|| bad("status: no Uid"))?;
     let (gid, egid) = parse_status_ids(&status, "Gid:").ok_or_else(|| bad("status: no Gid"))?;
-    let kernel_thread = flags & PF_KTHREAD != 0;
+    let kernel_thread = stat.flags & PF_KTHREAD != 0;
     let exe = fs::read_link(dir.join("exe"))
         .ok()
         .map(|p| p.as_os_str().as_bytes().to_vec());
@@ -97,7 +131,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
         .unwrap_or_default();
     Ok(ProcEntry {
         pid,
-        ppid,
+        ppid: stat.ppid,
         creds: Creds {
             uid,
             gid,
@@ -106,8 +140,10 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
             loginuid: read_u32_file(&dir.join("loginuid")),
             sessionid: read_u32_file(&dir.join("sessionid")),
         },
-        start_ns: start_ticks * (1_000_000_000 / clock_ticks()),
-        comm,
+        start_ns: stat.start_ticks * (1_000_000_000 / clock_ticks()),
+        cpu_ns: stat.cpu_ticks * (1_000_000_000 / clock_ticks()),
+        rss_kib: stat.rss_pages * page_kib(),
+        comm: stat.comm,
         exe,
         args,
         kernel_thread,
@@ -134,12 +170,14 @@ mod tests {
 
     #[test]
     fn parses_stat_with_hostile_comm() {
-        let stat = b"42 (a) b (c)) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
-        let (comm, ppid, flags, start) = parse_stat(stat).unwrap();
-        assert_eq!(comm, b"a) b (c)");
-        assert_eq!(ppid, 7);
-        assert_eq!(flags, 4194560);
-        assert_eq!(start, 12345);
+        let stat = b"42 (a) b (c)) S 7 42 42 0 -1 4194560 1 0 0 0 30 12 0 0 20 0 1 0 12345 0 77";
+        let s = parse_stat(stat).unwrap();
+        assert_eq!(s.comm, b"a) b (c)");
+        assert_eq!(s.ppid, 7);
+        assert_eq!(s.flags, 4194560);
+        assert_eq!(s.start_ticks, 12345);
+        assert_eq!(s.cpu_ticks, 42);
+        assert_eq!(s.rss_pages, 77);
         assert!(parse_stat(b"42 no parens").is_err());
         assert!(parse_stat(b"42 (x) S 1").is_err());
     }

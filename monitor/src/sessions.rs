@@ -65,6 +65,10 @@ impl Sessions {
         self.sessions.len()
     }
 
+    pub fn all(&self) -> impl Iterator<Item = &Session> {
+        self.sessions.values()
+    }
+
     pub fn get(&self, id: u64) -> Option<&Session> {
         self.sessions.get(&id)
     }

@@ -1,0 +1,380 @@
+//! What the auth logs say: failed and accepted logins per source and per user, invalid users,
+//! root logins; and the findings they support — above all a login accepted from an address that
+//! had been failing (the classic successful brute force).
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{
+    fmt_time,
+    model::{AcceptedLogin, AuthSummary, Finding, IpStats, Severity, UserStats},
+};
+use crate::authlog::{self, AuthEvent};
+
+/// An address with at least this many failures and no success is reported as brute force.
+const BRUTE_FORCE_MIN: u64 = 10;
+/// Users need this many logins before one at an odd hour stands out.
+const UNUSUAL_HOUR_MIN_LOGINS: usize = 4;
+
+#[derive(Default)]
+struct Ip {
+    stats: IpStats,
+    users: BTreeSet<String>,
+    /// (time, count) of each failure line.
+    failures: Vec<(i128, u64)>,
+    first: Option<i128>,
+    last: Option<i128>,
+}
+
+struct Accepted {
+    time: i128,
+    login: AcceptedLogin,
+    original: String,
+}
+
+pub struct Analysis {
+    pub summary: AuthSummary,
+    pub findings: Vec<Finding>,
+    /// Accepted logins (time ns, ip), to tell a new source from a known one.
+    pub accepted_sources: Vec<(i128, String)>,
+    /// Lines of sshd/sudo/su not understood, per file.
+    pub unknown_lines: BTreeMap<String, usize>,
+}
+
+pub fn analyze(lines: &[(String, String)]) -> Analysis {
+    let mut ips: BTreeMap<String, Ip> = BTreeMap::new();
+    let mut users: BTreeMap<String, UserStats> = BTreeMap::new();
+    let mut accepted: Vec<Accepted> = Vec::new();
+    let mut invalid: BTreeSet<String> = BTreeSet::new();
+    let (mut first, mut last) = (None::<i128>, None::<i128>);
+    let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
+    let (mut failed_total, mut accepted_total) = (0, 0);
+    for (file, line) in lines {
+        let Some(rec) = authlog::parse_line(line) else {
+            continue;
+        };
+        let t = rec.header.time_ns;
+        let Some(ev) = rec.event else {
+            if matches!(rec.header.program, "sshd" | "sudo" | "su") {
+                *unknown.entry(file.clone()).or_default() += 1;
+            }
+            continue;
+        };
+        let AuthEvent::Login {
+            success,
+            method,
+            user,
+            invalid_user,
+            ip,
+            port,
+            key,
+            count,
+        } = ev
+        else {
+            continue;
+        };
+        first = Some(first.map_or(t, |f| f.min(t)));
+        last = Some(last.map_or(t, |l| l.max(t)));
+        let n = u64::from(count);
+        let entry = ips.entry(ip.clone()).or_default();
+        entry.stats.ip = ip.clone();
+        entry.users.insert(user.clone());
+        entry.first = Some(entry.first.map_or(t, |f| f.min(t)));
+        entry.last = Some(entry.last.map_or(t, |l| l.max(t)));
+        let u = users.entry(user.clone()).or_insert_with(|| UserStats {
+            user: user.clone(),
+            ..Default::default()
+        });
+        u.invalid |= invalid_user;
+        if !u.sources.contains(&ip) {
+            u.sources.push(ip.clone());
+        }
+        if invalid_user {
+            invalid.insert(user.clone());
+            entry.stats.invalid_user_attempts += n;
+        }
+        if success {
+            accepted_total += n;
+            entry.stats.accepted += n;
+            u.accepted += n;
+            accepted.push(Accepted {
+                time: t,
+                login: AcceptedLogin {
+                    time: fmt_time(t),
+                    user,
+                    ip,
+                    port,
+                    method,
+                    key_fingerprint: key.map(|k| k.1),
+                },
+                original: format!("{file}: {line}"),
+            });
+        } else {
+            failed_total += n;
+            entry.stats.failed += n;
+            entry.failures.push((t, n));
+            u.failed += n;
+        }
+    }
+
+    let mut findings = Vec::new();
+    // a login accepted from an address that failed before it: most failures first
+    let mut cracked: Vec<(u64, Finding)> = Vec::new();
+    for a in &accepted {
+        let Some(ip) = ips.get(&a.login.ip) else {
+            continue;
+        };
+        let before: Vec<&(i128, u64)> = ip.failures.iter().filter(|(t, _)| *t <= a.time).collect();
+        let n: u64 = before.iter().map(|(_, c)| c).sum();
+        if n == 0 {
+            continue;
+        }
+        let (f0, f1) = (before.first().map(|f| f.0), before.last().map(|f| f.0));
+        let tried: Vec<&str> = ip.users.iter().map(String::as_str).take(8).collect();
+        cracked.push((
+            n,
+            Finding {
+                severity: Severity::High,
+                kind: "login_after_failures",
+                title: format!(
+                    "{} logged in from {} after {n} failed attempts from it",
+                    a.login.user, a.login.ip
+                ),
+                evidence: vec![
+                    format!(
+                        "{n} failed logins from {} between {} and {} (users tried: {})",
+                        a.login.ip,
+                        f0.map(fmt_time).unwrap_or_default(),
+                        f1.map(fmt_time).unwrap_or_default(),
+                        tried.join(", ")
+                    ),
+                    format!(
+                        "accepted {} at {}: {}",
+                        a.login.method, a.login.time, a.original
+                    ),
+                ],
+                next_step: format!(
+                    "Treat {} as compromised: change its password and keys (check \
+                     ~/.ssh/authorized_keys), look at what the session did, block {}, and disable \
+                     password logins (PasswordAuthentication no).",
+                    a.login.user, a.login.ip
+                ),
+            },
+        ));
+    }
+    cracked.sort_by(|a, b| b.0.cmp(&a.0));
+    findings.extend(cracked.into_iter().map(|(_, f)| f));
+
+    let root: Vec<AcceptedLogin> = accepted
+        .iter()
+        .filter(|a| a.login.user == "root")
+        .map(|a| a.login.clone())
+        .collect();
+    if !root.is_empty() {
+        findings.push(Finding {
+            severity: Severity::Medium,
+            kind: "root_login",
+            title: format!("{} direct root logins accepted", root.len()),
+            evidence: root
+                .iter()
+                .take(10)
+                .map(|l| format!("{} root from {} ({})", l.time, l.ip, l.method))
+                .collect(),
+            next_step: "Log in as a user and use sudo: set PermitRootLogin no in sshd_config."
+                .into(),
+        });
+    }
+
+    let mut brute: Vec<&Ip> = ips
+        .values()
+        .filter(|i| i.stats.accepted == 0 && i.stats.failed >= BRUTE_FORCE_MIN)
+        .collect();
+    brute.sort_by(|a, b| b.stats.failed.cmp(&a.stats.failed));
+    if !brute.is_empty() {
+        findings.push(Finding {
+            severity: Severity::Medium,
+            kind: "brute_force",
+            title: format!(
+                "{} addresses made {BRUTE_FORCE_MIN} or more failed logins",
+                brute.len()
+            ),
+            evidence: brute
+                .iter()
+                .take(10)
+                .map(|i| {
+                    format!(
+                        "{}: {} failed ({} users)",
+                        i.stats.ip,
+                        i.stats.failed,
+                        i.users.len()
+                    )
+                })
+                .collect(),
+            next_step: "Block them (firewall, fail2ban), allow only keys (PasswordAuthentication \
+                        no), and consider moving sshd off port 22 or behind a VPN."
+                .into(),
+        });
+    }
+    if !invalid.is_empty() {
+        findings.push(Finding {
+            severity: Severity::Low,
+            kind: "invalid_users",
+            title: format!("{} non-existent user names were tried", invalid.len()),
+            evidence: vec![invalid
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")],
+            next_step: "Nothing to fix on its own; it shows scanning. Make sure no such account \
+                        exists with a weak password."
+                .into(),
+        });
+    }
+    findings.extend(unusual_hours(&accepted));
+
+    let accepted_sources = accepted
+        .iter()
+        .map(|a| (a.time, a.login.ip.clone()))
+        .collect();
+    let mut by_ip: Vec<IpStats> = ips
+        .into_values()
+        .map(|i| IpStats {
+            users: i.users.into_iter().collect(),
+            first_seen: i.first.map(fmt_time),
+            last_seen: i.last.map(fmt_time),
+            ..i.stats
+        })
+        .collect();
+    by_ip.sort_by(|a, b| {
+        (b.failed + b.accepted)
+            .cmp(&(a.failed + a.accepted))
+            .then(a.ip.cmp(&b.ip))
+    });
+    let mut by_user: Vec<UserStats> = users.into_values().collect();
+    by_user.sort_by(|a, b| {
+        (b.failed + b.accepted)
+            .cmp(&(a.failed + a.accepted))
+            .then(a.user.cmp(&b.user))
+    });
+    Analysis {
+        summary: AuthSummary {
+            period_start: first.map(fmt_time),
+            period_end: last.map(fmt_time),
+            failed_total,
+            accepted_total,
+            by_ip,
+            by_user,
+            invalid_users: invalid.into_iter().collect(),
+            root_logins: root,
+            accepted: accepted.into_iter().map(|a| a.login).collect(),
+        },
+        findings,
+        accepted_sources,
+        unknown_lines: unknown,
+    }
+}
+
+/// Hours apart on a 24-hour clock.
+fn hour_distance(a: u32, b: u32) -> u32 {
+    let d = a.abs_diff(b);
+    d.min(24 - d)
+}
+
+/// A login at an hour at least 3 hours from every other login of a user who logs in often.
+fn unusual_hours(accepted: &[Accepted]) -> Vec<Finding> {
+    use chrono::{Local, TimeZone, Timelike};
+    let mut by_user: BTreeMap<&str, Vec<(u32, &Accepted)>> = BTreeMap::new();
+    for a in accepted {
+        let hour = Local.timestamp_nanos(a.time as i64).hour();
+        by_user.entry(&a.login.user).or_default().push((hour, a));
+    }
+    let mut out = Vec::new();
+    for (user, logins) in by_user
+        .into_iter()
+        .filter(|(_, l)| l.len() >= UNUSUAL_HOUR_MIN_LOGINS)
+    {
+        for (i, (hour, a)) in logins.iter().enumerate() {
+            let alone = logins
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .all(|(_, (h, _))| hour_distance(*h, *hour) >= 3);
+            if alone {
+                out.push(Finding {
+                    severity: Severity::Low,
+                    kind: "unusual_login_hour",
+                    title: format!(
+                        "{user} logged in at an unusual hour ({hour:02}:00) from {}",
+                        a.login.ip
+                    ),
+                    evidence: vec![a.original.clone()],
+                    next_step: format!("Check with {user} that this login was theirs."),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<(String, String)> {
+        text.lines()
+            .map(|l| ("test".to_owned(), l.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn accepted_after_failures_is_the_top_finding() {
+        let mut log = String::new();
+        for i in 0..5 {
+            log.push_str(&format!(
+                "2026-11-20T10:00:0{i}+00:00 h sshd[1]: Failed password for deploy from 203.0.113.7 port 4000{i} ssh2\n"
+            ));
+        }
+        log.push_str("2026-11-20T10:01:00+00:00 h sshd[1]: Accepted password for deploy from 203.0.113.7 port 40010 ssh2\n");
+        log.push_str("2026-11-20T11:00:00+00:00 h sshd[2]: Accepted publickey for alice from 198.51.100.1 port 5 ssh2: ED25519 SHA256:abc\n");
+        log.push_str("2026-11-20T12:00:00+00:00 h sshd[3]: message repeated 3 times: [ Failed password for root from 192.0.2.9 port 22 ssh2]\n");
+        let a = analyze(&lines(&log));
+        assert_eq!(a.findings[0].kind, "login_after_failures");
+        assert!(
+            a.findings[0].title.contains("203.0.113.7 after 5 failed"),
+            "{}",
+            a.findings[0].title
+        );
+        let ip = a
+            .summary
+            .by_ip
+            .iter()
+            .find(|i| i.ip == "203.0.113.7")
+            .unwrap();
+        assert_eq!((ip.failed, ip.accepted), (5, 1));
+        let root = a
+            .summary
+            .by_ip
+            .iter()
+            .find(|i| i.ip == "192.0.2.9")
+            .unwrap();
+        assert_eq!(root.failed, 3);
+        assert_eq!(a.summary.failed_total, 8);
+        assert_eq!(a.summary.accepted_total, 2);
+        let alice = a
+            .summary
+            .by_user
+            .iter()
+            .find(|u| u.user == "alice")
+            .unwrap();
+        assert_eq!(alice.accepted, 1);
+        assert_eq!(
+            a.summary.accepted[1].key_fingerprint.as_deref(),
+            Some("SHA256:abc")
+        );
+    }
+
+    #[test]
+    fn hour_distance_wraps_midnight() {
+        assert_eq!(hour_distance(23, 1), 2);
+        assert_eq!(hour_distance(3, 15), 12);
+    }
+}

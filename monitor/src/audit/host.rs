@@ -1,0 +1,486 @@
+//! The running system: processes with suspicious traits, listening sockets and connections with
+//! their owners, current sessions (utmp, and ssh sessions found in the process tree), accounts
+//! and their last logins, recent logins and reboots.
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+};
+
+use super::{
+    fmt_time,
+    model::{
+        Account, CurrentSession, Finding, LastLogin, Login, Network, ProcessInfo, SessionInfo,
+        Severity, Socket,
+    },
+};
+use crate::{
+    clock,
+    nettable::Direction,
+    proc_scan::ProcEntry,
+    proctable::ProcTable,
+    render::net::Found,
+    sessions::{Session, Sessions},
+    text,
+    users::Names,
+    utmp::{Kind, LastLog, Utmp},
+};
+
+const TMP_DIRS: [&str; 3] = ["/tmp/", "/dev/shm/", "/var/tmp/"];
+/// Programs that should not be serving a port or holding an outbound connection by themselves.
+const INTERPRETERS: [&str; 16] = [
+    "sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "nc", "ncat", "netcat", "socat",
+    "perl", "ruby", "php", "node",
+];
+/// Remote ports outbound connections commonly use.
+const COMMON_PORTS: [u16; 24] = [
+    20, 21, 22, 25, 53, 80, 110, 123, 143, 389, 443, 465, 587, 636, 853, 993, 995, 3306, 5432,
+    6379, 8080, 8443, 9200, 11211,
+];
+/// Average CPU over a process's life, percent of one CPU, above which it is listed.
+const HIGH_CPU_PERCENT: f64 = 50.0;
+const HIGH_CPU_MIN_SECONDS: f64 = 60.0;
+/// Share of RAM above which a process is listed.
+const HIGH_MEMORY_SHARE: f64 = 0.25;
+
+fn is_interpreter(exe: &str) -> bool {
+    let name = exe
+        .rsplit('/')
+        .next()
+        .unwrap_or(exe)
+        .trim_end_matches(" (deleted)");
+    INTERPRETERS.contains(&name) || name.starts_with("python")
+}
+
+fn is_login_shell(shell: &str) -> bool {
+    !["nologin", "false", "sync", "halt", "shutdown"]
+        .iter()
+        .any(|n| shell.ends_with(n))
+        && !shell.is_empty()
+}
+
+pub fn session_info(s: &Session) -> SessionInfo {
+    SessionInfo {
+        user: s.user.clone(),
+        source_ip: s.source.map(|a| a.ip().to_canonical().to_string()),
+        source_port: s.source.map(|a| a.port()),
+        auth_method: s.method.clone(),
+        tty: s.tty.clone(),
+        login_time: s.login_ns.map(fmt_time),
+        leader_pid: s.leader_pid,
+    }
+}
+
+/// Sessions whose client address never logged in before: (session id → true).
+pub fn new_sources(sessions: &[&Session], accepted: &[(i128, String)]) -> HashSet<u64> {
+    sessions
+        .iter()
+        .filter_map(|s| {
+            let ip = s.source?.ip().to_canonical().to_string();
+            let login = s.login_ns.unwrap_or(i128::MAX);
+            // an accepted login from that address before this session's own (a second back)
+            let seen = accepted
+                .iter()
+                .any(|(t, a)| *a == ip && *t < login - 1_000_000_000);
+            (!seen).then_some(s.id)
+        })
+        .collect()
+}
+
+/// Processes with traits worth an admin's look, and the findings they make.
+pub fn processes(
+    entries: &[ProcEntry],
+    table: &ProcTable,
+    sessions: &Sessions,
+    new_source: &HashSet<u64>,
+    names: &mut Names,
+) -> (Vec<ProcessInfo>, Vec<Finding>) {
+    let uptime_s = clock::boot_now_ns() as f64 / 1e9;
+    let mem_total_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .unwrap_or(u64::MAX);
+    let mut out = Vec::new();
+    let mut findings = Vec::new();
+    for e in entries
+        .iter()
+        .filter(|e| !e.kernel_thread && e.pid != std::process::id())
+    {
+        let exe = e.exe.as_deref().map(text::lossy).unwrap_or_default();
+        let command_line = e
+            .args
+            .iter()
+            .map(|a| text::lossy(a))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let comm = text::lossy(&e.comm);
+        let mut traits = Vec::new();
+        if exe.ends_with(" (deleted)") {
+            traits.push("deleted_executable");
+        }
+        if TMP_DIRS.iter().any(|d| exe.starts_with(d)) {
+            traits.push("executable_in_tmp");
+        }
+        if exe.starts_with("/memfd:") {
+            traits.push("memfd_executable");
+        }
+        let argv0 = e.args.first().map(|a| text::lossy(a)).unwrap_or_default();
+        let bracketed = |s: &str| s.starts_with('[') && s.ends_with(']');
+        if bracketed(&argv0) || bracketed(&comm) {
+            traits.push("disguised_as_kernel_thread");
+        }
+        let age_s = (uptime_s - e.start_ns as f64 / 1e9).max(0.001);
+        let cpu_percent = e.cpu_ns as f64 / 1e9 / age_s * 100.0;
+        if cpu_percent > HIGH_CPU_PERCENT && age_s > HIGH_CPU_MIN_SECONDS {
+            traits.push("high_cpu");
+        }
+        if e.rss_kib as f64 > mem_total_kib as f64 * HIGH_MEMORY_SHARE {
+            traits.push("high_memory");
+        }
+        let session = table
+            .get(e.pid)
+            .and_then(|p| p.session)
+            .and_then(|id| sessions.get(id));
+        if session.is_some_and(|s| new_source.contains(&s.id)) {
+            traits.push("session_from_new_source");
+        }
+        if traits.is_empty() {
+            continue;
+        }
+        let user = names
+            .user(e.creds.euid)
+            .map_or_else(|| e.creds.euid.to_string(), |n| n.to_string());
+        let info = ProcessInfo {
+            pid: e.pid,
+            ppid: e.ppid,
+            user,
+            executable: exe.clone(),
+            command_line: command_line.clone(),
+            traits: traits.clone(),
+            cpu_percent: (cpu_percent * 10.0).round() / 10.0,
+            rss_kib: e.rss_kib,
+            session: session.map(session_info),
+        };
+        let who = session
+            .map(|s| {
+                format!(
+                    "session of {} from {}",
+                    s.user.as_deref().unwrap_or("?"),
+                    s.source.map_or("?".into(), |a| a.ip().to_string())
+                )
+            })
+            .unwrap_or_else(|| "no login session".into());
+        let evidence = vec![
+            format!("pid {} ({}), user {}, {}", e.pid, exe, info.user, who),
+            format!("command line: {command_line}"),
+        ];
+        let strong = traits.iter().any(|t| {
+            matches!(
+                *t,
+                "deleted_executable"
+                    | "executable_in_tmp"
+                    | "memfd_executable"
+                    | "disguised_as_kernel_thread"
+            )
+        });
+        if strong {
+            findings.push(Finding {
+                severity: Severity::High,
+                kind: "suspicious_process",
+                title: format!("pid {} runs {} ({})", e.pid, exe, traits.join(", ")),
+                evidence,
+                next_step: format!(
+                    "Save the binary (cp /proc/{}/exe) and its open files for forensics, then \
+                     kill it; find how it got there (the session above, cron, services) and \
+                     change the credentials it could have used.",
+                    e.pid
+                ),
+            });
+        } else if traits.contains(&"high_cpu") || traits.contains(&"high_memory") {
+            findings.push(Finding {
+                severity: Severity::Low,
+                kind: "heavy_process",
+                title: format!(
+                    "pid {} ({}) uses {:.0}% CPU, {} MiB",
+                    e.pid,
+                    comm,
+                    cpu_percent,
+                    e.rss_kib / 1024
+                ),
+                evidence,
+                next_step: "Check it is expected (a coin miner often hides as a busy process)."
+                    .into(),
+            });
+        }
+        out.push(info);
+    }
+    (out, findings)
+}
+
+/// Listening sockets and established connections with their owners, flagged.
+pub fn network(
+    found: &[Found],
+    entries: &HashMap<u32, &ProcEntry>,
+    table: &ProcTable,
+    sessions: &Sessions,
+    names: &mut Names,
+) -> (Network, Vec<Finding>) {
+    let mut net = Network::default();
+    let mut findings = Vec::new();
+    for f in found {
+        let owner = f.owner.and_then(|p| entries.get(&p).copied());
+        let exe = owner.and_then(|e| e.exe.as_deref()).map(text::lossy);
+        let user = owner.map(|e| {
+            names
+                .user(e.creds.euid)
+                .map_or_else(|| e.creds.euid.to_string(), |n| n.to_string())
+        });
+        let session = f
+            .owner
+            .and_then(|p| table.get(p))
+            .and_then(|p| p.session)
+            .and_then(|id| sessions.get(id))
+            .map(session_info);
+        let mut flags = Vec::new();
+        let exe_s = exe.clone().unwrap_or_default();
+        let standard = ["/usr/", "/bin/", "/sbin/", "/lib", "/opt/", "/snap/"];
+        match f.remote {
+            None => {
+                if owner.is_some()
+                    && (exe.is_none()
+                        || exe_s.ends_with(" (deleted)")
+                        || !standard.iter().any(|d| exe_s.starts_with(d)))
+                {
+                    flags.push("unexpected_executable");
+                }
+                if is_interpreter(&exe_s) {
+                    flags.push("interpreter_listener");
+                }
+            }
+            Some(remote) => {
+                if f.direction == Some(Direction::Egress) {
+                    if !COMMON_PORTS.contains(&remote.port()) {
+                        flags.push("unusual_port");
+                    }
+                    if is_interpreter(&exe_s) {
+                        flags.push("interpreter_connection");
+                    }
+                }
+            }
+        }
+        let sock = Socket {
+            transport: f.transport,
+            local: f.local.to_string(),
+            remote: f.remote.map(|r| r.to_string()),
+            pid: f.owner,
+            executable: exe.clone(),
+            user,
+            flags: flags.clone(),
+            session,
+        };
+        let what = |s: &Socket| {
+            format!(
+                "{} {}{} pid {} ({})",
+                s.transport,
+                s.local,
+                s.remote
+                    .as_ref()
+                    .map(|r| format!(" -> {r}"))
+                    .unwrap_or_default(),
+                s.pid.map_or("?".into(), |p| p.to_string()),
+                s.executable.as_deref().unwrap_or("?")
+            )
+        };
+        if flags.contains(&"interpreter_listener") || flags.contains(&"interpreter_connection") {
+            let listener = f.remote.is_none();
+            findings.push(Finding {
+                severity: Severity::High,
+                kind: if listener {
+                    "bind_shell"
+                } else {
+                    "reverse_shell"
+                },
+                title: format!(
+                    "{} {} {}",
+                    exe_s.rsplit('/').next().unwrap_or("?"),
+                    if listener {
+                        "listens on"
+                    } else {
+                        "is connected to"
+                    },
+                    f.remote.unwrap_or(f.local)
+                ),
+                evidence: vec![what(&sock)],
+                next_step:
+                    "A shell or interpreter holding a socket is how a bind or reverse shell \
+                            looks: see who started it (its session), save /proc/PID for \
+                            forensics, then kill it."
+                        .into(),
+            });
+        } else if flags.contains(&"unexpected_executable") {
+            findings.push(Finding {
+                severity: Severity::Medium,
+                kind: "unexpected_listener",
+                title: format!("{} listens on {} ({})", exe_s, f.local, f.transport),
+                evidence: vec![what(&sock)],
+                next_step: "A listener run from outside the system directories: confirm it is \
+                            wanted, else stop it and remove its binary."
+                    .into(),
+            });
+        } else if flags.contains(&"unusual_port") {
+            findings.push(Finding {
+                severity: Severity::Low,
+                kind: "unusual_port",
+                title: format!(
+                    "{} connected to {} (an unusual port)",
+                    exe_s,
+                    f.remote.unwrap_or(f.local)
+                ),
+                evidence: vec![what(&sock)],
+                next_step: "Check the remote address and why this program talks to it.".into(),
+            });
+        }
+        if f.remote.is_some() {
+            net.established.push(sock);
+        } else {
+            net.listening.push(sock);
+        }
+    }
+    (net, findings)
+}
+
+/// utmp's user logins, and the ssh sessions in the process tree (with or without a tty).
+pub fn current_sessions(
+    utmp: &[Utmp],
+    sessions: &[&Session],
+    table: &ProcTable,
+) -> Vec<CurrentSession> {
+    let mut out: Vec<CurrentSession> = utmp
+        .iter()
+        .filter(|u| u.kind == Kind::UserProcess)
+        .map(|u| CurrentSession {
+            user: u.user.clone(),
+            tty: Some(u.line.clone()),
+            source_ip: u
+                .addr
+                .map(|a| a.to_string())
+                .or_else(|| (!u.host.is_empty()).then(|| u.host.clone())),
+            login_time: Some(fmt_time(u.time_ns())),
+            pid: u.pid,
+            found_in: "utmp",
+            auth_method: None,
+        })
+        .collect();
+    for s in sessions.iter().filter(|s| !s.ended) {
+        // a utmp entry of a process in this session already stands for it
+        let in_utmp = out
+            .iter()
+            .any(|c| table.get(c.pid).and_then(|p| p.session) == Some(s.id));
+        if in_utmp {
+            if let Some(c) = out
+                .iter_mut()
+                .find(|c| table.get(c.pid).and_then(|p| p.session) == Some(s.id))
+            {
+                c.auth_method = s.method.clone();
+            }
+            continue;
+        }
+        out.push(CurrentSession {
+            user: s.user.clone().unwrap_or_else(|| "?".into()),
+            tty: s.tty.clone(),
+            source_ip: s
+                .source
+                .map(|a: SocketAddr| a.ip().to_canonical().to_string()),
+            login_time: s.login_ns.map(fmt_time),
+            pid: s.leader_pid,
+            found_in: "proc",
+            auth_method: s.method.clone(),
+        });
+    }
+    out
+}
+
+/// Accounts with a login shell and their last login; a second uid-0 account is a finding.
+pub fn accounts(
+    passwd: &[(String, u32, String)],
+    lastlog: &[LastLog],
+) -> (Vec<Account>, Vec<Finding>) {
+    let last: HashMap<u32, &LastLog> = lastlog.iter().map(|l| (l.uid, l)).collect();
+    let accounts: Vec<Account> = passwd
+        .iter()
+        .filter(|(_, _, shell)| is_login_shell(shell))
+        .map(|(user, uid, shell)| Account {
+            user: user.clone(),
+            uid: *uid,
+            shell: shell.clone(),
+            last_login: last.get(uid).map(|l| LastLogin {
+                time: fmt_time(l.time_sec as i128 * 1_000_000_000),
+                line: l.line.clone(),
+                host: l.host.clone(),
+            }),
+        })
+        .collect();
+    let extra_root: Vec<&(String, u32, String)> = passwd
+        .iter()
+        .filter(|(u, uid, _)| *uid == 0 && u != "root")
+        .collect();
+    let findings = extra_root
+        .iter()
+        .map(|(u, _, shell)| Finding {
+            severity: Severity::High,
+            kind: "extra_uid0_account",
+            title: format!("account {u} has uid 0 (root's powers)"),
+            evidence: vec![format!("{u}:x:0:…:{shell}")],
+            next_step: format!("Unless you created it on purpose, lock and remove {u} (userdel)."),
+        })
+        .collect();
+    (accounts, findings)
+}
+
+/// Logins and reboots, newest first. As `last` reads wtmp: a login ends at the DEAD_PROCESS
+/// record of its tty, or at the next login on that tty, or at a reboot.
+pub fn logins(wtmp: &[Utmp]) -> Vec<Login> {
+    let mut out: Vec<Login> = Vec::new();
+    let mut open: HashMap<&str, usize> = HashMap::new();
+    for u in wtmp {
+        match u.kind {
+            Kind::UserProcess => {
+                if let Some(i) = open.insert(&u.line, out.len()) {
+                    out[i].end = Some(fmt_time(u.time_ns()));
+                }
+                out.push(Login {
+                    kind: "login",
+                    user: u.user.clone(),
+                    tty: u.line.clone(),
+                    host: u.host.clone(),
+                    start: fmt_time(u.time_ns()),
+                    end: None,
+                });
+            }
+            Kind::DeadProcess => {
+                if let Some(i) = open.remove(u.line.as_str()) {
+                    out[i].end = Some(fmt_time(u.time_ns()));
+                }
+            }
+            Kind::BootTime => {
+                for (_, i) in open.drain() {
+                    out[i].end = Some(fmt_time(u.time_ns()));
+                }
+                out.push(Login {
+                    kind: "reboot",
+                    user: "reboot".into(),
+                    tty: "system boot".into(),
+                    host: u.host.clone(),
+                    start: fmt_time(u.time_ns()),
+                    end: None,
+                });
+            }
+            _ => {}
+        }
+    }
+    out.reverse();
+    out
+}

@@ -1,0 +1,203 @@
+//! The audit report: one JSON document with `--json` (schema: docs/audit.schema.json), and the
+//! data behind the text report.
+use serde::Serialize;
+
+#[derive(Serialize, Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    High,
+    Medium,
+    Low,
+}
+
+impl Severity {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::High => "HIGH",
+            Self::Medium => "MEDIUM",
+            Self::Low => "LOW",
+        }
+    }
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Finding {
+    pub severity: Severity,
+    /// Stable identifier of the kind of finding (`login_after_failures`, `deleted_executable`…).
+    pub kind: &'static str,
+    pub title: String,
+    /// The lines, records or processes the finding rests on.
+    pub evidence: Vec<String>,
+    /// What to do about it.
+    pub next_step: String,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Source {
+    pub path: String,
+    /// `auth_log`, `wtmp`, `btmp`, `utmp`, `lastlog`, `passwd`, `proc`.
+    pub kind: &'static str,
+    /// `read`, `missing` or `unreadable: …`.
+    pub status: String,
+    /// Lines or records read.
+    pub items: usize,
+    /// Lines not understood, corrupt records skipped.
+    pub skipped: usize,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct LastLogin {
+    pub time: String,
+    pub line: String,
+    pub host: String,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Account {
+    pub user: String,
+    pub uid: u32,
+    pub shell: String,
+    /// From lastlog; `null`: never logged in.
+    pub last_login: Option<LastLogin>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Login {
+    /// `login` or `reboot`.
+    pub kind: &'static str,
+    pub user: String,
+    pub tty: String,
+    pub host: String,
+    pub start: String,
+    /// `null` while still logged in (or the system did not record the end).
+    pub end: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct SessionInfo {
+    pub user: Option<String>,
+    pub source_ip: Option<String>,
+    pub source_port: Option<u16>,
+    pub auth_method: Option<String>,
+    pub tty: Option<String>,
+    pub login_time: Option<String>,
+    pub leader_pid: u32,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct CurrentSession {
+    pub user: String,
+    pub tty: Option<String>,
+    pub source_ip: Option<String>,
+    pub login_time: Option<String>,
+    pub pid: u32,
+    /// `utmp` or `proc` (an ssh session found in the process tree, with or without a tty).
+    pub found_in: &'static str,
+    pub auth_method: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct IpStats {
+    pub ip: String,
+    pub failed: u64,
+    pub accepted: u64,
+    pub invalid_user_attempts: u64,
+    pub users: Vec<String>,
+    pub first_seen: Option<String>,
+    pub last_seen: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct UserStats {
+    pub user: String,
+    pub failed: u64,
+    pub accepted: u64,
+    pub invalid: bool,
+    pub sources: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct AcceptedLogin {
+    pub time: String,
+    pub user: String,
+    pub ip: String,
+    pub port: Option<u16>,
+    pub method: String,
+    pub key_fingerprint: Option<String>,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct AuthSummary {
+    pub period_start: Option<String>,
+    pub period_end: Option<String>,
+    pub failed_total: u64,
+    pub accepted_total: u64,
+    pub by_ip: Vec<IpStats>,
+    pub by_user: Vec<UserStats>,
+    pub invalid_users: Vec<String>,
+    pub root_logins: Vec<AcceptedLogin>,
+    pub accepted: Vec<AcceptedLogin>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ProcessInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub user: String,
+    pub executable: String,
+    pub command_line: String,
+    /// Why it is listed: `deleted_executable`, `executable_in_tmp`, `memfd_executable`,
+    /// `disguised_as_kernel_thread`, `high_cpu`, `high_memory`, `session_from_new_source`.
+    pub traits: Vec<&'static str>,
+    /// Average CPU use over its lifetime, percent of one CPU.
+    pub cpu_percent: f64,
+    pub rss_kib: u64,
+    pub session: Option<SessionInfo>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Socket {
+    /// `tcp` or `udp`.
+    pub transport: &'static str,
+    pub local: String,
+    /// `null` for a listener.
+    pub remote: Option<String>,
+    pub pid: Option<u32>,
+    pub executable: Option<String>,
+    pub user: Option<String>,
+    /// Why it is flagged (`unexpected_executable`, `interpreter_listener`, `unusual_port`,
+    /// `interpreter_connection`), empty if not.
+    pub flags: Vec<&'static str>,
+    pub session: Option<SessionInfo>,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Network {
+    pub listening: Vec<Socket>,
+    pub established: Vec<Socket>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Report {
+    /// `monitor-audit/1`.
+    pub schema: &'static str,
+    pub host: String,
+    pub generated: String,
+    pub sources: Vec<Source>,
+    /// Most severe first; within a severity, the strongest signal first.
+    pub findings: Vec<Finding>,
+    pub accounts: Vec<Account>,
+    /// Recent logins and reboots from wtmp (newest first).
+    pub logins: Vec<Login>,
+    pub current_sessions: Vec<CurrentSession>,
+    pub failed_login_records: u64,
+    pub auth: AuthSummary,
+    pub processes: Vec<ProcessInfo>,
+    pub network: Network,
+}
+
+impl Report {
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+}

@@ -1,0 +1,343 @@
+//! The terminal report: 80 columns, colour only on a terminal (and not with NO_COLOR). Every
+//! value comes from logs and processes an attacker may control, so control characters (escape
+//! sequences included) are shown as `\xNN`, never passed to the terminal.
+use super::model::{Report, Severity};
+
+pub const WIDTH: usize = 80;
+
+/// `s` with control characters made visible.
+pub fn clean(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control() {
+            out.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// At most `width` characters, with `…` when cut.
+pub fn cut(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `text` wrapped at word boundaries to `WIDTH`, the first line after `first`, the rest
+/// indented by `indent` spaces. Words longer than a line are cut.
+fn wrap(first: &str, indent: usize, text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = first.to_owned();
+    let mut words_on_line = 0;
+    let room = WIDTH - indent;
+    for word in clean(text).split_whitespace() {
+        let word = cut(word, room);
+        let len = line.chars().count();
+        if words_on_line > 0 && len + 1 + word.chars().count() > WIDTH {
+            lines.push(std::mem::replace(&mut line, " ".repeat(indent)));
+            words_on_line = 0;
+        }
+        if words_on_line > 0 {
+            line.push(' ');
+        }
+        line.push_str(&word);
+        words_on_line += 1;
+    }
+    lines.push(line);
+    lines
+}
+
+/// Evidence is kept to a few lines in the text report (`--json` has it whole).
+const EVIDENCE_CHARS: usize = 230;
+
+struct Out {
+    lines: Vec<String>,
+    color: bool,
+}
+
+impl Out {
+    fn push(&mut self, s: String) {
+        self.lines.push(cut(&s, WIDTH));
+    }
+
+    fn heading(&mut self, s: &str) {
+        self.lines.push(String::new());
+        let text = cut(s, WIDTH);
+        self.lines.push(if self.color {
+            format!("\x1b[1m{text}\x1b[0m")
+        } else {
+            text
+        });
+    }
+
+    fn label(&self, s: Severity) -> String {
+        let plain = format!("{:<6}", s.label());
+        if !self.color {
+            return plain;
+        }
+        let code = match s {
+            Severity::High => "1;31",
+            Severity::Medium => "1;33",
+            Severity::Low => "36",
+        };
+        format!("\x1b[{code}m{plain}\x1b[0m")
+    }
+}
+
+fn or_dash(s: &Option<String>) -> String {
+    s.as_deref().map(clean).unwrap_or_else(|| "-".into())
+}
+
+/// `2026-11-25T14:00:00Z` → `2026-11-25 14:00`.
+fn short(t: &str) -> String {
+    t.get(..16)
+        .map(|s| s.replace('T', " "))
+        .unwrap_or_else(|| t.to_owned())
+}
+
+pub fn render(r: &Report, color: bool) -> String {
+    let mut o = Out {
+        lines: Vec::new(),
+        color,
+    };
+    o.push(format!(
+        "monitor audit of {} at {}",
+        clean(&r.host),
+        short(&r.generated)
+    ));
+    o.push(format!(
+        "{} findings: {} high, {} medium, {} low",
+        r.findings.len(),
+        r.count(Severity::High),
+        r.count(Severity::Medium),
+        r.count(Severity::Low)
+    ));
+
+    o.heading("FINDINGS (most severe first)");
+    if r.findings.is_empty() {
+        o.push("  none".into());
+    }
+    for f in &r.findings {
+        let label = o.label(f.severity);
+        let mut lines = wrap("", 9, &f.title);
+        // the label is coloured after wrapping, so its escape codes do not count as width
+        lines[0] = format!("  {label} {}", lines[0].trim_start());
+        o.lines.extend(lines);
+        for e in &f.evidence {
+            o.lines
+                .extend(wrap("         - ", 11, &cut(e, EVIDENCE_CHARS)));
+        }
+        o.lines.extend(wrap("         Next: ", 15, &f.next_step));
+    }
+
+    o.heading("ACCOUNTS WITH A LOGIN SHELL (lastlog)");
+    o.push(format!("  {:<16} {:>6}  {}", "user", "uid", "last login"));
+    for a in &r.accounts {
+        let last = match &a.last_login {
+            Some(l) => format!(
+                "{} {} from {}",
+                short(&l.time),
+                clean(&l.line),
+                clean(&l.host)
+            ),
+            None => "never".into(),
+        };
+        o.push(format!(
+            "  {:<16} {:>6}  {last}",
+            cut(&clean(&a.user), 16),
+            a.uid
+        ));
+    }
+
+    o.heading("RECENT LOGINS AND REBOOTS (wtmp, newest 15)");
+    o.push(format!(
+        "  {:<12} {:<8} {:<22} {:<16} {}",
+        "user", "tty", "from", "start", "end"
+    ));
+    for l in r.logins.iter().take(15) {
+        let start = short(&l.start);
+        let end = match l.end.as_deref().map(short) {
+            // the same day: only the time
+            Some(e) if e.get(..10) == start.get(..10) => e.get(11..).unwrap_or(&e).to_owned(),
+            Some(e) => e.get(5..).unwrap_or(&e).to_owned(),
+            None => "still in".into(),
+        };
+        o.push(format!(
+            "  {:<12} {:<8} {:<22} {:<16} {end}",
+            cut(&clean(&l.user), 12),
+            cut(&clean(&l.tty), 8),
+            cut(&clean(&l.host), 22),
+            start
+        ));
+    }
+
+    o.heading("CURRENT SESSIONS (utmp and the sshd process tree)");
+    o.push(format!(
+        "  {:<12} {:<8} {:<20} {:<16} {:>7} {}",
+        "user", "tty", "from", "since", "pid", "auth"
+    ));
+    for s in &r.current_sessions {
+        o.push(format!(
+            "  {:<12} {:<8} {:<20} {:<16} {:>7} {}",
+            cut(&clean(&s.user), 12),
+            cut(&or_dash(&s.tty), 8),
+            cut(&or_dash(&s.source_ip), 20),
+            s.login_time
+                .as_deref()
+                .map(short)
+                .unwrap_or_else(|| "-".into()),
+            s.pid,
+            or_dash(&s.auth_method)
+        ));
+    }
+
+    let a = &r.auth;
+    o.heading(&format!(
+        "LOGINS IN THE AUTH LOGS ({} to {})",
+        a.period_start
+            .as_deref()
+            .map(short)
+            .unwrap_or_else(|| "-".into()),
+        a.period_end
+            .as_deref()
+            .map(short)
+            .unwrap_or_else(|| "-".into())
+    ));
+    o.push(format!(
+        "  {} failed, {} accepted, {} invalid user names; {} failed-login records in btmp",
+        a.failed_total,
+        a.accepted_total,
+        a.invalid_users.len(),
+        r.failed_login_records
+    ));
+    o.push(format!(
+        "  {:<40} {:>8} {:>8} {:>7}",
+        "by source address (top 15)", "failed", "accepted", "users"
+    ));
+    for i in a.by_ip.iter().take(15) {
+        o.push(format!(
+            "  {:<40} {:>8} {:>8} {:>7}",
+            cut(&clean(&i.ip), 40),
+            i.failed,
+            i.accepted,
+            i.users.len()
+        ));
+    }
+    o.push(format!(
+        "  {:<40} {:>8} {:>8} {:>7}",
+        "by user (top 15)", "failed", "accepted", "sources"
+    ));
+    for u in a.by_user.iter().take(15) {
+        let name = format!(
+            "{}{}",
+            clean(&u.user),
+            if u.invalid { " (invalid)" } else { "" }
+        );
+        o.push(format!(
+            "  {:<40} {:>8} {:>8} {:>7}",
+            cut(&name, 40),
+            u.failed,
+            u.accepted,
+            u.sources.len()
+        ));
+    }
+
+    o.heading("PROCESSES OF NOTE");
+    if r.processes.is_empty() {
+        o.push("  none".into());
+    }
+    for p in &r.processes {
+        o.push(format!(
+            "  {:>7} {:<10} {}",
+            p.pid,
+            cut(&clean(&p.user), 10),
+            clean(&p.executable)
+        ));
+        o.lines.extend(wrap("          ", 10, &p.traits.join(", ")));
+        if let Some(s) = &p.session {
+            o.push(format!(
+                "          session: {} from {} ({})",
+                or_dash(&s.user),
+                or_dash(&s.source_ip),
+                or_dash(&s.auth_method)
+            ));
+        }
+    }
+
+    o.heading("LISTENING SOCKETS");
+    o.push(format!(
+        "  {:<4} {:<28} {:>7} {}",
+        "", "address", "pid", "program"
+    ));
+    for s in &r.network.listening {
+        let flags = if s.flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", s.flags.join(", "))
+        };
+        o.push(format!(
+            "  {:<4} {:<28} {:>7} {}{flags}",
+            s.transport,
+            cut(&s.local, 28),
+            s.pid.map_or("?".into(), |p| p.to_string()),
+            or_dash(&s.executable)
+        ));
+    }
+    o.heading("ESTABLISHED CONNECTIONS");
+    o.push(format!(
+        "  {:<22} {:<26} {:>7} {}",
+        "local", "remote", "pid", "program"
+    ));
+    for s in &r.network.established {
+        let flags = if s.flags.is_empty() {
+            String::new()
+        } else {
+            format!(" [{}]", s.flags.join(", "))
+        };
+        o.push(format!(
+            "  {:<22} {:<26} {:>7} {}{flags}",
+            cut(&s.local, 22),
+            cut(s.remote.as_deref().unwrap_or("-"), 26),
+            s.pid.map_or("?".into(), |p| p.to_string()),
+            or_dash(&s.executable)
+        ));
+    }
+
+    o.heading("SOURCES");
+    for s in &r.sources {
+        o.push(format!(
+            "  {:<8} {} ({}, {} read, {} skipped)",
+            s.kind,
+            clean(&s.path),
+            clean(&s.status),
+            s.items,
+            s.skipped
+        ));
+    }
+    let mut text = o.lines.join("\n");
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        assert_eq!(clean("a\x1b[31mb\nc"), "a\\x1b[31mb\\x0ac");
+        assert_eq!(cut("abcdef", 4), "abc…");
+        let lines = wrap("  HIGH   ", 9, &"word ".repeat(40));
+        assert!(lines.len() > 1);
+        assert_eq!(wrap("", 9, "pid 12 runs x")[0], "pid 12 runs x");
+        assert!(
+            lines.iter().all(|l| l.chars().count() <= WIDTH),
+            "{lines:?}"
+        );
+    }
+}
