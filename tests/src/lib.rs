@@ -13,6 +13,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod loghub;
+pub mod records;
 pub mod ssh;
 
 pub use serde_json::Value;

@@ -20,6 +20,11 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("sshpass", "/usr/bin/sshpass"),
     ("python3", "/usr/bin/python3"),
     ("sudo", "/usr/bin/sudo"),
+    // validates `monitor audit --json` against docs/audit.schema.json
+    (
+        "python3-jsonschema",
+        "/usr/lib/python3/dist-packages/jsonschema/__init__.py",
+    ),
     ("bsdutils", "/usr/bin/logger"),
     // an ssh client that sends any username (OpenSSH's refuses quotes and newlines)
     (

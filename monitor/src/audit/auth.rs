@@ -58,18 +58,23 @@ pub fn analyze(lines: &[(String, String)]) -> Analysis {
             }
             continue;
         };
-        let AuthEvent::Login {
-            success,
-            method,
-            user,
-            invalid_user,
-            ip,
-            port,
-            key,
-            count,
-        } = ev
-        else {
-            continue;
+        let (success, method, user, invalid_user, ip, port, key, count) = match ev {
+            AuthEvent::Login {
+                success,
+                method,
+                user,
+                invalid_user,
+                ip,
+                port,
+                key,
+                count,
+            } => (success, method, user, invalid_user, ip, port, key, count),
+            // a name tried (a password attempt also logs a Failed line, counted there)
+            AuthEvent::InvalidUser { user, .. } => {
+                invalid.insert(user);
+                continue;
+            }
+            _ => continue,
         };
         first = Some(first.map_or(t, |f| f.min(t)));
         last = Some(last.map_or(t, |l| l.max(t)));
@@ -160,7 +165,7 @@ pub fn analyze(lines: &[(String, String)]) -> Analysis {
             },
         ));
     }
-    cracked.sort_by(|a, b| b.0.cmp(&a.0));
+    cracked.sort_by_key(|c| std::cmp::Reverse(c.0));
     findings.extend(cracked.into_iter().map(|(_, f)| f));
 
     let root: Vec<AcceptedLogin> = accepted
@@ -187,7 +192,7 @@ pub fn analyze(lines: &[(String, String)]) -> Analysis {
         .values()
         .filter(|i| i.stats.accepted == 0 && i.stats.failed >= BRUTE_FORCE_MIN)
         .collect();
-    brute.sort_by(|a, b| b.stats.failed.cmp(&a.stats.failed));
+    brute.sort_by_key(|i| std::cmp::Reverse(i.stats.failed));
     if !brute.is_empty() {
         findings.push(Finding {
             severity: Severity::Medium,

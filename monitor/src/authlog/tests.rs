@@ -4,49 +4,11 @@ use chrono::{Local, TimeZone};
 
 use super::{header::parse_header_at, *};
 
-fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/../tests/fixtures/loghub/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// Splits a CSV line with quoted fields.
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '"' if quoted && chars.peek() == Some(&'"') => {
-                chars.next();
-                out.last_mut().unwrap().push('"');
-            }
-            '"' => quoted = !quoted,
-            ',' if !quoted => out.push(String::new()),
-            c => out.last_mut().unwrap().push(c),
-        }
-    }
-    out
-}
-
-/// The values a template's `<*>` stand for in `content` (independent of the parser under test).
-fn template_values(template: &str, content: &str) -> Vec<String> {
-    let pieces: Vec<&str> = template.split("<*>").collect();
-    let mut rest = content.strip_prefix(pieces[0]).expect("template prefix");
-    let mut values = Vec::new();
-    for (i, piece) in pieces.iter().enumerate().skip(1) {
-        let end = if piece.is_empty() && i == pieces.len() - 1 {
-            rest.len()
-        } else {
-            rest.find(piece).expect("template piece")
-        };
-        values.push(rest[..end].to_owned());
-        rest = &rest[end + piece.len()..];
-    }
-    values
-}
+// the ground-truth readers the end-to-end tests use too
+#[allow(dead_code)]
+#[path = "../../../tests/src/loghub.rs"]
+mod loghub;
+use loghub::{csv_fields, fixture, template_values};
 
 #[derive(Debug, Default, PartialEq)]
 struct Counts {

@@ -1,0 +1,425 @@
+//! `monitor audit`: on fixture files written in the real formats (and the loghub auth.log), and
+//! on the live system with a real ssh session open.
+use std::{
+    collections::HashMap,
+    io::Write,
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Command, Output, Stdio},
+    time::{Duration, Instant},
+};
+
+use monitor_e2e::{loghub, marker, monitor_bin, records, require_root, ssh::SshFixture, Value};
+
+fn audit(args: &[&str]) -> Output {
+    require_root();
+    Command::new(monitor_bin())
+        .arg("audit")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+/// A directory of fixture sources; `args()` points the audit at all of them.
+struct Fixture {
+    dir: PathBuf,
+}
+
+impl Fixture {
+    fn args(&self) -> Vec<String> {
+        let p = |n: &str| self.dir.join(n).to_string_lossy().into_owned();
+        vec![
+            "--auth-log".into(),
+            p("auth.log"),
+            "--wtmp".into(),
+            p("wtmp"),
+            "--btmp".into(),
+            p("btmp"),
+            "--utmp".into(),
+            p("utmp"),
+            "--lastlog".into(),
+            p("lastlog"),
+            "--passwd".into(),
+            p("passwd"),
+        ]
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The brute-force-then-success the audit must put first.
+const CRACKED_IP: &str = "203.0.113.7";
+/// Failures spread over the rotated files (.1 and .2.gz).
+const ROTATED_IP: &str = "198.51.100.23";
+
+fn write_fixture() -> Fixture {
+    let dir = std::env::temp_dir().join(marker("audit"));
+    std::fs::create_dir_all(&dir).unwrap();
+    // the current auth.log: loghub's 2,000 lines (Dec 10), then ours (Dec 11)
+    let mut log = loghub::fixture("OpenSSH_2k.log");
+    if !log.ends_with('\n') {
+        log.push('\n');
+    }
+    for i in 0..5 {
+        log.push_str(&format!(
+            "Dec 11 10:00:0{i} LabSZ sshd[31000]: Failed password for deploy from {CRACKED_IP} port 5100{i} ssh2\n"
+        ));
+    }
+    log.push_str(&format!(
+        "Dec 11 10:00:30 LabSZ sshd[31000]: Accepted password for deploy from {CRACKED_IP} port 51010 ssh2\n"
+    ));
+    // rotated: older lines, one plain, one gzipped
+    let older = |n: usize, day: u32| -> String {
+        (0..n)
+            .map(|i| {
+                format!("Dec  {day} 09:00:0{i} LabSZ sshd[30000]: Failed password for invalid user oracle from {ROTATED_IP} port 4000{i} ssh2\n")
+            })
+            .collect()
+    };
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(older(2, 8).as_bytes()).unwrap();
+    std::fs::write(dir.join("auth.log.2.gz"), gz.finish().unwrap()).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(dir.join("auth.log.1"), older(3, 9)).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    std::fs::write(dir.join("auth.log"), log).unwrap();
+
+    let t = 1_764_000_000;
+    let mut wtmp = records::utmp(records::BOOT_TIME, 0, "~", "reboot", "6.18.0", t);
+    wtmp.extend(records::utmp(
+        records::USER_PROCESS,
+        4242,
+        "pts/3",
+        "deploy",
+        CRACKED_IP,
+        t + 100,
+    ));
+    wtmp.extend(records::utmp(
+        records::DEAD_PROCESS,
+        4242,
+        "pts/3",
+        "",
+        "",
+        t + 400,
+    ));
+    std::fs::write(dir.join("wtmp"), wtmp).unwrap();
+    let btmp: Vec<u8> = (0..3)
+        .flat_map(|i| {
+            records::utmp(
+                records::USER_PROCESS,
+                0,
+                "ssh:notty",
+                "admin",
+                CRACKED_IP,
+                t + i,
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("btmp"), btmp).unwrap();
+    std::fs::write(
+        dir.join("lastlog"),
+        records::lastlog(&[(1001, t + 100, "pts/3", CRACKED_IP)]),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("passwd"),
+        "root:x:0:0:root:/root:/bin/bash\n\
+         daemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n\
+         deploy:x:1001:1001::/home/deploy:/bin/bash\n\
+         alice:x:1002:1002::/home/alice:/bin/bash\n\
+         toor:x:0:0::/root:/bin/sh\n",
+    )
+    .unwrap();
+    Fixture { dir }
+}
+
+#[test]
+fn counts_per_address_and_user_match_the_fixture_and_the_cracked_login_is_first() {
+    let fx = write_fixture();
+    let args = fx.args();
+    let out = audit(
+        &[
+            args.iter().map(String::as_str).collect::<Vec<_>>(),
+            vec!["--json"],
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "high findings → exit 2: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json(&out);
+
+    // expected counts: the ground truth, plus what this test wrote
+    let mut by_ip: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut by_user: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut add = |ok: bool, user: &str, ip: &str, n: u64| {
+        let e = by_ip.entry(ip.to_owned()).or_default();
+        let u = by_user.entry(user.to_owned()).or_default();
+        if ok {
+            e.1 += n;
+            u.1 += n;
+        } else {
+            e.0 += n;
+            u.0 += n;
+        }
+    };
+    for (ok, user, ip, n) in loghub::logins() {
+        add(ok, &user, &ip, n);
+    }
+    add(false, "deploy", CRACKED_IP, 5);
+    add(true, "deploy", CRACKED_IP, 1);
+    add(false, "oracle", ROTATED_IP, 5);
+
+    let got_ip: HashMap<String, (u64, u64)> = r["auth"]["by_ip"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["ip"].as_str().unwrap().to_owned(),
+                (
+                    i["failed"].as_u64().unwrap(),
+                    i["accepted"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(got_ip, by_ip, "failed/accepted per source address");
+    let got_user: HashMap<String, (u64, u64)> = r["auth"]["by_user"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["user"].as_str().unwrap().to_owned(),
+                (
+                    u["failed"].as_u64().unwrap(),
+                    u["accepted"].as_u64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(got_user, by_user, "failed/accepted per user");
+
+    let top = &r["findings"][0];
+    assert_eq!(top["severity"], "high");
+    assert_eq!(top["kind"], "login_after_failures", "{top}");
+    assert!(top["title"].as_str().unwrap().contains(CRACKED_IP), "{top}");
+    assert!(
+        top["title"].as_str().unwrap().contains("after 5 failed"),
+        "{top}"
+    );
+    assert!(top["next_step"].as_str().unwrap().contains("compromised"));
+    let kinds: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"extra_uid0_account"), "toor: {kinds:?}");
+    assert!(
+        kinds.contains(&"brute_force") && kinds.contains(&"invalid_users"),
+        "{kinds:?}"
+    );
+
+    // accounts with a login shell and their last login; wtmp logins and reboot; btmp
+    let accounts = r["accounts"].as_array().unwrap();
+    assert_eq!(accounts.len(), 4, "daemon has no login shell");
+    let deploy = accounts.iter().find(|a| a["user"] == "deploy").unwrap();
+    assert_eq!(deploy["last_login"]["host"], CRACKED_IP);
+    assert!(accounts.iter().find(|a| a["user"] == "alice").unwrap()["last_login"].is_null());
+    let logins = r["logins"].as_array().unwrap();
+    assert_eq!(logins[0]["user"], "deploy");
+    assert!(logins[0]["end"].is_string());
+    assert_eq!(logins[1]["kind"], "reboot");
+    assert_eq!(r["failed_login_records"], 3);
+    // every source is accounted for, the missing utmp and the gzipped rotation included
+    let sources = r["sources"].as_array().unwrap();
+    let status = |suffix: &str| -> String {
+        let s = sources
+            .iter()
+            .find(|s| s["path"].as_str().unwrap().ends_with(suffix))
+            .unwrap();
+        format!("{} {}", s["status"].as_str().unwrap(), s["items"])
+    };
+    assert_eq!(status("auth.log.2.gz"), "read 2");
+    assert_eq!(status("auth.log.1"), "read 3");
+    assert_eq!(status("/utmp"), "missing 0");
+}
+
+#[test]
+fn json_validates_against_the_documented_schema_and_text_fits_80_columns() {
+    let fx = write_fixture();
+    let args = fx.args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = audit(&[args.clone(), vec!["--json"]].concat());
+    let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/audit.schema.json");
+    let report = fx.dir.join("report.json");
+    std::fs::write(&report, &out.stdout).unwrap();
+    let check = Command::new("/usr/bin/python3")
+        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(&report)
+        .arg(&schema)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "schema: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    let text = audit(&args);
+    assert_eq!(text.status.code(), Some(2));
+    let text = String::from_utf8(text.stdout).unwrap();
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "wider than 80 columns: {line:?}"
+        );
+        assert!(!line.contains('\x1b'), "no colour when not a terminal");
+    }
+    assert!(text.contains("FINDINGS") && text.contains(CRACKED_IP));
+}
+
+#[test]
+fn hostile_strings_in_logs_reach_the_terminal_escaped() {
+    let fx = write_fixture();
+    let log = fx.dir.join("auth.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    writeln!(f, "Dec 11 11:00:00 LabSZ sshd[31001]: Invalid user \x1b]0;pwned\x07\x1b[2J from 192.0.2.66 port 1").unwrap();
+    drop(f);
+    let args = fx.args();
+    let text = audit(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        !text.contains('\x1b') && !text.contains('\x07'),
+        "raw escape sequence on the terminal"
+    );
+    assert!(text.contains("\\x1b]0;pwned"), "shown escaped");
+}
+
+fn accepted(fx: &SshFixture) -> usize {
+    std::fs::read_to_string(&fx.auth_log)
+        .unwrap_or_default()
+        .matches(&format!("Accepted publickey for {} ", fx.user))
+        .count()
+}
+
+/// A live ssh session that runs `command` (kept open until killed).
+fn session(fx: &SshFixture, command: &str) -> std::process::Child {
+    let before = accepted(fx);
+    let mut ssh = Command::new("ssh");
+    ssh.args(["-tt", "-p", &fx.port.to_string(), "-i"])
+        .arg(&fx.key);
+    ssh.args([
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+    ]);
+    ssh.args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]);
+    ssh.arg(format!("{}@127.0.0.1", fx.user)).arg(command);
+    let child = ssh
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while accepted(fx) == before {
+        assert!(Instant::now() < deadline, "ssh did not log in");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    child
+}
+
+fn live_audit(fx: &SshFixture) -> Value {
+    let out = audit(&["--json", "--auth-log", fx.auth_log.to_str().unwrap()]);
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(&out)
+}
+
+#[test]
+fn an_open_ssh_session_and_a_test_listener_appear_with_their_source_and_process() {
+    let fx = SshFixture::get();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut ssh = session(fx, "sleep 20");
+    let r = live_audit(fx);
+    let _ = ssh.kill();
+    let _ = ssh.wait();
+    let sessions = r["current_sessions"].as_array().unwrap();
+    let ours = sessions
+        .iter()
+        .find(|s| s["user"] == fx.user.as_str())
+        .unwrap_or_else(|| panic!("no session of {} in {sessions:?}", fx.user));
+    assert_eq!(ours["source_ip"], "127.0.0.1");
+    let listening = r["network"]["listening"].as_array().unwrap();
+    let mine = listening
+        .iter()
+        .find(|s| s["local"] == format!("127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("listener on {port} missing"));
+    assert_eq!(mine["pid"], std::process::id());
+    drop(listener);
+}
+
+#[test]
+fn a_deleted_binary_run_from_tmp_is_flagged_with_its_session() {
+    let fx = SshFixture::get();
+    let name = format!("/tmp/{}", marker("sleepy"));
+    let mut ssh = session(
+        fx,
+        &format!("cp /bin/sleep {name}; {name} 30 & sleep 0.5; rm {name}; sleep 30"),
+    );
+    let r = live_audit(fx);
+    let _ = ssh.kill();
+    let _ = ssh.wait();
+    let _ = Command::new("pkill").args(["-f", &name]).status();
+    let procs = r["processes"].as_array().unwrap();
+    let p = procs
+        .iter()
+        .find(|p| {
+            p["executable"]
+                .as_str()
+                .is_some_and(|e| e.starts_with(&name))
+        })
+        .unwrap_or_else(|| panic!("{name} not flagged: {procs:?}"));
+    let traits: Vec<&str> = p["traits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        traits.contains(&"deleted_executable") && traits.contains(&"executable_in_tmp"),
+        "{traits:?}"
+    );
+    assert_eq!(p["session"]["user"], fx.user.as_str());
+    assert_eq!(p["session"]["source_ip"], "127.0.0.1");
+    assert_eq!(p["user"], fx.user.as_str());
+    let finding = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "suspicious_process" && f["title"].as_str().unwrap().contains(&name))
+        .expect("a finding for it");
+    assert_eq!(finding["severity"], "high");
+    assert!(!Path::new(&name).exists());
+}
