@@ -5,8 +5,8 @@ use std::{
     io::Write,
     net::TcpListener,
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Output},
+    time::Duration,
 };
 
 use monitor_e2e::{loghub, marker, monitor_bin, records, require_root, ssh::SshFixture, Value};
@@ -310,42 +310,6 @@ fn hostile_strings_in_logs_reach_the_terminal_escaped() {
     assert!(text.contains("\\x1b]0;pwned"), "shown escaped");
 }
 
-fn accepted(fx: &SshFixture) -> usize {
-    std::fs::read_to_string(&fx.auth_log)
-        .unwrap_or_default()
-        .matches(&format!("Accepted publickey for {} ", fx.user))
-        .count()
-}
-
-/// A live ssh session that runs `command` (kept open until killed).
-fn session(fx: &SshFixture, command: &str) -> std::process::Child {
-    let before = accepted(fx);
-    let mut ssh = Command::new("ssh");
-    ssh.args(["-tt", "-p", &fx.port.to_string(), "-i"])
-        .arg(&fx.key);
-    ssh.args([
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-    ]);
-    ssh.args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]);
-    ssh.arg(format!("{}@127.0.0.1", fx.user)).arg(command);
-    let child = ssh
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while accepted(fx) == before {
-        assert!(Instant::now() < deadline, "ssh did not log in");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(700));
-    child
-}
-
 fn live_audit(fx: &SshFixture) -> Value {
     let out = audit(&["--json", "--auth-log", fx.auth_log.to_str().unwrap()]);
     assert!(
@@ -361,7 +325,7 @@ fn an_open_ssh_session_and_a_test_listener_appear_with_their_source_and_process(
     let fx = SshFixture::get();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let mut ssh = session(fx, "sleep 20");
+    let mut ssh = fx.open_session("sleep 20", true);
     let r = live_audit(fx);
     let _ = ssh.kill();
     let _ = ssh.wait();
@@ -384,9 +348,9 @@ fn an_open_ssh_session_and_a_test_listener_appear_with_their_source_and_process(
 fn a_deleted_binary_run_from_tmp_is_flagged_with_its_session() {
     let fx = SshFixture::get();
     let name = format!("/tmp/{}", marker("sleepy"));
-    let mut ssh = session(
-        fx,
+    let mut ssh = fx.open_session(
         &format!("cp /bin/sleep {name}; {name} 30 & sleep 0.5; rm {name}; sleep 30"),
+        true,
     );
     let r = live_audit(fx);
     let _ = ssh.kill();

@@ -316,38 +316,11 @@ fn sudo_inside_a_session_is_reported_and_its_command_keeps_the_session() {
     assert_eq!(exec["monitor"]["session"]["source_ip"], "127.0.0.1");
 }
 
-fn accepted_count(fx: &SshFixture) -> usize {
-    std::fs::read_to_string(&fx.auth_log)
-        .unwrap_or_default()
-        .lines()
-        .filter(|l| l.contains("Accepted publickey for ") && l.contains(&fx.user))
-        .count()
-}
-
 #[test]
 fn a_session_open_before_the_monitor_started_is_recovered() {
     let fx = SshFixture::get();
     let mk = marker("before");
-    let before = accepted_count(fx);
-    let mut ssh = Command::new("ssh");
-    ssh.args(["-p", &fx.port.to_string(), "-i"]).arg(&fx.key);
-    ssh.args([
-        "-o",
-        "StrictHostKeyChecking=no",
-        "-o",
-        "UserKnownHostsFile=/dev/null",
-    ]);
-    ssh.args(["-o", "BatchMode=yes", "-o", "LogLevel=ERROR"]);
-    ssh.arg(format!("{}@127.0.0.1", fx.user));
-    ssh.arg(format!("sleep 4; /bin/true {mk}"));
-    let mut child = ssh.stdin(Stdio::null()).spawn().unwrap();
-    // logged in (auth.log says so) before the monitor starts
-    let deadline = std::time::Instant::now() + T;
-    while accepted_count(fx) == before {
-        assert!(std::time::Instant::now() < deadline, "ssh did not log in");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(500));
+    let mut child = fx.open_session(&format!("sleep 4; /bin/true {mk}"), false);
     let m = monitor(fx);
     let start = m.wait_for("start", T, |l| action(l) == "monitor_start");
     assert!(

@@ -305,6 +305,38 @@ impl SshFixture {
         cmd.output().unwrap()
     }
 
+    /// How many publickey logins of the user auth.log holds.
+    pub fn accepted_logins(&self) -> usize {
+        std::fs::read_to_string(&self.auth_log)
+            .unwrap_or_default()
+            .matches(&format!("Accepted publickey for {} ", self.user))
+            .count()
+    }
+
+    /// Starts a publickey ssh session running `command` (with a pty if `tty`) and returns once
+    /// auth.log shows it logged in; the caller ends it.
+    pub fn open_session(&self, command: &str, tty: bool) -> std::process::Child {
+        let before = self.accepted_logins();
+        let mut cmd = Command::new("ssh");
+        self.base(&mut cmd);
+        if tty {
+            cmd.arg("-tt");
+        }
+        cmd.arg("-i").arg(&self.key).args(["-o", "BatchMode=yes"]);
+        cmd.arg(format!("{}@127.0.0.1", self.user)).arg(command);
+        let child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_until("the ssh session to log in", || {
+            self.accepted_logins() > before
+        });
+        std::thread::sleep(Duration::from_millis(700));
+        child
+    }
+
     /// The SHA256 fingerprint of the user's key, as sshd logs it.
     pub fn key_fingerprint(&self) -> String {
         let out = run(Command::new("ssh-keygen")
