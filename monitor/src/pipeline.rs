@@ -371,15 +371,8 @@ impl Pipeline {
         let mut ends = None;
         let sshd = matches!(rec.header.program, "sshd" | "sshd-session");
         match &ev {
-            AuthEvent::Login {
-                success: true,
-                method,
-                user,
-                ip,
-                port,
-                key,
-                ..
-            } if sshd => {
+            AuthEvent::Login(a) if a.success && sshd => {
+                let (user, method, ip, port, key) = (&a.user, &a.method, &a.ip, a.port, &a.key);
                 let source = format!("{ip}:{}", port.unwrap_or(0))
                     .parse()
                     .ok()

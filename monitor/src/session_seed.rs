@@ -98,23 +98,16 @@ pub fn seed(
         let Some(rec) = authlog::parse_line(line) else {
             continue;
         };
-        let (
-            Some(pid),
-            Some(AuthEvent::Login {
-                success: true,
-                method,
-                user,
-                key,
-                ..
-            }),
-        ) = (rec.header.pid, rec.event)
-        else {
+        let (Some(pid), Some(AuthEvent::Login(a))) = (rec.header.pid, rec.event) else {
             continue;
         };
+        if !a.success {
+            continue;
+        }
         if let Some(s) = sessions.by_leader(pid).and_then(|id| sessions.get_mut(id)) {
-            s.user = Some(user);
-            s.method = Some(method);
-            s.key = key;
+            s.user = Some(a.user);
+            s.method = Some(a.method);
+            s.key = a.key;
             s.login_ns = Some(rec.header.time_ns);
             s.authenticated = true;
         }

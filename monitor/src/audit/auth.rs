@@ -7,7 +7,7 @@ use super::{
     fmt_time,
     model::{AcceptedLogin, AuthSummary, Finding, IpStats, Severity, UserStats},
 };
-use crate::authlog::{self, AuthEvent};
+use crate::authlog::{self, Attempt, AuthEvent};
 
 /// An address with at least this many failures and no success is reported as brute force.
 const BRUTE_FORCE_MIN: u64 = 10;
@@ -58,17 +58,17 @@ pub fn analyze(lines: &[(String, String)]) -> Analysis {
             }
             continue;
         };
-        let (success, method, user, invalid_user, ip, port, key, count) = match ev {
-            AuthEvent::Login {
-                success,
-                method,
-                user,
-                invalid_user,
-                ip,
-                port,
-                key,
-                count,
-            } => (success, method, user, invalid_user, ip, port, key, count),
+        let Attempt {
+            success,
+            method,
+            user,
+            invalid_user,
+            ip,
+            port,
+            key,
+            count,
+        } = match ev {
+            AuthEvent::Login(attempt) => attempt,
             // a name tried (a password attempt also logs a Failed line, counted there)
             AuthEvent::InvalidUser { user, .. } => {
                 invalid.insert(user);

@@ -13,21 +13,25 @@ pub use header::{parse_header, Header};
 /// `none`, `hostbased`, `gssapi-with-mic`).
 pub type Method = String;
 
+/// A login attempt sshd logged (`Accepted …` / `Failed …`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub success: bool,
+    pub method: Method,
+    pub user: String,
+    pub invalid_user: bool,
+    pub ip: String,
+    pub port: Option<u16>,
+    /// Key type and fingerprint of a publickey login (`ED25519`, `SHA256:…`).
+    pub key: Option<(String, String)>,
+    /// How many times the message stands for (`message repeated N times`).
+    pub count: u32,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthEvent {
     /// `Accepted …` / `Failed …`, possibly inside `message repeated N times: [ … ]`.
-    Login {
-        success: bool,
-        method: Method,
-        user: String,
-        invalid_user: bool,
-        ip: String,
-        port: Option<u16>,
-        /// Key type and fingerprint of a publickey login (`ED25519`, `SHA256:…`).
-        key: Option<(String, String)>,
-        /// How many times the message stands for (`message repeated N times`).
-        count: u32,
-    },
+    Login(Attempt),
     /// `Invalid user X from IP [port P]`.
     InvalidUser {
         user: String,

@@ -1,5 +1,5 @@
 //! sshd's messages.
-use super::{split_user_ip_port, AuthEvent};
+use super::{split_user_ip_port, Attempt, AuthEvent};
 
 pub fn parse(msg: &str, module: Option<&str>) -> Option<AuthEvent> {
     if let Some(inner) = msg.strip_prefix("message repeated ") {
@@ -7,25 +7,7 @@ pub fn parse(msg: &str, module: Option<&str>) -> Option<AuthEvent> {
         let count: u32 = count.parse().ok()?;
         let inner = rest.strip_suffix(']')?.trim();
         return match parse(inner, module)? {
-            AuthEvent::Login {
-                success,
-                method,
-                user,
-                invalid_user,
-                ip,
-                port,
-                key,
-                ..
-            } => Some(AuthEvent::Login {
-                success,
-                method,
-                user,
-                invalid_user,
-                ip,
-                port,
-                key,
-                count,
-            }),
+            AuthEvent::Login(attempt) => Some(AuthEvent::Login(Attempt { count, ..attempt })),
             AuthEvent::PamFailure { user, rhost, .. } => {
                 Some(AuthEvent::PamFailure { user, rhost, count })
             }
@@ -164,7 +146,7 @@ fn login(rest: &str, success: bool) -> Option<AuthEvent> {
             .find(|t| t.starts_with("SHA256:") || t.starts_with("MD5:"))?;
         Some((key_type.to_owned(), fp.to_owned()))
     });
-    Some(AuthEvent::Login {
+    Some(AuthEvent::Login(Attempt {
         success,
         method: method.to_owned(),
         user: user.to_owned(),
@@ -173,7 +155,7 @@ fn login(rest: &str, success: bool) -> Option<AuthEvent> {
         port,
         key,
         count: 1,
-    })
+    }))
 }
 
 /// `[user |invalid user |authenticating user ]U IP port P[ [preauth]]` or `IP port P …`.

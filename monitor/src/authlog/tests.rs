@@ -42,7 +42,7 @@ fn loghub_openssh_logins_match_the_ground_truth() {
         let values = template_values(template, content);
         match id.as_str() {
             "E1" | "E8" | "E9" | "E10" | "E14" => {
-                let Some(AuthEvent::Login {
+                let Some(AuthEvent::Login(Attempt {
                     success,
                     user,
                     ip,
@@ -51,7 +51,7 @@ fn loghub_openssh_logins_match_the_ground_truth() {
                     count,
                     method,
                     ..
-                }) = rec.event.clone()
+                })) = rec.event.clone()
                 else {
                     panic!("{id} not recognised as a login: {line}");
                 };
@@ -93,7 +93,7 @@ fn loghub_openssh_logins_match_the_ground_truth() {
             _ => {
                 // no other line may be mistaken for a login
                 assert!(
-                    !matches!(rec.event, Some(AuthEvent::Login { .. })),
+                    !matches!(rec.event, Some(AuthEvent::Login(_))),
                     "{id}: {line}"
                 );
                 if rec.event.is_none() {
@@ -174,7 +174,7 @@ fn rfc3339_header_and_publickey_login() {
     assert_eq!(rec.header.time_ns, 1_795_618_024_333_910_000);
     assert_eq!(
         rec.event,
-        Some(AuthEvent::Login {
+        Some(AuthEvent::Login(Attempt {
             success: true,
             method: "publickey".into(),
             user: "testu1".into(),
@@ -186,7 +186,7 @@ fn rfc3339_header_and_publickey_login() {
                 "SHA256:BdQVbVn6Hi3NbvIPBzpNsdlpoSLApSRovswlFdLKDVM".into()
             )),
             count: 1,
-        })
+        }))
     );
     // journalctl -o short-iso-precise
     let j = parse_line("2026-11-25T14:47:04.333910+0000 vm sshd[505]: Connection closed by 127.0.0.1 port 1 [preauth]").unwrap();
@@ -254,13 +254,13 @@ fn lines_of_a_real_debian_sshd_session() {
 fn hostile_usernames_cannot_shift_fields() {
     let line = "Dec 10 06:55:46 h sshd[1]: Failed password for invalid user a from 6.6.6.6 port 1 ssh2 from 10.0.0.1 port 2222 ssh2";
     match parse_line(line).and_then(|r| r.event) {
-        Some(AuthEvent::Login {
+        Some(AuthEvent::Login(Attempt {
             user,
             ip,
             port,
             invalid_user: true,
             ..
-        }) => {
+        })) => {
             assert_eq!(user, "a from 6.6.6.6 port 1 ssh2");
             assert_eq!(ip, "10.0.0.1");
             assert_eq!(port, Some(2222));

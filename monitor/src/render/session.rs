@@ -135,33 +135,24 @@ pub fn line_for(
     const START: &[&str] = &["start"];
     const END: &[&str] = &["end"];
     let line = match ev {
-        AuthEvent::Login {
-            success,
-            method,
-            user: u,
-            invalid_user,
-            ip,
-            port,
-            key,
-            count,
-        } => {
+        AuthEvent::Login(a) => {
             let mut l = auth_line(
                 cx,
                 o,
                 "login",
                 START,
-                Some(if *success { "success" } else { "failure" }),
+                Some(if a.success { "success" } else { "failure" }),
                 AuthExt {
-                    method: Some(method.clone()),
-                    key_type: key.as_ref().map(|k| k.0.clone()),
-                    key_fingerprint: key.as_ref().map(|k| k.1.clone()),
-                    invalid_user: Some(*invalid_user),
-                    count: (*count > 1).then_some(*count),
+                    method: Some(a.method.clone()),
+                    key_type: a.key.as_ref().map(|k| k.0.clone()),
+                    key_fingerprint: a.key.as_ref().map(|k| k.1.clone()),
+                    invalid_user: Some(a.invalid_user),
+                    count: (a.count > 1).then_some(a.count),
                     ..base(o)
                 },
             );
-            l.user = user(u);
-            l.source = source(ip, *port);
+            l.user = user(&a.user);
+            l.source = source(&a.ip, a.port);
             l
         }
         AuthEvent::InvalidUser { user: u, ip, port } => {
