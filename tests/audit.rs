@@ -182,35 +182,27 @@ fn counts_per_address_and_user_match_the_fixture_and_the_cracked_login_is_first(
     add(true, "deploy", CRACKED_IP, 1);
     add(false, "oracle", ROTATED_IP, 5);
 
-    let got_ip: HashMap<String, (u64, u64)> = r["auth"]["by_ip"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            (
-                i["ip"].as_str().unwrap().to_owned(),
+    // (failed, accepted) by `key` in one of the report's auth tables
+    let counts = |table: &str, key: &str| -> HashMap<String, (u64, u64)> {
+        r["auth"][table]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let n = |f: &str| e[f].as_u64().unwrap();
                 (
-                    i["failed"].as_u64().unwrap(),
-                    i["accepted"].as_u64().unwrap(),
-                ),
-            )
-        })
-        .collect();
-    assert_eq!(got_ip, by_ip, "failed/accepted per source address");
-    let got_user: HashMap<String, (u64, u64)> = r["auth"]["by_user"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            (
-                u["user"].as_str().unwrap().to_owned(),
-                (
-                    u["failed"].as_u64().unwrap(),
-                    u["accepted"].as_u64().unwrap(),
-                ),
-            )
-        })
-        .collect();
+                    e[key].as_str().unwrap().to_owned(),
+                    (n("failed"), n("accepted")),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        counts("by_ip", "ip"),
+        by_ip,
+        "failed/accepted per source address"
+    );
+    let got_user = counts("by_user", "user");
     assert_eq!(got_user, by_user, "failed/accepted per user");
 
     let top = &r["findings"][0];

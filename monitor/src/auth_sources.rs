@@ -166,38 +166,13 @@ fn check_records(path: &Path) -> (String, u64) {
     let Ok(bytes) = std::fs::read(path) else {
         return ("unreadable or absent".into(), 0);
     };
-    let now = chrono::Utc::now().timestamp();
-    let parsed = crate::utmp::parse_all(&bytes, now);
+    let parsed = crate::utmp::parse_all(&bytes, chrono::Utc::now().timestamp());
     let mut summary = format!("{} records at start", parsed.records.len());
-    let mut bad = parsed.bad.len() as u64;
-    if !parsed.bad.is_empty() {
-        let offsets: Vec<String> = parsed
-            .bad
-            .iter()
-            .take(5)
-            .map(|(o, _)| o.to_string())
-            .collect();
-        log::warn!(
-            "{}: skipped {} corrupt records (at byte offsets {}…)",
-            path.display(),
-            parsed.bad.len(),
-            offsets.join(", ")
-        );
-        summary.push_str(&format!(", {} corrupt skipped", parsed.bad.len()));
+    if let Some(problems) = parsed.problems() {
+        log::warn!("{}: {problems}", path.display());
+        summary.push_str(&format!(", {problems}"));
     }
-    if parsed.truncated != 0 {
-        log::warn!(
-            "{}: the last record is truncated ({} of {UTMP_SIZE} bytes)",
-            path.display(),
-            parsed.truncated
-        );
-        summary.push_str(&format!(
-            ", last record truncated ({} bytes)",
-            parsed.truncated
-        ));
-        bad += 1;
-    }
-    (summary, bad)
+    (summary, parsed.skipped() as u64)
 }
 
 /// `journalctl --follow` for the auth facilities, as syslog-style lines.

@@ -373,14 +373,10 @@ impl Pipeline {
         match &ev {
             AuthEvent::Login(a) if a.success && sshd => {
                 let (user, method, ip, port, key) = (&a.user, &a.method, &a.ip, a.port, &a.key);
-                let source = format!("{ip}:{}", port.unwrap_or(0))
-                    .parse()
+                let source = ip
+                    .parse::<std::net::IpAddr>()
                     .ok()
-                    .or_else(|| {
-                        ip.parse::<std::net::Ipv6Addr>()
-                            .ok()
-                            .map(|a| std::net::SocketAddr::from((a, port.unwrap_or(0))))
-                    });
+                    .map(|a| std::net::SocketAddr::new(a, port.unwrap_or(0)));
                 let id = session.unwrap_or_else(|| self.sessions.start("sshd", pid, source, now));
                 if let Some(s) = self.sessions.get_mut(id) {
                     s.user = Some(user.clone());

@@ -132,15 +132,8 @@ impl ProcTable {
         self.procs.iter().map(|(pid, p)| (*pid, p))
     }
 
-    /// A successful exec replaces the image; returns the updated entry.
-    pub fn exec(
-        &mut self,
-        pid: u32,
-        ppid: u32,
-        creds: Creds,
-        start_ns: u64,
-        image: Image,
-    ) -> &Process {
+    /// A successful exec replaces the image (a process we did not know is added).
+    pub fn exec(&mut self, pid: u32, ppid: u32, creds: Creds, start_ns: u64, image: Image) {
         let image = Arc::new(image);
         let entry = self.procs.entry(pid).or_insert_with(|| Process {
             ppid,
@@ -157,7 +150,6 @@ impl ProcTable {
         if start_ns != 0 {
             entry.start_ns = start_ns;
         }
-        entry
     }
 
     /// Marks a process exited; it stays for the grace period. Returns its entry, if known.

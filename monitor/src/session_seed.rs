@@ -26,19 +26,24 @@ fn is_sshd(table: &ProcTable, pid: u32) -> bool {
     })
 }
 
+/// socket inode → remote address, of every established TCP connection (read once).
+fn established_peers() -> HashMap<u64, SocketAddr> {
+    let mut tcp = procfs::net::tcp().unwrap_or_default();
+    tcp.extend(procfs::net::tcp6().unwrap_or_default());
+    tcp.into_iter()
+        .filter(|e| e.state == procfs::net::TcpState::Established)
+        .map(|e| (e.inode, e.remote_address))
+        .collect()
+}
+
 /// The remote end of the first established TCP socket `pid` holds.
-fn peer_of(proc_root: &Path, pid: u32) -> Option<SocketAddr> {
-    let inodes: Vec<u64> = fs::read_dir(proc_root.join(pid.to_string()).join("fd"))
+fn peer_of(proc_root: &Path, pid: u32, peers: &HashMap<u64, SocketAddr>) -> Option<SocketAddr> {
+    fs::read_dir(proc_root.join(pid.to_string()).join("fd"))
         .ok()?
         .flatten()
         .filter_map(|fd| fs::read_link(fd.path()).ok())
         .filter_map(|t| parse_socket_link(&t.to_string_lossy()))
-        .collect();
-    let mut tcp = procfs::net::tcp().unwrap_or_default();
-    tcp.extend(procfs::net::tcp6().unwrap_or_default());
-    tcp.iter()
-        .find(|e| e.state == procfs::net::TcpState::Established && inodes.contains(&e.inode))
-        .map(|e| e.remote_address)
+        .find_map(|inode| peers.get(&inode).copied())
 }
 
 /// Finds sessions among the processes already in `table`, tags every process of each, and fills
@@ -64,9 +69,14 @@ pub fn seed(
     for (pid, p) in table.iter() {
         children.entry(p.ppid).or_default().push(pid);
     }
+    let peers = if leaders.is_empty() {
+        HashMap::new()
+    } else {
+        established_peers()
+    };
     for &leader in &leaders {
         // started before us: nothing to hold lines for
-        let id = sessions.start("sshd", leader, peer_of(proc_root, leader), 0);
+        let id = sessions.start("sshd", leader, peer_of(proc_root, leader, &peers), 0);
         let listener = table.get(leader).map(|p| p.ppid);
         let inherited = listener
             .and_then(|l| table.get(l))

@@ -152,6 +152,35 @@ pub struct Parsed {
     pub truncated: usize,
 }
 
+impl Parsed {
+    /// Records skipped: the corrupt ones and a truncated last one.
+    pub fn skipped(&self) -> usize {
+        self.bad.len() + usize::from(self.truncated != 0)
+    }
+
+    /// What was wrong with the file, `None` if nothing.
+    pub fn problems(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if !self.bad.is_empty() {
+            let at: Vec<String> = self
+                .bad
+                .iter()
+                .take(5)
+                .map(|(o, _)| o.to_string())
+                .collect();
+            parts.push(format!(
+                "{} corrupt skipped (at byte offsets {})",
+                self.bad.len(),
+                at.join(", ")
+            ));
+        }
+        if self.truncated != 0 {
+            parts.push(format!("last record truncated ({} bytes)", self.truncated));
+        }
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
 pub fn parse_all(bytes: &[u8], now_sec: i64) -> Parsed {
     let mut out = Parsed {
         records: Vec::new(),
@@ -285,6 +314,12 @@ mod tests {
         assert_eq!(p.bad.len(), 1);
         assert_eq!(p.bad[0].0, UTMP_SIZE);
         assert_eq!(p.truncated, 100);
+        assert_eq!(p.skipped(), 2);
+        assert_eq!(
+            p.problems().as_deref(),
+            Some("1 corrupt skipped (at byte offsets 384), last record truncated (100 bytes)")
+        );
+        assert_eq!(parse_all(&encode_utmp(&p.records[1]), now).problems(), None);
     }
 
     #[test]

@@ -186,15 +186,9 @@ fn read_utmp(path: &std::path::Path) -> Vec<utmp::Utmp> {
     let Ok(bytes) = std::fs::read(path) else {
         return Vec::new();
     };
-    let now = chrono::Utc::now().timestamp();
-    let parsed = utmp::parse_all(&bytes, now);
-    if !parsed.bad.is_empty() || parsed.truncated != 0 {
-        log::warn!(
-            "{}: skipped {} corrupt records and {} trailing bytes",
-            path.display(),
-            parsed.bad.len(),
-            parsed.truncated
-        );
+    let parsed = utmp::parse_all(&bytes, chrono::Utc::now().timestamp());
+    if let Some(problems) = parsed.problems() {
+        log::warn!("{}: {problems}", path.display());
     }
     parsed.records
 }

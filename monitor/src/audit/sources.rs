@@ -156,12 +156,10 @@ pub fn utmp_records(
         match read_bytes(&file) {
             Ok(bytes) => {
                 let parsed = utmp::parse_all(&bytes, now);
-                let skipped = parsed.bad.len() + usize::from(parsed.truncated != 0);
-                let status = if skipped > 0 {
-                    format!("read; {} corrupt or truncated records skipped", skipped)
-                } else {
-                    "read".into()
-                };
+                let skipped = parsed.skipped();
+                let status = parsed
+                    .problems()
+                    .map_or("read".into(), |p| format!("read; {p}"));
                 sources.push(Source {
                     path: name,
                     kind,

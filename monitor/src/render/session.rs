@@ -188,11 +188,7 @@ pub fn line_for(
                 .and_then(|s| s.login_ns)
                 .map(|login| (o.header.time_ns - login).max(0) as u64);
             if let Some(s) = session {
-                l.source = s.source.map(|a| Endpoint {
-                    ip: Some(a.ip().to_canonical().to_string()),
-                    port: Some(a.port()),
-                    ..Default::default()
-                });
+                l.source = s.source.map(super::net::endpoint);
             }
             l
         }
