@@ -22,6 +22,12 @@ fn port_of(v: &Value, side: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {side}.port in {v}"))
 }
 
+/// The connect line of the process carrying `mk` to `port`. The port matters: a client may
+/// make other connects first (glibc probes nscd's unix socket on some hosts: ENOENT).
+fn connect_to(l: &Value, mk: &str, port: u16) -> bool {
+    action(l) == "connect" && has_arg(l, mk) && l["destination"]["port"] == port
+}
+
 /// `bash -c 'exec 3<>/dev/tcp/HOST/PORT; printf hello >&3' <marker>`: a short-lived client in
 /// its own process.
 fn bash_client(host: &str, port: u16, mk: &str) -> std::process::ExitStatus {
@@ -58,7 +64,7 @@ fn tcp_round_trip(bind: &str, host: &str, ip: &str) {
     let (peer, got) = server.join().unwrap();
     assert_eq!(got, b"hello");
 
-    let connect = m.wait_for("connect", T, |l| action(l) == "connect" && has_arg(l, &mk));
+    let connect = m.wait_for("connect", T, |l| connect_to(l, &mk, port));
     let accept = m.wait_for("accept", T, |l| {
         action(l) == "accept"
             && l["process"]["pid"] == me()
@@ -71,7 +77,7 @@ fn tcp_round_trip(bind: &str, host: &str, ip: &str) {
     });
     m.stop();
 
-    assert_eq!(connect["event"]["outcome"], "success");
+    assert_eq!(connect["event"]["outcome"], "success", "{connect}");
     assert_eq!(connect["destination"]["ip"], ip);
     assert_eq!(connect["destination"]["port"], port);
     assert_eq!(
@@ -120,9 +126,7 @@ fn v4_mapped_ipv6_is_reported_as_ipv4() {
         .unwrap();
     assert!(status.success());
     let (_conn, peer) = listener.accept().unwrap();
-    let connect = m.wait_for("v4-mapped connect", T, |l| {
-        action(l) == "connect" && has_arg(l, &mk)
-    });
+    let connect = m.wait_for("v4-mapped connect", T, |l| connect_to(l, &mk, port));
     let accept = m.wait_for("accept", T, |l| {
         action(l) == "accept" && l["process"]["pid"] == me() && l["source"]["port"] == peer.port()
     });
@@ -143,12 +147,10 @@ fn connect_to_a_closed_port_fails_with_econnrefused() {
     let m = Monitor::start(&[]);
     let mk = marker("refused");
     assert!(!bash_client("127.0.0.1", port, &mk).success());
-    let line = m.wait_for("failed connect", T, |l| {
-        action(l) == "connect" && has_arg(l, &mk)
-    });
+    let line = m.wait_for("failed connect", T, |l| connect_to(l, &mk, port));
     m.stop();
-    assert_eq!(line["event"]["outcome"], "failure");
-    assert_eq!(line["error"]["code"], "ECONNREFUSED");
+    assert_eq!(line["event"]["outcome"], "failure", "{line}");
+    assert_eq!(line["error"]["code"], "ECONNREFUSED", "{line}");
     assert_eq!(line["destination"]["port"], port);
 }
 
@@ -177,12 +179,8 @@ for port in (int(sys.argv[1]), int(sys.argv[2])):
         .status()
         .unwrap();
     assert!(status.success());
-    let ok = m.wait_for("non-blocking success", T, |l| {
-        action(l) == "connect" && has_arg(l, &mk) && l["destination"]["port"] == open
-    });
-    let refused = m.wait_for("non-blocking failure", T, |l| {
-        action(l) == "connect" && has_arg(l, &mk) && l["destination"]["port"] == closed
-    });
+    let ok = m.wait_for("non-blocking success", T, |l| connect_to(l, &mk, open));
+    let refused = m.wait_for("non-blocking failure", T, |l| connect_to(l, &mk, closed));
     m.stop();
     drop(listener);
     assert_eq!(ok["event"]["outcome"], "success");

@@ -17,6 +17,8 @@ pub fn run(filter: Option<&str>, lint: bool) -> anyhow::Result<()> {
         .args([
             "test",
             "--release",
+            // every failing test binary in one run, not just the first
+            "--no-fail-fast",
             "--workspace",
             "--exclude",
             "monitor-ebpf",
