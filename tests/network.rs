@@ -22,6 +22,16 @@ fn port_of(v: &Value, side: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {side}.port in {v}"))
 }
 
+/// (source.port, destination.port): ephemeral ports repeat across connections to different
+/// servers (the storm test runs alongside), so a connection is named by both.
+fn ports(l: &Value) -> (u16, u16) {
+    let port = |side: &str| l[side]["port"].as_u64().and_then(|p| u16::try_from(p).ok());
+    (
+        port("source").unwrap_or(0),
+        port("destination").unwrap_or(0),
+    )
+}
+
 /// The connect line of the process carrying `mk` to `port`. The port matters: a client may
 /// make other connects first (glibc probes nscd's unix socket on some hosts: ENOENT).
 fn connect_to(l: &Value, mk: &str, port: u16) -> bool {
@@ -66,14 +76,12 @@ fn tcp_round_trip(bind: &str, host: &str, ip: &str) {
 
     let connect = m.wait_for("connect", T, |l| connect_to(l, &mk, port));
     let accept = m.wait_for("accept", T, |l| {
-        action(l) == "accept"
-            && l["process"]["pid"] == me()
-            && port_of(l, "source") == peer.port() as u64
+        action(l) == "accept" && l["process"]["pid"] == me() && ports(l) == (peer.port(), port)
     });
     let disconnect = m.wait_for("disconnect", T, |l| {
         action(l) == "disconnect"
             && l["network"]["direction"] == "egress"
-            && l["source"]["port"] == peer.port()
+            && ports(l) == (peer.port(), port)
     });
     m.stop();
 
@@ -128,7 +136,7 @@ fn v4_mapped_ipv6_is_reported_as_ipv4() {
     let (_conn, peer) = listener.accept().unwrap();
     let connect = m.wait_for("v4-mapped connect", T, |l| connect_to(l, &mk, port));
     let accept = m.wait_for("accept", T, |l| {
-        action(l) == "accept" && l["process"]["pid"] == me() && l["source"]["port"] == peer.port()
+        action(l) == "accept" && l["process"]["pid"] == me() && ports(l) == (peer.port(), port)
     });
     m.stop();
     assert_eq!(connect["destination"]["ip"], "127.0.0.1");
@@ -208,7 +216,9 @@ fn accept4_without_an_address_buffer_still_yields_the_peer() {
     };
     assert!(fd >= 0, "accept4: {}", std::io::Error::last_os_error());
     let line = m.wait_for("accept", T, |l| {
-        action(l) == "accept" && l["process"]["pid"] == me() && l["source"]["port"] == client_port
+        action(l) == "accept"
+            && l["process"]["pid"] == me()
+            && ports(l) == (client_port, addr.port())
     });
     // SAFETY: closing the fd accept4 gave us.
     unsafe { libc::close(fd) };
@@ -293,7 +303,7 @@ fn startup_snapshot_lists_listeners_and_connections_and_their_end_is_attributed(
     let snap_conn = m.wait_for("snapshot connection", T, |l| {
         l["event"]["kind"] == "state"
             && action(l) == "connect"
-            && l["source"]["port"] == peer.port()
+            && ports(l) == (peer.port(), addr.port())
     });
     client.write_all(b"bye").unwrap();
     let mut buf = [0u8; 3];
@@ -303,7 +313,7 @@ fn startup_snapshot_lists_listeners_and_connections_and_their_end_is_attributed(
     let end = m.wait_for("disconnect of the snapshot connection", T, |l| {
         action(l) == "disconnect"
             && l["network"]["direction"] == "egress"
-            && l["source"]["port"] == peer.port()
+            && ports(l) == (peer.port(), addr.port())
     });
     m.stop();
     assert_eq!(snap_listen["process"]["pid"], me());
