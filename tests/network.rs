@@ -353,9 +353,94 @@ fn connection_storm_loses_nothing() {
     m.wait_count("accepts", n, Duration::from_secs(60), |l| {
         count(l, "accept", "destination")
     });
+    // both ends of every connection close: the client's (egress) and the accepted (ingress)
+    m.wait_count("disconnects", 2 * n, Duration::from_secs(60), |l| {
+        count(l, "disconnect", "destination")
+    });
     let done = m.stop();
     assert_eq!(count(&done.lines, "connect", "destination"), n);
     assert_eq!(count(&done.lines, "accept", "destination"), n);
+    assert_eq!(count(&done.lines, "disconnect", "destination"), 2 * n);
     let stats = &done.final_stats()["monitor"]["stats"];
+    assert_eq!(stats["kernel_misses_total"], 0, "{stats}");
     assert_eq!(stats["lost_total"], 0, "{stats}");
+}
+
+/// A network namespace of the test's own, deleted on drop.
+struct Netns(String);
+
+impl Netns {
+    /// `lo` up, and `v0` (10.77.0.1/24) whose neighbour 10.77.0.2 has a fixed MAC nobody owns:
+    /// a SYN to it leaves and is never answered. One SYN retry, so a connect times out in ~3 s.
+    fn with_silent_peer() -> Self {
+        let name = format!("mon{}", std::process::id());
+        let ns = Netns(name.clone());
+        ip(&["netns", "add", &name]);
+        let setup = "ip link set lo up && ip link add v0 type veth peer name v1 && \
+                     ip addr add 10.77.0.1/24 dev v0 && ip link set v0 up && ip link set v1 up && \
+                     ip neigh add 10.77.0.2 lladdr 02:00:00:00:00:02 dev v0 nud permanent && \
+                     sysctl -qw net.ipv4.tcp_syn_retries=1";
+        ip(&["netns", "exec", &name, "sh", "-c", setup]);
+        ns
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+    }
+}
+
+fn ip(args: &[&str]) {
+    let status = Command::new("ip")
+        .args(args)
+        .status()
+        .expect("ip (iproute2)");
+    assert!(status.success(), "ip {args:?} failed");
+}
+
+#[test]
+fn unreachable_and_timed_out_connects_name_their_errno() {
+    let ns = Netns::with_silent_peer();
+    let m = Monitor::start(&[]);
+    let mk = marker("unreach");
+    // no route: ENETUNREACH at once; a silent peer: ETIMEDOUT, blocking and non-blocking
+    let script = "import socket,select\n\
+                  s=socket.socket(); r1=s.connect_ex(('10.99.0.1',80))\n\
+                  s=socket.socket(); r2=s.connect_ex(('10.77.0.2',81))\n\
+                  s=socket.socket(); s.setblocking(False); s.connect_ex(('10.77.0.2',82))\n\
+                  select.select([],[s],[],20)\n\
+                  r3=s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)\n\
+                  assert (r1,r2,r3)==(101,110,110), (r1,r2,r3)\n";
+    let status = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &ns.0,
+            "/usr/bin/python3",
+            "-c",
+            script,
+            &mk,
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the namespace behaves as the test expects"
+    );
+    let unreach = m.wait_for("ENETUNREACH", T, |l| connect_to(l, &mk, 80));
+    let timed_out = m.wait_for("ETIMEDOUT", T, |l| connect_to(l, &mk, 81));
+    let nonblocking = m.wait_for("non-blocking ETIMEDOUT", T, |l| connect_to(l, &mk, 82));
+    m.stop();
+    for (line, ip, code) in [
+        (&unreach, "10.99.0.1", "ENETUNREACH"),
+        (&timed_out, "10.77.0.2", "ETIMEDOUT"),
+        (&nonblocking, "10.77.0.2", "ETIMEDOUT"),
+    ] {
+        assert_eq!(line["event"]["outcome"], "failure", "{line}");
+        assert_eq!(line["error"]["code"], code, "{line}");
+        assert_eq!(line["destination"]["ip"], ip, "{line}");
+        assert_eq!(line["process"]["name"], "python3", "{line}");
+    }
+    assert_eq!(nonblocking["monitor"]["network"]["nonblocking"], true);
 }

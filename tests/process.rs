@@ -144,6 +144,7 @@ fn burst_of_2000_processes_all_seen_with_zero_drops() {
     assert_eq!(count(&done.lines, "exit"), 2000);
     let stats = &done.final_stats()["monitor"]["stats"];
     assert_eq!(stats["kernel_drops_total"], 0, "{stats}");
+    assert_eq!(stats["kernel_misses_total"], 0, "{stats}");
     assert_eq!(stats["lost_total"], 0, "{stats}");
     assert!(stats["events"]["exec"].as_u64().unwrap() >= 2000);
 }

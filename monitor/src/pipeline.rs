@@ -357,10 +357,7 @@ impl Pipeline {
             return;
         };
         let Some(ev) = rec.event.clone() else {
-            if matches!(
-                rec.header.program,
-                "sshd" | "sshd-session" | "sudo" | "su" | "login"
-            ) {
+            if authlog::is_understood_program(rec.header.program) {
                 self.auth.unknown += 1;
             }
             return;
@@ -369,7 +366,7 @@ impl Pipeline {
         let now = clock::boot_now_ns();
         let mut session = rec.header.pid.and_then(|p| self.sessions.by_leader(p));
         let mut ends = None;
-        let sshd = matches!(rec.header.program, "sshd" | "sshd-session");
+        let sshd = authlog::is_sshd(rec.header.program);
         match &ev {
             AuthEvent::Login(a) if a.success && sshd => {
                 let (user, method, ip, port, key) = (&a.user, &a.method, &a.ip, a.port, &a.key);

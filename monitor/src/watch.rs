@@ -113,6 +113,15 @@ impl Watch {
         }
         kernel_drops.insert("unassembled".into(), drops[0].into());
         let drops_total: u64 = drops.iter().sum();
+        let misses = self.probes.misses().unwrap_or_else(|e| {
+            log::warn!("cannot read the kernel's skipped-run counters: {e:#}");
+            Vec::new()
+        });
+        let misses_total: u64 = misses.iter().map(|(_, n)| n).sum();
+        let misses: serde_json::Map<_, _> = misses
+            .into_iter()
+            .map(|(name, n)| (name, n.into()))
+            .collect();
         let shed = self.output.shed();
         let a = p.auth;
         let stats = json!({
@@ -121,11 +130,13 @@ impl Watch {
             "events": events,
             "kernel_drops": kernel_drops,
             "kernel_drops_total": drops_total,
+            "kernel_misses": misses,
+            "kernel_misses_total": misses_total,
             "lines_written": self.output.written(),
             "lines_shed": shed,
             "lines_held": p.held(),
             "decode_errors": p.decode_errors,
-            "lost_total": drops_total + shed + p.decode_errors,
+            "lost_total": drops_total + misses_total + shed + p.decode_errors,
             "process_table_size": p.table.len(),
             "connections_tracked": p.net.len(),
             "connections_untracked": p.net.untracked,

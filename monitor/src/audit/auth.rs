@@ -53,7 +53,7 @@ pub fn analyze(lines: &[(String, String)]) -> Analysis {
         };
         let t = rec.header.time_ns;
         let Some(ev) = rec.event else {
-            if matches!(rec.header.program, "sshd" | "sudo" | "su") {
+            if authlog::is_understood_program(rec.header.program) {
                 *unknown.entry(file.clone()).or_default() += 1;
             }
             continue;
@@ -339,9 +339,13 @@ mod tests {
             ));
         }
         log.push_str("2026-11-20T10:01:00+00:00 h sshd[1]: Accepted password for deploy from 203.0.113.7 port 40010 ssh2\n");
-        log.push_str("2026-11-20T11:00:00+00:00 h sshd[2]: Accepted publickey for alice from 198.51.100.1 port 5 ssh2: ED25519 SHA256:abc\n");
+        // OpenSSH >= 9.8 logs as sshd-session
+        log.push_str("2026-11-20T11:00:00+00:00 h sshd-session[2]: Accepted publickey for alice from 198.51.100.1 port 5 ssh2: ED25519 SHA256:abc\n");
         log.push_str("2026-11-20T12:00:00+00:00 h sshd[3]: message repeated 3 times: [ Failed password for root from 192.0.2.9 port 22 ssh2]\n");
+        log.push_str("2026-11-20T12:00:01+00:00 h sshd-session[3]: a message nobody knows\n");
+        log.push_str("2026-11-20T12:00:02+00:00 h cron[4]: not ours to understand\n");
         let a = analyze(&lines(&log));
+        assert_eq!(a.unknown_lines.get("test"), Some(&1));
         assert_eq!(a.findings[0].kind, "login_after_failures");
         assert!(
             a.findings[0].title.contains("203.0.113.7 after 5 failed"),

@@ -87,11 +87,26 @@ pub struct Record<'a> {
     pub event: Option<AuthEvent>,
 }
 
+/// sshd's syslog names: since OpenSSH 9.8 the per-connection process is `sshd-session`.
+pub fn is_sshd(program: &str) -> bool {
+    matches!(program, "sshd" | "sshd-session")
+}
+
+/// Programs whose lines this parser reads: a line of theirs it does not understand is worth
+/// counting (a format change, or a message nobody taught it yet).
+pub fn is_understood_program(program: &str) -> bool {
+    is_sshd(program)
+        || matches!(
+            program,
+            "sudo" | "su" | "login" | "gdm" | "gdm-password" | "systemd-logind"
+        )
+}
+
 /// Parses one auth.log line. `None` if it is not even a syslog line.
 pub fn parse_line(line: &str) -> Option<Record<'_>> {
     let header = parse_header(line)?;
     let event = match header.program {
-        "sshd" | "sshd-session" => sshd::parse(header.message, header.module),
+        p if is_sshd(p) => sshd::parse(header.message, header.module),
         "sudo" => sudo::parse_sudo(header.message),
         "su" => sudo::parse_su(header.message, header.module),
         "login" | "gdm" | "gdm-password" | "systemd-logind" => {

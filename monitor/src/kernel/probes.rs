@@ -1,6 +1,9 @@
 //! Loads the embedded eBPF object with the resolved layout and settings, attaches every
 //! program, and gives access to the ring buffer and the kernel-side counters.
-use std::path::Path;
+use std::{
+    os::fd::{AsFd as _, AsRawFd as _},
+    path::Path,
+};
 
 use anyhow::{anyhow, Context as _};
 use aya::{
@@ -118,6 +121,26 @@ impl Probes {
         Ok(RingBuf::try_from(map)?)
     }
 
+    /// Runs the kernel skipped, per program (`recursion_misses` in the program's fdinfo): a
+    /// tracepoint that fires while another BPF program runs on the same CPU (say, a softirq's
+    /// TCP state change during a syscall program, or another tracer's kprobe) does not run
+    /// ours. Each is an event never seen — counted as lost. Only programs with misses are
+    /// listed; a program whose fdinfo cannot be read is an error. Kernels before 5.12 do not
+    /// count skipped runs (no `recursion_misses` line): nothing to report there.
+    pub fn misses(&self) -> anyhow::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for (name, prog) in self.ebpf.programs() {
+            let fd = prog.fd().map_err(|e| anyhow!("program {name}: {e}"))?;
+            let path = format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd());
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+            let n = recursion_misses(&text).unwrap_or(0);
+            if n > 0 {
+                out.push((name.to_owned(), n));
+            }
+        }
+        Ok(out)
+    }
+
     /// Records lost in the kernel, summed over CPUs: index 0 = assembly failures, then one
     /// per `EventKind`.
     pub fn drops(&self) -> anyhow::Result<[u64; EventKind::COUNT as usize]> {
@@ -128,6 +151,16 @@ impl Probes {
         }
         Ok(out)
     }
+}
+
+/// The `recursion_misses:` value of a BPF program's `/proc/PID/fdinfo/FD`.
+fn recursion_misses(fdinfo: &str) -> Option<u64> {
+    fdinfo.lines().find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        (key.trim() == "recursion_misses")
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
 }
 
 fn attach(ebpf: &mut Ebpf, prog_name: &str, hook: Hook) -> Result<(), ProgramError> {
@@ -162,5 +195,21 @@ fn describe(e: &ProgramError) -> String {
             format!("{io_error}; verifier said:\n{}", tail.join("\n"))
         }
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::recursion_misses;
+
+    #[test]
+    fn recursion_misses_is_read_from_fdinfo() {
+        let fdinfo = "pos:\t0\nflags:\t02000002\nmnt_id:\t16\nino:\t2085\nprog_type:\t5\n\
+                      prog_jited:\t1\nprog_tag:\t0e5a4dea3fd4a6be\nmemlock:\t4096\n\
+                      prog_id:\t88\nrun_time_ns:\t0\nrun_cnt:\t0\nrecursion_misses:\t17\n\
+                      verified_insns:\t301\n";
+        assert_eq!(recursion_misses(fdinfo), Some(17));
+        assert_eq!(recursion_misses("prog_type:\t5\nrun_cnt:\t0\n"), None);
+        assert_eq!(recursion_misses("recursion_misses:\tmany\n"), None);
     }
 }
