@@ -81,6 +81,43 @@ fn publickey_login_is_joined_onto_the_exec_it_runs() {
 }
 
 #[test]
+fn sshd_session_log_lines_are_joined_too() {
+    // OpenSSH >= 9.8 logs each connection as `sshd-session[PID]`; Debian 12's sshd run from a
+    // copy named so logs the same way
+    let fx = SshFixture::get();
+    let port = fx.renamed_sshd("sshd-session");
+    let m = monitor(fx);
+    let mk = marker("sshd-session");
+    let out = fx.ssh_key_to(port, &format!("id {mk}; true"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exec = exec_of(&m, &mk);
+    let client = client_port(&m, &mk, port);
+    let login = m.wait_for("login line", T, |l| {
+        action(l) == "login" && l["event"]["outcome"] == "success" && l["source"]["port"] == client
+    });
+    m.stop();
+    let auth_log = std::fs::read_to_string(&fx.auth_log).unwrap();
+    assert!(
+        auth_log.contains(&format!("sshd-session[{}]", login["process"]["pid"])),
+        "the login was logged as sshd-session"
+    );
+    let s = &exec["monitor"]["session"];
+    assert_eq!(s["user"], fx.user.as_str(), "{exec}");
+    assert_eq!(s["source_port"], client);
+    assert_eq!(s["auth_method"], "publickey");
+    assert_eq!(s["complete"], true);
+    assert_eq!(
+        exec["process"]["entry_leader"]["entry_meta"]["type"],
+        "sshd"
+    );
+    assert_eq!(login["monitor"]["session"]["id"], s["id"]);
+}
+
+#[test]
 fn password_login_is_reported_as_password() {
     let fx = SshFixture::get();
     let m = monitor(fx);

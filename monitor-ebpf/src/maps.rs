@@ -17,6 +17,11 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EventKind::COUNT, 0);
 
+/// The TCP state programs' guard: a busy flag and a rescued count per CPU (see
+/// `monitor_common::counters` and `net::inet_sock_set_state_nested`).
+#[map]
+pub static STATE_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
+
 /// Scratch space for assembling exec records, one slot per CPU (userspace sets the count to
 /// the number of possible CPUs). Too large for a per-CPU array (32 KiB value limit).
 #[map]

@@ -113,9 +113,9 @@ impl Watch {
         }
         kernel_drops.insert("unassembled".into(), drops[0].into());
         let drops_total: u64 = drops.iter().sum();
-        let misses = self.probes.misses().unwrap_or_else(|e| {
+        let (misses, rescued) = self.probes.misses().unwrap_or_else(|e| {
             log::warn!("cannot read the kernel's skipped-run counters: {e:#}");
-            Vec::new()
+            (Vec::new(), 0)
         });
         let misses_total: u64 = misses.iter().map(|(_, n)| n).sum();
         let misses: serde_json::Map<_, _> = misses
@@ -132,6 +132,7 @@ impl Watch {
             "kernel_drops_total": drops_total,
             "kernel_misses": misses,
             "kernel_misses_total": misses_total,
+            "kernel_misses_rescued": rescued,
             "lines_written": self.output.written(),
             "lines_shed": shed,
             "lines_held": p.held(),

@@ -138,7 +138,11 @@ impl Monitor {
             std::thread::spawn(move || {
                 let mut s = String::new();
                 let _ = BufReader::new(stderr_pipe).read_to_string(&mut s);
-                stderr.lock().unwrap().push_str(&s);
+                // a test that panicked while reading it poisoned nothing we care about
+                stderr
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push_str(&s);
             })
         };
         let m = Self {
@@ -170,12 +174,23 @@ impl Monitor {
                 return v.clone();
             }
             if Instant::now() >= deadline {
-                panic!(
-                    "timed out after {timeout:?} waiting for {what}; stderr: {}",
-                    self.stderr.lock().unwrap()
-                );
+                let stderr = self.stderr.lock().map(|s| s.clone()).unwrap_or_default();
+                panic!("timed out after {timeout:?} waiting for {what}; stderr: {stderr}");
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits until `count(lines) >= n` or `timeout` passes; returns the last count (for a
+    /// test that wants to report more than "timed out" when it is short).
+    pub fn settle(&self, n: usize, timeout: Duration, count: impl Fn(&[Value]) -> usize) -> usize {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = count(&self.lines.lock().unwrap());
+            if got >= n || Instant::now() >= deadline {
+                return got;
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

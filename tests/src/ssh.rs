@@ -7,7 +7,7 @@
 use std::{
     os::unix::fs::PermissionsExt,
     path::PathBuf,
-    process::{Command, Output, Stdio},
+    process::{Child, Command, Output, Stdio},
     sync::{Mutex, OnceLock},
     time::{Duration, Instant},
 };
@@ -113,6 +113,44 @@ fn dev_log_live() -> bool {
         .is_ok()
 }
 
+/// `binary -D` with a config of its own (`<name>_config`, the fixture's host key) on a free
+/// loopback port.
+fn start_sshd(dir: &std::path::Path, name: &str, binary: &std::path::Path) -> (Child, u16) {
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    let port = free_port();
+    let config = dir.join(format!("{name}_config"));
+    std::fs::write(
+        &config,
+        format!(
+            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nPidFile {pid}\nUsePAM yes\n\
+             PasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
+             PubkeyAuthentication yes\nPermitRootLogin no\nLogLevel INFO\nSyslogFacility AUTH\n\
+             MaxStartups 100\nMaxAuthTries 3\n",
+            hk = dir.join("hostkey").display(),
+            pid = dir.join(format!("{name}.pid")).display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new(binary)
+        .arg("-D")
+        .arg("-f")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sshd (cargo xtask setup --test-deps installs it)");
+    (child, port)
+}
+
+fn wait_for_sshd(auth_log: &std::path::Path, port: u16) {
+    wait_until("sshd listening", || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    wait_until("sshd in auth.log", || {
+        std::fs::read_to_string(auth_log).is_ok_and(|s| s.contains(&format!("port {port}")))
+    });
+}
+
 impl SshFixture {
     pub fn get() -> &'static SshFixture {
         FIXTURE.get_or_init(Self::start)
@@ -206,36 +244,9 @@ impl SshFixture {
         run(Command::new("ssh-keygen")
             .args(["-q", "-t", "ed25519", "-N", "", "-f"])
             .arg(&hostkey));
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        let port = free_port();
-        let config = dir.join("sshd_config");
-        std::fs::write(
-            &config,
-            format!(
-                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nPidFile {pid}\nUsePAM yes\n\
-                 PasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
-                 PubkeyAuthentication yes\nPermitRootLogin no\nLogLevel INFO\nSyslogFacility AUTH\n\
-                 MaxStartups 100\nMaxAuthTries 3\n",
-                hk = hostkey.display(),
-                pid = dir.join("sshd.pid").display()
-            ),
-        )
-        .unwrap();
-        let sshd = Command::new("/usr/sbin/sshd")
-            .arg("-D")
-            .arg("-f")
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sshd (cargo xtask setup --test-deps installs it)");
+        let (sshd, port) = start_sshd(&dir, "sshd", std::path::Path::new("/usr/sbin/sshd"));
         partial.pids.push(sshd.id());
-        wait_until("sshd listening", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
-        wait_until("sshd in auth.log", || {
-            std::fs::read_to_string(&auth_log).is_ok_and(|s| s.contains(&format!("port {port}")))
-        });
+        wait_for_sshd(&auth_log, port);
 
         partial.done = true;
         let (sshd_pid, rsyslog_pid) = (sshd.id(), rsyslog.id());
@@ -258,6 +269,20 @@ impl SshFixture {
         }
     }
 
+    /// A second sshd, run from a copy of the binary named `name`, so that it logs as `name[PID]`
+    /// — as OpenSSH 9.8 and later log each connection as `sshd-session[PID]`. Stopped at exit;
+    /// returns its port.
+    pub fn renamed_sshd(&self, name: &str) -> u16 {
+        let binary = self.dir.join(name);
+        std::fs::copy("/usr/sbin/sshd", &binary).unwrap();
+        let (child, port) = start_sshd(&self.dir, name, &binary);
+        if let Some(Ok(mut c)) = CLEANUP.get().map(Mutex::lock) {
+            c.daemons.push(child);
+        }
+        wait_for_sshd(&self.auth_log, port);
+        port
+    }
+
     pub fn sshd_pid(&self) -> u32 {
         self.sshd_pid
     }
@@ -266,8 +291,8 @@ impl SshFixture {
         self.rsyslog_pid
     }
 
-    fn base(&self, cmd: &mut Command) {
-        cmd.args(["-p", &self.port.to_string()])
+    fn base(&self, cmd: &mut Command, port: u16) {
+        cmd.args(["-p", &port.to_string()])
             .args([
                 "-o",
                 "StrictHostKeyChecking=no",
@@ -280,8 +305,13 @@ impl SshFixture {
 
     /// `ssh -i key user@127.0.0.1 <command>` (publickey).
     pub fn ssh_key(&self, command: &str, extra: &[&str]) -> Output {
+        self.ssh_key_to(self.port, command, extra)
+    }
+
+    /// [`Self::ssh_key`] to the sshd on `port`.
+    pub fn ssh_key_to(&self, port: u16, command: &str, extra: &[&str]) -> Output {
         let mut cmd = Command::new("ssh");
-        self.base(&mut cmd);
+        self.base(&mut cmd, port);
         cmd.arg("-i")
             .arg(&self.key)
             .args(["-o", "BatchMode=yes"])
@@ -294,7 +324,7 @@ impl SshFixture {
     pub fn ssh_password(&self, user: &str, password: &str, command: &str) -> Output {
         let mut cmd = Command::new("sshpass");
         cmd.args(["-p", password, "ssh"]);
-        self.base(&mut cmd);
+        self.base(&mut cmd, self.port);
         cmd.args([
             "-o",
             "PubkeyAuthentication=no",
@@ -318,7 +348,7 @@ impl SshFixture {
     pub fn open_session(&self, command: &str, tty: bool) -> std::process::Child {
         let before = self.accepted_logins();
         let mut cmd = Command::new("ssh");
-        self.base(&mut cmd);
+        self.base(&mut cmd, self.port);
         if tty {
             cmd.arg("-tt");
         }

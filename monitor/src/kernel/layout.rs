@@ -25,7 +25,6 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
     let connect = tp("syscalls", "sys_enter_connect");
     let bind = tp("syscalls", "sys_enter_bind");
     let socket = tp("syscalls", "sys_enter_socket");
-    let state = tp("sock", "inet_sock_set_state");
     let sock = |path: &[&str]| -> anyhow::Result<u32> {
         let mut full = vec!["__sk_common"];
         full.extend_from_slice(path);
@@ -53,17 +52,6 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
         tp_socket_family: socket.offset(tracefs, "family")?,
         tp_socket_type: socket.offset(tracefs, "type")?,
         tp_socket_protocol: socket.offset(tracefs, "protocol")?,
-        tp_sk_skaddr: state.offset(tracefs, "skaddr")?,
-        tp_sk_oldstate: state.offset(tracefs, "oldstate")?,
-        tp_sk_newstate: state.offset(tracefs, "newstate")?,
-        tp_sk_sport: state.offset(tracefs, "sport")?,
-        tp_sk_dport: state.offset(tracefs, "dport")?,
-        tp_sk_family: state.offset(tracefs, "family")?,
-        tp_sk_protocol: state.offset(tracefs, "protocol")?,
-        tp_sk_saddr: state.offset(tracefs, "saddr")?,
-        tp_sk_daddr: state.offset(tracefs, "daddr")?,
-        tp_sk_saddr_v6: state.offset(tracefs, "saddr_v6")?,
-        tp_sk_daddr_v6: state.offset(tracefs, "daddr_v6")?,
 
         task_flags: member("task_struct", &["flags"])?,
         task_pid: member("task_struct", &["pid"])?,

@@ -12,6 +12,7 @@ use aya::{
     Ebpf, EbpfLoader,
 };
 use monitor_common::{
+    counters::GUARD_RESCUED,
     header::EventKind,
     layout::{Config, Layout},
 };
@@ -29,6 +30,9 @@ enum Hook {
     /// the category is only used to check the tracepoint exists.
     Raw(&'static str, &'static str),
 }
+
+/// The backup TCP state program: its own skips are not losses (the primary ran then).
+const NESTED_STATE_PROGRAM: &str = "inet_sock_set_state_nested";
 
 /// Every program of the object: (program name, hook). Process programs first, then network.
 const PROGRAMS: &[(&str, Hook)] = &[
@@ -49,7 +53,9 @@ const PROGRAMS: &[(&str, Hook)] = &[
     ("sys_exit_bind", Tp("syscalls", "sys_exit_bind")),
     ("sys_enter_socket", Tp("syscalls", "sys_enter_socket")),
     ("sys_exit_socket", Tp("syscalls", "sys_exit_socket")),
-    ("inet_sock_set_state", Tp("sock", "inet_sock_set_state")),
+    ("inet_sock_set_state", Raw("sock", "inet_sock_set_state")),
+    // after the primary: runs its state changes when a softirq interrupted it (net.rs)
+    (NESTED_STATE_PROGRAM, Raw("sock", "inet_sock_set_state")),
 ];
 
 /// Names of the tracepoints the programs need, `category/name`.
@@ -68,6 +74,7 @@ pub struct Settings {
 pub struct Probes {
     ebpf: Ebpf,
     drops: PerCpuArray<MapData, u64>,
+    guard: PerCpuArray<MapData, u64>,
     pub attached: Vec<String>,
 }
 
@@ -105,9 +112,12 @@ impl Probes {
             });
         }
         let drops = PerCpuArray::try_from(ebpf.take_map("DROPS").context("map DROPS")?)?;
+        let guard =
+            PerCpuArray::try_from(ebpf.take_map("STATE_GUARD").context("map STATE_GUARD")?)?;
         Ok(Self {
             ebpf,
             drops,
+            guard,
             attached,
         })
     }
@@ -121,24 +131,31 @@ impl Probes {
         Ok(RingBuf::try_from(map)?)
     }
 
-    /// Runs the kernel skipped, per program (`recursion_misses` in the program's fdinfo): a
-    /// tracepoint that fires while another BPF program runs on the same CPU (say, a softirq's
-    /// TCP state change during a syscall program, or another tracer's kprobe) does not run
-    /// ours. Each is an event never seen — counted as lost. Only programs with misses are
-    /// listed; a program whose fdinfo cannot be read is an error. Kernels before 5.12 do not
-    /// count skipped runs (no `recursion_misses` line): nothing to report there.
-    pub fn misses(&self) -> anyhow::Result<Vec<(String, u64)>> {
+    /// Runs the kernel skipped and nobody made up for, per program (`recursion_misses` in the
+    /// program's fdinfo): a tracepoint that fires while its program is already running on
+    /// that CPU (a softirq's TCP state change), or — for classic tracepoints — while any other
+    /// BPF program runs there, does not run it. Each is an event never seen, so it counts as
+    /// lost; for the TCP state program, minus those its backup rescued (second value). Only
+    /// programs with losses are listed. Kernels before 5.12 do not count skipped runs.
+    pub fn misses(&self) -> anyhow::Result<(Vec<(String, u64)>, u64)> {
+        let rescued: u64 = self.guard.get(&GUARD_RESCUED, 0)?.iter().sum();
         let mut out = Vec::new();
         for (name, prog) in self.ebpf.programs() {
+            if name == NESTED_STATE_PROGRAM {
+                continue;
+            }
             let fd = prog.fd().map_err(|e| anyhow!("program {name}: {e}"))?;
             let path = format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd());
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-            let n = recursion_misses(&text).unwrap_or(0);
+            let mut n = recursion_misses(&text).unwrap_or(0);
+            if name == "inet_sock_set_state" {
+                n = n.saturating_sub(rescued);
+            }
             if n > 0 {
                 out.push((name.to_owned(), n));
             }
         }
-        Ok(out)
+        Ok((out, rescued))
     }
 
     /// Records lost in the kernel, summed over CPUs: index 0 = assembly failures, then one
