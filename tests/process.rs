@@ -353,3 +353,58 @@ fn threads_are_not_processes() {
     assert_eq!(exits.count(), 1, "one exit for the whole thread group");
     assert!(find(&done.lines, "exec", &mk).is_some());
 }
+
+#[test]
+fn relative_memfd_and_deleted_execs_name_the_file_that_ran() {
+    // short-lived processes: gone before userspace could ask /proc, so the path comes from
+    // the kernel's walk of the executable's dentries
+    let dir = std::env::temp_dir().join(marker("reldir"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let dir = dir.canonicalize().unwrap();
+    std::fs::copy("/bin/true", dir.join("tool")).unwrap();
+    std::fs::copy("/bin/true", dir.join("gone")).unwrap();
+    let m = Monitor::start(&[]);
+    let (mk1, mk2, mk3) = (marker("rel"), marker("memfd"), marker("deleted"));
+    let status = Command::new("./tool")
+        .arg(&mk1)
+        .current_dir(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let script = "import os,sys\n\
+                  def run(fd, name, mk):\n\
+                  \x20   pid=os.fork()\n\
+                  \x20   if pid==0: os.execve(fd, [name, mk], {})\n\
+                  \x20   os.waitpid(pid,0)\n\
+                  fd=os.memfd_create('payload')\n\
+                  os.write(fd, open('/bin/true','rb').read())\n\
+                  run(fd, 'payload', sys.argv[1])\n\
+                  fd=os.open(sys.argv[3], os.O_RDONLY); os.unlink(sys.argv[3])\n\
+                  run(fd, 'gone', sys.argv[2])\n";
+    let status = Command::new("/usr/bin/python3")
+        .args(["-c", script, &mk2, &mk3])
+        .arg(dir.join("gone"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // the exec whose argv is exactly [name, marker] (python's own argv carries them too)
+    let exec_as = |name: &str, mk: &str| {
+        m.wait_for(&format!("exec of {name}"), T, |l| {
+            action(l) == "exec" && l["event"]["outcome"] == "success" && args(l) == [name, mk]
+        })
+    };
+    let relative = exec_as("./tool", &mk1);
+    let memfd = exec_as("payload", &mk2);
+    let deleted = exec_as("gone", &mk3);
+    m.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(
+        relative["process"]["executable"],
+        dir.join("tool").to_str().unwrap()
+    );
+    assert_eq!(memfd["process"]["executable"], "/memfd:payload (deleted)");
+    assert_eq!(
+        deleted["process"]["executable"],
+        format!("{} (deleted)", dir.join("gone").display())
+    );
+}

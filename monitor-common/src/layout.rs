@@ -85,6 +85,21 @@ pub struct Layout {
     /// `inet_sock.inet_sport`: the local port, still set after the socket is unhashed (a
     /// connection reset before accept returns has `skc_num` cleared).
     pub inet_sport: u32,
+    /// The executable's path, walked in the kernel (optional: without them a relative exec
+    /// path is resolved through /proc): `mm_struct.exe_file`, `file.f_path.{dentry,mnt}`,
+    /// `dentry.{d_parent,d_name.len,d_name.name,d_hash.pprev}`, `mount.{mnt,mnt_parent,
+    /// mnt_mountpoint}`, `vfsmount.mnt_root`.
+    pub mm_exe_file: u32,
+    pub file_path_dentry: u32,
+    pub file_path_mnt: u32,
+    pub dentry_parent: u32,
+    pub dentry_name_len: u32,
+    pub dentry_name: u32,
+    pub dentry_hash_pprev: u32,
+    pub mount_mnt: u32,
+    pub mount_parent: u32,
+    pub mount_mountpoint: u32,
+    pub vfsmount_root: u32,
     /// `struct tcp_sock`.
     pub tcp_bytes_received: u32,
     pub tcp_bytes_sent: u32,
@@ -147,6 +162,17 @@ impl Layout {
             sk_protocol: MISSING,
             sk_err: MISSING,
             inet_sport: MISSING,
+            mm_exe_file: MISSING,
+            file_path_dentry: MISSING,
+            file_path_mnt: MISSING,
+            dentry_parent: MISSING,
+            dentry_name_len: MISSING,
+            dentry_name: MISSING,
+            dentry_hash_pprev: MISSING,
+            mount_mnt: MISSING,
+            mount_parent: MISSING,
+            mount_mountpoint: MISSING,
+            vfsmount_root: MISSING,
             tcp_bytes_received: MISSING,
             tcp_bytes_sent: MISSING,
         }

@@ -21,6 +21,14 @@ pub const EXEC_FILENAME_TRUNCATED: u32 = 1 << 1;
 pub const EXEC_ARGV_UNREADABLE: u32 = 1 << 2;
 /// Only set on failed execs: more arguments existed than were read.
 pub const EXEC_ARGC_TRUNCATED: u32 = 1 << 3;
+/// The filename is the executable's path as the kernel walked it from `mm->exe_file`: its
+/// components leaf first, each ending in a NUL (the exec was given a relative or `/dev/fd/N`
+/// path, which says little once the process is gone).
+pub const EXEC_FILENAME_WALKED: u32 = 1 << 4;
+/// With `EXEC_FILENAME_WALKED`: the file had been unlinked (a deleted binary, a memfd).
+pub const EXEC_FILE_DELETED: u32 = 1 << 5;
+/// Most path components the kernel walks.
+pub const PATH_DEPTH: u32 = 40;
 
 /// A new process (not a thread) was created. `header.pid` is the new process.
 #[repr(C)]

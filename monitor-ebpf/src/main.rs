@@ -7,6 +7,7 @@ mod emit;
 mod globals;
 mod maps;
 mod net;
+mod path;
 mod process;
 mod task;
 

@@ -13,8 +13,8 @@ use monitor_common::{
     header::EventKind,
     process::{
         ExecBuf, ExitEvent, ForkEvent, ARGV_CAP, EXEC_ARGC_TRUNCATED, EXEC_ARGV_TRUNCATED,
-        EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, FAILED_EXEC_ARG_CAP, FAILED_EXEC_MAX_ARGS,
-        FILENAME_CAP,
+        EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_FILENAME_WALKED, EXEC_FILE_DELETED,
+        FAILED_EXEC_ARG_CAP, FAILED_EXEC_MAX_ARGS, FILENAME_CAP,
     },
     task::TaskInfo,
 };
@@ -23,6 +23,7 @@ use crate::{
     emit::{count_drop, send, send_bytes},
     globals::{config, layout},
     maps::{PendingExec, EXEC_SCRATCH, PENDING_EXEC},
+    path,
     task::{current_task, fill_task_info, header, is_kthread, is_self, parent_tgid, read_at},
 };
 
@@ -99,22 +100,33 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let Some(buf) = begin_exec_record(task, EventKind::Exec, 0) else {
         return Ok(());
     };
-    let ev = &mut buf.event;
 
     // filename: __data_loc, low 16 bits = offset of the string within the record
     let loc: u32 = unsafe { ctx.read_at(layout!(tp_exec_filename) as usize) }?;
     let src = ((ctx.as_ptr() as u64) + (loc & 0xffff) as u64) as *const core::ffi::c_void;
-    let n = unsafe {
-        bpf_probe_read_kernel_str(
-            buf.data.as_mut_ptr() as *mut core::ffi::c_void,
-            FILENAME_CAP as u32,
-            src,
-        )
-    };
-    let fname_len = filename_len(n, &mut ev.flags);
+    let mut fname_len = read_filename(buf, src);
+    let mm: u64 = read_at(task, layout!(task_mm))?;
+    if says_little(&buf.data) {
+        // `./x` or `/dev/fd/3`: the path of the file the kernel opened instead
+        let exe = read_at::<u64>(mm, layout!(mm_exe_file)).unwrap_or(0);
+        let len = &mut buf.event.filename_len as *mut u32;
+        match path::walk(buf.data.as_mut_ptr(), len, exe) {
+            Some(deleted) => {
+                let ev = &mut buf.event;
+                fname_len = unsafe { core::ptr::read_volatile(len) } as usize & (FILENAME_CAP - 1);
+                ev.flags &= !EXEC_FILENAME_TRUNCATED;
+                ev.flags |= EXEC_FILENAME_WALKED;
+                if deleted {
+                    ev.flags |= EXEC_FILE_DELETED;
+                }
+            }
+            // the walk may have written over it
+            None => fname_len = read_filename(buf, src),
+        }
+    }
+    let ev = &mut buf.event;
     ev.filename_len = fname_len as u32;
 
-    let mm: u64 = read_at(task, layout!(task_mm))?;
     let arg_start: u64 = read_at(mm, layout!(mm_arg_start))?;
     let arg_end: u64 = read_at(mm, layout!(mm_arg_end))?;
     let size = arg_end.saturating_sub(arg_start);
@@ -155,6 +167,33 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
     }
     send_record(buf, fname_len, argv_len, EventKind::Exec as u32);
     Ok(())
+}
+
+/// Copies the tracepoint's filename to the start of the record's data; its length.
+#[inline(always)]
+fn read_filename(buf: &mut ExecBuf, src: *const core::ffi::c_void) -> usize {
+    let n = unsafe {
+        bpf_probe_read_kernel_str(
+            buf.data.as_mut_ptr() as *mut core::ffi::c_void,
+            FILENAME_CAP as u32,
+            src,
+        )
+    };
+    filename_len(n, &mut buf.event.flags)
+}
+
+/// A filename that does not name the file once the process is gone: relative, or a
+/// descriptor path (fexecve).
+#[inline(always)]
+fn says_little(data: &[u8]) -> bool {
+    let fd_path = data[1] == b'd'
+        && data[2] == b'e'
+        && data[3] == b'v'
+        && data[4] == b'/'
+        && data[5] == b'f'
+        && data[6] == b'd'
+        && data[7] == b'/';
+    data[0] != b'/' || fd_path
 }
 
 /// Length of a filename read with `bpf_probe_read_*_str` (which counts the NUL), flagging a

@@ -1,7 +1,7 @@
 //! Exec records: a fixed part followed by the filename and the NUL-separated argv.
 use monitor_common::process::{
     ExecEvent, EXEC_ARGC_TRUNCATED, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE,
-    EXEC_FILENAME_TRUNCATED,
+    EXEC_FILENAME_TRUNCATED, EXEC_FILENAME_WALKED, EXEC_FILE_DELETED,
 };
 
 use super::{read_struct, DecodeError};
@@ -27,7 +27,12 @@ impl Exec {
                 got: bytes.len(),
             });
         }
-        let filename = bytes[fixed..fixed + fname_len].to_vec();
+        let raw = &bytes[fixed..fixed + fname_len];
+        let filename = if event.flags & EXEC_FILENAME_WALKED != 0 {
+            walked_path(raw, event.flags & EXEC_FILE_DELETED != 0)
+        } else {
+            raw.to_vec()
+        };
         let args = split_args(&bytes[fixed + fname_len..need]);
         Ok(Self {
             event,
@@ -54,6 +59,26 @@ impl Exec {
     }
 }
 
+/// The path the kernel walked (components leaf first, each NUL-terminated) as `/a/b/c`, with
+/// ` (deleted)` for an unlinked file as /proc/PID/exe shows it.
+fn walked_path(components: &[u8], deleted: bool) -> Vec<u8> {
+    let body = components.strip_suffix(&[0]).unwrap_or(components);
+    let mut path = Vec::with_capacity(components.len() + 11);
+    if !body.is_empty() {
+        for part in body.rsplit(|&b| b == 0) {
+            path.push(b'/');
+            path.extend_from_slice(part);
+        }
+    }
+    if path.is_empty() {
+        path.push(b'/');
+    }
+    if deleted {
+        path.extend_from_slice(b" (deleted)");
+    }
+    path
+}
+
 /// Splits a NUL-separated argv block. A trailing NUL ends the last argument; a block cut short
 /// (truncated) keeps its partial last argument. Empty arguments are kept.
 pub fn split_args(block: &[u8]) -> Vec<Vec<u8>> {
@@ -77,6 +102,16 @@ mod tests {
         assert_eq!(split_args(b"a\0par"), vec![b"a".to_vec(), b"par".to_vec()]);
         assert_eq!(split_args(b"\0"), vec![b"".to_vec()]);
         assert!(split_args(b"").is_empty());
+    }
+
+    #[test]
+    fn walked_paths_read_root_first() {
+        assert_eq!(walked_path(b"x\0tmp\0", false), b"/tmp/x");
+        assert_eq!(
+            walked_path(b"memfd:payload\0", true),
+            b"/memfd:payload (deleted)"
+        );
+        assert_eq!(walked_path(b"", false), b"/");
     }
 
     #[test]

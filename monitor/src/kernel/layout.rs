@@ -88,6 +88,17 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
         sk_protocol: member("sock", &["sk_protocol"])?,
         sk_err: member("sock", &["sk_err"])?,
         inet_sport: member("inet_sock", &["inet_sport"])?,
+        mm_exe_file: optional("mm_struct", &["exe_file"]),
+        file_path_dentry: optional("file", &["f_path", "dentry"]),
+        file_path_mnt: optional("file", &["f_path", "mnt"]),
+        dentry_parent: optional("dentry", &["d_parent"]),
+        dentry_name_len: optional("dentry", &["d_name", "len"]),
+        dentry_name: optional("dentry", &["d_name", "name"]),
+        dentry_hash_pprev: optional("dentry", &["d_hash", "pprev"]),
+        mount_mnt: optional("mount", &["mnt"]),
+        mount_parent: optional("mount", &["mnt_parent"]),
+        mount_mountpoint: optional("mount", &["mnt_mountpoint"]),
+        vfsmount_root: optional("vfsmount", &["mnt_root"]),
         tcp_bytes_received: member("tcp_sock", &["bytes_received"])?,
         tcp_bytes_sent: member("tcp_sock", &["bytes_sent"])?,
     })
@@ -110,5 +121,15 @@ mod tests {
         // struct sock starts with struct sock_common: family and addresses are near the start
         assert!(layout.sk_family < 64 && layout.sk_daddr == 0);
         assert_eq!(layout.sk_rcv_saddr, 4);
+        // the executable path walk: qstr is { hash, len } then the name pointer
+        assert_eq!(layout.dentry_name, layout.dentry_name_len + 4);
+        for off in [
+            layout.mm_exe_file,
+            layout.file_path_dentry,
+            layout.mount_mountpoint,
+        ] {
+            assert_ne!(off, MISSING);
+        }
+        assert_eq!(layout.file_path_dentry, layout.file_path_mnt + 8);
     }
 }

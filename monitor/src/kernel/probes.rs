@@ -108,6 +108,9 @@ impl Probes {
             })?;
             attached.push(match hook {
                 Hook::Tracepoint(c, n) => format!("tracepoint/{c}/{n}"),
+                Hook::Raw(_, n) if prog_name == NESTED_STATE_PROGRAM => {
+                    format!("raw_tracepoint/{n} (backup)")
+                }
                 Hook::Raw(_, n) => format!("raw_tracepoint/{n}"),
             });
         }
