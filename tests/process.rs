@@ -284,7 +284,8 @@ fn long_argv_is_truncated_with_its_original_size_and_limit_is_configurable() {
     // each argument counts its NUL, but for the last one, cut short at the limit
     assert_eq!(captured, 16_384 + 1, "captured {captured} bytes");
 
-    let m = Monitor::start(&["--max-argv-bytes", "65536"]);
+    // the largest limit the option allows: every program must still pass the verifier
+    let m = Monitor::start(&["--max-argv-bytes", "131072"]);
     Command::new("/bin/true")
         .arg(&mk)
         .args(&big)
@@ -299,7 +300,7 @@ fn long_argv_is_truncated_with_its_original_size_and_limit_is_configurable() {
 
 #[test]
 fn failed_exec_reports_errno_and_what_was_tried() {
-    let m = Monitor::start(&[]);
+    let m = Monitor::start(&["--max-argv-bytes", "131072"]);
     let mk = marker("enoent");
     let missing = format!("/nonexistent-{mk}/tool");
     let err = Command::new(&missing).arg(&mk).status().unwrap_err();
@@ -322,6 +323,12 @@ fn failed_exec_reports_errno_and_what_was_tried() {
     assert_eq!(line["error"]["code"], "ENOENT");
     assert_eq!(line["process"]["executable"], missing.as_str());
     assert_eq!(args(&line), vec![missing.clone(), mk.clone()]);
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(
+        line["process"]["working_directory"],
+        cwd.to_str().unwrap(),
+        "where the attempt was made"
+    );
     assert_eq!(denied["error"]["code"], "EACCES");
 }
 
@@ -401,6 +408,11 @@ fn relative_memfd_and_deleted_execs_name_the_file_that_ran() {
     assert_eq!(
         relative["process"]["executable"],
         dir.join("tool").to_str().unwrap()
+    );
+    assert_eq!(
+        relative["process"]["working_directory"],
+        dir.to_str().unwrap(),
+        "the directory it ran in"
     );
     assert_eq!(memfd["process"]["executable"], "/memfd:payload (deleted)");
     assert_eq!(

@@ -100,6 +100,10 @@ pub struct Layout {
     pub mount_parent: u32,
     pub mount_mountpoint: u32,
     pub vfsmount_root: u32,
+    /// The working directory: `task_struct.fs`, `fs_struct.pwd.{dentry,mnt}`.
+    pub task_fs: u32,
+    pub fs_pwd_dentry: u32,
+    pub fs_pwd_mnt: u32,
     /// `struct tcp_sock`.
     pub tcp_bytes_received: u32,
     pub tcp_bytes_sent: u32,
@@ -173,6 +177,9 @@ impl Layout {
             mount_parent: MISSING,
             mount_mountpoint: MISSING,
             vfsmount_root: MISSING,
+            task_fs: MISSING,
+            fs_pwd_dentry: MISSING,
+            fs_pwd_mnt: MISSING,
             tcp_bytes_received: MISSING,
             tcp_bytes_sent: MISSING,
         }

@@ -27,6 +27,11 @@ pub const EXEC_ARGC_TRUNCATED: u32 = 1 << 3;
 pub const EXEC_FILENAME_WALKED: u32 = 1 << 4;
 /// With `EXEC_FILENAME_WALKED`: the file had been unlinked (a deleted binary, a memfd).
 pub const EXEC_FILE_DELETED: u32 = 1 << 5;
+/// The record ends with the caller's working directory (`cwd_len` bytes, walked like
+/// `EXEC_FILENAME_WALKED`); `cwd_len` 0 without this flag means it could not be walked.
+pub const EXEC_CWD_WALKED: u32 = 1 << 6;
+/// With `EXEC_CWD_WALKED`: the working directory had been removed.
+pub const EXEC_CWD_DELETED: u32 = 1 << 7;
 /// Most path components the kernel walks.
 pub const PATH_DEPTH: u32 = 40;
 
@@ -45,7 +50,8 @@ crate::assert_size!(ForkEvent, 40);
 
 /// A successful exec (kind `Exec`, sent from `sched_process_exec`) or a failed one (kind
 /// `ExecFailed`, sent from `sys_exit_execve*` with `errno` set). The record continues with
-/// `filename_len` bytes of filename, then `argv_len` bytes of NUL-separated arguments.
+/// `filename_len` bytes of filename, then `argv_len` bytes of NUL-separated arguments, then
+/// `cwd_len` bytes of working directory (see `EXEC_CWD_WALKED`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct ExecEvent {
@@ -62,7 +68,7 @@ pub struct ExecEvent {
     pub argv_size: u64,
     /// argc of the new image (read from the initial stack), 0 if unknown.
     pub argc: u32,
-    pub _pad: u32,
+    pub cwd_len: u32,
 }
 crate::assert_size!(ExecEvent, 112);
 
@@ -70,7 +76,8 @@ crate::assert_size!(ExecEvent, 112);
 #[repr(C)]
 pub struct ExecBuf {
     pub event: ExecEvent,
-    pub data: [u8; FILENAME_CAP + ARGV_CAP],
+    /// Filename, argv, working directory.
+    pub data: [u8; FILENAME_CAP + ARGV_CAP + FILENAME_CAP],
 }
 
 /// The last thread of a process ended.

@@ -13,23 +13,37 @@ use crate::{globals::layout, task::read_at};
 /// Longest path component (NAME_MAX).
 const NAME_MAX: usize = 255;
 
-/// Writes the path of `file` to `dst` (which has room for `FILENAME_CAP` bytes), its length to
-/// `*len` (which must live in map memory, see below). `Some(deleted)` — the file had been
-/// unlinked (`d_unlinked`: a deleted binary) or never had a path (a memfd) — or `None` when a read fails or the path
-/// is deeper than `PATH_DEPTH` or longer than the buffer.
+/// Writes the path of the file `file` to `dst` (which has room for `FILENAME_CAP` bytes), its
+/// length to `*len` (which must live in map memory, see below). `Some(deleted)` — the file had
+/// been unlinked (`d_unlinked`: a deleted binary) or never had a path (a memfd) — or `None`
+/// when a read fails or the path is deeper than `PATH_DEPTH` or longer than the buffer.
 ///
 /// The running length is kept in map memory and re-read each step on purpose: the verifier
 /// does not track values loaded from a map, so every path through the loop reaches the next
 /// step with the same bounds and can be pruned. Kept in a register, each step's different
 /// range would have to be followed separately, to the verifier's instruction limit.
 #[inline(always)]
-pub fn walk(dst: *mut u8, len: *mut u32, file: u64) -> Option<bool> {
+pub fn walk_file(dst: *mut u8, len: *mut u32, file: u64) -> Option<bool> {
+    let dentry: u64 = read_at(file, layout!(file_path_dentry)).ok()?;
+    let vfsmount: u64 = read_at(file, layout!(file_path_mnt)).ok()?;
+    walk(dst, len, dentry, vfsmount)
+}
+
+/// [`walk_file`] for the working directory of `task` (`task->fs->pwd`).
+#[inline(always)]
+pub fn walk_cwd(dst: *mut u8, len: *mut u32, task: u64) -> Option<bool> {
+    let fs: u64 = read_at(task, layout!(task_fs)).ok()?;
+    let dentry: u64 = read_at(fs, layout!(fs_pwd_dentry)).ok()?;
+    let vfsmount: u64 = read_at(fs, layout!(fs_pwd_mnt)).ok()?;
+    walk(dst, len, dentry, vfsmount)
+}
+
+#[inline(always)]
+fn walk(dst: *mut u8, len: *mut u32, mut dentry: u64, vfsmount: u64) -> Option<bool> {
     let mount_mnt = layout!(mount_mnt);
     if mount_mnt == MISSING {
         return None;
     }
-    let mut dentry: u64 = read_at(file, layout!(file_path_dentry)).ok()?;
-    let vfsmount: u64 = read_at(file, layout!(file_path_mnt)).ok()?;
     // container_of(vfsmount, struct mount, mnt)
     let mut mnt = vfsmount.wrapping_sub(mount_mnt as u64);
     let hashed: u64 = read_at(dentry, layout!(dentry_hash_pprev)).ok()?;

@@ -13,8 +13,9 @@ use monitor_common::{
     header::EventKind,
     process::{
         ExecBuf, ExitEvent, ForkEvent, ARGV_CAP, EXEC_ARGC_TRUNCATED, EXEC_ARGV_TRUNCATED,
-        EXEC_ARGV_UNREADABLE, EXEC_FILENAME_TRUNCATED, EXEC_FILENAME_WALKED, EXEC_FILE_DELETED,
-        FAILED_EXEC_ARG_CAP, FAILED_EXEC_MAX_ARGS, FILENAME_CAP,
+        EXEC_ARGV_UNREADABLE, EXEC_CWD_DELETED, EXEC_CWD_WALKED, EXEC_FILENAME_TRUNCATED,
+        EXEC_FILENAME_WALKED, EXEC_FILE_DELETED, FAILED_EXEC_ARG_CAP, FAILED_EXEC_MAX_ARGS,
+        FILENAME_CAP,
     },
     task::TaskInfo,
 };
@@ -80,7 +81,7 @@ fn begin_exec_record(task: u64, kind: EventKind, errno: i32) -> Option<&'static 
     ev.errno = errno;
     ev.flags = 0;
     ev.argc = 0;
-    ev._pad = 0;
+    ev.cwd_len = 0;
     Some(buf)
 }
 
@@ -110,7 +111,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
         // `./x` or `/dev/fd/3`: the path of the file the kernel opened instead
         let exe = read_at::<u64>(mm, layout!(mm_exe_file)).unwrap_or(0);
         let len = &mut buf.event.filename_len as *mut u32;
-        match path::walk(buf.data.as_mut_ptr(), len, exe) {
+        match path::walk_file(buf.data.as_mut_ptr(), len, exe) {
             Some(deleted) => {
                 let ev = &mut buf.event;
                 fname_len = unsafe { core::ptr::read_volatile(len) } as usize & (FILENAME_CAP - 1);
@@ -165,7 +166,7 @@ fn try_exec(ctx: &TracePointContext) -> Result<(), i64> {
             ev.argc = argc as u32;
         }
     }
-    send_record(buf, fname_len, argv_len, EventKind::Exec as u32);
+    send_record(buf, task, EventKind::Exec as u32);
     Ok(())
 }
 
@@ -209,13 +210,32 @@ fn filename_len(read: i64, flags: &mut u32) -> usize {
     ((read - 1) as usize) & (FILENAME_CAP - 1)
 }
 
+/// Appends the working directory of `task` after filename and argv, and sends the record.
+/// The lengths are read back from the record (map memory) rather than passed in, so that the
+/// verifier, which does not track map contents, does not follow each caller's ranges
+/// separately through the directory walk.
 #[inline(always)]
-fn send_record(buf: &ExecBuf, fname_len: usize, argv_len: usize, kind: u32) {
-    let fname_len = fname_len & (FILENAME_CAP - 1);
+fn send_record(buf: &mut ExecBuf, task: u64, kind: u32) {
+    let fname_len =
+        unsafe { core::ptr::read_volatile(&buf.event.filename_len) } as usize & (FILENAME_CAP - 1);
+    let argv_len = unsafe { core::ptr::read_volatile(&buf.event.argv_len) } as usize;
     if argv_len > ARGV_CAP {
         return;
     }
-    let len = EXEC_HEADER + fname_len + argv_len;
+    let at = unsafe { buf.data.as_mut_ptr().add(fname_len + argv_len) };
+    let cwd_len = &mut buf.event.cwd_len as *mut u32;
+    let cwd_len = match path::walk_cwd(at, cwd_len, task) {
+        Some(deleted) => {
+            buf.event.flags |= EXEC_CWD_WALKED;
+            if deleted {
+                buf.event.flags |= EXEC_CWD_DELETED;
+            }
+            (unsafe { core::ptr::read_volatile(cwd_len) }) as usize & (FILENAME_CAP - 1)
+        }
+        None => 0,
+    };
+    buf.event.cwd_len = cwd_len as u32;
+    let len = EXEC_HEADER + fname_len + argv_len + cwd_len;
     let bytes = unsafe { core::slice::from_raw_parts(buf as *const ExecBuf as *const u8, len) };
     send_bytes(bytes, kind);
 }
@@ -291,7 +311,11 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
     if limit > ARGV_CAP {
         limit = ARGV_CAP;
     }
-    let mut written: usize = 0;
+    // the running length lives in the record (map memory), re-read each step: the verifier
+    // does not track it there, so the steps' states merge instead of multiplying with the
+    // limit (see path.rs)
+    let running = &mut ev.argv_len as *mut u32;
+    unsafe { core::ptr::write_volatile(running, 0) };
     let mut argc: u32 = 0;
     let argv = pending.argv as *const u64;
     for i in 0..FAILED_EXEC_MAX_ARGS {
@@ -301,6 +325,7 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
         if arg == 0 {
             break;
         }
+        let written = unsafe { core::ptr::read_volatile(running) } as usize;
         if written >= limit {
             ev.flags |= EXEC_ARGV_TRUNCATED;
             break;
@@ -320,12 +345,13 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
         if n as usize >= FAILED_EXEC_ARG_CAP {
             ev.flags |= EXEC_ARGV_TRUNCATED;
         }
-        written += n as usize;
+        unsafe { core::ptr::write_volatile(running, (written + n as usize) as u32) };
         argc += 1;
         if i + 1 == FAILED_EXEC_MAX_ARGS {
             ev.flags |= EXEC_ARGC_TRUNCATED;
         }
     }
+    let mut written = unsafe { core::ptr::read_volatile(running) } as usize;
     if written > limit {
         written = limit;
         ev.flags |= EXEC_ARGV_TRUNCATED;
@@ -333,7 +359,7 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
     ev.argc = argc;
     ev.argv_size = written as u64;
     ev.argv_len = written as u32;
-    send_record(buf, fname_len, written, EventKind::ExecFailed as u32);
+    send_record(buf, task, EventKind::ExecFailed as u32);
     Ok(())
 }
 

@@ -89,6 +89,8 @@ pub struct Process {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command_line: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub end: Option<String>,
@@ -242,6 +244,8 @@ pub struct ProcessExt {
     pub executable_hex: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executable_truncated: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub working_directory_hex: Option<String>,
     /// The kernel's short task name (`comm`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comm: Option<String>,

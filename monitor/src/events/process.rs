@@ -1,7 +1,7 @@
 //! Exec records: a fixed part followed by the filename and the NUL-separated argv.
 use monitor_common::process::{
-    ExecEvent, EXEC_ARGC_TRUNCATED, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE,
-    EXEC_FILENAME_TRUNCATED, EXEC_FILENAME_WALKED, EXEC_FILE_DELETED,
+    ExecEvent, EXEC_ARGC_TRUNCATED, EXEC_ARGV_TRUNCATED, EXEC_ARGV_UNREADABLE, EXEC_CWD_DELETED,
+    EXEC_CWD_WALKED, EXEC_FILENAME_TRUNCATED, EXEC_FILENAME_WALKED, EXEC_FILE_DELETED,
 };
 
 use super::{read_struct, DecodeError};
@@ -11,6 +11,8 @@ pub struct Exec {
     pub event: ExecEvent,
     pub filename: Vec<u8>,
     pub args: Vec<Vec<u8>>,
+    /// The caller's working directory, as the kernel walked it.
+    pub cwd: Option<Vec<u8>>,
 }
 
 impl Exec {
@@ -19,7 +21,8 @@ impl Exec {
         let fixed = std::mem::size_of::<ExecEvent>();
         let fname_len = event.filename_len as usize;
         let argv_len = event.argv_len as usize;
-        let need = fixed + fname_len + argv_len;
+        let cwd_len = event.cwd_len as usize;
+        let need = fixed + fname_len + argv_len + cwd_len;
         if bytes.len() < need {
             return Err(DecodeError::Short {
                 kind: "exec",
@@ -33,11 +36,15 @@ impl Exec {
         } else {
             raw.to_vec()
         };
-        let args = split_args(&bytes[fixed + fname_len..need]);
+        let argv_end = fixed + fname_len + argv_len;
+        let args = split_args(&bytes[fixed + fname_len..argv_end]);
+        let cwd = (event.flags & EXEC_CWD_WALKED != 0)
+            .then(|| walked_path(&bytes[argv_end..need], event.flags & EXEC_CWD_DELETED != 0));
         Ok(Self {
             event,
             filename,
             args,
+            cwd,
         })
     }
 

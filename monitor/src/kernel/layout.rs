@@ -99,6 +99,9 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
         mount_parent: optional("mount", &["mnt_parent"]),
         mount_mountpoint: optional("mount", &["mnt_mountpoint"]),
         vfsmount_root: optional("vfsmount", &["mnt_root"]),
+        task_fs: optional("task_struct", &["fs"]),
+        fs_pwd_dentry: optional("fs_struct", &["pwd", "dentry"]),
+        fs_pwd_mnt: optional("fs_struct", &["pwd", "mnt"]),
         tcp_bytes_received: member("tcp_sock", &["bytes_received"])?,
         tcp_bytes_sent: member("tcp_sock", &["bytes_sent"])?,
     })

@@ -8,6 +8,7 @@ use crate::{
     events::Exec,
     proctable::{self, Image},
     signal::Termination,
+    text,
 };
 
 const CATEGORY: &[&str] = &["process"];
@@ -47,6 +48,10 @@ pub fn exec_line(cx: &mut Enrich, e: &Exec, image: &Image) -> Line {
     }
     if e.filename_truncated() {
         ext.executable_truncated = Some(true);
+    }
+    if let Some(cwd) = &e.cwd {
+        process.working_directory = Some(text::lossy(cwd));
+        ext.working_directory_hex = text::hex_if_not_utf8(cwd);
     }
     ext.audit = cx.audit(&ev.task);
     let failed = e.failed();
