@@ -383,7 +383,8 @@ impl Netns {
     /// `lo` up, and `v0` (10.77.0.1/24) whose neighbour 10.77.0.2 has a fixed MAC nobody owns:
     /// a SYN to it leaves and is never answered. One SYN retry, so a connect times out in ~3 s.
     fn with_silent_peer() -> Self {
-        let name = format!("mon{}", std::process::id());
+        // unique even if an earlier run's namespace was left behind
+        let name = marker("ns");
         let ns = Netns(name.clone());
         ip(&["netns", "add", &name]);
         let setup = "ip link set lo up && ip link add v0 type veth peer name v1 && \
