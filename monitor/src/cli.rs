@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use monitor_common::process::{ARGV_CAP, ARGV_DEFAULT};
 
+use crate::audit::model::Thresholds;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "monitor",
@@ -40,6 +42,44 @@ pub struct AuditArgs {
     /// Print one JSON document (schema: docs/audit.schema.json) instead of the text report.
     #[arg(long)]
     pub json: bool,
+
+    /// Failed logins (and no success) from one address that make a brute-force finding.
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().brute_force_failures,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub brute_force_failures: u64,
+
+    /// Accepted logins a user needs before one at an unusual hour is reported.
+    #[arg(long, value_name = "N", default_value_t = Thresholds::default().unusual_hour_min_logins)]
+    pub unusual_hour_min_logins: usize,
+
+    /// Average CPU over a process's life (percent of one CPU) that lists it.
+    #[arg(long, value_name = "PERCENT", default_value_t = Thresholds::default().high_cpu_percent,
+          value_parser = percent)]
+    pub high_cpu_percent: f64,
+
+    /// Share of RAM (percent) that lists a process.
+    #[arg(long, value_name = "PERCENT",
+          default_value_t = Thresholds::default().high_memory_percent, value_parser = percent)]
+    pub high_memory_percent: f64,
+}
+
+impl AuditArgs {
+    pub fn thresholds(&self) -> Thresholds {
+        Thresholds {
+            brute_force_failures: self.brute_force_failures,
+            unusual_hour_min_logins: self.unusual_hour_min_logins,
+            high_cpu_percent: self.high_cpu_percent,
+            high_memory_percent: self.high_memory_percent,
+        }
+    }
+}
+
+/// A percentage above 0 (CPU may exceed 100 on several cores).
+fn percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if p > 0.0 && p.is_finite() => Ok(p),
+        _ => Err(format!("{s:?} is not a positive percentage")),
+    }
 }
 
 #[derive(Args, Debug, Clone)]

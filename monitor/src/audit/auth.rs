@@ -5,14 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{
     fmt_time,
-    model::{AcceptedLogin, AuthSummary, Finding, IpStats, Severity, UserStats},
+    model::{AcceptedLogin, AuthSummary, Finding, IpStats, Severity, Thresholds, UserStats},
 };
 use crate::authlog::{self, Attempt, AuthEvent};
-
-/// An address with at least this many failures and no success is reported as brute force.
-const BRUTE_FORCE_MIN: u64 = 10;
-/// Users need this many logins before one at an odd hour stands out.
-const UNUSUAL_HOUR_MIN_LOGINS: usize = 4;
 
 #[derive(Default)]
 struct Ip {
@@ -39,7 +34,7 @@ pub struct Analysis {
     pub unknown_lines: BTreeMap<String, usize>,
 }
 
-pub fn analyze(lines: &[(String, String)]) -> Analysis {
+pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
     let mut ips: BTreeMap<String, Ip> = BTreeMap::new();
     let mut users: BTreeMap<String, UserStats> = BTreeMap::new();
     let mut accepted: Vec<Accepted> = Vec::new();
@@ -190,7 +185,7 @@ pub fn analyze(lines: &[(String, String)]) -> Analysis {
 
     let mut brute: Vec<&Ip> = ips
         .values()
-        .filter(|i| i.stats.accepted == 0 && i.stats.failed >= BRUTE_FORCE_MIN)
+        .filter(|i| i.stats.accepted == 0 && i.stats.failed >= limits.brute_force_failures)
         .collect();
     brute.sort_by_key(|i| std::cmp::Reverse(i.stats.failed));
     if !brute.is_empty() {
@@ -198,8 +193,9 @@ pub fn analyze(lines: &[(String, String)]) -> Analysis {
             severity: Severity::Medium,
             kind: "brute_force",
             title: format!(
-                "{} addresses made {BRUTE_FORCE_MIN} or more failed logins",
-                brute.len()
+                "{} addresses made {} or more failed logins",
+                brute.len(),
+                limits.brute_force_failures
             ),
             evidence: brute
                 .iter()
@@ -234,7 +230,7 @@ pub fn analyze(lines: &[(String, String)]) -> Analysis {
                 .into(),
         });
     }
-    findings.extend(unusual_hours(&accepted));
+    findings.extend(unusual_hours(&accepted, limits.unusual_hour_min_logins));
 
     let accepted_sources = accepted
         .iter()
@@ -285,7 +281,7 @@ fn hour_distance(a: u32, b: u32) -> u32 {
 }
 
 /// A login at an hour at least 3 hours from every other login of a user who logs in often.
-fn unusual_hours(accepted: &[Accepted]) -> Vec<Finding> {
+fn unusual_hours(accepted: &[Accepted], min_logins: usize) -> Vec<Finding> {
     use chrono::{Local, TimeZone, Timelike};
     let mut by_user: BTreeMap<&str, Vec<(u32, &Accepted)>> = BTreeMap::new();
     for a in accepted {
@@ -293,10 +289,7 @@ fn unusual_hours(accepted: &[Accepted]) -> Vec<Finding> {
         by_user.entry(&a.login.user).or_default().push((hour, a));
     }
     let mut out = Vec::new();
-    for (user, logins) in by_user
-        .into_iter()
-        .filter(|(_, l)| l.len() >= UNUSUAL_HOUR_MIN_LOGINS)
-    {
+    for (user, logins) in by_user.into_iter().filter(|(_, l)| l.len() >= min_logins) {
         for (i, (hour, a)) in logins.iter().enumerate() {
             let alone = logins
                 .iter()
@@ -344,7 +337,7 @@ mod tests {
         log.push_str("2026-11-20T12:00:00+00:00 h sshd[3]: message repeated 3 times: [ Failed password for root from 192.0.2.9 port 22 ssh2]\n");
         log.push_str("2026-11-20T12:00:01+00:00 h sshd-session[3]: a message nobody knows\n");
         log.push_str("2026-11-20T12:00:02+00:00 h cron[4]: not ours to understand\n");
-        let a = analyze(&lines(&log));
+        let a = analyze(&lines(&log), &Thresholds::default());
         assert_eq!(a.unknown_lines.get("test"), Some(&1));
         assert_eq!(a.findings[0].kind, "login_after_failures");
         assert!(
@@ -379,6 +372,25 @@ mod tests {
             a.summary.accepted[1].key_fingerprint.as_deref(),
             Some("SHA256:abc")
         );
+    }
+
+    #[test]
+    fn the_brute_force_threshold_is_the_callers() {
+        let log: String = (0..3)
+            .map(|i| format!("2026-11-20T10:00:0{i}+00:00 h sshd[1]: Failed password for x from 192.0.2.1 port 1 ssh2\n"))
+            .collect();
+        let brute = |n| {
+            let limits = Thresholds {
+                brute_force_failures: n,
+                ..Thresholds::default()
+            };
+            analyze(&lines(&log), &limits)
+                .findings
+                .iter()
+                .any(|f| f.kind == "brute_force")
+        };
+        assert!(!brute(10), "3 failures are not brute force by default");
+        assert!(brute(3));
     }
 
     #[test]

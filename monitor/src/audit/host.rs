@@ -10,7 +10,7 @@ use super::{
     fmt_time,
     model::{
         Account, CurrentSession, Finding, LastLogin, Login, Network, ProcessInfo, SessionInfo,
-        Severity, Socket,
+        Severity, Socket, Thresholds,
     },
 };
 use crate::{
@@ -36,11 +36,8 @@ const COMMON_PORTS: [u16; 24] = [
     20, 21, 22, 25, 53, 80, 110, 123, 143, 389, 443, 465, 587, 636, 853, 993, 995, 3306, 5432,
     6379, 8080, 8443, 9200, 11211,
 ];
-/// Average CPU over a process's life, percent of one CPU, above which it is listed.
-const HIGH_CPU_PERCENT: f64 = 50.0;
+/// A process younger than this is not judged on its CPU average (start-up bursts).
 const HIGH_CPU_MIN_SECONDS: f64 = 60.0;
-/// Share of RAM above which a process is listed.
-const HIGH_MEMORY_SHARE: f64 = 0.25;
 
 fn is_interpreter(exe: &str) -> bool {
     let name = exe
@@ -93,6 +90,7 @@ pub fn processes(
     sessions: &Sessions,
     new_source: &HashSet<u64>,
     names: &mut Names,
+    limits: &Thresholds,
 ) -> (Vec<ProcessInfo>, Vec<Finding>) {
     let uptime_s = clock::boot_now_ns() as f64 / 1e9;
     let mem_total_kib = std::fs::read_to_string("/proc/meminfo")
@@ -134,10 +132,10 @@ pub fn processes(
         }
         let age_s = (uptime_s - e.start_ns as f64 / 1e9).max(0.001);
         let cpu_percent = e.cpu_ns as f64 / 1e9 / age_s * 100.0;
-        if cpu_percent > HIGH_CPU_PERCENT && age_s > HIGH_CPU_MIN_SECONDS {
+        if cpu_percent > limits.high_cpu_percent && age_s > HIGH_CPU_MIN_SECONDS {
             traits.push("high_cpu");
         }
-        if e.rss_kib as f64 > mem_total_kib as f64 * HIGH_MEMORY_SHARE {
+        if e.rss_kib as f64 > mem_total_kib as f64 * limits.high_memory_percent / 100.0 {
             traits.push("high_memory");
         }
         let session = table

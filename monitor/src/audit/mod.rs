@@ -41,7 +41,8 @@ pub fn build(args: &AuditArgs) -> Report {
     let paths = args.logins.paths();
     let mut sources: Vec<Source> = Vec::new();
     let auth_lines = sources::auth_lines(&paths.auth_logs, &mut sources);
-    let analysis = auth::analyze(&auth_lines);
+    let limits = args.thresholds();
+    let analysis = auth::analyze(&auth_lines, &limits);
     for s in sources.iter_mut().filter(|s| s.kind == "auth_log") {
         s.skipped = analysis.unknown_lines.get(&s.path).copied().unwrap_or(0);
     }
@@ -73,8 +74,14 @@ pub fn build(args: &AuditArgs) -> Report {
     let live: Vec<&crate::sessions::Session> = sessions.all().collect();
     let new_sources = host::new_sources(&live, &analysis.accepted_sources);
     let mut names = Names::default();
-    let (processes, process_findings) =
-        host::processes(&entries, &table, &sessions, &new_sources, &mut names);
+    let (processes, process_findings) = host::processes(
+        &entries,
+        &table,
+        &sessions,
+        &new_sources,
+        &mut names,
+        &limits,
+    );
     let by_pid: HashMap<u32, &proc_scan::ProcEntry> = entries.iter().map(|e| (e.pid, e)).collect();
     let found = net_snapshot::scan(&proc_root).unwrap_or_default();
     let (network, net_findings) = host::network(&found, &by_pid, &table, &sessions, &mut names);
@@ -109,6 +116,7 @@ pub fn build(args: &AuditArgs) -> Report {
         schema: "monitor-audit/1",
         host: hostname(),
         generated: fmt_time(Utc::now().timestamp_nanos_opt().unwrap_or_default() as i128),
+        thresholds: limits,
         sources,
         findings,
         accounts,

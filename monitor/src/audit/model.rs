@@ -183,6 +183,8 @@ pub struct Report {
     pub schema: &'static str,
     pub host: String,
     pub generated: String,
+    /// What counted as brute force, an odd hour, high CPU or memory in this report.
+    pub thresholds: Thresholds,
     pub sources: Vec<Source>,
     /// Most severe first; within a severity, the strongest signal first.
     pub findings: Vec<Finding>,
@@ -194,6 +196,30 @@ pub struct Report {
     pub auth: AuthSummary,
     pub processes: Vec<ProcessInfo>,
     pub network: Network,
+}
+
+/// The audit's judgement calls, settable on the command line.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Failed logins, with no success, from one address that make a brute-force finding.
+    pub brute_force_failures: u64,
+    /// Accepted logins a user needs before one at an unusual hour stands out.
+    pub unusual_hour_min_logins: usize,
+    /// Average CPU over a process's life (percent of one CPU) that lists it.
+    pub high_cpu_percent: f64,
+    /// Share of RAM (percent) that lists a process.
+    pub high_memory_percent: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            brute_force_failures: 10,
+            unusual_hour_min_logins: 4,
+            high_cpu_percent: 50.0,
+            high_memory_percent: 25.0,
+        }
+    }
 }
 
 impl Report {
