@@ -554,3 +554,31 @@ fn a_console_login_is_a_terminal_session() {
     assert_eq!(login["user"]["name"], fx.user.as_str());
     assert_eq!(login["event"]["outcome"], "success");
 }
+
+#[test]
+fn a_login_after_failed_ones_from_the_same_address_is_an_alert() {
+    let fx = SshFixture::get();
+    let m = monitor(fx);
+    for _ in 0..3 {
+        let out = fx.ssh_password(&fx.user, "not-the-password", "true");
+        assert!(!out.status.success());
+    }
+    let mk = marker("after-failures");
+    let out = fx.ssh_key(&format!("true {mk}"), &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // the first accepted login after the failures raises it (the tests alongside log in as
+    // the same user from the same address, so it need not be this one)
+    let alert = m.wait_for("login_after_failures alert", T, |l| {
+        action(l) == "alert" && l["rule"]["name"] == "login_after_failures"
+    });
+    m.stop();
+    assert_eq!(alert["source"]["ip"], "127.0.0.1");
+    assert_eq!(alert["user"]["name"], fx.user.as_str());
+    assert_eq!(alert["monitor"]["alert"]["severity"], "high");
+    assert_eq!(alert["monitor"]["alert"]["trigger"], "login");
+    assert!(alert["monitor"]["session"]["id"].is_u64(), "{alert}");
+}

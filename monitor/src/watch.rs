@@ -16,6 +16,7 @@ use tokio::{
 };
 
 use crate::{
+    alerts::Alerts,
     auth_sources,
     cli::WatchArgs,
     clock,
@@ -79,16 +80,24 @@ struct Watch {
     ring: AsyncFd<RingBuf<MapData>>,
     pipeline: Pipeline,
     output: Output,
+    alerts: Alerts,
     started: Instant,
 }
 
 impl Watch {
-    /// Prints every line the pipeline has ready.
+    /// Prints every line the pipeline has ready, each followed by the alerts it raises.
     fn flush_ready(&mut self) {
         for line in self.pipeline.take_ready() {
-            self.output.emit(&line);
+            self.emit(&line);
         }
         self.output.end_batch();
+    }
+
+    fn emit(&mut self, line: &Line) {
+        self.output.emit(line);
+        for alert in self.alerts.observe(line, self.started.elapsed()) {
+            self.output.emit(&alert);
+        }
     }
 
     fn drain(&mut self) {
@@ -142,6 +151,7 @@ impl Watch {
             "connections_tracked": p.net.len(),
             "connections_untracked": p.net.untracked,
             "sessions": p.sessions.len(),
+            "alerts": self.alerts.raised,
             "auth": {
                 "lines": a.lines,
                 "lines_unknown": a.unknown,
@@ -283,6 +293,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         ring,
         pipeline,
         output,
+        alerts: Alerts::default(),
         started: Instant::now(),
     };
     let mut drain_tick = tokio::time::interval(Duration::from_millis(args.drain_interval_ms));
@@ -338,7 +349,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         watch.pipeline.auth_inputs(inputs);
     }
     for line in watch.pipeline.take_all() {
-        watch.output.emit(&line);
+        watch.emit(&line);
     }
     let line = watch.stats_line(true);
     watch.output.emit_reliably(&line);
