@@ -44,7 +44,7 @@ const SHELLS: [&str; 18] = [
     "csh",
     "tcsh",
     "fish",
-    "busybox",
+    "ash",
     "nc",
     "ncat",
     "netcat",
@@ -226,8 +226,18 @@ fn exec(line: &Line) -> Option<Hit> {
     })
 }
 
+/// The program's name; for busybox, the applet it runs as (argv[0]): `busybox nc` is a
+/// reverse shell, `busybox wget` is not.
 fn name_of(line: &Line) -> &str {
-    line.process.name.as_deref().unwrap_or_default()
+    let name = line.process.name.as_deref().unwrap_or_default();
+    if name != "busybox" {
+        return name;
+    }
+    line.process
+        .args
+        .as_ref()
+        .and_then(|a| a.first())
+        .map_or(name, |argv0| argv0.rsplit('/').next().unwrap_or(argv0))
 }
 
 fn is_shell(name: &str) -> bool {
@@ -446,6 +456,12 @@ mod tests {
         assert_eq!(rules(&a.observe(&c, at(0))), ["shell_network_connection"]);
         c.process.name = Some("curl".into());
         assert!(a.observe(&c, at(0)).is_empty());
+        // busybox by its applet
+        c.process.name = Some("busybox".into());
+        c.process.args = Some(vec!["wget".into(), "http://192.0.2.1/".into()]);
+        assert!(a.observe(&c, at(0)).is_empty());
+        c.process.args = Some(vec!["/bin/nc".into(), "192.0.2.1".into(), "4444".into()]);
+        assert_eq!(rules(&a.observe(&c, at(0))), ["shell_network_connection"]);
 
         let l = process_line("listen", "python3.11", "/usr/bin/python3.11");
         let hit = a.observe(&l, at(0));
