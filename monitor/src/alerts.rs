@@ -308,19 +308,16 @@ fn render(trigger: &Line, hit: Hit) -> Option<Value> {
         "rule".into(),
         json!({ "name": hit.rule, "description": hit.description }),
     );
-    let session = obj.get("monitor").and_then(|m| m.get("session")).cloned();
-    let mut monitor = json!({
-        "alert": {
+    // the trigger's session, auth and process details stay, beside the alert's own
+    let mut monitor = obj.remove("monitor").unwrap_or_else(|| json!({}));
+    monitor.as_object_mut()?.insert(
+        "alert".into(),
+        json!({
             "severity": hit.severity.name(),
             "trigger": trigger.event.action,
-        }
-    });
-    if let (Some(session), Some(m)) = (session, monitor.as_object_mut()) {
-        m.insert("session".into(), session);
-    }
+        }),
+    );
     obj.insert("monitor".into(), monitor);
-    // the trigger's own details stay on the trigger's line
-    obj.remove("error");
     Some(v)
 }
 
@@ -378,6 +375,10 @@ mod tests {
         assert_eq!(hit[0]["event"]["kind"], "alert");
         assert_eq!(hit[0]["source"]["ip"], "203.0.113.7");
         assert_eq!(hit[0]["monitor"]["alert"]["severity"], "high");
+        assert_eq!(
+            hit[0]["monitor"]["auth"]["method"], "password",
+            "the trigger's details"
+        );
         // failures older than the hour do not count
         let mut a = Alerts::default();
         for i in 0..3 {
