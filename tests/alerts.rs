@@ -2,7 +2,7 @@
 //! alert must follow from its trigger and name the process behind it.
 use std::{net::TcpListener, process::Command, time::Duration};
 
-use monitor_e2e::{action, has_arg, marker, Monitor, Value};
+use monitor_e2e::{action, copy_executable, has_arg, marker, Monitor, Value};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -17,7 +17,7 @@ fn a_program_run_from_tmp_is_an_alert_with_its_process() {
     let dir = std::env::temp_dir().join(marker("dropper"));
     std::fs::create_dir_all(&dir).unwrap();
     let payload = dir.join("payload");
-    std::fs::copy("/bin/true", &payload).unwrap();
+    copy_executable("/bin/true", &payload);
     let m = Monitor::start(&[]);
     let mk = marker("tmp-exec");
     assert!(Command::new(&payload).arg(&mk).status().unwrap().success());

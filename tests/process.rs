@@ -6,7 +6,7 @@ use std::{
     time::Duration,
 };
 
-use monitor_e2e::{action, args, find, has_arg, marker, Monitor, Value};
+use monitor_e2e::{action, args, copy_executable, find, has_arg, marker, Monitor, Value};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -368,8 +368,8 @@ fn relative_memfd_and_deleted_execs_name_the_file_that_ran() {
     let dir = std::env::temp_dir().join(marker("reldir"));
     std::fs::create_dir_all(&dir).unwrap();
     let dir = dir.canonicalize().unwrap();
-    std::fs::copy("/bin/true", dir.join("tool")).unwrap();
-    std::fs::copy("/bin/true", dir.join("gone")).unwrap();
+    copy_executable("/bin/true", dir.join("tool"));
+    copy_executable("/bin/true", dir.join("gone"));
     let m = Monitor::start(&[]);
     let (mk1, mk2, mk3) = (marker("rel"), marker("memfd"), marker("deleted"));
     let status = Command::new("./tool")

@@ -7,7 +7,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use monitor_e2e::{action, marker, monitor_bin, require_root, wait_timeout, Monitor};
+use monitor_e2e::{
+    action, copy_executable, marker, monitor_bin, require_root, wait_timeout, Monitor,
+};
 
 #[test]
 fn sigterm_detaches_flushes_final_stats_and_exits_0() {
@@ -100,7 +102,7 @@ fn non_root_gets_one_clear_line_and_nonzero_exit() {
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin = dir.join("monitor");
-    std::fs::copy(monitor_bin(), &bin).unwrap();
+    copy_executable(monitor_bin(), &bin);
     std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let out = Command::new("setpriv")
         .args([

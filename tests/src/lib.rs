@@ -57,6 +57,20 @@ pub fn marker(tag: &str) -> String {
     )
 }
 
+/// Copies an executable that a test then runs, with `cp` rather than `std::fs::copy`: while
+/// this process holds the copy open for writing, a child forked meanwhile by another test
+/// thread inherits that descriptor until it execs, and running the copy then fails with
+/// ETXTBSY ("Text file busy", seen once in 54 runs). A `cp` process keeps the descriptor to
+/// itself.
+pub fn copy_executable(from: impl AsRef<std::path::Path>, to: impl AsRef<std::path::Path>) {
+    let status = std::process::Command::new("cp")
+        .arg(from.as_ref())
+        .arg(to.as_ref())
+        .status()
+        .expect("cp");
+    assert!(status.success(), "cp {:?} {:?}", from.as_ref(), to.as_ref());
+}
+
 /// The fields every line must carry.
 pub fn check_line(v: &Value) -> Result<(), String> {
     if !v["@timestamp"].is_string() {

@@ -274,7 +274,7 @@ impl SshFixture {
     /// returns its port.
     pub fn renamed_sshd(&self, name: &str) -> u16 {
         let binary = self.dir.join(name);
-        std::fs::copy("/usr/sbin/sshd", &binary).unwrap();
+        crate::copy_executable("/usr/sbin/sshd", &binary);
         let (child, port) = start_sshd(&self.dir, name, &binary);
         if let Some(Ok(mut c)) = CLEANUP.get().map(Mutex::lock) {
             c.daemons.push(child);
