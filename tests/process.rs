@@ -268,14 +268,19 @@ fn long_argv_is_truncated_with_its_original_size_and_limit_is_configurable() {
         + 2;
     assert!(total > 40_000);
 
-    let m = Monitor::start(&[]);
-    Command::new("/bin/true")
-        .arg(&mk)
-        .args(&big)
-        .status()
-        .unwrap();
-    let exec = exec_of(&m, &mk);
-    m.stop();
+    // the exec line of `/bin/true <mk> <big…>` under a monitor started with `opts`
+    let run = |opts: &[&str]| {
+        let m = Monitor::start(opts);
+        Command::new("/bin/true")
+            .arg(&mk)
+            .args(&big)
+            .status()
+            .unwrap();
+        let exec = exec_of(&m, &mk);
+        m.stop();
+        exec
+    };
+    let exec = run(&[]);
     let ext = &exec["monitor"]["process"];
     assert_eq!(ext["args_truncated"], true);
     assert_eq!(ext["args_original_bytes"], total);
@@ -285,14 +290,7 @@ fn long_argv_is_truncated_with_its_original_size_and_limit_is_configurable() {
     assert_eq!(captured, 16_384 + 1, "captured {captured} bytes");
 
     // the largest limit the option allows: every program must still pass the verifier
-    let m = Monitor::start(&["--max-argv-bytes", "131072"]);
-    Command::new("/bin/true")
-        .arg(&mk)
-        .args(&big)
-        .status()
-        .unwrap();
-    let exec = exec_of(&m, &mk);
-    m.stop();
+    let exec = run(&["--max-argv-bytes", "131072"]);
     assert_eq!(exec["monitor"]["process"]["args_truncated"], false);
     assert_eq!(args(&exec).len(), 802);
     assert_eq!(args(&exec)[801], big[799]);

@@ -8,7 +8,7 @@ use std::{
 };
 
 use monitor_e2e::{
-    action, copy_executable, marker, monitor_bin, require_root, wait_timeout, Monitor,
+    action, assert_ok, copy_executable, marker, monitor_bin, require_root, wait_timeout, Monitor,
 };
 
 #[test]
@@ -39,11 +39,7 @@ fn duration_stops_by_itself() {
         .output()
         .unwrap();
     let took = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(
         took >= Duration::from_secs(2) && took < Duration::from_secs(20),
         "{took:?}"

@@ -9,7 +9,7 @@ use std::{
     time::Duration,
 };
 
-use monitor_e2e::{action, has_arg, marker, ssh::SshFixture, Monitor, Value};
+use monitor_e2e::{action, assert_ok, has_arg, marker, ssh::SshFixture, Monitor, Value};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -43,11 +43,7 @@ fn publickey_login_is_joined_onto_the_exec_it_runs() {
     let mk = marker("pubkey");
     // `id` of a user that does not exist fails: what matters is who ran it
     let out = fx.ssh_key(&format!("id {mk}; true"), &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let exec = exec_of(&m, &mk);
     let port = client_port(&m, &mk, fx.port);
     let login = m.wait_for("login line", T, |l| {
@@ -89,11 +85,7 @@ fn sshd_session_log_lines_are_joined_too() {
     let m = monitor(fx);
     let mk = marker("sshd-session");
     let out = fx.ssh_key_to(port, &format!("id {mk}; true"), &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let exec = exec_of(&m, &mk);
     let client = client_port(&m, &mk, port);
     let login = m.wait_for("login line", T, |l| {
@@ -123,11 +115,7 @@ fn password_login_is_reported_as_password() {
     let m = monitor(fx);
     let mk = marker("password");
     let out = fx.ssh_password(&fx.user, &fx.password, &format!("/bin/true {mk}"));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let exec = exec_of(&m, &mk);
     m.stop();
     assert_eq!(exec["monitor"]["session"]["auth_method"], "password");
@@ -184,11 +172,7 @@ fn a_connection_made_inside_the_session_carries_it() {
         &format!("exec 3<>/dev/tcp/127.0.0.1/{port}; echo {mk} >&3"),
         &[],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let conn = m.wait_for("connect from the session", T, |l| {
         action(l) == "connect" && l["destination"]["port"] == port
     });
@@ -213,11 +197,7 @@ fn a_detached_process_keeps_the_session() {
     // setsid + background + the ssh session ends before the marker runs
     let cmd = format!("setsid sh -c 'sleep 2; /bin/true {mk}' </dev/null >/dev/null 2>&1 &");
     let out = fx.ssh_key(&cmd, &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     m.wait_for("logout", T, |l| {
         action(l) == "logout" && l["user"]["name"] == fx.user.as_str()
     });
@@ -237,11 +217,7 @@ fn tty_login_gets_its_tty_from_wtmp_as_last_prints_it() {
     let m = monitor(fx);
     let mk = marker("tty");
     let out = fx.ssh_key(&format!("sleep 1; /bin/true {mk}"), &["-tt"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let exec = exec_of(&m, &mk);
     m.stop();
     let s = &exec["monitor"]["session"];
@@ -291,11 +267,7 @@ fn a_username_crafted_to_forge_output_stays_one_field() {
         .args(["-c", script, &fx.port.to_string(), evil])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let line = m.wait_for("the evil login attempt", T, |l| {
         action(l) == "login"
             && l["user"]["name"]
@@ -321,11 +293,7 @@ fn sudo_inside_a_session_is_reported_and_its_command_keeps_the_session() {
     let m = monitor(fx);
     let mk = marker("sudo");
     let out = fx.ssh_key(&format!("sudo -n /usr/bin/id {mk}; true"), &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let sudo = m.wait_for("sudo line", T, |l| {
         action(l) == "sudo"
             && l["monitor"]["auth"]["command"]
@@ -565,11 +533,7 @@ fn a_login_after_failed_ones_from_the_same_address_is_an_alert() {
     }
     let mk = marker("after-failures");
     let out = fx.ssh_key(&format!("true {mk}"), &[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     // the first accepted login after the failures raises it (the tests alongside log in as
     // the same user from the same address, so it need not be this one)
     let alert = m.wait_for("login_after_failures alert", T, |l| {

@@ -20,7 +20,7 @@ use std::{
 
 use serde_json::{json, Value};
 
-use crate::ecs::Line;
+use crate::{ecs::Line, suspicious};
 
 const LOGIN_AFTER_FAILURES: usize = 3;
 const FAILURE_MEMORY: Duration = Duration::from_secs(3600);
@@ -31,31 +31,6 @@ const FAILURES_KEPT: usize = 256;
 /// Addresses tracked at once; the oldest is forgotten beyond it (a spoofed-source flood must
 /// not grow memory without bound).
 const ADDRESSES_KEPT: usize = 65_536;
-
-const WRITABLE_DIRS: [&str; 5] = ["/tmp/", "/dev/shm/", "/var/tmp/", "/run/shm/", "/memfd:"];
-/// Programs that have no business connecting out on their own.
-const SHELLS: [&str; 18] = [
-    "sh",
-    "bash",
-    "dash",
-    "zsh",
-    "ksh",
-    "mksh",
-    "csh",
-    "tcsh",
-    "fish",
-    "ash",
-    "nc",
-    "ncat",
-    "netcat",
-    "nc.openbsd",
-    "nc.traditional",
-    "socat",
-    "telnet",
-    "openssl",
-];
-/// Besides shells, what a bind shell listens with.
-const INTERPRETERS: [&str; 6] = ["python", "perl", "ruby", "php", "node", "lua"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Severity {
@@ -208,8 +183,8 @@ fn exec(line: &Line) -> Option<Hit> {
         return None;
     }
     let exe = line.process.executable.as_deref()?;
-    let deleted = exe.ends_with(" (deleted)");
-    if !deleted && !WRITABLE_DIRS.iter().any(|d| exe.starts_with(d)) {
+    let deleted = suspicious::is_deleted(exe);
+    if !deleted && !suspicious::in_tmp_dir(exe) && !suspicious::is_memfd(exe) {
         return None;
     }
     Some(Hit {
@@ -240,21 +215,10 @@ fn name_of(line: &Line) -> &str {
         .map_or(name, |argv0| argv0.rsplit('/').next().unwrap_or(argv0))
 }
 
-fn is_shell(name: &str) -> bool {
-    SHELLS.contains(&name)
-}
-
-fn is_interpreter(name: &str) -> bool {
-    INTERPRETERS.iter().any(|i| {
-        name.strip_prefix(i)
-            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
-    })
-}
-
 fn connect(line: &Line) -> Option<Hit> {
     let name = name_of(line);
     let tcp = line.network.as_ref().and_then(|n| n.transport) == Some("tcp");
-    if line.event.outcome != Some("success") || !tcp || !is_shell(name) {
+    if line.event.outcome != Some("success") || !tcp || !suspicious::is_shell(name) {
         return None;
     }
     let dst = line.destination.as_ref()?;
@@ -274,7 +238,7 @@ fn listen(line: &Line) -> Option<Hit> {
     let port = server
         .and_then(|s| s.port)
         .map_or_else(|| "?".into(), |p| p.to_string());
-    let bind_shell = is_shell(name) || is_interpreter(name);
+    let bind_shell = suspicious::is_shell_or_interpreter(name);
     Some(Hit {
         rule: "new_listener",
         severity: if bind_shell {

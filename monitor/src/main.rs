@@ -24,6 +24,7 @@ mod render;
 mod session_seed;
 mod sessions;
 mod signal;
+mod suspicious;
 mod text;
 mod users;
 mod utmp;

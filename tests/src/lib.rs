@@ -71,6 +71,16 @@ pub fn copy_executable(from: impl AsRef<std::path::Path>, to: impl AsRef<std::pa
     assert!(status.success(), "cp {:?} {:?}", from.as_ref(), to.as_ref());
 }
 
+/// Asserts a command the test ran succeeded, showing its stderr if not.
+#[track_caller]
+pub fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The fields every line must carry.
 pub fn check_line(v: &Value) -> Result<(), String> {
     if !v["@timestamp"].is_string() {

@@ -142,10 +142,15 @@ fn start_sshd(dir: &std::path::Path, name: &str, binary: &std::path::Path) -> (C
     (child, port)
 }
 
-fn wait_for_sshd(auth_log: &std::path::Path, port: u16) {
+fn wait_listening(port: u16) {
     wait_until("sshd listening", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
+}
+
+/// Listening, and its start-up line in auth.log (rsyslogd works).
+fn wait_for_sshd(auth_log: &std::path::Path, port: u16) {
+    wait_listening(port);
     wait_until("sshd in auth.log", || {
         std::fs::read_to_string(auth_log).is_ok_and(|s| s.contains(&format!("port {port}")))
     });
@@ -280,9 +285,7 @@ impl SshFixture {
             c.daemons.push(child);
         }
         // listening is enough: rsyslogd is known to work (the fixture's own sshd)
-        wait_until("sshd listening", || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        });
+        wait_listening(port);
         port
     }
 

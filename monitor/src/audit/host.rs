@@ -20,17 +20,11 @@ use crate::{
     proctable::ProcTable,
     render::net::Found,
     sessions::{Session, Sessions},
-    text,
+    suspicious, text,
     users::Names,
     utmp::{Kind, LastLog, Utmp},
 };
 
-const TMP_DIRS: [&str; 3] = ["/tmp/", "/dev/shm/", "/var/tmp/"];
-/// Programs that should not be serving a port or holding an outbound connection by themselves.
-const INTERPRETERS: [&str; 16] = [
-    "sh", "bash", "dash", "zsh", "ksh", "csh", "tcsh", "fish", "nc", "ncat", "netcat", "socat",
-    "perl", "ruby", "php", "node",
-];
 /// Remote ports outbound connections commonly use.
 const COMMON_PORTS: [u16; 24] = [
     20, 21, 22, 25, 53, 80, 110, 123, 143, 389, 443, 465, 587, 636, 853, 993, 995, 3306, 5432,
@@ -39,13 +33,9 @@ const COMMON_PORTS: [u16; 24] = [
 /// A process younger than this is not judged on its CPU average (start-up bursts).
 const HIGH_CPU_MIN_SECONDS: f64 = 60.0;
 
+/// Programs that should not be serving a port or holding an outbound connection by themselves.
 fn is_interpreter(exe: &str) -> bool {
-    let name = exe
-        .rsplit('/')
-        .next()
-        .unwrap_or(exe)
-        .trim_end_matches(" (deleted)");
-    INTERPRETERS.contains(&name) || name.starts_with("python")
+    suspicious::is_shell_or_interpreter(suspicious::program_name(exe))
 }
 
 fn is_login_shell(shell: &str) -> bool {
@@ -116,13 +106,13 @@ pub fn processes(
             .join(" ");
         let comm = text::lossy(&e.comm);
         let mut traits = Vec::new();
-        if exe.ends_with(" (deleted)") {
+        if suspicious::is_deleted(&exe) {
             traits.push("deleted_executable");
         }
-        if TMP_DIRS.iter().any(|d| exe.starts_with(d)) {
+        if suspicious::in_tmp_dir(&exe) {
             traits.push("executable_in_tmp");
         }
-        if exe.starts_with("/memfd:") {
+        if suspicious::is_memfd(&exe) {
             traits.push("memfd_executable");
         }
         let argv0 = e.args.first().map(|a| text::lossy(a)).unwrap_or_default();
@@ -249,7 +239,7 @@ pub fn network(
             None => {
                 if owner.is_some()
                     && (exe.is_none()
-                        || exe_s.ends_with(" (deleted)")
+                        || suspicious::is_deleted(&exe_s)
                         || !standard.iter().any(|d| exe_s.starts_with(d)))
                 {
                     flags.push("unexpected_executable");

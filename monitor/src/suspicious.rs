@@ -1,0 +1,85 @@
+//! What makes a program worth a second look, judged the same way by the live alerts
+//! (`alerts.rs`) and by `monitor audit`: where its executable lives, and whether it is a shell or
+//! an interpreter — programs with no business serving a port or connecting out on their own.
+
+/// World-writable places droppers put their payloads.
+const TMP_DIRS: [&str; 3] = ["/tmp/", "/dev/shm/", "/var/tmp/"];
+
+/// Shells and netcat-like tools: the working end of a reverse or bind shell.
+const SHELLS: [&str; 18] = [
+    "sh",
+    "bash",
+    "dash",
+    "zsh",
+    "ksh",
+    "mksh",
+    "csh",
+    "tcsh",
+    "fish",
+    "ash",
+    "nc",
+    "ncat",
+    "netcat",
+    "nc.openbsd",
+    "nc.traditional",
+    "socat",
+    "telnet",
+    "openssl",
+];
+
+/// Script interpreters (with or without a version: `python3.11`, `perl5.36`).
+const INTERPRETERS: [&str; 6] = ["python", "perl", "ruby", "php", "node", "lua"];
+
+/// The executable is in /tmp, /dev/shm or /var/tmp.
+pub fn in_tmp_dir(exe: &str) -> bool {
+    TMP_DIRS.iter().any(|d| exe.starts_with(d))
+}
+
+/// The executable is a memfd (`/memfd:name (deleted)`): a program that never was a file.
+pub fn is_memfd(exe: &str) -> bool {
+    exe.starts_with("/memfd:")
+}
+
+/// The executable had been unlinked, as /proc/PID/exe (and the monitor) show it.
+pub fn is_deleted(exe: &str) -> bool {
+    exe.ends_with(" (deleted)")
+}
+
+/// The file name of an executable path, without the ` (deleted)` mark.
+pub fn program_name(exe: &str) -> &str {
+    let name = exe.trim_end_matches(" (deleted)");
+    name.rsplit('/').next().unwrap_or(name)
+}
+
+pub fn is_shell(name: &str) -> bool {
+    SHELLS.contains(&name)
+}
+
+pub fn is_interpreter(name: &str) -> bool {
+    INTERPRETERS.iter().any(|i| {
+        name.strip_prefix(i)
+            .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    })
+}
+
+/// A shell or an interpreter: what a bind shell listens with.
+pub fn is_shell_or_interpreter(name: &str) -> bool {
+    is_shell(name) || is_interpreter(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_places() {
+        assert_eq!(program_name("/usr/bin/python3.11 (deleted)"), "python3.11");
+        assert!(is_shell_or_interpreter("python3.11"));
+        assert!(is_shell_or_interpreter("perl"));
+        assert!(is_shell_or_interpreter("nc.openbsd"));
+        assert!(!is_shell_or_interpreter("python-config"));
+        assert!(!is_shell_or_interpreter("nginx"));
+        assert!(in_tmp_dir("/dev/shm/.x") && !in_tmp_dir("/tmpfoo/x"));
+        assert!(is_memfd("/memfd:p (deleted)") && is_deleted("/memfd:p (deleted)"));
+    }
+}
