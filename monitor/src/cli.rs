@@ -88,6 +88,23 @@ pub struct WatchArgs {
     #[arg(long, value_name = "SECS", value_parser = positive_secs)]
     pub duration: Option<f64>,
 
+    /// Seconds between `stats` lines (a final one is always written at exit).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_secs)]
+    pub stats_interval: f64,
+
+    /// Also print a `fork` line for every new process (by default forks update the process
+    /// table silently: a process that never execs still gets an `exit` line).
+    #[arg(long)]
+    pub forks: bool,
+
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+/// What is captured and how (shared by `watch` and `top`): the kernel programs' settings and
+/// the login sources.
+#[derive(Args, Debug, Clone)]
+pub struct CaptureArgs {
     /// argv bytes captured per exec; longer argv is cut and flagged
     /// (`monitor.process.args_truncated`, with the original size).
     #[arg(long, value_name = "BYTES", default_value_t = ARGV_DEFAULT,
@@ -97,10 +114,6 @@ pub struct WatchArgs {
     /// Size of the kernel ring buffer in MiB (a power of two).
     #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = ring_mib)]
     pub ring_buffer_mib: u32,
-
-    /// Seconds between `stats` lines (a final one is always written at exit).
-    #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_secs)]
-    pub stats_interval: f64,
 
     /// Milliseconds between ring-buffer drains when the kernel does not wake the reader (it
     /// does once the ring is an eighth full).
@@ -120,11 +133,6 @@ pub struct WatchArgs {
     #[arg(long, value_name = "MS", default_value_t = 3000,
           value_parser = clap::value_parser!(u64).range(0..=60_000))]
     pub session_wait_ms: u64,
-
-    /// Also print a `fork` line for every new process (by default forks update the process
-    /// table silently: a process that never execs still gets an `exit` line).
-    #[arg(long)]
-    pub forks: bool,
 }
 
 fn positive_secs(s: &str) -> Result<f64, String> {
@@ -167,10 +175,10 @@ pub struct LoginArgs {
 }
 
 impl LoginArgs {
-    pub fn paths(&self) -> crate::auth_sources::Paths {
-        crate::auth_sources::Paths {
+    pub fn paths(&self) -> crate::sources::logins::Paths {
+        crate::sources::logins::Paths {
             auth_logs: if self.auth_logs.is_empty() {
-                crate::auth_sources::default_auth_logs()
+                crate::sources::logins::default_auth_logs()
             } else {
                 self.auth_logs.clone()
             },

@@ -2,33 +2,20 @@
 //!
 //! Data flows one way: kernel programs (`monitor-ebpf`) → ring buffer → `events` (decode) →
 //! `proctable` (state) → `render` (ECS lines) → `output` (stdout). `watch` wires them together.
-mod alerts;
 mod audit;
-mod auth_sources;
-mod authlog;
 mod cli;
 mod clock;
-mod ecs;
+mod commands;
+mod detect;
 mod errno;
 mod events;
-mod follow;
 mod kernel;
-mod net_snapshot;
-mod nettable;
 mod output;
 mod pipeline;
-mod preflight;
-mod proc_scan;
-mod proctable;
 mod render;
-mod session_seed;
-mod sessions;
 mod signal;
-mod suspicious;
-mod text;
-mod users;
-mod utmp;
-mod watch;
+mod sources;
+mod state;
 
 use std::process::ExitCode;
 
@@ -51,8 +38,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            cli::Command::Watch(args) => watch::run(args).await,
-            cli::Command::Audit(args) => audit::run(args),
+            cli::Command::Watch(args) => commands::watch::run(args).await,
+            cli::Command::Audit(args) => commands::audit::run(args),
         }
     });
     match result {

@@ -7,7 +7,7 @@ use super::{
     fmt_time,
     model::{AcceptedLogin, AuthSummary, Finding, IpStats, Severity, Thresholds, UserStats},
 };
-use crate::authlog::{self, Attempt, AuthEvent};
+use crate::sources::authlog::{self, Attempt, AuthEvent};
 
 #[derive(Default)]
 struct Ip {

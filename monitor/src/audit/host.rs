@@ -15,14 +15,15 @@ use super::{
 };
 use crate::{
     clock,
-    nettable::Direction,
-    proc_scan::ProcEntry,
-    proctable::ProcTable,
-    render::net::Found,
-    sessions::{Session, Sessions},
-    suspicious, text,
-    users::Names,
-    utmp::{Kind, LastLog, Utmp},
+    detect::suspicious,
+    render::text,
+    sources::utmp::{Kind, LastLog, Utmp},
+    state::names::Names,
+    state::net_snapshot::Found,
+    state::nettable::Direction,
+    state::proc_scan::ProcEntry,
+    state::proctable::ProcTable,
+    state::sessions::{Session, Sessions},
 };
 
 /// Remote ports outbound connections commonly use.

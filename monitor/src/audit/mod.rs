@@ -9,20 +9,17 @@ mod auth;
 mod host;
 pub mod model;
 mod sources;
-mod text;
+pub mod text;
 
-use std::{collections::HashMap, io::Write, path::PathBuf, process::ExitCode};
+use std::{collections::HashMap, path::PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use self::model::{Finding, Report, Severity, Source};
 use crate::{
-    cli::AuditArgs, net_snapshot, proc_scan, proctable::ProcTable, session_seed,
-    sessions::Sessions, users::Names, watch::hostname,
+    cli::AuditArgs, sources::host::hostname, state::names::Names, state::net_snapshot,
+    state::proc_scan, state::proctable::ProcTable, state::session_seed, state::sessions::Sessions,
 };
-
-/// Exit status when high-severity findings exist (0: none; 1: the audit could not run).
-pub const EXIT_HIGH: u8 = 2;
 
 /// Unix ns → `2026-11-25T14:05:42Z`.
 pub fn fmt_time(ns: i128) -> String {
@@ -30,11 +27,6 @@ pub fn fmt_time(ns: i128) -> String {
     DateTime::<Utc>::from_timestamp(secs, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn is_terminal() -> bool {
-    // SAFETY: isatty has no preconditions.
-    unsafe { libc::isatty(libc::STDOUT_FILENO) == 1 }
 }
 
 pub fn build(args: &AuditArgs) -> Report {
@@ -71,7 +63,7 @@ pub fn build(args: &AuditArgs) -> Report {
     let mut sessions = Sessions::default();
     let history: Vec<String> = auth_lines.iter().map(|(_, l)| l.clone()).collect();
     session_seed::seed(&mut table, &mut sessions, &proc_root, &history, &utmp);
-    let live: Vec<&crate::sessions::Session> = sessions.all().collect();
+    let live: Vec<&crate::state::sessions::Session> = sessions.all().collect();
     let new_sources = host::new_sources(&live, &analysis.accepted_sources);
     let mut names = Names::default();
     let (processes, process_findings) = host::processes(
@@ -127,27 +119,4 @@ pub fn build(args: &AuditArgs) -> Report {
         processes,
         network,
     }
-}
-
-pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let report = build(&args);
-    let mut out = std::io::stdout().lock();
-    let written = if args.json {
-        serde_json::to_writer_pretty(&mut out, &report)
-            .map_err(std::io::Error::from)
-            .and_then(|()| out.write_all(b"\n"))
-    } else {
-        let color = is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        out.write_all(text::render(&report, color).as_bytes())
-    };
-    match written.and_then(|()| out.flush()) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => anyhow::bail!("cannot write the report: {e}"),
-    }
-    Ok(if report.count(Severity::High) > 0 {
-        ExitCode::from(EXIT_HIGH)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

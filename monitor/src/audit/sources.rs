@@ -7,7 +7,7 @@ use std::{
 };
 
 use super::model::Source;
-use crate::utmp::{self, LastLog, Utmp};
+use crate::sources::utmp::{self, LastLog, Utmp};
 
 /// The rotated siblings of `path` (`auth.log.1`, `auth.log.2.gz`, `auth.log-20261101`…),
 /// oldest first, then `path` itself.

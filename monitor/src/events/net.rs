@@ -1,7 +1,10 @@
 //! Socket addresses from network records.
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use monitor_common::net::{SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_UNIX};
+use monitor_common::net::{
+    SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP, SOCK_DGRAM,
+    SOCK_STREAM,
+};
 
 /// An address as a socket call saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +82,20 @@ pub trait SockEventExt {
     fn remote(&self) -> Option<SocketAddr>;
     /// The address the caller passed (connect, bind).
     fn requested(&self) -> Option<Address>;
+}
+
+/// The transport of a socket (`tcp`, `udp`, `unix`, `icmp`, …), from its type and protocol.
+pub fn transport(sock_type: u16, protocol: u16, family: u16) -> Option<&'static str> {
+    if family == AF_UNIX {
+        return Some("unix");
+    }
+    match (sock_type, protocol) {
+        (_, IPPROTO_TCP) | (SOCK_STREAM, 0) => Some("tcp"),
+        (_, IPPROTO_UDP) | (SOCK_DGRAM, 0) => Some("udp"),
+        (_, 1) => Some("icmp"),
+        (_, 58) => Some("ipv6-icmp"),
+        _ => None,
+    }
 }
 
 /// (source, destination) of a TCP state change, as the socket sees them (local, remote).

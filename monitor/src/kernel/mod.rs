@@ -2,5 +2,6 @@
 //! loading/attaching the programs.
 pub mod btf;
 pub mod layout;
+pub mod preflight;
 pub mod probes;
 pub mod tracefs;

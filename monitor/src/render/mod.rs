@@ -1,20 +1,67 @@
-//! Turning typed events into output lines: one file per event family, sharing the enrichment
-//! helpers here (names for ids, the parent block, timestamps).
+//! Records → ECS lines (`watch`'s NDJSON): one file per family of events, sharing the blocks
+//! here (the process, its ids and parent). Rendering only formats: everything it shows was
+//! resolved by the pipeline (`crate::pipeline::record`). `ecs.rs` is the output schema, `text.rs`
+//! makes byte strings safe for it, `alert.rs` the alert lines.
+pub mod alert;
+pub mod ecs;
 pub mod net;
 pub mod process;
 pub mod session;
-
-use std::sync::Arc;
-
-use monitor_common::task::{TaskInfo, AUDIT_UNSET};
+pub mod text;
 
 use crate::{
-    clock::Clock,
-    ecs::{Audit, Event, Ext, Host, IdName, Line, Parent, Process, ProcessExt},
-    proctable::{Creds, Image, ProcTable},
-    text,
-    users::Names,
+    clock::format_epoch_ns,
+    pipeline::record::{self, Id, Proc, Record, What},
+    render::ecs::{Audit, Event, Ext, Host, IdName, Line, Parent, Process, ProcessExt},
+    state::proctable::Image,
 };
+
+/// Turns records into lines for one host.
+pub struct Renderer {
+    pub host: Host,
+}
+
+impl Renderer {
+    pub fn new(hostname: String) -> Self {
+        Self {
+            host: Host { hostname },
+        }
+    }
+
+    /// The ECS line of a record, with its session block. `None` for records `watch` does not
+    /// print (processes found at start).
+    pub fn line(&self, r: &Record) -> Option<Line> {
+        let mut l = match &r.what {
+            What::Fork => process::fork_line(self, r),
+            What::Exec(e) => process::exec_line(self, r, e),
+            What::Exit(x) => process::exit_line(self, r, x),
+            What::Connect(c) => net::connect_line(self, r, c),
+            What::Accept(a) => net::accept_line(self, r, a),
+            What::Listen(l) => net::listen_line(self, r, l),
+            What::Socket(s) => net::socket_line(self, r, s),
+            What::Disconnect(d) => net::disconnect_line(self, r, d),
+            What::SocketFound(f) => net::snapshot_line(self, r, f),
+            What::Auth(a) => session::auth_line(self, r, a),
+            What::ProcessFound => return None,
+        };
+        if let Some(s) = &r.session {
+            session::attach(&mut l, s);
+        }
+        Some(l)
+    }
+
+    /// A line at `time` (Unix ns) about `process`, with its `monitor.*` extension.
+    fn line_at(&self, time: i128, event: Event, process: Process, ext: Ext) -> Line {
+        Line {
+            timestamp: format_epoch_ns(time),
+            event,
+            host: self.host.clone(),
+            process,
+            monitor: Some(ext),
+            ..Default::default()
+        }
+    }
+}
 
 /// `process.*` and `monitor.process.*` describing an image (executable + argv).
 pub fn image_fields(pid: u32, image: &Image, comm: &[u8]) -> (Process, ProcessExt) {
@@ -42,130 +89,59 @@ pub fn image_fields(pid: u32, image: &Image, comm: &[u8]) -> (Process, ProcessEx
     (process, ext)
 }
 
-/// A line about `process` at boot-clock time `ts_ns`, with its `monitor.*` extension.
-pub fn line(cx: &Enrich, ts_ns: u64, event: Event, process: Process, ext: Ext) -> Line {
-    Line {
-        timestamp: cx.clock.rfc3339(ts_ns),
-        event,
-        host: cx.host.clone(),
-        process,
-        monitor: Some(ext),
-        ..Default::default()
-    }
-}
-
-/// What rendering needs besides the event: names, clock, host, the process table.
-pub struct Enrich<'a> {
-    pub clock: &'a Clock,
-    pub names: &'a mut Names,
-    pub host: &'a Host,
-    pub table: &'a ProcTable,
-}
-
-fn id_name(id: u32, name: Option<Arc<str>>) -> IdName {
+fn id_name(id: &Id) -> IdName {
     IdName {
-        id: id.to_string(),
-        name: name.map(|n| n.to_string()),
+        id: id.id.to_string(),
+        name: id.name.as_ref().map(|n| n.to_string()),
     }
 }
 
-/// (user, group, real_user, real_group): effective ids, and the real ones when they differ.
-pub type Ids = (IdName, IdName, Option<IdName>, Option<IdName>);
-
-impl Enrich<'_> {
-    pub fn user(&mut self, uid: u32) -> IdName {
-        id_name(uid, self.names.user(uid))
-    }
-
-    pub fn group(&mut self, gid: u32) -> IdName {
-        id_name(gid, self.names.group(gid))
-    }
-
-    pub fn ids(&mut self, task: &TaskInfo) -> Ids {
-        self.ids_of(&Creds::from(task))
-    }
-
-    pub fn ids_of(&mut self, c: &Creds) -> Ids {
-        let user = self.user(c.euid);
-        let group = self.group(c.egid);
-        let real_user = (c.uid != c.euid).then(|| self.user(c.uid));
-        let real_group = (c.gid != c.egid).then(|| self.group(c.gid));
-        (user, group, real_user, real_group)
-    }
-
-    pub fn audit(&mut self, task: &TaskInfo) -> Option<Audit> {
-        self.audit_of(&Creds::from(task))
-    }
-
-    pub fn audit_of(&mut self, c: &Creds) -> Option<Audit> {
-        if c.loginuid == AUDIT_UNSET && c.sessionid == AUDIT_UNSET {
-            return None;
+fn parent_block(p: &record::Parent) -> Parent {
+    let mut parent = Parent {
+        pid: p.pid,
+        ..Default::default()
+    };
+    if let Some(image) = &p.image {
+        let exe = &image.executable;
+        if !exe.is_empty() {
+            parent.name = Some(text::lossy(text::basename(exe)));
+            parent.executable = Some(text::lossy(exe));
         }
-        Some(Audit {
-            login_user: self.user(c.loginuid),
-            session_id: c.sessionid,
-        })
+        parent.args = Some(image.args.iter().map(|a| text::lossy(a)).collect());
+        parent.start = p.start.map(format_epoch_ns);
     }
+    parent
+}
 
-    /// The full `process.*` block of process `pid` as the table knows it; credentials, parent
-    /// and name from the kernel's `task` record when there is one (it is exact at event time).
-    pub fn process_of(&mut self, pid: u32, task: Option<&TaskInfo>) -> (Process, ProcessExt) {
-        let entry = self.table.get(pid).cloned();
-        let empty = Image::default();
-        let image = entry.as_ref().map_or(&empty, |p| &*p.image);
-        let comm = task.map_or(&[0u8; 16], |t| &t.comm);
-        let (mut process, mut ext) = image_fields(pid, image, comm);
-        if image.args.is_empty() {
-            process.args = None;
-            process.args_count = None;
-            process.command_line = None;
-        }
-        let creds = match (task, &entry) {
-            (Some(t), _) => Some(Creds::from(t)),
-            (None, Some(e)) => Some(e.creds),
-            (None, None) => None,
-        };
-        if let Some(c) = creds {
-            let (user, group, real_user, real_group) = self.ids_of(&c);
-            process.user = Some(user);
-            process.group = Some(group);
-            process.real_user = real_user;
-            process.real_group = real_group;
-            ext.audit = self.audit_of(&c);
-        }
-        let ppid = task
-            .map(|t| t.ppid)
-            .or(entry.as_ref().map(|e| e.ppid))
-            .unwrap_or(0);
-        process.parent = self.parent(ppid);
-        let start = task
-            .map(|t| t.start_ns)
-            .filter(|&s| s != 0)
-            .or(entry.map(|e| e.start_ns));
-        process.start = start.filter(|&s| s != 0).map(|s| self.clock.rfc3339(s));
-        (process, ext)
+/// The full `process.*` block of a record's process: image, ids (real ones only when they
+/// differ), audit identity, parent, start. argv is shown even when empty.
+pub fn process_fields(p: &Proc) -> (Process, ProcessExt) {
+    let empty = Image::default();
+    let image = p.image.as_deref().unwrap_or(&empty);
+    let comm: &[u8] = p.comm.as_ref().map_or(&[], |c| &c[..]);
+    let (mut process, mut ext) = image_fields(p.pid, image, comm);
+    if let Some(ids) = &p.ids {
+        process.user = Some(id_name(&ids.user));
+        process.group = Some(id_name(&ids.group));
+        process.real_user = (ids.real_user.id != ids.user.id).then(|| id_name(&ids.real_user));
+        process.real_group = (ids.real_group.id != ids.group.id).then(|| id_name(&ids.real_group));
     }
+    ext.audit = p.audit.as_ref().map(|a| Audit {
+        login_user: id_name(&a.login_user),
+        session_id: a.session_id,
+    });
+    process.parent = p.parent.as_ref().map(|p| Box::new(parent_block(p)));
+    process.start = p.start.map(format_epoch_ns);
+    (process, ext)
+}
 
-    /// The `process.parent` block from the table (pid only if the parent is unknown).
-    pub fn parent(&self, ppid: u32) -> Option<Box<Parent>> {
-        if ppid == 0 {
-            return None;
-        }
-        let mut parent = Parent {
-            pid: ppid,
-            ..Default::default()
-        };
-        if let Some(p) = self.table.get(ppid) {
-            let exe = &p.image.executable;
-            if !exe.is_empty() {
-                parent.name = Some(text::lossy(text::basename(exe)));
-                parent.executable = Some(text::lossy(exe));
-            }
-            parent.args = Some(p.image.args.iter().map(|a| text::lossy(a)).collect());
-            if p.start_ns != 0 {
-                parent.start = Some(self.clock.rfc3339(p.start_ns));
-            }
-        }
-        Some(Box::new(parent))
+/// `process_fields` for a process a line is about but did not start: argv only when known.
+pub fn known_process_fields(p: &Proc) -> (Process, ProcessExt) {
+    let (mut process, ext) = process_fields(p);
+    if p.args().is_empty() {
+        process.args = None;
+        process.args_count = None;
+        process.command_line = None;
     }
+    (process, ext)
 }

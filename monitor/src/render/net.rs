@@ -3,17 +3,19 @@
 use std::net::SocketAddr;
 
 use monitor_common::net::{
-    SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, IPPROTO_UDP,
-    SOCK_DGRAM, SOCK_RAW, SOCK_STREAM,
+    AF_INET, AF_INET6, AF_PACKET, AF_UNIX, SOCK_DGRAM, SOCK_RAW, SOCK_STREAM,
 };
 
-use super::Enrich;
+use super::{known_process_fields, Renderer};
 use crate::{
-    ecs::{Endpoint, ErrorInfo, Event, Ext, Line, Network, NetworkExt, Process, ProcessExt},
     errno,
-    events::net::{Address, SockEventExt},
-    nettable::{Conn, Direction},
-    text,
+    events::net::Address,
+    pipeline::record::{ConnectInfo, DisconnectInfo, Record, SockInfo, SocketInfo},
+    render::{
+        ecs::{Endpoint, ErrorInfo, Event, Ext, Line, Network, NetworkExt, Process, ProcessExt},
+        text,
+    },
+    state::{net_snapshot::Found, nettable::Direction},
 };
 
 const NETWORK: &[&str] = &["network"];
@@ -40,19 +42,6 @@ fn ip_type(addr: &SocketAddr) -> &'static str {
     }
 }
 
-fn transport(sock_type: u16, protocol: u16, family: u16) -> Option<&'static str> {
-    if family == AF_UNIX {
-        return Some("unix");
-    }
-    match (sock_type, protocol) {
-        (_, IPPROTO_TCP) | (SOCK_STREAM, 0) => Some("tcp"),
-        (_, IPPROTO_UDP) | (SOCK_DGRAM, 0) => Some("udp"),
-        (_, 1) => Some("icmp"),
-        (_, 58) => Some("ipv6-icmp"),
-        _ => None,
-    }
-}
-
 fn error(errno: i32) -> ErrorInfo {
     ErrorInfo {
         code: errno::name(errno).map_or_else(|| errno.to_string(), str::to_owned),
@@ -60,7 +49,7 @@ fn error(errno: i32) -> ErrorInfo {
     }
 }
 
-fn family_name(family: u16) -> String {
+pub fn family_name(family: u16) -> String {
     match family {
         AF_UNIX => "AF_UNIX".into(),
         AF_INET => "AF_INET".into(),
@@ -70,7 +59,7 @@ fn family_name(family: u16) -> String {
     }
 }
 
-fn type_name(sock_type: u16) -> String {
+pub fn type_name(sock_type: u16) -> String {
     match sock_type {
         SOCK_STREAM => "SOCK_STREAM".into(),
         SOCK_DGRAM => "SOCK_DGRAM".into(),
@@ -79,9 +68,16 @@ fn type_name(sock_type: u16) -> String {
     }
 }
 
+fn direction_name(d: Direction) -> &'static str {
+    match d {
+        Direction::Egress => "egress",
+        Direction::Ingress => "ingress",
+    }
+}
+
 fn line(
-    cx: &Enrich,
-    ts_ns: u64,
+    r: &Renderer,
+    rec: &Record,
     event: Event,
     (process, ext): (Process, ProcessExt),
     network: NetworkExt,
@@ -91,7 +87,7 @@ fn line(
         network: Some(network),
         ..Default::default()
     };
-    super::line(cx, ts_ns, event, process, ext)
+    r.line_at(rec.time, event, process, ext)
 }
 
 fn event(
@@ -105,138 +101,125 @@ fn event(
     }
 }
 
-/// How a connect ended.
-pub struct ConnectOutcome {
-    /// Positive errno if it failed.
-    pub errno: Option<i32>,
-    /// Reported after the call returned EINPROGRESS.
-    pub nonblocking: bool,
-    /// When the outcome became known (boot ns).
-    pub resolved_ns: u64,
-    /// Outcome not known: the attempt was never resolved.
-    pub unknown: bool,
+/// The owner's `process.*`, or an empty block when no process owns the socket.
+fn owner(rec: &Record, unknown: bool) -> (Process, ProcessExt) {
+    if unknown {
+        (Process::default(), ProcessExt::default())
+    } else {
+        known_process_fields(&rec.process)
+    }
 }
 
-pub fn connect_line(cx: &mut Enrich, ev: &SockEvent, outcome: &ConnectOutcome) -> Line {
-    let owner = cx.process_of(ev.header.pid, Some(&ev.task));
-    let tcp = transport(ev.sock_type, ev.protocol, ev.family);
-    let result = if outcome.unknown {
+pub fn connect_line(r: &Renderer, rec: &Record, c: &ConnectInfo) -> Line {
+    let result = if c.unknown {
         "unknown"
-    } else if outcome.errno.is_some() {
+    } else if c.errno.is_some() {
         "failure"
     } else {
         "success"
     };
     let mut l = line(
-        cx,
-        outcome.resolved_ns,
+        r,
+        rec,
         event("connect", CONN_START, Some(result)),
-        owner,
+        known_process_fields(&rec.process),
         NetworkExt {
-            nonblocking: outcome.nonblocking.then_some(true),
-            connect_duration_ns: outcome
-                .nonblocking
-                .then(|| outcome.resolved_ns.saturating_sub(ev.header.ts_ns)),
-            fd: Some(ev.fd),
+            nonblocking: c.nonblocking.then_some(true),
+            connect_duration_ns: c.connect_duration_ns,
+            fd: Some(c.fd),
             ..Default::default()
         },
     );
     let mut network = Network {
-        transport: tcp,
+        transport: c.transport,
         direction: Some("egress"),
         ..Default::default()
     };
-    match ev.requested() {
+    match &c.destination {
         Some(Address::Inet(dest)) => {
-            network.type_ = Some(ip_type(&dest));
-            l.destination = Some(endpoint(dest));
-            // the source (with its ephemeral port) once the kernel assigned one
-            l.source = ev.local().filter(|a| a.port() != 0).map(endpoint);
+            network.type_ = Some(ip_type(dest));
+            l.destination = Some(endpoint(*dest));
+            l.source = c.source.map(endpoint);
         }
         Some(Address::Unix(path)) => {
             l.destination = Some(Endpoint {
-                address: Some(text::lossy(&path)),
+                address: Some(text::lossy(path)),
                 ..Default::default()
             });
         }
         _ => {}
     }
     l.network = Some(network);
-    l.error = outcome.errno.map(error);
+    l.error = c.errno.map(error);
     l
 }
 
-pub fn accept_line(cx: &mut Enrich, ev: &SockEvent) -> Line {
-    let owner = cx.process_of(ev.header.pid, Some(&ev.task));
+pub fn accept_line(r: &Renderer, rec: &Record, a: &SockInfo) -> Line {
     let mut l = line(
-        cx,
-        ev.header.ts_ns,
+        r,
+        rec,
         event("accept", CONN_START, Some("success")),
-        owner,
+        known_process_fields(&rec.process),
         NetworkExt {
-            fd: Some(ev.fd),
+            fd: Some(a.fd),
             ..Default::default()
         },
     );
-    let (local, remote) = (ev.local(), ev.remote());
-    l.source = remote.map(endpoint);
-    l.destination = local.map(endpoint);
+    l.source = a.remote.map(endpoint);
+    l.destination = a.local.map(endpoint);
     l.network = Some(Network {
-        transport: transport(ev.sock_type, ev.protocol, ev.family),
-        type_: local.as_ref().map(ip_type),
+        transport: a.transport,
+        type_: a.local.as_ref().map(ip_type),
         direction: Some("ingress"),
     });
     l
 }
 
 /// A listening TCP socket, or a UDP socket bound to an explicit port.
-pub fn listen_line(cx: &mut Enrich, ev: &SockEvent) -> Line {
-    let owner = cx.process_of(ev.header.pid, Some(&ev.task));
+pub fn listen_line(r: &Renderer, rec: &Record, s: &SockInfo) -> Line {
     let mut l = line(
-        cx,
-        ev.header.ts_ns,
+        r,
+        rec,
         event("listen", START, Some("success")),
-        owner,
+        known_process_fields(&rec.process),
         NetworkExt {
-            fd: Some(ev.fd),
+            fd: Some(s.fd),
             ..Default::default()
         },
     );
-    let local = ev.local();
-    l.server = local.map(endpoint);
+    l.server = s.local.map(endpoint);
     l.network = Some(Network {
-        transport: transport(ev.sock_type, ev.protocol, ev.family),
-        type_: local.as_ref().map(ip_type),
+        transport: s.transport,
+        type_: s.local.as_ref().map(ip_type),
         direction: None,
     });
     l
 }
 
 /// A raw or packet socket was created (or refused).
-pub fn socket_line(cx: &mut Enrich, ev: &SockEvent) -> Line {
-    let owner = cx.process_of(ev.header.pid, Some(&ev.task));
-    let failed = ev.ret < 0;
+pub fn socket_line(r: &Renderer, rec: &Record, s: &SocketInfo) -> Line {
+    let failed = s.errno.is_some();
     let mut l = line(
-        cx,
-        ev.header.ts_ns,
+        r,
+        rec,
         event(
             "socket",
             INFO,
             Some(if failed { "failure" } else { "success" }),
         ),
-        owner,
+        known_process_fields(&rec.process),
         NetworkExt {
-            family: Some(family_name(ev.family)),
-            socket_type: Some(type_name(ev.sock_type)),
-            protocol: Some(ev.protocol),
-            fd: (!failed).then_some(ev.fd),
+            family: Some(family_name(s.family)),
+            socket_type: Some(type_name(s.sock_type)),
+            protocol: Some(s.protocol),
+            fd: (!failed).then_some(s.fd),
             ..Default::default()
         },
     );
-    if ev.family != AF_PACKET {
+    if s.family != AF_PACKET {
         l.network = Some(Network {
-            transport: transport(ev.sock_type, ev.protocol, ev.family),
-            type_: match ev.family {
+            transport: crate::events::net::transport(s.sock_type, s.protocol, s.family),
+            type_: match s.family {
                 AF_INET => Some("ipv4"),
                 AF_INET6 => Some("ipv6"),
                 _ => None,
@@ -244,55 +227,28 @@ pub fn socket_line(cx: &mut Enrich, ev: &SockEvent) -> Line {
             direction: None,
         });
     }
-    if failed {
-        l.error = Some(error((-ev.ret) as i32));
-    }
+    l.error = s.errno.map(error);
     l
 }
 
-/// Payload bytes (sent, received) of a closed connection. `bytes_sent` counts payload only;
-/// `bytes_received` advances with the receive sequence, which the peer's FIN moves by one: it
-/// is discounted when the state we close from means the FIN arrived.
-pub fn payload_bytes(ev: &TcpStateEvent) -> (u64, u64) {
-    // FIN_WAIT2 → CLOSE goes through TIME_WAIT on the peer's FIN (a FIN timeout, with no FIN,
-    // is the rare exception); CLOSE_WAIT, LAST_ACK, CLOSING and TIME_WAIT follow a FIN.
-    const FIN_RECEIVED: [u32; 5] = [5, 6, 8, 9, 11];
-    let fin = u64::from(FIN_RECEIVED.contains(&ev.old_state));
-    (ev.bytes_sent, ev.bytes_received.saturating_sub(fin))
-}
-
 /// An established TCP connection ended. Source is the side that opened it.
-pub fn disconnect_line(cx: &mut Enrich, ev: &TcpStateEvent, conn: &Conn) -> Line {
-    let owner = match conn.owner {
-        Some(pid) => cx.process_of(pid, None),
-        None => (Process::default(), ProcessExt::default()),
-    };
+pub fn disconnect_line(r: &Renderer, rec: &Record, d: &DisconnectInfo) -> Line {
     let mut l = line(
-        cx,
-        ev.header.ts_ns,
+        r,
+        rec,
         event("disconnect", CONN_END, None),
-        owner,
+        owner(rec, d.owner_unknown),
         NetworkExt {
-            owner_unknown: conn.owner.is_none().then_some(true),
+            owner_unknown: d.owner_unknown.then_some(true),
             ..Default::default()
         },
     );
-    l.event.duration = conn
-        .established_ns
-        .map(|at| ev.header.ts_ns.saturating_sub(at));
-    let (local, remote) = crate::events::net::state_endpoints(ev)
-        .or(conn.endpoints)
-        .unwrap_or((
-            SocketAddr::from(([0, 0, 0, 0], 0)),
-            SocketAddr::from(([0, 0, 0, 0], 0)),
-        ));
-    let (sent, received) = payload_bytes(ev);
-    let mut local_ep = endpoint(local);
-    local_ep.bytes = Some(sent);
-    let mut remote_ep = endpoint(remote);
-    remote_ep.bytes = Some(received);
-    let direction = conn.direction;
-    let (src, dst) = match direction {
+    l.event.duration = d.duration;
+    let mut local_ep = endpoint(d.local);
+    local_ep.bytes = Some(d.bytes_sent);
+    let mut remote_ep = endpoint(d.remote);
+    remote_ep.bytes = Some(d.bytes_received);
+    let (src, dst) = match d.direction {
         Some(Direction::Ingress) => (remote_ep, local_ep),
         _ => (local_ep, remote_ep),
     };
@@ -300,53 +256,31 @@ pub fn disconnect_line(cx: &mut Enrich, ev: &TcpStateEvent, conn: &Conn) -> Line
     l.destination = Some(dst);
     l.network = Some(Network {
         transport: Some("tcp"),
-        type_: Some(ip_type(&local)),
-        direction: direction.map(|d| match d {
-            Direction::Egress => "egress",
-            Direction::Ingress => "ingress",
-        }),
+        type_: Some(ip_type(&d.local)),
+        direction: d.direction.map(direction_name),
     });
-    if ev.sk_err != 0 {
-        l.error = Some(error(ev.sk_err));
+    if d.errno != 0 {
+        l.error = Some(error(d.errno));
     }
     l
 }
 
-/// A socket found at start.
-pub struct Found {
-    pub transport: &'static str,
-    pub local: SocketAddr,
-    /// For connections.
-    pub remote: Option<SocketAddr>,
-    pub owner: Option<u32>,
-    pub direction: Option<Direction>,
-}
-
 /// A snapshot line: `listen` for a listener, `connect`/`accept` for a connection (direction
 /// guessed from whether the local port listens), `event.kind` `state`.
-pub fn snapshot_line(cx: &mut Enrich, found: &Found, now_ns: u64) -> Line {
-    let owner = match found.owner {
-        Some(pid) => cx.process_of(pid, None),
-        None => (Process::default(), ProcessExt::default()),
-    };
-    let action = match (found.remote, found.direction) {
-        (None, _) => "listen",
-        (Some(_), Some(Direction::Ingress)) => "accept",
-        (Some(_), _) => "connect",
-    };
+pub fn snapshot_line(r: &Renderer, rec: &Record, found: &Found) -> Line {
     let types = if found.remote.is_some() {
         CONN_START
     } else {
         START
     };
     let mut l = line(
-        cx,
-        now_ns,
+        r,
+        rec,
         Event {
             kind: "state",
-            ..Event::of(NETWORK, types, action)
+            ..Event::of(NETWORK, types, rec.what.action())
         },
-        owner,
+        owner(rec, found.owner.is_none()),
         NetworkExt {
             direction_inferred: found.remote.is_some().then_some(true),
             owner_unknown: found.owner.is_none().then_some(true),
@@ -370,10 +304,7 @@ pub fn snapshot_line(cx: &mut Enrich, found: &Found, now_ns: u64) -> Line {
     l.network = Some(Network {
         transport: Some(found.transport),
         type_: Some(ip_type(&found.local)),
-        direction: found.direction.map(|d| match d {
-            Direction::Egress => "egress",
-            Direction::Ingress => "ingress",
-        }),
+        direction: found.direction.map(direction_name),
     });
     l
 }

@@ -1,15 +1,18 @@
-//! The session block on process/network lines (`process.entry_leader`, `monitor.session`), and
-//! the auth lines: `login`, `logout`, `sudo`, `su`.
-use super::Enrich;
+//! The session block on every line of a process in a login session (`process.entry_leader`,
+//! `monitor.session`), and the auth lines: `login`, `logout`, `sudo`, `su`.
+use super::{known_process_fields, Renderer};
 use crate::{
-    authlog::{AuthEvent, Header},
-    clock,
-    ecs::{
-        AuthExt, Endpoint, EntryLeader, EntryMeta, Event, Ext, IpOnly, Line, NameOnly, Process,
-        SessionExt, User,
+    clock::format_epoch_ns,
+    pipeline::record::{AuthInfo, Record, SessionView},
+    render::{
+        ecs::{
+            AuthExt, Endpoint, EntryLeader, EntryMeta, Event, Ext, IpOnly, Line, NameOnly,
+            SessionExt, User,
+        },
+        text,
     },
-    sessions::Session,
-    text,
+    sources::authlog::AuthEvent,
+    state::sessions::Session,
 };
 
 pub fn session_ext(s: &Session) -> SessionExt {
@@ -24,14 +27,15 @@ pub fn session_ext(s: &Session) -> SessionExt {
         key_type: s.key.as_ref().map(|k| k.0.clone()),
         key_fingerprint: s.key.as_ref().map(|k| k.1.clone()),
         tty: s.tty.clone(),
-        login_time: s.login_ns.map(clock::format_epoch_ns),
+        login_time: s.login_ns.map(format_epoch_ns),
         audit_session_id: s.audit_session,
         complete: s.authenticated,
     }
 }
 
 /// Adds the session to a line: ECS `process.entry_leader` and `monitor.session`.
-pub fn attach(cx: &Enrich, line: &mut Line, s: &Session) {
+pub fn attach(line: &mut Line, v: &SessionView) {
+    let s = &v.session;
     let mut leader = EntryLeader {
         pid: s.leader_pid,
         user: s.user.clone().map(|name| NameOnly { name }),
@@ -43,70 +47,16 @@ pub fn attach(cx: &Enrich, line: &mut Line, s: &Session) {
         },
         ..Default::default()
     };
-    if let Some(p) = cx.table.get(s.leader_pid) {
-        let exe = &p.image.executable;
+    if let Some(image) = &v.leader_image {
+        let exe = &image.executable;
         if !exe.is_empty() {
             leader.name = Some(text::lossy(text::basename(exe)));
             leader.executable = Some(text::lossy(exe));
         }
-        if p.start_ns != 0 {
-            leader.start = Some(cx.clock.rfc3339(p.start_ns));
-        }
+        leader.start = v.leader_start.map(format_epoch_ns);
     }
     line.process.entry_leader = Some(Box::new(leader));
     line.monitor.get_or_insert_with(Ext::default).session = Some(session_ext(s));
-}
-
-/// Where an auth line came from.
-pub struct Origin<'a> {
-    pub header: &'a Header<'a>,
-    /// The whole log line (`event.original`).
-    pub original: &'a str,
-    /// The file (or `journal`).
-    pub log: &'a str,
-    /// The process the line is about (the logging pid, or the sudo process found for it).
-    pub pid: u32,
-}
-
-fn auth_line(
-    cx: &mut Enrich,
-    o: &Origin,
-    action: &'static str,
-    type_: &'static [&'static str],
-    outcome: Option<&'static str>,
-    auth: AuthExt,
-) -> Line {
-    let (mut process, _) = cx.process_of(o.pid, None);
-    if process.name.is_none() {
-        process = Process {
-            pid: o.pid,
-            name: Some(o.header.program.to_owned()),
-            ..Default::default()
-        };
-    }
-    Line {
-        timestamp: clock::format_epoch_ns(o.header.time_ns),
-        event: Event {
-            outcome,
-            original: Some(o.original.to_owned()),
-            ..Event::of(&["authentication"], type_, action)
-        },
-        host: cx.host.clone(),
-        process,
-        monitor: Some(Ext {
-            auth: Some(auth),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
-fn base(o: &Origin) -> AuthExt {
-    AuthExt {
-        service: o.header.program.to_owned(),
-        log: o.log.to_owned(),
-        ..Default::default()
-    }
 }
 
 fn user(name: &str) -> Option<User> {
@@ -124,73 +74,42 @@ fn source(ip: &str, port: Option<u16>) -> Option<Endpoint> {
     })
 }
 
-/// The line for an auth event, if it is one we report (`session`: the session it belongs to,
-/// for a logout's duration).
-pub fn line_for(
-    cx: &mut Enrich,
-    o: &Origin,
-    ev: &AuthEvent,
-    session: Option<&Session>,
-) -> Option<Line> {
+/// The line of a login, logout, sudo or su.
+pub fn auth_line(r: &Renderer, rec: &Record, a: &AuthInfo) -> Line {
     const START: &[&str] = &["start"];
     const END: &[&str] = &["end"];
-    let line = match ev {
-        AuthEvent::Login(a) => {
-            let mut l = auth_line(
-                cx,
-                o,
-                "login",
-                START,
-                Some(if a.success { "success" } else { "failure" }),
-                AuthExt {
-                    method: Some(a.method.clone()),
-                    key_type: a.key.as_ref().map(|k| k.0.clone()),
-                    key_fingerprint: a.key.as_ref().map(|k| k.1.clone()),
-                    invalid_user: Some(a.invalid_user),
-                    count: (a.count > 1).then_some(a.count),
-                    ..base(o)
-                },
-            );
-            l.user = user(&a.user);
-            l.source = source(&a.ip, a.port);
-            l
+    let outcome = a.outcome().map(|ok| if ok { "success" } else { "failure" });
+    let type_ = if a.logout.is_some() { END } else { START };
+    let mut ext = AuthExt {
+        service: a.service.clone(),
+        log: a.log.clone(),
+        ..Default::default()
+    };
+    let (mut line_user, mut line_source) = (None, None);
+    match &a.event {
+        AuthEvent::Login(l) => {
+            ext.method = Some(l.method.clone());
+            ext.key_type = l.key.as_ref().map(|k| k.0.clone());
+            ext.key_fingerprint = l.key.as_ref().map(|k| k.1.clone());
+            ext.invalid_user = Some(l.invalid_user);
+            ext.count = (l.count > 1).then_some(l.count);
+            line_user = user(&l.user);
+            line_source = source(&l.ip, l.port);
         }
         AuthEvent::InvalidUser { user: u, ip, port } => {
-            let mut l = auth_line(
-                cx,
-                o,
-                "login",
-                START,
-                Some("failure"),
-                AuthExt {
-                    invalid_user: Some(true),
-                    reason: Some("invalid user".into()),
-                    ..base(o)
-                },
-            );
-            l.user = user(u);
-            l.source = source(ip, *port);
-            l
+            ext.invalid_user = Some(true);
+            ext.reason = Some("invalid user".into());
+            line_user = user(u);
+            line_source = source(ip, *port);
         }
-        AuthEvent::SessionOpened {
-            service, user: u, ..
-        } if service == "login" => {
-            let mut l = auth_line(cx, o, "login", START, Some("success"), base(o));
-            l.user = user(u);
-            l
-        }
-        AuthEvent::SessionClosed { service, user: u }
-            if service == "sshd" || service == "login" =>
-        {
-            let mut l = auth_line(cx, o, "logout", END, None, base(o));
-            l.user = user(u);
-            l.event.duration = session
-                .and_then(|s| s.login_ns)
-                .map(|login| (o.header.time_ns - login).max(0) as u64);
-            if let Some(s) = session {
-                l.source = s.source.map(super::net::endpoint);
-            }
-            l
+        AuthEvent::SessionOpened { user: u, .. } => line_user = user(u),
+        AuthEvent::SessionClosed { user: u, .. } => {
+            line_user = user(u);
+            line_source = a
+                .logout
+                .as_ref()
+                .and_then(|l| l.source)
+                .map(super::net::endpoint);
         }
         AuthEvent::Sudo {
             user: u,
@@ -200,58 +119,51 @@ pub fn line_for(
             command,
             failure,
         } => {
-            let mut l = auth_line(
-                cx,
-                o,
-                "sudo",
-                START,
-                Some(if failure.is_some() {
-                    "failure"
-                } else {
-                    "success"
-                }),
-                AuthExt {
-                    tty: tty.clone(),
-                    working_directory: pwd.clone(),
-                    command: command.clone(),
-                    reason: failure.clone(),
-                    ..base(o)
-                },
-            );
-            l.user = Some(User {
+            ext.tty = tty.clone();
+            ext.working_directory = pwd.clone();
+            ext.command = command.clone();
+            ext.reason = failure.clone();
+            line_user = Some(User {
                 name: u.clone(),
                 id: None,
                 target: target_user.clone().map(|name| NameOnly { name }),
             });
-            l
         }
         AuthEvent::Su {
             user: u,
             target_user,
             tty,
-            success,
+            ..
         } => {
-            let mut l = auth_line(
-                cx,
-                o,
-                "su",
-                START,
-                Some(if *success { "success" } else { "failure" }),
-                AuthExt {
-                    tty: tty.clone(),
-                    ..base(o)
-                },
-            );
-            l.user = Some(User {
+            ext.tty = tty.clone();
+            line_user = Some(User {
                 name: u.clone(),
                 id: None,
                 target: Some(NameOnly {
                     name: target_user.clone(),
                 }),
             });
-            l
         }
-        _ => return None,
+        AuthEvent::Disconnected { .. } | AuthEvent::PamFailure { .. } => {}
+    }
+    let (process, _) = known_process_fields(&rec.process);
+    let mut l = Line {
+        timestamp: format_epoch_ns(rec.time),
+        event: Event {
+            outcome,
+            original: Some(a.original.clone()),
+            duration: a.logout.as_ref().and_then(|l| l.duration),
+            ..Event::of(&["authentication"], type_, a.action())
+        },
+        host: r.host.clone(),
+        process,
+        monitor: Some(Ext {
+            auth: Some(ext),
+            ..Default::default()
+        }),
+        ..Default::default()
     };
-    Some(line)
+    l.user = line_user;
+    l.source = line_source;
+    l
 }

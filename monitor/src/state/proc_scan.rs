@@ -5,7 +5,7 @@ use std::{fs, io, os::unix::ffi::OsStrExt, path::Path};
 
 use monitor_common::task::AUDIT_UNSET;
 
-use crate::{events::split_args, proctable::Creds};
+use crate::{events::split_args, state::proctable::Creds};
 
 /// `PF_KTHREAD` in the flags field of /proc/PID/stat.
 const PF_KTHREAD: u64 = 0x0020_0000;

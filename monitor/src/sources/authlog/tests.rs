@@ -6,7 +6,7 @@ use super::{header::parse_header_at, *};
 
 // the ground-truth readers the end-to-end tests use too
 #[allow(dead_code)]
-#[path = "../../../tests/src/loghub.rs"]
+#[path = "../../../../tests/src/loghub.rs"]
 mod loghub;
 use loghub::{csv_fields, fixture, template_values};
 

@@ -10,12 +10,23 @@ use std::{
 
 use procfs::net::{TcpState, UdpState};
 
-use crate::{nettable::Direction, render::net::Found};
+use crate::state::nettable::Direction;
+
+/// A socket found at start.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub transport: &'static str,
+    pub local: SocketAddr,
+    /// For connections.
+    pub remote: Option<SocketAddr>,
+    pub owner: Option<u32>,
+    pub direction: Option<Direction>,
+}
 
 /// socket inode → the lowest pid holding it (a forking server's parent, usually).
 pub fn socket_owners(proc_root: &Path) -> HashMap<u64, u32> {
     let mut owners: HashMap<u64, u32> = HashMap::new();
-    let Ok(pids) = crate::proc_scan::pids(proc_root) else {
+    let Ok(pids) = crate::state::proc_scan::pids(proc_root) else {
         return owners;
     };
     for pid in pids {

@@ -11,12 +11,12 @@ use std::{
 use monitor_common::task::AUDIT_UNSET;
 
 use crate::{
-    authlog::{self, AuthEvent},
-    net_snapshot::parse_socket_link,
-    proctable::ProcTable,
-    sessions::Sessions,
-    text,
-    utmp::{Kind, Utmp},
+    render::text,
+    sources::authlog::{self, AuthEvent},
+    sources::utmp::{Kind, Utmp},
+    state::net_snapshot::parse_socket_link,
+    state::proctable::ProcTable,
+    state::sessions::Sessions,
 };
 
 fn is_sshd(table: &ProcTable, pid: u32) -> bool {

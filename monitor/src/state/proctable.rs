@@ -6,7 +6,7 @@ use std::{
     sync::Arc,
 };
 
-use crate::proc_scan::ProcEntry;
+use crate::state::proc_scan::ProcEntry;
 
 /// What a process is running: its executable and argv (shared between a parent and the
 /// children it forks until they exec).
@@ -133,8 +133,7 @@ impl ProcTable {
     }
 
     /// A successful exec replaces the image (a process we did not know is added).
-    pub fn exec(&mut self, pid: u32, ppid: u32, creds: Creds, start_ns: u64, image: Image) {
-        let image = Arc::new(image);
+    pub fn exec(&mut self, pid: u32, ppid: u32, creds: Creds, start_ns: u64, image: Arc<Image>) {
         let entry = self.procs.entry(pid).or_insert_with(|| Process {
             ppid,
             creds,
@@ -188,12 +187,12 @@ impl ProcTable {
 mod tests {
     use super::*;
 
-    fn image(exe: &str) -> Image {
-        Image {
+    fn image(exe: &str) -> Arc<Image> {
+        Arc::new(Image {
             executable: exe.into(),
             args: vec![exe.into()],
             args_truncated: false,
-        }
+        })
     }
 
     #[test]

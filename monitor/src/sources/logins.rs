@@ -10,8 +10,8 @@ use std::{
 use serde_json::json;
 
 use crate::{
-    follow::{self, Follower, Framing, Item},
-    utmp::{parse_lastlog, UTMP_SIZE},
+    sources::follow::{self, Follower, Framing, Item},
+    sources::utmp::{parse_lastlog, UTMP_SIZE},
 };
 
 /// The login-record files, as chosen on the command line (`--auth-log`, `--wtmp`, …).
@@ -166,7 +166,7 @@ fn check_records(path: &Path) -> (String, u64) {
     let Ok(bytes) = std::fs::read(path) else {
         return ("unreadable or absent".into(), 0);
     };
-    let parsed = crate::utmp::parse_all(&bytes, chrono::Utc::now().timestamp());
+    let parsed = crate::sources::utmp::parse_all(&bytes, chrono::Utc::now().timestamp());
     let mut summary = format!("{} records at start", parsed.records.len());
     if let Some(problems) = parsed.problems() {
         log::warn!("{}: {problems}", path.display());

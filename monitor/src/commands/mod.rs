@@ -1,0 +1,5 @@
+//! The subcommands: each wires the stages together for one way of using the monitor.
+//! - `watch`: the pipeline's records as NDJSON on stdout, with alerts;
+//! - `audit`: the one-shot check (the analysis lives in `crate::audit`).
+pub mod audit;
+pub mod watch;

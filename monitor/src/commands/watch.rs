@@ -1,0 +1,221 @@
+//! `monitor watch`: start the capture, announce `monitor_start`, then print every record as an
+//! NDJSON line (each followed by the alerts it raises) until a signal, `--duration`, or a
+//! closed stdout.
+use std::{
+    process::ExitCode,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use monitor_common::header::EventKind;
+use serde_json::json;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::{
+    cli::WatchArgs,
+    detect::alerts::Alerts,
+    output::Output,
+    pipeline::{capture::Capture, Record},
+    render::{
+        alert::alert_line,
+        ecs::{Event, Ext, Line, Process},
+        Renderer,
+    },
+    sources::host,
+};
+
+/// Batches (one per drain, at most 256 KiB each) waiting for a slow stdout before shedding.
+const OUTPUT_QUEUE_BATCHES: usize = 256;
+
+/// `process.*` of the monitor itself, for its own lines (start, stats).
+fn own_process() -> Process {
+    Process {
+        pid: std::process::id(),
+        name: Some("monitor".into()),
+        executable: std::env::current_exe()
+            .ok()
+            .map(|p| p.to_string_lossy().into_owned()),
+        ..Default::default()
+    }
+}
+
+struct Watch {
+    capture: Capture,
+    renderer: Renderer,
+    output: Output,
+    alerts: Alerts,
+    started: Instant,
+}
+
+impl Watch {
+    fn own_line(&self, kind: &'static str, action: &'static str, ext: Ext) -> Line {
+        Line {
+            timestamp: self.capture.pipeline.clock.now_rfc3339(),
+            event: Event {
+                kind,
+                ..Event::of(&["host"], &["info"], action)
+            },
+            host: self.renderer.host.clone(),
+            process: own_process(),
+            monitor: Some(ext),
+            ..Default::default()
+        }
+    }
+
+    /// Prints every record the pipeline has ready, each followed by the alerts it raises.
+    fn flush_ready(&mut self) {
+        for record in self.capture.pipeline.take_ready() {
+            self.emit(&record);
+        }
+        self.output.end_batch();
+    }
+
+    fn emit(&mut self, record: &Record) {
+        let Some(line) = self.renderer.line(record) else {
+            return;
+        };
+        self.output.emit(&line);
+        for alert in self.alerts.observe(record, self.started.elapsed()) {
+            if let Some(l) = alert_line(&line, &alert) {
+                self.output.emit(&l);
+            }
+        }
+    }
+
+    fn stats_line(&self, final_: bool) -> Line {
+        let p = &self.capture.pipeline;
+        let k = self.capture.kernel_counters();
+        let mut events = serde_json::Map::new();
+        let mut kernel_drops = serde_json::Map::new();
+        for kind in EventKind::ALL {
+            events.insert(kind.name().into(), p.received[kind as usize].into());
+            kernel_drops.insert(kind.name().into(), k.drops[kind as usize].into());
+        }
+        kernel_drops.insert("unassembled".into(), k.drops[0].into());
+        let (drops_total, misses_total) = (k.drops_total(), k.misses_total());
+        let misses: serde_json::Map<_, _> = k
+            .misses
+            .into_iter()
+            .map(|(name, n)| (name, n.into()))
+            .collect();
+        let shed = self.output.shed();
+        let a = p.auth;
+        let stats = json!({
+            "final": final_,
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
+            "events": events,
+            "kernel_drops": kernel_drops,
+            "kernel_drops_total": drops_total,
+            "kernel_misses": misses,
+            "kernel_misses_total": misses_total,
+            "kernel_misses_rescued": k.rescued,
+            "lines_written": self.output.written(),
+            "lines_shed": shed,
+            "lines_held": p.held(),
+            "decode_errors": p.decode_errors,
+            "lost_total": drops_total + misses_total + shed + p.decode_errors,
+            "process_table_size": p.table.len(),
+            "connections_tracked": p.net.len(),
+            "connections_untracked": p.net.untracked,
+            "sessions": p.sessions.len(),
+            "alerts": self.alerts.raised,
+            "auth": {
+                "lines": a.lines,
+                "lines_unknown": a.unknown,
+                "lines_unparsed": a.unparsed,
+                "wtmp_records": a.wtmp_records,
+                "btmp_records": a.btmp_records,
+                "bad_records": a.bad_records,
+                "source_notes": a.source_notes,
+            },
+        });
+        self.own_line(
+            "metric",
+            "stats",
+            Ext {
+                stats: Some(stats),
+                ..Default::default()
+            },
+        )
+    }
+}
+
+pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
+    // first, so that a signal during start-up still ends in a clean detach and final stats
+    let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
+    let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    let mut capture = Capture::start(&args.capture, args.forks)?;
+    let sockets = std::mem::take(&mut capture.sockets);
+    let mut watch = Watch {
+        capture,
+        renderer: Renderer::new(host::hostname()),
+        output: Output::stdout(OUTPUT_QUEUE_BATCHES),
+        alerts: Alerts::default(),
+        started: Instant::now(),
+    };
+    let start = watch.own_line(
+        "event",
+        "monitor_start",
+        Ext {
+            start: Some(watch.capture.described.clone()),
+            ..Default::default()
+        },
+    );
+    watch.output.emit_reliably(&start);
+    // the sockets that existed at start (`event.kind: state`), after `monitor_start`
+    for found in &sockets {
+        let record = watch.capture.pipeline.socket_found(found);
+        if let Some(line) = watch.renderer.line(&record) {
+            watch.output.emit(&line);
+        }
+    }
+    watch.output.end_batch();
+    watch.output.flush();
+    watch.started = Instant::now();
+
+    let stats_period = Duration::from_secs_f64(args.stats_interval);
+    let mut stats_tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + stats_period, stats_period);
+    let deadline = async {
+        match args.duration {
+            Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(deadline);
+
+    loop {
+        tokio::select! {
+            stepped = watch.capture.step() => {
+                stepped?;
+                watch.flush_ready();
+            }
+            _ = stats_tick.tick() => {
+                watch.capture.drain();
+                watch.flush_ready();
+                let line = watch.stats_line(false);
+                watch.output.emit_reliably(&line);
+            }
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
+            _ = &mut deadline => break,
+            _ = watch.output.closed() => {
+                // the reader of stdout is gone: nothing more can be said, leave quietly
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    // what the ring and the login sources have already delivered, then every record held
+    watch.capture.drain_everything();
+    for record in watch.capture.pipeline.take_all() {
+        watch.emit(&record);
+    }
+    let line = watch.stats_line(true);
+    watch.output.emit_reliably(&line);
+    let Watch {
+        capture, output, ..
+    } = watch;
+    capture.stop();
+    output.finish();
+    Ok(ExitCode::SUCCESS)
+}

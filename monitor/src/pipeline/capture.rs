@@ -1,0 +1,233 @@
+//! The live inputs of the pipeline, started the same way for every front end (`watch`, `top`):
+//! preflight checks, the kernel programs and their ring buffer, the login sources, the process
+//! table seeded from /proc, the sessions already open and the sockets that exist at start. Then
+//! `step` waits for the next input and feeds it to the pipeline.
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use aya::maps::{MapData, RingBuf};
+use monitor_common::{header::EventKind, layout::Config};
+use serde_json::json;
+use tokio::{
+    io::{unix::AsyncFd, Interest},
+    time::{Interval, MissedTickBehavior},
+};
+
+use super::Pipeline;
+use crate::{
+    cli::CaptureArgs,
+    clock,
+    kernel::{
+        layout, preflight,
+        probes::{Probes, Settings},
+        tracefs,
+    },
+    sources::{host, logins, utmp},
+    state::{
+        net_snapshot::{self, Found},
+        proc_scan, session_seed,
+    },
+};
+
+/// What the kernel counted: records the ring had no room for, program runs the kernel skipped.
+#[derive(Debug, Clone, Default)]
+pub struct KernelCounters {
+    /// Per `EventKind` (index 0: records that could not even be assembled).
+    pub drops: [u64; EventKind::COUNT as usize],
+    /// Skipped runs per program that nothing made up for.
+    pub misses: Vec<(String, u64)>,
+    /// TCP state changes the backup program handled instead.
+    pub rescued: u64,
+}
+
+impl KernelCounters {
+    pub fn drops_total(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+
+    pub fn misses_total(&self) -> u64 {
+        self.misses.iter().map(|(_, n)| n).sum()
+    }
+}
+
+pub struct Capture {
+    pub probes: Probes,
+    ring: AsyncFd<RingBuf<MapData>>,
+    pub sources: logins::Running,
+    pub pipeline: Pipeline,
+    /// The sockets found at start (their records are made by the front end, once it has
+    /// announced itself).
+    pub sockets: Vec<Found>,
+    /// What was started, for `monitor_start`.
+    pub described: serde_json::Value,
+    drain_tick: Interval,
+    housekeeping: Interval,
+}
+
+/// Current logins from utmp (a missing file is normal on some systems, a corrupt one is said).
+fn read_utmp(path: &std::path::Path) -> Vec<utmp::Utmp> {
+    let Ok(bytes) = std::fs::read(path) else {
+        return Vec::new();
+    };
+    let parsed = utmp::parse_all(&bytes, chrono::Utc::now().timestamp());
+    if let Some(problems) = parsed.problems() {
+        log::warn!("{}: {problems}", path.display());
+    }
+    parsed.records
+}
+
+/// The sockets that exist at start (taken before the front end announces itself, so that a
+/// socket made after it is reported once, live); established connections are remembered so
+/// that their end can be attributed.
+fn scan_sockets(pipeline: &mut Pipeline, proc_root: &std::path::Path) -> Vec<Found> {
+    let found = net_snapshot::scan(proc_root).unwrap_or_else(|e| {
+        log::warn!("cannot read the sockets that exist at start: {e:#}");
+        Vec::new()
+    });
+    for f in &found {
+        if let (Some(remote), Some(direction)) = (f.remote, f.direction) {
+            pipeline
+                .net
+                .remember_snapshot(f.local, remote, f.owner, direction);
+        }
+    }
+    found
+}
+
+impl Capture {
+    /// Checks, loads and attaches everything; `forks`: make a record for every fork.
+    pub fn start(args: &CaptureArgs, forks: bool) -> anyhow::Result<Self> {
+        preflight::check_privileges()?;
+        preflight::check_btf(&args.btf)?;
+        preflight::raise_memlock();
+        let tracefs = tracefs::ensure_mounted()?;
+        let layout = layout::resolve(&tracefs, &args.btf)?;
+        let ring_bytes = args.ring_buffer_mib * 1024 * 1024;
+        let settings = Settings {
+            layout,
+            config: Config {
+                self_tgid: std::process::id(),
+                argv_limit: args.max_argv_bytes,
+                wakeup_threshold: u64::from(ring_bytes / 8),
+            },
+            ring_bytes,
+        };
+        let mut probes = Probes::load(&tracefs, &settings)?;
+        let ring = probes.take_ring()?;
+        // SAFETY: the ring buffer's fd stays open as long as the AsyncFd owns the map.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| anyhow::anyhow!("cannot watch the ring buffer: {e}"))?;
+
+        // login sources first: nothing written from here on is missed
+        let paths = args.logins.paths();
+        let sources = logins::start(&paths).context("following the login records")?;
+
+        let proc_root = PathBuf::from("/proc");
+        let hold_ns = args.session_wait_ms * 1_000_000;
+        let mut pipeline = Pipeline::new(proc_root.clone(), forks, hold_ns);
+        pipeline.auth.bad_records = sources.bad_records;
+        let seeded = proc_scan::scan(&proc_root).context("reading /proc")?;
+        let seeded_count = seeded.iter().filter(|p| !p.kernel_thread).count();
+        pipeline.table.seed(seeded);
+        let history = logins::history(&paths, 8 << 20);
+        let open_sessions = session_seed::seed(
+            &mut pipeline.table,
+            &mut pipeline.sessions,
+            &proc_root,
+            &history,
+            &read_utmp(&paths.utmp),
+        );
+        let sockets = scan_sockets(&mut pipeline, &proc_root);
+        let described = json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "kernel": host::kernel_release(),
+            "programs": probes.attached,
+            "ring_buffer_bytes": ring_bytes,
+            "argv_limit_bytes": args.max_argv_bytes,
+            "processes_seeded": seeded_count,
+            "sessions_found": open_sessions,
+            "login_sources": sources.described,
+            "tracefs": tracefs.display().to_string(),
+        });
+        let mut drain_tick = tokio::time::interval(Duration::from_millis(args.drain_interval_ms));
+        drain_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        Ok(Self {
+            probes,
+            ring,
+            sources,
+            pipeline,
+            sockets,
+            described,
+            drain_tick,
+            housekeeping: tokio::time::interval(Duration::from_secs(5)),
+        })
+    }
+
+    /// Reads every record the ring holds into the pipeline.
+    pub fn drain(&mut self) {
+        let ring = self.ring.get_mut();
+        while let Some(item) = ring.next() {
+            self.pipeline.handle(&item);
+        }
+    }
+
+    /// Waits for the next input — kernel records (the kernel's wake-up or the drain tick),
+    /// login-source data, housekeeping — and feeds it to the pipeline; its records are then
+    /// in `pipeline.take_ready()`. Cancel-safe: it can lose a `select!`.
+    pub async fn step(&mut self) -> anyhow::Result<()> {
+        tokio::select! {
+            guard = self.ring.readable_mut() => {
+                let mut guard = guard.context("ring buffer poll")?;
+                guard.clear_ready();
+                drop(guard);
+                self.drain();
+            }
+            _ = self.drain_tick.tick() => self.drain(),
+            Some(inputs) = self.sources.rx.recv() => {
+                // kernel events first: an auth line explains processes already in the ring
+                self.drain();
+                self.pipeline.auth_inputs(inputs);
+            }
+            _ = self.housekeeping.tick() => self.pipeline.tick(clock::boot_now_ns()),
+        }
+        Ok(())
+    }
+
+    /// At exit: what the ring and the login sources have already delivered.
+    pub fn drain_everything(&mut self) {
+        self.drain();
+        while let Ok(inputs) = self.sources.rx.try_recv() {
+            self.pipeline.auth_inputs(inputs);
+        }
+    }
+
+    /// The kernel's loss counters (zeros, with a warning, if they cannot be read).
+    pub fn kernel_counters(&self) -> KernelCounters {
+        let drops = self.probes.drops().unwrap_or_else(|e| {
+            log::warn!("cannot read kernel drop counters: {e:#}");
+            [0; EventKind::COUNT as usize]
+        });
+        let (misses, rescued) = self.probes.misses().unwrap_or_else(|e| {
+            log::warn!("cannot read the kernel's skipped-run counters: {e:#}");
+            (Vec::new(), 0)
+        });
+        KernelCounters {
+            drops,
+            misses,
+            rescued,
+        }
+    }
+
+    /// Detaches every program (in order: the ring, then the programs, then the sources).
+    pub fn stop(self) {
+        let Capture {
+            probes,
+            ring,
+            sources,
+            ..
+        } = self;
+        drop(ring);
+        drop(probes);
+        drop(sources);
+    }
+}

@@ -1,0 +1,229 @@
+//! Socket calls and TCP state changes: connects resolved (at once, or when a non-blocking one's
+//! socket reaches ESTABLISHED or CLOSE), accepts (an sshd's accept starts a session), listeners,
+//! raw sockets, and the end of every established connection.
+use std::net::SocketAddr;
+
+use monitor_common::{
+    header::EventKind,
+    net::{
+        SockEvent, TcpStateEvent, AF_UNIX, IPPROTO_TCP, SOCK_STREAM, TCP_CLOSE, TCP_ESTABLISHED,
+        TCP_SYN_SENT,
+    },
+};
+
+use super::{
+    process::is_named,
+    record::{ConnectInfo, DisconnectInfo, Proc, Record, SockInfo, SocketInfo, What},
+    Pipeline,
+};
+use crate::{
+    events::net::{state_endpoints, transport, Address, SockEventExt},
+    state::nettable::{Conn, ConnectReport, EINPROGRESS},
+};
+
+/// Reported for a non-blocking connect whose socket closed without an error set.
+const ECONNABORTED: i32 = 103;
+
+/// How a connect ended.
+struct Outcome {
+    /// Positive errno if it failed.
+    errno: Option<i32>,
+    /// Reported after the call returned EINPROGRESS.
+    nonblocking: bool,
+    /// When the outcome became known (boot ns).
+    resolved_ns: u64,
+    /// Outcome not known: the attempt was never resolved.
+    unknown: bool,
+}
+
+/// Payload bytes (sent, received) of a closed connection. `bytes_sent` counts payload only;
+/// `bytes_received` advances with the receive sequence, which the peer's FIN moves by one: it
+/// is discounted when the state we close from means the FIN arrived.
+pub fn payload_bytes(ev: &TcpStateEvent) -> (u64, u64) {
+    // FIN_WAIT2 → CLOSE goes through TIME_WAIT on the peer's FIN (a FIN timeout, with no FIN,
+    // is the rare exception); CLOSE_WAIT, LAST_ACK, CLOSING and TIME_WAIT follow a FIN.
+    const FIN_RECEIVED: [u32; 5] = [5, 6, 8, 9, 11];
+    let fin = u64::from(FIN_RECEIVED.contains(&ev.old_state));
+    (ev.bytes_sent, ev.bytes_received.saturating_sub(fin))
+}
+
+impl Pipeline {
+    /// The record of a connect whose outcome is known.
+    fn connect_record(&mut self, ev: &SockEvent, o: &Outcome) -> Record {
+        let destination = ev.requested();
+        let source = match destination {
+            // the source (with its ephemeral port) once the kernel assigned one
+            Some(Address::Inet(_)) => ev.local().filter(|a| a.port() != 0),
+            _ => None,
+        };
+        let info = ConnectInfo {
+            transport: transport(ev.sock_type, ev.protocol, ev.family),
+            destination,
+            source,
+            fd: ev.fd,
+            errno: o.errno,
+            nonblocking: o.nonblocking,
+            connect_duration_ns: o
+                .nonblocking
+                .then(|| o.resolved_ns.saturating_sub(ev.header.ts_ns)),
+            unknown: o.unknown,
+        };
+        let mut cx = self.enrich();
+        Record {
+            time: cx.wall(o.resolved_ns),
+            process: cx.known(ev.header.pid, Some(&ev.task)),
+            session: None,
+            what: What::Connect(Box::new(info)),
+        }
+    }
+
+    /// A record about the process of a socket call.
+    fn sock_record(&mut self, ev: &SockEvent, what: What) -> Record {
+        let mut cx = self.enrich();
+        Record {
+            time: cx.wall(ev.header.ts_ns),
+            process: cx.known(ev.header.pid, Some(&ev.task)),
+            session: None,
+            what,
+        }
+    }
+
+    pub(super) fn sock_event(&mut self, s: &SockEvent) -> Option<Record> {
+        let ends = || SockInfo {
+            transport: transport(s.sock_type, s.protocol, s.family),
+            local: s.local(),
+            remote: s.remote(),
+            fd: s.fd,
+        };
+        match EventKind::from_u32(s.header.kind)? {
+            EventKind::Connect => {
+                let tcp = s.protocol == IPPROTO_TCP
+                    || (s.sock_type == SOCK_STREAM && s.family != AF_UNIX);
+                let in_progress = s.ret == -EINPROGRESS;
+                let outcome = match self.net.connect_returned(s, tcp) {
+                    ConnectReport::Later => return None,
+                    ConnectReport::Now => Outcome {
+                        errno: (s.ret < 0 && !in_progress).then_some((-s.ret) as i32),
+                        nonblocking: false,
+                        resolved_ns: s.header.ts_ns,
+                        // EINPROGRESS on a socket we cannot follow (not TCP, no sk)
+                        unknown: in_progress,
+                    },
+                    ConnectReport::Failed { errno } => Outcome {
+                        errno: Some(if errno != 0 { errno } else { ECONNABORTED }),
+                        nonblocking: true,
+                        resolved_ns: s.header.ts_ns,
+                        unknown: false,
+                    },
+                    ConnectReport::Established => Outcome {
+                        errno: None,
+                        nonblocking: true,
+                        resolved_ns: s.header.ts_ns,
+                        unknown: false,
+                    },
+                };
+                Some(self.connect_record(s, &outcome))
+            }
+            EventKind::Accept => {
+                self.net.accepted(s);
+                let sshd = self
+                    .table
+                    .get(s.header.pid)
+                    .is_some_and(|p| is_named(&p.image.executable, &[b"sshd", b"sshd-session"]));
+                if let (true, Some(peer)) = (sshd, s.remote()) {
+                    self.sessions.sshd_accepted(s.header.pid, peer);
+                }
+                Some(self.sock_record(s, What::Accept(ends())))
+            }
+            EventKind::Listen | EventKind::Bind => Some(self.sock_record(s, What::Listen(ends()))),
+            EventKind::Socket => {
+                let info = SocketInfo {
+                    family: s.family,
+                    sock_type: s.sock_type,
+                    protocol: s.protocol,
+                    fd: s.fd,
+                    errno: (s.ret < 0).then_some((-s.ret) as i32),
+                };
+                Some(self.sock_record(s, What::Socket(info)))
+            }
+            _ => None,
+        }
+    }
+
+    /// ESTABLISHED resolves a pending non-blocking connect; CLOSE fails one, or ends an
+    /// established connection (a `disconnect` record).
+    pub(super) fn tcp_state(&mut self, t: &TcpStateEvent) -> Option<Record> {
+        let endpoints = state_endpoints(t);
+        let from_syn_sent = (t.old_state == TCP_SYN_SENT).then_some((t.header.ts_ns, t.sk_err));
+        let resolved = |errno: Option<i32>| Outcome {
+            errno,
+            nonblocking: true,
+            resolved_ns: t.header.ts_ns,
+            unknown: false,
+        };
+        match t.new_state {
+            TCP_ESTABLISHED => {
+                let pending = self.net.established(t.sk, t.header.ts_ns, endpoints)?;
+                Some(self.connect_record(&pending.event, &resolved(None)))
+            }
+            TCP_CLOSE => match self.net.closed(t.sk, endpoints, from_syn_sent) {
+                (Some(pending), _) => {
+                    let errno = if t.sk_err != 0 {
+                        t.sk_err
+                    } else {
+                        ECONNABORTED
+                    };
+                    Some(self.connect_record(&pending.event, &resolved(Some(errno))))
+                }
+                (None, Some(conn)) => Some(self.disconnect(t, &conn)),
+                (None, None) => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// An established TCP connection ended.
+    fn disconnect(&mut self, ev: &TcpStateEvent, conn: &Conn) -> Record {
+        let unspecified = SocketAddr::from(([0, 0, 0, 0], 0));
+        let (local, remote) = state_endpoints(ev)
+            .or(conn.endpoints)
+            .unwrap_or((unspecified, unspecified));
+        let (bytes_sent, bytes_received) = payload_bytes(ev);
+        let info = DisconnectInfo {
+            local,
+            remote,
+            direction: conn.direction,
+            duration: conn
+                .established_ns
+                .map(|at| ev.header.ts_ns.saturating_sub(at)),
+            bytes_sent,
+            bytes_received,
+            errno: ev.sk_err,
+            owner_unknown: conn.owner.is_none(),
+        };
+        let mut cx = self.enrich();
+        Record {
+            time: cx.wall(ev.header.ts_ns),
+            process: match conn.owner {
+                Some(pid) => cx.known(pid, None),
+                None => Proc::default(),
+            },
+            session: None,
+            what: What::Disconnect(info),
+        }
+    }
+
+    /// Connects unresolved for too long are reported with an unknown outcome.
+    pub(super) fn expire_connects(&mut self, now_boot_ns: u64) {
+        let outcome = Outcome {
+            errno: None,
+            nonblocking: true,
+            resolved_ns: now_boot_ns,
+            unknown: true,
+        };
+        for p in self.net.expire(now_boot_ns) {
+            let record = self.connect_record(&p.event, &outcome);
+            self.route(record);
+        }
+    }
+}
