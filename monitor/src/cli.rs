@@ -23,6 +23,11 @@ pub enum Command {
     /// Stream one JSON object per line for every process start (exec) and end (exit) until
     /// SIGINT/SIGTERM or --duration.
     Watch(WatchArgs),
+    /// The live view on a terminal: who is logged in (user, source, method, key, tty), what
+    /// each session runs and connects to, processes that lived for milliseconds, connections
+    /// and listeners, alerts and logins, loss — from the same capture as `watch`. Or
+    /// `--replay` a capture `watch` made.
+    Top(TopArgs),
     /// The whole "was this server broken into?" check at once: accounts and last logins,
     /// recent logins and reboots, who is on, failed and accepted logins per source and user,
     /// suspicious processes, listeners and connections — findings by severity, each with its
@@ -96,6 +101,22 @@ pub struct WatchArgs {
     /// table silently: a process that never execs still gets an `exit` line).
     #[arg(long)]
     pub forks: bool,
+
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct TopArgs {
+    /// Show a capture made by `monitor watch` (NDJSON; `-` reads stdin) instead of this host,
+    /// with a time cursor (`[` `]` step, `p` plays).
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+
+    /// Milliseconds between refreshes of the view (1 to 4 a second).
+    #[arg(long, value_name = "MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(250..=1000))]
+    pub refresh_ms: u64,
 
     #[command(flatten)]
     pub capture: CaptureArgs,

@@ -137,6 +137,11 @@ pub fn name(errno: i32) -> Option<&'static str> {
     })
 }
 
+/// The errno a symbolic name stands for (`ENOENT` → 2): the inverse of [`name`].
+pub fn number(name: &str) -> Option<i32> {
+    (1..=133).find(|&n| self::name(n) == Some(name))
+}
+
 /// The C library's message for a positive errno (`No such file or directory`).
 pub fn message(errno: i32) -> String {
     let text = std::io::Error::from_raw_os_error(errno).to_string();

@@ -16,6 +16,7 @@ mod render;
 mod signal;
 mod sources;
 mod state;
+mod tui;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             cli::Command::Watch(args) => commands::watch::run(args).await,
+            cli::Command::Top(args) => commands::top::run(args).await,
             cli::Command::Audit(args) => commands::audit::run(args),
         }
     });

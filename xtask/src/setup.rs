@@ -26,6 +26,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
         "/usr/lib/python3/dist-packages/jsonschema/__init__.py",
     ),
     ("bsdutils", "/usr/bin/logger"),
+    // `monitor top` is tested in a real terminal: send-keys and capture-pane
+    ("tmux", "/usr/bin/tmux"),
     // an ssh client that sends any username (OpenSSH's refuses quotes and newlines)
     (
         "python3-paramiko",

@@ -1,0 +1,388 @@
+//! The view as a person sees it, drawn on ratatui's `TestBackend`: sessions with their trees,
+//! greyed exited processes, the filter, small terminals, hostile strings, and the replay of
+//! rendered lines back into the same picture.
+use std::sync::Arc;
+
+use ratatui::{backend::TestBackend, buffer::Buffer, style::Modifier, Terminal};
+
+use super::{
+    model::{
+        tests::{exec, exit, image, proc_of, rec, ssh_session, user, S, T0},
+        Model,
+    },
+    ui::{Pane, Ui},
+    view::{self, Status},
+};
+use crate::{
+    events::net::Address,
+    pipeline::record::{ConnectInfo, Proc, Record, What},
+};
+
+fn status() -> Status {
+    Status {
+        source: "up 1h 0m".into(),
+        paused: false,
+        color: true,
+    }
+}
+
+fn draw(m: &Model, ui: &mut Ui, w: u16, h: u16) -> Buffer {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("test backend");
+    t.draw(|f| view::draw(f, m, ui, &status())).expect("draw");
+    t.backend().buffer().clone()
+}
+
+fn text(b: &Buffer) -> String {
+    let w = b.area.width as usize;
+    b.content
+        .chunks(w)
+        .map(|row| row.iter().map(|c| c.symbol()).collect::<String>())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The row of the screen holding `needle`.
+fn row_of(b: &Buffer, needle: &str) -> Option<u16> {
+    text(b)
+        .lines()
+        .position(|l| l.contains(needle))
+        .map(|y| y as u16)
+}
+
+fn connect(time: i128, p: Proc, local: &str, remote: &str) -> Record {
+    let info = ConnectInfo {
+        transport: Some("tcp"),
+        destination: Some(Address::Inet(remote.parse().unwrap())),
+        source: Some(local.parse().unwrap()),
+        fd: 3,
+        errno: None,
+        nonblocking: false,
+        connect_duration_ns: None,
+        unknown: false,
+    };
+    rec(time, p, None, What::Connect(Box::new(info)))
+}
+
+/// An ssh session of alice: sshd (100) → bash (101) → sleep (102) and curl (103) with a
+/// connection out.
+fn session_model() -> Model {
+    let mut m = Model::new("vm".into(), T0);
+    let s = ssh_session(7, 100);
+    let sshd = proc_of(100, 1, &["/usr/sbin/sshd", "-D", "-R"], T0);
+    m.record(&exec(T0, sshd, Some(s.clone())));
+    let bash = proc_of(101, 100, &["-bash"], T0 + S);
+    m.record(&exec(T0 + S, bash, Some(s.clone())));
+    let sleep = proc_of(102, 101, &["sleep", "300", "marker-sleep"], T0 + 2 * S);
+    m.record(&exec(T0 + 2 * S, sleep, Some(s.clone())));
+    let curl = proc_of(103, 101, &["curl", "http://192.0.2.9/x"], T0 + 3 * S);
+    m.record(&exec(T0 + 3 * S, curl.clone(), Some(s.clone())));
+    let mut c = connect(T0 + 3 * S, curl, "10.0.0.5:40100", "192.0.2.9:80");
+    c.session = Some(s);
+    m.record(&c);
+    // a service without a login
+    let nginx = proc_of(
+        200,
+        1,
+        &["/usr/sbin/nginx", "-g", "daemon off;"],
+        T0 - 100 * S,
+    );
+    m.record(&exec(T0 - 100 * S, nginx, None));
+    m.frame(T0 + 4 * S);
+    m
+}
+
+#[test]
+fn a_session_shows_who_from_where_and_its_process_tree_and_connection() {
+    let m = session_model();
+    let b = draw(&m, &mut Ui::default(), 120, 40);
+    let screen = text(&b);
+    let header = row_of(&b, "alice@127.0.0.1:40222").expect(&screen);
+    let line = screen.lines().nth(header as usize).unwrap();
+    assert!(line.contains("publickey"), "{line}");
+    assert!(line.contains("ED25519 SHA256:abcdefghijkl"), "{line}");
+    assert!(line.contains("pts/3"), "{line}");
+    // the tree, in order, under the session
+    let sshd = row_of(&b, "/usr/sbin/sshd -D -R").expect(&screen);
+    let bash = row_of(&b, "-bash").expect(&screen);
+    let sleep = row_of(&b, "sleep 300 marker-sleep").expect(&screen);
+    let curl = row_of(&b, "curl http://192.0.2.9/x").expect(&screen);
+    assert!(
+        header < sshd && sshd < bash && bash < sleep && sleep < curl,
+        "{screen}"
+    );
+    assert!(screen.contains("10.0.0.5:40100 → 192.0.2.9:80"), "{screen}");
+    // a service is a group of its own, collapsed
+    assert!(screen.contains("▸ nginx[200]"), "{screen}");
+    assert!(!screen.contains("daemon off"), "collapsed: {screen}");
+    // the connections pane names the owner and its session
+    assert!(
+        screen.lines().any(|l| l.contains("ESTAB")
+            && l.contains("curl[103]")
+            && l.contains("alice@127.0.0.1")),
+        "{screen}"
+    );
+}
+
+#[test]
+fn an_exited_process_is_greyed_then_dropped() {
+    let mut m = session_model();
+    let sleep = proc_of(102, 101, &["sleep", "300", "marker-sleep"], T0 + 2 * S);
+    m.record(&exit(T0 + 5 * S, sleep, 0));
+    m.frame(T0 + 6 * S);
+    let b = draw(&m, &mut Ui::default(), 120, 40);
+    let y = row_of(&b, "marker-sleep").expect("still shown");
+    let x = text(&b)
+        .lines()
+        .nth(y as usize)
+        .and_then(|l| l.find("marker-sleep"))
+        .map(|byte| {
+            text(&b).lines().nth(y as usize).unwrap()[..byte]
+                .chars()
+                .count()
+        })
+        .unwrap() as u16;
+    assert!(
+        b[(x, y)].modifier.contains(Modifier::DIM),
+        "greyed: {:?}",
+        b[(x, y)]
+    );
+    assert!(text(&b).contains("[exit 0]"));
+    m.frame(T0 + 30 * S);
+    let b = draw(&m, &mut Ui::default(), 120, 40);
+    assert!(
+        row_of(&b, "marker-sleep").is_none(),
+        "dropped: {}",
+        text(&b)
+    );
+    assert!(row_of(&b, "-bash").is_some());
+}
+
+#[test]
+fn the_filter_narrows_every_pane() {
+    let m = session_model();
+    let mut ui = Ui {
+        filter: "marker-sleep".into(),
+        ..Default::default()
+    };
+    let b = draw(&m, &mut ui, 120, 40);
+    let screen = text(&b);
+    assert!(screen.contains("marker-sleep"), "{screen}");
+    // its session and ancestors stay, siblings and other groups go
+    assert!(screen.contains("alice@127.0.0.1"), "{screen}");
+    assert!(screen.contains("-bash"), "{screen}");
+    assert!(!screen.contains("curl http"), "{screen}");
+    assert!(!screen.contains("nginx"), "{screen}");
+    assert!(screen.contains("(nothing matches the filter)"), "{screen}");
+    // by IP: the connection's process and the connection row
+    ui.filter = "192.0.2.9".into();
+    let screen = text(&draw(&m, &mut ui, 120, 40));
+    assert!(screen.contains("curl http://192.0.2.9/x"), "{screen}");
+    assert!(!screen.contains("marker-sleep"), "{screen}");
+}
+
+#[test]
+fn small_and_large_terminals_do_not_panic_or_overflow() {
+    let mut m = session_model();
+    // many processes and rows, long argv
+    let long = "x".repeat(5000);
+    for pid in 1000..1400u32 {
+        let p = proc_of(pid, 101, &["/bin/prog", &long], T0 + 3 * S);
+        m.record(&exec(T0 + 3 * S, p.clone(), Some(ssh_session(7, 100))));
+        if pid % 2 == 0 {
+            m.record(&exit(T0 + 3 * S + 1_000_000, p, 1));
+        }
+    }
+    for (w, h) in [
+        (80, 24),
+        (1, 1),
+        (10, 3),
+        (20, 5),
+        (79, 23),
+        (200, 60),
+        (300, 10),
+    ] {
+        let mut ui = Ui::default();
+        let b = draw(&m, &mut ui, w, h);
+        assert_eq!(b.area.width, w);
+        if (w, h) == (80, 24) {
+            let screen = text(&b);
+            assert!(screen.contains("monitor top"), "{screen}");
+            assert!(screen.contains("Short-lived processes"), "{screen}");
+            assert!(screen.contains("Alerts and logins"), "{screen}");
+            assert!(screen.contains("q quit"), "{screen}");
+        }
+        // every key on every size
+        for k in ["j", "G", "g", "\t", "s", "d", "?"] {
+            let code = match k {
+                "\t" => ratatui::crossterm::event::KeyCode::Tab,
+                c => ratatui::crossterm::event::KeyCode::Char(c.chars().next().unwrap()),
+            };
+            ui.key(code.into());
+            draw(&m, &mut ui, w, h);
+            ui.overlay = None;
+        }
+    }
+}
+
+#[test]
+fn hostile_strings_are_drawn_escaped() {
+    let mut m = session_model();
+    let evil = "\x1b[2J\x1b]52;c;cm0gLXJm\x07\x1b]0;pwned\x07\x1b[10;10H\u{202e}gpj.exe";
+    let p = proc_of(300, 101, &["/tmp/x", evil], T0 + 3 * S);
+    m.record(&exec(T0 + 3 * S, p, Some(ssh_session(7, 100))));
+    let mut ui = Ui::default();
+    let b = draw(&m, &mut ui, 200, 40);
+    for cell in &b.content {
+        assert!(
+            !cell
+                .symbol()
+                .chars()
+                .any(|c| c.is_control() || c == '\u{202e}'),
+            "raw control character drawn: {:?}",
+            cell.symbol()
+        );
+    }
+    let screen = text(&b);
+    assert!(
+        screen.contains("\\e[2J\\e]52;c;cm0gLXJm\\x07\\e]0;pwned\\x07\\e[10;10H\\u{202e}gpj.exe"),
+        "{screen}"
+    );
+    // the detail window too
+    ui.overlay = Some(super::ui::Overlay::Detail(Box::new(m.procs[&300].clone())));
+    let screen = text(&draw(&m, &mut ui, 200, 40));
+    assert!(screen.contains("[1] \\e[2J"), "{screen}");
+}
+
+#[test]
+fn keys_move_toggle_open_and_quit() {
+    use ratatui::crossterm::event::KeyCode;
+    let m = session_model();
+    let mut ui = Ui::default();
+    draw(&m, &mut ui, 120, 40);
+    // first row: the session; Enter closes it
+    ui.key(KeyCode::Enter.into());
+    let screen = text(&draw(&m, &mut ui, 120, 40));
+    assert!(!screen.contains("marker-sleep"), "{screen}");
+    ui.key(KeyCode::Enter.into());
+    draw(&m, &mut ui, 120, 40);
+    // down to the sleep, details (the view is drawn after every key, as `top` does)
+    for _ in 0..3 {
+        ui.key(KeyCode::Down.into());
+        draw(&m, &mut ui, 120, 40);
+    }
+    draw(&m, &mut ui, 120, 40);
+    ui.key(KeyCode::Char('d').into());
+    let screen = text(&draw(&m, &mut ui, 120, 40));
+    assert!(screen.contains("Process 102"), "{screen}");
+    assert!(screen.contains("[2] marker-sleep"), "{screen}");
+    assert!(
+        screen.contains("101 -bash ← 100 sshd ← 1"),
+        "parent chain: {screen}"
+    );
+    assert!(
+        screen.contains("alice@127.0.0.1 (sshd, leader pid 100)"),
+        "{screen}"
+    );
+    ui.key(KeyCode::Esc.into());
+    assert!(ui.overlay.is_none());
+    // Tab moves the focus, s sorts, / filters, q quits
+    ui.key(KeyCode::Tab.into());
+    assert_eq!(ui.focus(), Pane::Short);
+    ui.key(KeyCode::Char('/').into());
+    for c in "nginx".chars() {
+        ui.key(KeyCode::Char(c).into());
+    }
+    ui.key(KeyCode::Enter.into());
+    assert_eq!(ui.filter, "nginx");
+    ui.key(KeyCode::Esc.into());
+    assert!(ui.filter.is_empty());
+    assert_eq!(ui.key(KeyCode::Char('q').into()), super::ui::Action::Quit);
+}
+
+#[test]
+fn rendered_lines_replay_into_the_same_picture() {
+    use crate::render::Renderer;
+    let live = session_model();
+    // the same records, rendered as `watch` would, then read back
+    let mut records = Vec::new();
+    let s = ssh_session(7, 100);
+    for (pid, ppid, args, t) in [
+        (100u32, 1u32, vec!["/usr/sbin/sshd", "-D", "-R"], T0),
+        (101, 100, vec!["-bash"], T0 + S),
+        (102, 101, vec!["sleep", "300", "marker-sleep"], T0 + 2 * S),
+        (103, 101, vec!["curl", "http://192.0.2.9/x"], T0 + 3 * S),
+    ] {
+        records.push(exec(t, proc_of(pid, ppid, &args, t), Some(s.clone())));
+    }
+    let mut c = connect(
+        T0 + 3 * S,
+        proc_of(103, 101, &["curl", "http://192.0.2.9/x"], T0 + 3 * S),
+        "10.0.0.5:40100",
+        "192.0.2.9:80",
+    );
+    c.session = Some(s);
+    records.push(c);
+    records.push(exec(
+        T0 - 100 * S,
+        proc_of(
+            200,
+            1,
+            &["/usr/sbin/nginx", "-g", "daemon off;"],
+            T0 - 100 * S,
+        ),
+        None,
+    ));
+    let r = Renderer::new("vm".into());
+    let ndjson: String = records
+        .iter()
+        .filter_map(|rec| r.line(rec))
+        .map(|l| serde_json::to_string(&l).unwrap() + "\n")
+        .collect();
+    let dir = std::env::temp_dir().join(format!("monitor-replay-test-{}", std::process::id()));
+    std::fs::write(&dir, ndjson).unwrap();
+    let capture = super::replay::load(&dir).unwrap();
+    let _ = std::fs::remove_file(&dir);
+    assert_eq!(capture.skipped, 0);
+    let mut replayed = Model::new("vm".into(), T0);
+    for (_, item) in &capture.items {
+        super::replay::apply(&mut replayed, item);
+    }
+    replayed.frame(T0 + 4 * S);
+    let a = text(&draw(&live, &mut Ui::default(), 120, 40));
+    let b = text(&draw(&replayed, &mut Ui::default(), 120, 40));
+    // the header's loss line and clock aside, the same screen
+    let body = |s: &str| s.lines().skip(3).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&a), body(&b));
+}
+
+#[test]
+fn ids_and_images_survive_the_replay() {
+    let p = Proc {
+        pid: 5,
+        image: Some(image(&["/bin/x", "a\u{1b}b"])),
+        ids: Some(user("bob", 1001)),
+        ppid: 1,
+        start: Some(T0),
+        ..Default::default()
+    };
+    let r = crate::render::Renderer::new("vm".into());
+    let line = r.line(&exec(T0, p, None)).unwrap();
+    let json = serde_json::to_string(&line).unwrap();
+    let dir = std::env::temp_dir().join(format!("monitor-replay-ids-{}", std::process::id()));
+    std::fs::write(&dir, json).unwrap();
+    let capture = super::replay::load(&dir).unwrap();
+    let _ = std::fs::remove_file(&dir);
+    let Some((_, super::replay::Item::Record(rec))) = capture.items.first() else {
+        panic!("no record");
+    };
+    assert_eq!(rec.process.pid, 5);
+    assert_eq!(rec.process.start, Some(T0));
+    assert_eq!(
+        rec.process.image.as_deref().map(|i| i.args.clone()),
+        Some(vec![b"/bin/x".to_vec(), b"a\x1bb".to_vec()])
+    );
+    assert_eq!(
+        rec.process.ids.as_ref().and_then(|i| i.user.name.clone()),
+        Some(Arc::from("bob"))
+    );
+}
