@@ -16,6 +16,7 @@ use std::{
 pub mod loghub;
 pub mod records;
 pub mod ssh;
+pub mod tmux;
 
 pub use serde_json::Value;
 
@@ -69,6 +70,16 @@ pub fn copy_executable(from: impl AsRef<std::path::Path>, to: impl AsRef<std::pa
         .status()
         .expect("cp");
     assert!(status.success(), "cp {:?} {:?}", from.as_ref(), to.as_ref());
+}
+
+/// A child process killed (and reaped) when the test is done with it — also when it panics.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 /// Asserts a command the test ran succeeded, showing its stderr if not.

@@ -5,7 +5,8 @@
 //! - exec rate without a tracer, with `monitor watch`, with an equivalent bpftrace script;
 //! - the monitor's CPU time and peak RSS, and its own loss counters (must be zero);
 //! - that every spawned process appears in the monitor's output (exec and exit);
-//! - the share of the same processes a 100 ms /proc polling loop sees.
+//! - the share of the same processes a 100 ms /proc polling loop sees;
+//! - the exec rate and CPU time with `monitor top` drawing on a pseudo-terminal instead.
 use std::{
     collections::HashSet,
     fs,
@@ -276,6 +277,8 @@ struct Workload<'a> {
     /// Checks the monitor's output for the run tagged so with that many operations (every one
     /// must be there); returns the monitor's own loss count.
     check: &'a dyn Fn(&Path, &str, u64) -> anyhow::Result<u64>,
+    /// Also measure `monitor top` drawing on a pseudo-terminal.
+    top: bool,
 }
 
 #[derive(Default)]
@@ -286,6 +289,9 @@ struct Summary {
     cpu_per_1000: Vec<f64>,
     peak_rss_kib: u64,
     lost: u64,
+    top: Vec<f64>,
+    top_cpu_per_1000: Vec<f64>,
+    top_peak_rss_kib: u64,
 }
 
 fn side_by_side(bin: &Path, w: &Workload, rounds: u32, dur: Duration) -> anyhow::Result<Summary> {
@@ -311,6 +317,18 @@ fn side_by_side(bin: &Path, w: &Workload, rounds: u32, dur: Duration) -> anyhow:
         s.cpu_per_1000.push((cpu1 - cpu0) / n as f64 * 1000.0);
         s.peak_rss_kib = s.peak_rss_kib.max(rss);
 
+        if w.top {
+            let mut t = Top::start(bin)?;
+            let (cpu0, _) = cpu_and_rss(t.child.id())?;
+            let n = (w.run)(&unique("top"), dur)?;
+            thread::sleep(Duration::from_millis(300));
+            let (cpu1, rss) = cpu_and_rss(t.child.id())?;
+            t.quit()?;
+            s.top.push(n as f64 / secs);
+            s.top_cpu_per_1000.push((cpu1 - cpu0) / n as f64 * 1000.0);
+            s.top_peak_rss_kib = s.top_peak_rss_kib.max(rss);
+        }
+
         if util::have("bpftrace") {
             let out = tmp.join(format!("bpftrace-bench-{}.txt", std::process::id()));
             let mut b = start_bpftrace(&out, w.bpftrace)?;
@@ -325,8 +343,13 @@ fn side_by_side(bin: &Path, w: &Workload, rounds: u32, dur: Duration) -> anyhow:
             .last()
             .map(|r| format!(", bpftrace {r:.0}/s"))
             .unwrap_or_default();
+        let top = s
+            .top
+            .last()
+            .map(|r| format!(", top {r:.0}/s"))
+            .unwrap_or_default();
         eprintln!(
-            "round {round}: none {:.0}/s, monitor {:.0}/s{bt}",
+            "round {round}: none {:.0}/s, monitor {:.0}/s{top}{bt}",
             last(&s.base),
             last(&s.monitor)
         );
@@ -342,6 +365,14 @@ fn print_summary(w: &Workload, s: &mut Summary) {
         format!("{}, monitor", w.name),
         m / b
     );
+    if !s.top.is_empty() {
+        let t = median(&mut s.top);
+        println!(
+            "  {:<24} {t:>9.0} /s   ratio {:.3}",
+            format!("{}, monitor top", w.name),
+            t / b
+        );
+    }
     if !s.bpftrace.is_empty() {
         let t = median(&mut s.bpftrace);
         println!(
@@ -358,6 +389,111 @@ fn print_summary(w: &Workload, s: &mut Summary) {
         s.peak_rss_kib as f64 / 1024.0
     );
     println!("  {:<24} {:>9}", "monitor lost events", s.lost);
+    if !s.top_cpu_per_1000.is_empty() {
+        let cpu = median(&mut s.top_cpu_per_1000);
+        println!("  {:<24} {cpu:>9.3} s per 1000 {}", "top CPU", w.unit);
+        println!(
+            "  {:<24} {:>9.1} MiB",
+            "top peak RSS",
+            s.top_peak_rss_kib as f64 / 1024.0
+        );
+    }
+}
+
+/// `monitor top` drawing on a pseudo-terminal (120×40) whose output a thread reads and
+/// discards, as a terminal would.
+struct Top {
+    child: Child,
+    master: fs::File,
+    drawn: Arc<AtomicBool>,
+}
+
+impl Top {
+    fn start(bin: &Path) -> anyhow::Result<Self> {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let (mut master, mut slave) = (-1, -1);
+        let size = libc::winsize {
+            ws_row: 40,
+            ws_col: 120,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: out-pointers to two ints; a null name and termios; a valid winsize.
+        let rc = unsafe {
+            libc::openpty(
+                &mut master,
+                &mut slave,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                &size,
+            )
+        };
+        if rc != 0 {
+            bail!("openpty: {}", std::io::Error::last_os_error());
+        }
+        // SAFETY: openpty returned two open descriptors we now own.
+        let (master, slave) =
+            unsafe { (OwnedFd::from_raw_fd(master), OwnedFd::from_raw_fd(slave)) };
+        let slave = fs::File::from(slave);
+        let child = Command::new(bin)
+            .arg("top")
+            .env("TERM", "xterm-256color")
+            .stdin(slave.try_clone()?)
+            .stdout(slave.try_clone()?)
+            .stderr(slave)
+            .spawn()
+            .context("starting monitor top")?;
+        let master = fs::File::from(master);
+        let drawn = Arc::new(AtomicBool::new(false));
+        let mut reader = master.try_clone()?;
+        let seen = drawn.clone();
+        thread::spawn(move || {
+            use std::io::Read;
+            let mut buf = vec![0u8; 1 << 16];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if buf[..n].windows(7).any(|w| w == b"monitor") {
+                    seen.store(true, Ordering::Relaxed);
+                }
+            }
+        });
+        let mut top = Self {
+            child,
+            master,
+            drawn,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !top.drawn.load(Ordering::Relaxed) {
+            if Instant::now() > deadline || top.child.try_wait()?.is_some() {
+                let _ = top.child.kill();
+                bail!("monitor top did not draw within 30 s");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Ok(top)
+    }
+
+    /// Presses `q` and waits for a clean exit.
+    fn quit(&mut self) -> anyhow::Result<()> {
+        use std::io::Write;
+        self.master.write_all(b"q")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("monitor top exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                bail!("monitor top did not quit on q");
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 fn exec(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
@@ -367,6 +503,7 @@ fn exec(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
         bpftrace: BPFTRACE_SCRIPT,
         run: &|tag, dur| spawn_loop(tag, dur),
         check: &|out, tag, n| check_monitor_output(out, tag, n).map(|(_, lost)| lost),
+        top: true,
     };
     let mut s = side_by_side(bin, &w, rounds, dur)?;
     let (spawned, polled) = polling_share(dur)?;
@@ -497,6 +634,7 @@ fn connect(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
             }
             Ok(lost)
         },
+        top: false,
     };
     let mut s = side_by_side(bin, &w, rounds, dur)?;
     println!(

@@ -73,7 +73,8 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // before the terminal is taken: a missing capability is one plain line on stderr
     let mut capture = Capture::start(&args.capture, true)?;
-    let mut model = Model::new(host::hostname(), wall_now());
+    let refresh = Duration::from_millis(args.refresh_ms);
+    let mut model = Model::new(host::hostname(), wall_now(), refresh.as_nanos() as i128);
     model.started = Some(model.now);
     for r in capture.pipeline.processes_found() {
         model.record(&r);
@@ -96,7 +97,7 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
         paused: false,
         color: color(),
     };
-    let mut tick = tokio::time::interval(Duration::from_millis(args.refresh_ms));
+    let mut tick = tokio::time::interval(refresh);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result: anyhow::Result<()> = async {
         loop {
@@ -168,7 +169,8 @@ struct Cursor {
 
 impl Cursor {
     fn model(&self) -> Model {
-        let mut m = Model::new(self.host.clone(), self.start);
+        // a step of the cursor is a refresh
+        let mut m = Model::new(self.host.clone(), self.start, 1_000_000_000);
         m.started = Some(self.start);
         m
     }

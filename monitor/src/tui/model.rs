@@ -208,6 +208,8 @@ pub struct Model {
     exited: VecDeque<(i128, u32)>,
     /// The previous refresh: a process that started after it and has ended was never shown.
     last_frame: i128,
+    /// Time between refreshes (ns).
+    pub refresh_ns: i128,
 }
 
 fn tcp_peer(a: &Address) -> Option<SocketAddr> {
@@ -218,11 +220,13 @@ fn tcp_peer(a: &Address) -> Option<SocketAddr> {
 }
 
 impl Model {
-    pub fn new(host: String, now: i128) -> Self {
+    /// `refresh_ns`: the time between two refreshes (live) or steps (replay).
+    pub fn new(host: String, now: i128, refresh_ns: i128) -> Self {
         Self {
             host,
             now,
             last_frame: now,
+            refresh_ns,
             ..Default::default()
         }
     }
@@ -428,8 +432,10 @@ impl Model {
         let start = row.start.or(r.process.start);
         let row = row.clone();
         self.exited.push_back((r.time, pid));
-        // a process that started since the last refresh was never on screen
-        if start.is_none_or(|s| s >= self.last_frame) {
+        // a process that started since the last refresh was never on screen; one that lived
+        // less than a refresh interval hardly was
+        let brief = lifetime.is_some_and(|l| i128::from(l) < self.refresh_ns);
+        if brief || start.is_none_or(|s| s >= self.last_frame) {
             self.short_since_frame += 1;
             if self.short.len() >= SHORT_MAX {
                 self.short.pop_front();
@@ -729,16 +735,28 @@ pub mod tests {
 
     #[test]
     fn a_process_that_lived_between_two_refreshes_is_short_lived() {
-        let mut m = Model::new("vm".into(), T0);
+        let mut m = Model::new("vm".into(), T0, S / 2);
         let sleeper = proc_of(10, 1, &["/bin/sleep", "60"], T0 - S);
         m.record(&exec(T0 - S, sleeper, None));
+        // lived across a refresh, but for less than a refresh interval
+        let brief = proc_of(12, 10, &["/bin/true", "brief"], T0 - S / 10);
+        m.record(&exec(T0 - S / 10, brief.clone(), None));
+        m.frame(T0);
+        m.record(&exit(T0 + S / 10, brief, 0));
+        assert_eq!(m.short.len(), 1);
+        // lived across a refresh, for longer: it was on screen
+        let longer = proc_of(13, 10, &["/bin/true", "longer"], T0);
+        m.record(&exec(T0, longer.clone(), None));
+        m.frame(T0 + S / 2);
+        m.record(&exit(T0 + S, longer, 0));
+        assert_eq!(m.short.len(), 1);
         m.frame(T0);
         let quick = proc_of(11, 10, &["/bin/true", "mk"], T0 + S / 10);
         m.record(&exec(T0 + S / 10, quick.clone(), None));
         m.record(&exit(T0 + S / 10 + 5_000_000, quick, 3));
-        assert_eq!(m.short.len(), 1);
-        assert_eq!(m.short[0].lifetime, Some(5_000_000));
-        assert_eq!(m.short[0].termination, Termination::Exited(3));
+        assert_eq!(m.short.len(), 2);
+        assert_eq!(m.short[1].lifetime, Some(5_000_000));
+        assert_eq!(m.short[1].termination, Termination::Exited(3));
         assert_eq!(m.short_since_frame, 1);
         // exited processes stay greyed for a while, then go
         m.frame(T0 + 2 * S);
@@ -747,12 +765,12 @@ pub mod tests {
         m.frame(T0 + 20 * S);
         assert!(!m.procs.contains_key(&11));
         assert!(m.procs.contains_key(&10));
-        assert_eq!(m.short.len(), 1, "the short-lived list keeps its entries");
+        assert_eq!(m.short.len(), 2, "the short-lived list keeps its entries");
     }
 
     #[test]
     fn connections_listeners_and_sessions_end() {
-        let mut m = Model::new("vm".into(), T0);
+        let mut m = Model::new("vm".into(), T0, S / 2);
         let s = ssh_session(7, 100);
         let shell = proc_of(101, 100, &["-bash"], T0);
         m.record(&exec(T0, shell.clone(), Some(s.clone())));

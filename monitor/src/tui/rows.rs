@@ -212,7 +212,7 @@ fn session_header(s: &SessionRow, m: &Model) -> String {
         None => format!("idle {}", age(m.now - s.last_active)),
     });
     if !x.authenticated {
-        parts.push("(who: not yet in auth.log)".into());
+        parts.push("(no auth.log line names the user yet)".into());
     }
     parts.join("  ")
 }
@@ -733,9 +733,11 @@ pub fn events(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
                 }
                 EventKind::Su { ok } => (if ok { "su" } else { "SU✗" }, pal.fg(Color::Magenta)),
             };
+            // the session it happened in, once it is known who logged in
             let who = e
                 .session
                 .and_then(|id| m.sessions.get(&id))
+                .filter(|s| s.session.authenticated)
                 .map(|s| format!(" · {}", who(s)))
                 .unwrap_or_default();
             let text = format!(

@@ -66,7 +66,7 @@ fn connect(time: i128, p: Proc, local: &str, remote: &str) -> Record {
 /// An ssh session of alice: sshd (100) → bash (101) → sleep (102) and curl (103) with a
 /// connection out.
 fn session_model() -> Model {
-    let mut m = Model::new("vm".into(), T0);
+    let mut m = Model::new("vm".into(), T0, S / 2);
     let s = ssh_session(7, 100);
     let sshd = proc_of(100, 1, &["/usr/sbin/sshd", "-D", "-R"], T0);
     m.record(&exec(T0, sshd, Some(s.clone())));
@@ -343,7 +343,7 @@ fn rendered_lines_replay_into_the_same_picture() {
     let capture = super::replay::load(&dir).unwrap();
     let _ = std::fs::remove_file(&dir);
     assert_eq!(capture.skipped, 0);
-    let mut replayed = Model::new("vm".into(), T0);
+    let mut replayed = Model::new("vm".into(), T0, S / 2);
     for (_, item) in &capture.items {
         super::replay::apply(&mut replayed, item);
     }

@@ -38,7 +38,15 @@ pub fn draw(f: &mut Frame, m: &Model, ui: &mut Ui, status: &Status) {
     ])
     .areas(area);
     draw_header(f, header, m, ui, status, pal);
-    let areas = pane_areas(body);
+    let (areas, gap) = pane_areas(body);
+    if let Some(gap) = gap {
+        f.render_widget(
+            Block::default()
+                .borders(Borders::LEFT)
+                .border_style(pal.dim()),
+            gap,
+        );
+    }
     for pane in Pane::ALL {
         let rows = match pane {
             Pane::Sessions => rows::sessions(m, ui, pal),
@@ -56,14 +64,18 @@ pub fn draw(f: &mut Frame, m: &Model, ui: &mut Ui, status: &Status) {
     }
 }
 
-/// Sessions, short-lived, connections, events.
-fn pane_areas(body: Rect) -> [Rect; 4] {
+/// Sessions, short-lived, connections, events; and the column between the two halves of a
+/// wide terminal.
+fn pane_areas(body: Rect) -> ([Rect; 4], Option<Rect>) {
     if body.width >= 160 {
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                .areas(body);
+        let [left, gap, right] = Layout::horizontal([
+            Constraint::Percentage(55),
+            Constraint::Length(1),
+            Constraint::Min(0),
+        ])
+        .areas(body);
         let [a, b, c] = Layout::vertical([Constraint::Ratio(1, 3); 3]).areas(right);
-        [left, a, b, c]
+        ([left, a, b, c], Some(gap))
     } else {
         let [s, a, b, c] = Layout::vertical([
             Constraint::Percentage(40),
@@ -72,7 +84,7 @@ fn pane_areas(body: Rect) -> [Rect; 4] {
             Constraint::Percentage(20),
         ])
         .areas(body);
-        [s, a, b, c]
+        ([s, a, b, c], None)
     }
 }
 
