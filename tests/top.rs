@@ -144,6 +144,8 @@ fn a_key_login_a_short_process_and_a_connection_show_with_who_is_behind_them() {
                 "import socket,sys,time\n\
              s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen()\n\
              c=socket.create_connection(s.getsockname()); a,_=s.accept()\n\
+             c.sendall(b'x'*1234); n=0\n\
+             while n<1234: n+=len(a.recv(4096))\n\
              print(s.getsockname()[1], c.getsockname()[1], flush=True); time.sleep(60)",
                 &mk,
             ])
@@ -169,6 +171,13 @@ fn a_key_login_a_short_process_and_a_connection_show_with_who_is_behind_them() {
         screen.contains(&format!("127.0.0.1:{server} ← 127.0.0.1:{client}")),
         "the accepted end too:\n{screen}"
     );
+    // the bytes so far, from the kernel's socket table
+    t.wait_screen("the bytes sent so far", T, |s| {
+        s.lines().any(|l| {
+            l.contains(&format!("127.0.0.1:{client} → 127.0.0.1:{server}"))
+                && l.contains("↑1.2K ↓0B")
+        })
+    });
     clear_filter(&t);
     quit(&t);
 }
@@ -225,6 +234,29 @@ fn a_capture_made_by_watch_replays_with_the_same_sessions_and_processes() {
         clear_filter(&t);
         quit(&t);
     }
+    // SIGTERM gives the terminal back too
+    let t = top(
+        "replay-term",
+        &format!("--replay {}", capture.display()),
+        100,
+        30,
+    );
+    let pattern = format!(
+        "^{} top --replay {}",
+        monitor_bin().display(),
+        capture.display()
+    );
+    let killed = Command::new("pkill")
+        .args(["-TERM", "-f", &pattern])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "no monitor top to signal");
+    assert_eq!(t.wait_exit(T), 0, "exit status after SIGTERM");
+    assert_eq!(
+        t.format("#{alternate_on}"),
+        "0",
+        "the alternate screen was left"
+    );
     let _ = std::fs::remove_file(&capture);
 }
 

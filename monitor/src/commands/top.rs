@@ -16,6 +16,7 @@ use crate::{
     detect::alerts::Alerts,
     pipeline::capture::Capture,
     sources::host,
+    state::sock_diag,
     tui::{
         model::{Loss, Model},
         replay,
@@ -119,6 +120,10 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                         decode_errors: capture.pipeline.decode_errors,
                         shed: 0,
                     };
+                    // live byte counts of the open connections (this network namespace's)
+                    if let Ok(table) = sock_diag::tcp_connections() {
+                        model.socket_bytes(&table);
+                    }
                     model.frame(wall_now());
                     status.source = host_uptime();
                     draw(&mut screen, frozen.as_ref().unwrap_or(&model), &mut ui, &status)?;

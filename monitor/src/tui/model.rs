@@ -100,6 +100,8 @@ pub struct ConnRow {
     pub since: Option<i128>,
     /// When it closed, with the payload bytes each side sent.
     pub closed: Option<Closed>,
+    /// While open: the payload bytes so far, as the kernel's socket table last said (live only).
+    pub bytes: Option<crate::state::sock_diag::Bytes>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -299,6 +301,7 @@ impl Model {
                         direction: Some(Direction::Egress),
                         since: Some(r.time),
                         closed: None,
+                        bytes: None,
                     });
                 }
             }
@@ -313,6 +316,7 @@ impl Model {
                         direction: Some(Direction::Ingress),
                         since: Some(r.time),
                         closed: None,
+                        bytes: None,
                     });
                 }
             }
@@ -353,6 +357,7 @@ impl Model {
                         direction: d.direction,
                         since,
                         closed: Some(closed),
+                        bytes: None,
                     }),
                     None => {}
                 }
@@ -382,6 +387,7 @@ impl Model {
                         direction: f.direction,
                         since: None,
                         closed: None,
+                        bytes: None,
                     }),
                 }
             }
@@ -625,6 +631,15 @@ impl Model {
             conn_per_s: conn as f64 / window as f64,
             logins_per_min: logins,
             failures_per_min: failures,
+        }
+    }
+
+    /// The byte counts of open connections, from the kernel's socket table.
+    pub fn socket_bytes(&mut self, table: &crate::state::sock_diag::Table) {
+        for c in self.conns.values_mut().filter(|c| c.closed.is_none()) {
+            c.bytes = table
+                .get(&crate::state::sock_diag::key(c.local, c.remote))
+                .copied();
         }
     }
 

@@ -114,6 +114,31 @@ pub fn clock(t: i128) -> String {
         .unwrap_or_else(|| "--:--:--".into())
 }
 
+/// `512B`, `1.2K`, `3.4M`, `5.6G`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    if n < 1024 {
+        return format!("{n}B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit + 1 < UNITS.len() {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1}{}", UNITS[unit])
+}
+
+/// `↑1.2K ↓300B`: what a connection sent and received (so far, or in all once closed).
+fn traffic(c: &ConnRow) -> String {
+    let (sent, received) = match (c.closed, c.bytes) {
+        (Some(cl), _) => (cl.sent, cl.received),
+        (None, Some(b)) => (b.sent, b.received),
+        (None, None) => return String::new(),
+    };
+    format!(" ↑{} ↓{}", bytes(sent), bytes(received))
+}
+
 pub fn termination(t: Termination) -> String {
     match t {
         Termination::Exited(code) => format!("exit {code}"),
@@ -367,9 +392,10 @@ impl Tree<'_> {
                 key: RowKey::Conn(c.local, c.remote),
                 line: Line::styled(
                     format!(
-                        " {inner}   ↳ {state} {} {arrow} {} {dur}",
+                        " {inner}   ↳ {state} {} {arrow} {} {dur}{}",
                         endpoint(c.local),
-                        endpoint(c.remote)
+                        endpoint(c.remote),
+                        traffic(c)
                     ),
                     style,
                 ),
@@ -669,7 +695,13 @@ pub fn conns(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
     let duration = |c: &ConnRow| c.since.map(|s| c.closed.map_or(m.now, |cl| cl.at) - s);
     match ui.sort_of(Pane::Conns) {
         1 => conns.sort_by_key(|c| std::cmp::Reverse(duration(c))),
-        2 => conns.sort_by_key(|c| std::cmp::Reverse(c.closed.map(|cl| cl.sent + cl.received))),
+        2 => conns.sort_by_key(|c| {
+            let total = match (c.closed, c.bytes) {
+                (Some(cl), _) => Some(cl.sent + cl.received),
+                (None, b) => b.map(|b| b.sent + b.received),
+            };
+            std::cmp::Reverse(total)
+        }),
         _ => conns.sort_by_key(|c| (c.closed.is_some(), std::cmp::Reverse(c.since), c.local)),
     }
     for c in conns {
@@ -679,14 +711,11 @@ pub fn conns(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
             _ => "→",
         };
         let dur = duration(c).map(age).unwrap_or_else(|| "—".into());
-        let (state, style, bytes) = match c.closed {
-            Some(cl) => (
-                "closed",
-                pal.dim(),
-                format!(" ↑{}B ↓{}B", cl.sent, cl.received),
-            ),
-            None => ("ESTAB", Style::default(), String::new()),
+        let (state, style) = match c.closed {
+            Some(_) => ("closed", pal.dim()),
+            None => ("ESTAB", Style::default()),
         };
+        let bytes = traffic(c);
         let text = format!(
             "{state} {} {} {name} {who}",
             endpoint(c.local),

@@ -429,10 +429,19 @@ fn draw_detail(f: &mut Frame, area: Rect, m: &Model, ui: &Ui, p: &ProcRow, pal: 
             Some(Direction::Ingress) => "←",
             _ => "→",
         };
-        let closed = c
-            .closed
-            .map(|cl| format!(" (closed, ↑{}B ↓{}B)", cl.sent, cl.received))
-            .unwrap_or_default();
+        let closed = match (c.closed, c.bytes) {
+            (Some(cl), _) => format!(
+                " (closed, ↑{} ↓{})",
+                rows::bytes(cl.sent),
+                rows::bytes(cl.received)
+            ),
+            (None, Some(b)) => format!(
+                " (↑{} ↓{} so far)",
+                rows::bytes(b.sent),
+                rows::bytes(b.received)
+            ),
+            (None, None) => String::new(),
+        };
         net.push(format!("tcp {} {arrow} {}{closed}", c.local, c.remote));
     }
     if net.is_empty() {
