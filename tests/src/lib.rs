@@ -82,6 +82,18 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Runs a command the test needs; panics with its stderr if it fails.
+#[track_caller]
+pub fn run_ok(cmd: &mut Command) -> std::process::Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// Asserts a command the test ran succeeded, showing its stderr if not.
 #[track_caller]
 pub fn assert_ok(out: &std::process::Output) {

@@ -80,16 +80,6 @@ impl Drop for Partial {
     }
 }
 
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -211,7 +201,7 @@ impl SshFixture {
             .args(["-r", "-f", &user])
             .stderr(Stdio::null())
             .status();
-        run(Command::new("useradd").args(["-m", "-s", "/bin/bash", &user]));
+        crate::run_ok(Command::new("useradd").args(["-m", "-s", "/bin/bash", &user]));
         partial.user = Some(user.clone());
         let mut chpasswd = Command::new("chpasswd")
             .stdin(Stdio::piped())
@@ -224,15 +214,19 @@ impl SshFixture {
         .unwrap();
         assert!(chpasswd.wait().unwrap().success());
         let key = dir.join("userkey");
-        run(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&key));
+        crate::run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&key),
+        );
         let home = PathBuf::from(format!("/home/{user}"));
         std::fs::create_dir_all(home.join(".ssh")).unwrap();
         std::fs::copy(key.with_extension("pub"), home.join(".ssh/authorized_keys")).unwrap();
-        run(Command::new("chown")
-            .args(["-R", &format!("{user}:{user}")])
-            .arg(home.join(".ssh")));
+        crate::run_ok(
+            Command::new("chown")
+                .args(["-R", &format!("{user}:{user}")])
+                .arg(home.join(".ssh")),
+        );
         std::fs::set_permissions(home.join(".ssh"), std::fs::Permissions::from_mode(0o700))
             .unwrap();
         // may run /usr/bin/id as root without a password (the sudo test)
@@ -246,9 +240,11 @@ impl SshFixture {
 
         // sshd on a free loopback port
         let hostkey = dir.join("hostkey");
-        run(Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-            .arg(&hostkey));
+        crate::run_ok(
+            Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(&hostkey),
+        );
         let (sshd, port) = start_sshd(&dir, "sshd", std::path::Path::new("/usr/sbin/sshd"));
         partial.pids.push(sshd.id());
         wait_for_sshd(&auth_log, port);
@@ -375,9 +371,11 @@ impl SshFixture {
 
     /// The SHA256 fingerprint of the user's key, as sshd logs it.
     pub fn key_fingerprint(&self) -> String {
-        let out = run(Command::new("ssh-keygen")
-            .arg("-lf")
-            .arg(self.key.with_extension("pub")));
+        let out = crate::run_ok(
+            Command::new("ssh-keygen")
+                .arg("-lf")
+                .arg(self.key.with_extension("pub")),
+        );
         String::from_utf8_lossy(&out.stdout)
             .split_whitespace()
             .nth(1)

@@ -2,24 +2,16 @@
 //! side by side do not meet), keys sent with `send-keys`, the screen read with `capture-pane`.
 use std::{
     path::PathBuf,
-    process::{Command, Output},
+    process::Command,
     time::{Duration, Instant},
 };
+
+use crate::run_ok as run;
 
 pub struct Tmux {
     socket: String,
     /// Where the command's exit status is written when it ends.
     status: PathBuf,
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
 }
 
 impl Tmux {

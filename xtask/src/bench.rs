@@ -357,29 +357,32 @@ fn side_by_side(bin: &Path, w: &Workload, rounds: u32, dur: Duration) -> anyhow:
     Ok(s)
 }
 
+/// One configuration's median rate, its ratio to the median with no tracer, and the spread of
+/// the ratios of each round (run side by side with that round's no-tracer run).
+fn rate_line(label: &str, runs: &[f64], base: &[f64]) {
+    let ratios: Vec<f64> = runs.iter().zip(base).map(|(r, b)| r / b).collect();
+    let (lo, hi) = ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    let rate = median(&mut runs.to_vec());
+    let ratio = rate / median(&mut base.to_vec());
+    let spread = if ratios.len() > 1 {
+        format!("   rounds {lo:.3}–{hi:.3}")
+    } else {
+        String::new()
+    };
+    println!("  {label:<24} {rate:>9.0} /s   ratio {ratio:.3}{spread}");
+}
+
 fn print_summary(w: &Workload, s: &mut Summary) {
-    let (b, m) = (median(&mut s.base), median(&mut s.monitor));
+    let b = median(&mut s.base.clone());
     println!("  {:<24} {b:>9.0} /s", format!("{}, no tracer", w.name));
-    println!(
-        "  {:<24} {m:>9.0} /s   ratio {:.3}",
-        format!("{}, monitor", w.name),
-        m / b
-    );
+    rate_line(&format!("{}, monitor", w.name), &s.monitor, &s.base);
     if !s.top.is_empty() {
-        let t = median(&mut s.top);
-        println!(
-            "  {:<24} {t:>9.0} /s   ratio {:.3}",
-            format!("{}, monitor top", w.name),
-            t / b
-        );
+        rate_line(&format!("{}, monitor top", w.name), &s.top, &s.base);
     }
     if !s.bpftrace.is_empty() {
-        let t = median(&mut s.bpftrace);
-        println!(
-            "  {:<24} {t:>9.0} /s   ratio {:.3}",
-            format!("{}, bpftrace", w.name),
-            t / b
-        );
+        rate_line(&format!("{}, bpftrace", w.name), &s.bpftrace, &s.base);
     }
     let cpu = median(&mut s.cpu_per_1000);
     println!("  {:<24} {cpu:>9.3} s per 1000 {}", "monitor CPU", w.unit);

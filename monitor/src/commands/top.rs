@@ -86,6 +86,7 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
     }
     let mut alerts = Alerts::default();
     let started = Instant::now();
+    let mut diag = sock_diag::SockDiag::open().ok();
     let mut screen = Screen::enter()?;
     // warnings would scribble over the view: the header shows what was lost instead
     let log_level = log::max_level();
@@ -121,8 +122,8 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                         shed: 0,
                     };
                     // live byte counts of the open connections (this network namespace's)
-                    if let Ok(table) = sock_diag::tcp_connections() {
-                        model.socket_bytes(&table);
+                    if let Some(diag) = diag.as_mut() {
+                        model.socket_bytes(diag);
                     }
                     model.frame(wall_now());
                     status.source = host_uptime();
@@ -132,6 +133,10 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                     match ev {
                         Some(Event::Key(k)) => match ui.key(k) {
                             Action::Quit => return Ok(()),
+                            Action::Detail(r) => {
+                                let shown = frozen.as_ref().unwrap_or(&model);
+                                ui.show_detail(shown.resolve(r));
+                            }
                             Action::TogglePause => {
                                 frozen = match frozen {
                                     Some(_) => None,
@@ -283,6 +288,7 @@ async fn replay_view(
                             }
                             Action::ToStart => cursor.seek(&mut model, cursor.start),
                             Action::ToEnd => cursor.seek(&mut model, cursor.end),
+                            Action::Detail(r) => ui.show_detail(model.resolve(r)),
                             Action::None => {}
                         },
                         Some(_) => {}

@@ -96,17 +96,25 @@ fn id_name(id: &Id) -> IdName {
     }
 }
 
+/// `name` and `executable` of a process known by its image (none for an empty path).
+pub fn name_and_executable(image: &Image) -> (Option<String>, Option<String>) {
+    let exe = &image.executable;
+    if exe.is_empty() {
+        return (None, None);
+    }
+    (
+        Some(text::lossy(text::basename(exe))),
+        Some(text::lossy(exe)),
+    )
+}
+
 fn parent_block(p: &record::Parent) -> Parent {
     let mut parent = Parent {
         pid: p.pid,
         ..Default::default()
     };
     if let Some(image) = &p.image {
-        let exe = &image.executable;
-        if !exe.is_empty() {
-            parent.name = Some(text::lossy(text::basename(exe)));
-            parent.executable = Some(text::lossy(exe));
-        }
+        (parent.name, parent.executable) = name_and_executable(image);
         parent.args = Some(image.args.iter().map(|a| text::lossy(a)).collect());
         parent.start = p.start.map(format_epoch_ns);
     }

@@ -4,12 +4,9 @@ use super::{known_process_fields, Renderer};
 use crate::{
     clock::format_epoch_ns,
     pipeline::record::{AuthInfo, Record, SessionView},
-    render::{
-        ecs::{
-            AuthExt, Endpoint, EntryLeader, EntryMeta, Event, Ext, IpOnly, Line, NameOnly,
-            SessionExt, User,
-        },
-        text,
+    render::ecs::{
+        AuthExt, Endpoint, EntryLeader, EntryMeta, Event, Ext, IpOnly, Line, NameOnly, SessionExt,
+        User,
     },
     sources::authlog::AuthEvent,
     state::sessions::Session,
@@ -48,11 +45,7 @@ pub fn attach(line: &mut Line, v: &SessionView) {
         ..Default::default()
     };
     if let Some(image) = &v.leader_image {
-        let exe = &image.executable;
-        if !exe.is_empty() {
-            leader.name = Some(text::lossy(text::basename(exe)));
-            leader.executable = Some(text::lossy(exe));
-        }
+        (leader.name, leader.executable) = super::name_and_executable(image);
         leader.start = v.leader_start.map(format_epoch_ns);
     }
     line.process.entry_leader = Some(Box::new(leader));

@@ -18,8 +18,7 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
-/// Inverse of [`hex`].
-#[cfg(test)]
+/// Inverse of [`hex`] (`None` for anything that is not pairs of hex digits).
 pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;

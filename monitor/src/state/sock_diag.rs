@@ -49,13 +49,18 @@ pub fn key(local: SocketAddr, remote: SocketAddr) -> (SocketAddr, SocketAddr) {
     (canonical(local), canonical(remote))
 }
 
-/// `inet_diag_req_v2` for every TCP connection of `family`, with `tcp_info`.
-fn request(family: u8, seq: u32) -> Vec<u8> {
+/// `inet_diag_req_v2` for TCP sockets of `family` with `tcp_info`: every connection (a dump),
+/// or the one connection `exact` names.
+fn request(family: u8, seq: u32, exact: Option<(SocketAddr, SocketAddr)>) -> Vec<u8> {
     let len = NLMSG_HDRLEN + 56;
+    let flags = match exact {
+        Some(_) => NLM_F_REQUEST,
+        None => NLM_F_REQUEST | NLM_F_DUMP,
+    };
     let mut b = Vec::with_capacity(len);
     b.extend_from_slice(&(len as u32).to_ne_bytes());
     b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    b.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    b.extend_from_slice(&flags.to_ne_bytes());
     b.extend_from_slice(&seq.to_ne_bytes());
     b.extend_from_slice(&0u32.to_ne_bytes());
     b.push(family);
@@ -63,7 +68,22 @@ fn request(family: u8, seq: u32) -> Vec<u8> {
     b.push(1 << (INET_DIAG_INFO - 1)); // idiag_ext
     b.push(0);
     b.extend_from_slice(&STATES.to_ne_bytes());
-    b.resize(len, 0); // inet_diag_sockid: all zero, any socket
+    // inet_diag_sockid: all zero for a dump
+    if let Some((local, remote)) = exact {
+        b.extend_from_slice(&local.port().to_be_bytes());
+        b.extend_from_slice(&remote.port().to_be_bytes());
+        for a in [local, remote] {
+            let mut raw = [0u8; 16];
+            match a.ip() {
+                IpAddr::V4(v4) => raw[..4].copy_from_slice(&v4.octets()),
+                IpAddr::V6(v6) => raw = v6.octets(),
+            }
+            b.extend_from_slice(&raw);
+        }
+        b.extend_from_slice(&0u32.to_ne_bytes()); // any interface
+        b.extend_from_slice(&[0xff; 8]); // INET_DIAG_NOCOOKIE
+    }
+    b.resize(len, 0);
     b
 }
 
@@ -146,31 +166,49 @@ fn parse(buf: &[u8], table: &mut Table) -> io::Result<bool> {
     Ok(false)
 }
 
-/// Every TCP connection of this network namespace with its byte counts.
-pub fn tcp_connections() -> io::Result<Table> {
-    // SAFETY: plain socket(2); the descriptor is owned at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_NETLINK,
-            libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
-            NETLINK_SOCK_DIAG,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+/// A netlink socket to ask the kernel's socket table.
+pub struct SockDiag {
+    sock: OwnedFd,
+    buf: Vec<u8>,
+    seq: u32,
+}
+
+impl SockDiag {
+    pub fn open() -> io::Result<Self> {
+        // SAFETY: plain socket(2); the descriptor is owned at once.
+        let fd = unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_DGRAM | libc::SOCK_CLOEXEC,
+                NETLINK_SOCK_DIAG,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(Self {
+            // SAFETY: fd is a new, open descriptor nobody else owns.
+            sock: unsafe { OwnedFd::from_raw_fd(fd) },
+            buf: vec![0u8; 1 << 16],
+            seq: 0,
+        })
     }
-    // SAFETY: fd is a new, open descriptor nobody else owns.
-    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut table = Table::new();
-    let mut buf = vec![0u8; 1 << 16];
-    for (seq, family) in [(1, libc::AF_INET as u8), (2, libc::AF_INET6 as u8)] {
-        let req = request(family, seq);
+
+    /// Sends a request and reads the replies into `table` until the kernel is done.
+    fn ask(
+        &mut self,
+        family: u8,
+        exact: Option<(SocketAddr, SocketAddr)>,
+        table: &mut Table,
+    ) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let req = request(family, self.seq, exact);
         // SAFETY: a zeroed sockaddr_nl addresses the kernel; req outlives the call.
         let sent = unsafe {
             let mut to: libc::sockaddr_nl = std::mem::zeroed();
             to.nl_family = libc::AF_NETLINK as u16;
             libc::sendto(
-                sock.as_raw_fd(),
+                self.sock.as_raw_fd(),
                 req.as_ptr().cast(),
                 req.len(),
                 0,
@@ -183,7 +221,14 @@ pub fn tcp_connections() -> io::Result<Table> {
         }
         loop {
             // SAFETY: buf is valid for its length.
-            let n = unsafe { libc::recv(sock.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+            let n = unsafe {
+                libc::recv(
+                    self.sock.as_raw_fd(),
+                    self.buf.as_mut_ptr().cast(),
+                    self.buf.len(),
+                    0,
+                )
+            };
             if n < 0 {
                 let e = io::Error::last_os_error();
                 if e.kind() == io::ErrorKind::Interrupted {
@@ -191,12 +236,37 @@ pub fn tcp_connections() -> io::Result<Table> {
                 }
                 return Err(e);
             }
-            if n == 0 || parse(&buf[..n as usize], &mut table)? {
-                break;
+            // an exact request is answered by one message (or an error), with no DONE
+            if n == 0 || parse(&self.buf[..n as usize], table)? || exact.is_some() {
+                return Ok(());
             }
         }
     }
-    Ok(table)
+
+    /// Every TCP connection of this network namespace with its byte counts. The kernel walks
+    /// its whole connection hash table for this (milliseconds on a large machine).
+    pub fn all(&mut self) -> io::Result<Table> {
+        let mut table = Table::new();
+        self.ask(libc::AF_INET as u8, None, &mut table)?;
+        self.ask(libc::AF_INET6 as u8, None, &mut table)?;
+        Ok(table)
+    }
+
+    /// The byte counts of one connection, looked up by its endpoints (`None`: no such
+    /// connection in this network namespace).
+    pub fn one(&mut self, local: SocketAddr, remote: SocketAddr) -> io::Result<Option<Bytes>> {
+        let mut table = Table::new();
+        let family = if local.is_ipv4() {
+            libc::AF_INET
+        } else {
+            libc::AF_INET6
+        };
+        match self.ask(family as u8, Some((local, remote)), &mut table) {
+            Ok(()) => Ok(table.get(&key(local, remote)).copied()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -216,23 +286,25 @@ mod tests {
         server.write_all(&[1u8; 10]).unwrap();
         let mut back = [0u8; 10];
         client.read_exact(&mut back).unwrap();
-        let table = tcp_connections().unwrap();
-        let c = table[&key(client.local_addr().unwrap(), client.peer_addr().unwrap())];
-        assert_eq!(
-            c,
-            Bytes {
-                sent: 1000,
-                received: 10
-            }
-        );
-        let s = table[&key(server.local_addr().unwrap(), server.peer_addr().unwrap())];
-        assert_eq!(
-            s,
-            Bytes {
-                sent: 10,
-                received: 1000
-            }
-        );
+        let mut diag = SockDiag::open().unwrap();
+        let table = diag.all().unwrap();
+        let (cl, cr) = (client.local_addr().unwrap(), client.peer_addr().unwrap());
+        let (sl, sr) = (server.local_addr().unwrap(), server.peer_addr().unwrap());
+        let to_server = Bytes {
+            sent: 1000,
+            received: 10,
+        };
+        let to_client = Bytes {
+            sent: 10,
+            received: 1000,
+        };
+        assert_eq!(table[&key(cl, cr)], to_server);
+        assert_eq!(table[&key(sl, sr)], to_client);
+        // one by one
+        assert_eq!(diag.one(cl, cr).unwrap(), Some(to_server));
+        assert_eq!(diag.one(sl, sr).unwrap(), Some(to_client));
+        let gone = SocketAddr::from(([127, 0, 0, 1], 1));
+        assert_eq!(diag.one(gone, cr).unwrap(), None);
     }
 
     #[test]

@@ -27,8 +27,8 @@ pub const GREY_NS: i128 = 10_000_000_000;
 pub const SHORT_MAX: usize = 1000;
 pub const EVENTS_MAX: usize = 1000;
 /// Bound on exited processes kept (greyed) at once: a storm of short processes is shown in
-/// the short-lived list, not as thousands of greyed rows.
-const EXITED_MAX: usize = 20_000;
+/// the short-lived list, not as thousands of greyed rows (which every refresh would walk).
+const EXITED_MAX: usize = 2_000;
 /// Bound on tracked connections.
 const CONNS_MAX: usize = 200_000;
 /// Rates are averaged over this many seconds (per-minute ones over 60).
@@ -102,6 +102,21 @@ pub struct ConnRow {
     pub closed: Option<Closed>,
     /// While open: the payload bytes so far, as the kernel's socket table last said (live only).
     pub bytes: Option<crate::state::sock_diag::Bytes>,
+}
+
+impl ConnRow {
+    /// A connection the record's process just opened (connect) or accepted.
+    fn opened(local: SocketAddr, remote: SocketAddr, r: &Record, d: Direction) -> Self {
+        Self {
+            local,
+            remote,
+            pid: r.process.pid,
+            direction: Some(d),
+            since: Some(r.time),
+            closed: None,
+            bytes: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -212,6 +227,8 @@ pub struct Model {
     last_frame: i128,
     /// Time between refreshes (ns).
     pub refresh_ns: i128,
+    /// Refreshes that asked for byte counts.
+    frames: u32,
 }
 
 fn tcp_peer(a: &Address) -> Option<SocketAddr> {
@@ -294,30 +311,14 @@ impl Model {
                     (ok, c.transport, c.source, dest)
                 {
                     self.bucket(r.time).conn += 1;
-                    self.add_conn(ConnRow {
-                        local,
-                        remote,
-                        pid: r.process.pid,
-                        direction: Some(Direction::Egress),
-                        since: Some(r.time),
-                        closed: None,
-                        bytes: None,
-                    });
+                    self.add_conn(ConnRow::opened(local, remote, r, Direction::Egress));
                 }
             }
             What::Accept(a) => {
                 self.ensure_proc(&r.process, session);
                 if let (Some(local), Some(remote)) = (a.local, a.remote) {
                     self.bucket(r.time).conn += 1;
-                    self.add_conn(ConnRow {
-                        local,
-                        remote,
-                        pid: r.process.pid,
-                        direction: Some(Direction::Ingress),
-                        since: Some(r.time),
-                        closed: None,
-                        bytes: None,
-                    });
+                    self.add_conn(ConnRow::opened(local, remote, r, Direction::Ingress));
                 }
             }
             What::Listen(l) => {
@@ -634,12 +635,47 @@ impl Model {
         }
     }
 
-    /// The byte counts of open connections, from the kernel's socket table.
-    pub fn socket_bytes(&mut self, table: &crate::state::sock_diag::Table) {
-        for c in self.conns.values_mut().filter(|c| c.closed.is_none()) {
-            c.bytes = table
-                .get(&crate::state::sock_diag::key(c.local, c.remote))
-                .copied();
+    /// The byte counts of the open connections, from the kernel's socket table: looked up one
+    /// by one when there are few, from a whole-table dump (which costs the kernel a walk of its
+    /// connection hash table) at most every `DUMP_EVERY` refreshes otherwise. Connections in
+    /// other network namespaces are not in this one's table: they show no count.
+    pub fn socket_bytes(&mut self, diag: &mut crate::state::sock_diag::SockDiag) {
+        const FEW: usize = 64;
+        const DUMP_EVERY: u32 = 5;
+        let open = self.conns.values().filter(|c| c.closed.is_none()).count();
+        self.frames = self.frames.wrapping_add(1);
+        if open == 0 {
+            return;
+        }
+        if open <= FEW {
+            for c in self.conns.values_mut().filter(|c| c.closed.is_none()) {
+                if let Ok(b) = diag.one(c.local, c.remote) {
+                    c.bytes = b;
+                }
+            }
+        } else if self.frames % DUMP_EVERY == 1 {
+            if let Ok(table) = diag.all() {
+                for c in self.conns.values_mut().filter(|c| c.closed.is_none()) {
+                    c.bytes = table
+                        .get(&crate::state::sock_diag::key(c.local, c.remote))
+                        .copied();
+                }
+            }
+        }
+    }
+
+    /// The process a row refers to, as it is now (or was, for a short-lived one).
+    pub fn resolve(&self, r: crate::tui::rows::DetailRef) -> Option<ProcRow> {
+        use crate::tui::rows::DetailRef;
+        match r {
+            DetailRef::Proc(pid) => self.procs.get(&pid).cloned(),
+            DetailRef::Short(ended, pid) => self
+                .short
+                .iter()
+                .rev()
+                .find(|s| s.ended == ended && s.row.pid == pid)
+                .map(|s| s.row.clone())
+                .or_else(|| self.procs.get(&pid).cloned()),
         }
     }
 

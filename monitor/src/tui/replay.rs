@@ -21,6 +21,7 @@ use crate::{
         AuditId, AuthInfo, ConnectInfo, DisconnectInfo, ExecInfo, ExitInfo, Id, Ids, Logout,
         Parent, Proc, Record, SessionView, SockInfo, SocketInfo, What,
     },
+    render::text,
     signal::Termination,
     sources::authlog::{Attempt, AuthEvent},
     state::{net_snapshot::Found, nettable::Direction, proctable::Image, sessions::Session},
@@ -91,16 +92,6 @@ pub fn time(text: &str) -> Option<i128> {
     Some(i128::from(t.timestamp()) * 1_000_000_000 + i128::from(t.timestamp_subsec_nanos()))
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
-}
-
 fn transport(t: Option<&str>) -> Option<&'static str> {
     Some(match t? {
         "tcp" => "tcp",
@@ -131,7 +122,7 @@ fn id(v: Option<&Value>) -> Option<Id> {
 /// UTF-8), else `process.args`.
 fn args(v: &Value, hex: Option<&Value>) -> Vec<Vec<u8>> {
     if let Some(h) = hex.and_then(Value::as_array) {
-        let exact: Option<Vec<Vec<u8>>> = h.iter().map(|x| unhex(x.as_str()?)).collect();
+        let exact: Option<Vec<Vec<u8>>> = h.iter().map(|x| text::unhex(x.as_str()?)).collect();
         if let Some(exact) = exact {
             return exact;
         }
@@ -151,7 +142,7 @@ fn process(v: &Value) -> Proc {
     let executable = ext
         .get("executable_hex")
         .and_then(Value::as_str)
-        .and_then(unhex)
+        .and_then(text::unhex)
         .or_else(|| {
             p.get("executable")
                 .and_then(Value::as_str)
@@ -433,7 +424,7 @@ fn item(v: &Value) -> Option<(i128, Item)> {
             cwd: v["monitor"]["process"]
                 .get("working_directory_hex")
                 .and_then(Value::as_str)
-                .and_then(unhex)
+                .and_then(text::unhex)
                 .or_else(|| s(v, &["process", "working_directory"]).map(|c| c.as_bytes().to_vec())),
         })),
         "exit" => What::Exit(ExitInfo {

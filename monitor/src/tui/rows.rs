@@ -13,7 +13,7 @@ use ratatui::{
 };
 
 use super::{
-    model::{ConnRow, EventKind, ListenRow, Model, ProcRow, SessionRow, ShortRow},
+    model::{ConnRow, EventKind, EventRow, ListenRow, Model, ProcRow, SessionRow, ShortRow},
     safe,
     ui::{Pane, Ui},
 };
@@ -43,14 +43,44 @@ pub enum RowKey {
     Event(i128, u32, usize),
 }
 
+/// The process a row is about, found in the model when its details are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailRef {
+    Proc(u32),
+    /// A short-lived process (by its end and pid): it may be gone from the process rows.
+    Short(i128, u32),
+}
+
+/// What a row shows: drawn already (the trees), or made only when it is on screen (the long
+/// lists: a thousand short-lived processes are not formatted to show five).
+pub enum Look<'a> {
+    Drawn(Line<'static>),
+    Short(&'a ShortRow),
+    Listen(&'a ListenRow),
+    Conn(&'a ConnRow),
+    Event(&'a EventRow),
+}
+
 /// One row: what it is, what it shows, what Enter does on it.
-pub struct Row {
+pub struct Row<'a> {
     pub key: RowKey,
-    pub line: Line<'static>,
+    pub look: Look<'a>,
     /// Enter toggles this group.
     pub group: Option<GroupKey>,
     /// `d` / Enter opens this process.
-    pub detail: Option<ProcRow>,
+    pub detail: Option<DetailRef>,
+}
+
+impl Row<'_> {
+    pub fn line(&self, m: &Model, pal: Palette) -> Line<'static> {
+        match &self.look {
+            Look::Drawn(l) => l.clone(),
+            Look::Short(r) => short_line(m, r, pal),
+            Look::Listen(l) => listen_line(m, l, pal),
+            Look::Conn(c) => conn_line(m, c, pal),
+            Look::Event(e) => event_line(m, e, pal),
+        }
+    }
 }
 
 /// Styles, or none of them when colour is off (`NO_COLOR`): then only bold, dim and reverse.
@@ -102,16 +132,21 @@ pub fn age(ns: i128) -> String {
     }
 }
 
+/// The local time zone's offset from UTC in seconds, taken once per drawing (`set_local_offset`)
+/// rather than looked up for every row.
+static LOCAL_OFFSET: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Reads the local offset now (called before each drawing: it follows DST changes).
+pub fn set_local_offset() {
+    let offset = chrono::Local::now().offset().local_minus_utc();
+    LOCAL_OFFSET.store(offset, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Local `HH:MM:SS` of a Unix-ns time.
 pub fn clock(t: i128) -> String {
-    let secs = t.div_euclid(1_000_000_000) as i64;
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|d| {
-            d.with_timezone(&chrono::Local)
-                .format("%H:%M:%S")
-                .to_string()
-        })
-        .unwrap_or_else(|| "--:--:--".into())
+    let offset = i128::from(LOCAL_OFFSET.load(std::sync::atomic::Ordering::Relaxed));
+    let day = (t.div_euclid(1_000_000_000) + offset).rem_euclid(86_400) as i64;
+    format!("{:02}:{:02}:{:02}", day / 3600, day / 60 % 60, day % 60)
 }
 
 /// `512B`, `1.2K`, `3.4M`, `5.6G`.
@@ -243,17 +278,31 @@ fn session_header(s: &SessionRow, m: &Model) -> String {
 }
 
 /// The top ancestor below PID 1 (PID 1 itself for PID 1): the service a process belongs to.
-fn service_of(m: &Model, pid: u32) -> u32 {
+/// `memo` keeps the answers of this drawing, so that siblings do not walk the same chain.
+fn service_of(m: &Model, pid: u32, memo: &mut HashMap<u32, u32>) -> u32 {
+    let mut chain = Vec::new();
     let mut cur = pid;
-    for _ in 0..64 {
+    let top = loop {
+        if let Some(&top) = memo.get(&cur) {
+            break top;
+        }
+        chain.push(cur);
         match m.procs.get(&cur) {
-            Some(p) if p.ppid > 1 && m.procs.contains_key(&p.ppid) && p.ppid != cur => {
+            Some(p)
+                if p.ppid > 1
+                    && p.ppid != cur
+                    && chain.len() < 64
+                    && m.procs.contains_key(&p.ppid) =>
+            {
                 cur = p.ppid;
             }
-            _ => return cur,
+            _ => break cur,
         }
+    };
+    for pid in chain {
+        memo.insert(pid, top);
     }
-    cur
+    top
 }
 
 struct Group<'a> {
@@ -275,10 +324,11 @@ fn groups(m: &Model) -> Vec<Group<'_>> {
             },
         );
     }
+    let mut memo = HashMap::new();
     for p in m.procs.values() {
         let key = match p.session.filter(|id| m.sessions.contains_key(id)) {
             Some(id) => GroupKey::Session(id),
-            None => GroupKey::Service(service_of(m, p.pid)),
+            None => GroupKey::Service(service_of(m, p.pid, &mut memo)),
         };
         by_key
             .entry(key)
@@ -291,6 +341,13 @@ fn groups(m: &Model) -> Vec<Group<'_>> {
             .push(p);
     }
     by_key.into_values().collect()
+}
+
+/// A group's place in the chosen order.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum SortBy {
+    Text(Vec<u8>),
+    Newest(std::cmp::Reverse<i128>),
 }
 
 /// Sort orders of the sessions pane.
@@ -315,7 +372,8 @@ struct Tree<'a> {
     filter: &'a Filter,
     conns_of: HashMap<u32, Vec<&'a ConnRow>>,
     listens_of: HashMap<u32, Vec<&'a ListenRow>>,
-    rows: Vec<Row>,
+    /// Tree rows are drawn as they are built (only expanded groups have any).
+    rows: Vec<Row<'static>>,
 }
 
 impl Tree<'_> {
@@ -351,9 +409,9 @@ impl Tree<'_> {
         };
         self.rows.push(Row {
             key: RowKey::Proc(p.pid),
-            line: Line::from(spans).style(style),
+            look: Look::Drawn(Line::from(spans).style(style)),
             group: None,
-            detail: Some(p.clone()),
+            detail: Some(DetailRef::Proc(p.pid)),
         });
         let inner = format!("{guides}{}", if last { "  " } else { "│ " });
         for l in self.listens_of.get(&p.pid).cloned().unwrap_or_default() {
@@ -370,9 +428,9 @@ impl Tree<'_> {
             }
             self.rows.push(Row {
                 key: RowKey::Listen(l.transport, l.local, l.pid),
-                line: Line::from(spans),
+                look: Look::Drawn(Line::from(spans)),
                 group: None,
-                detail: Some(p.clone()),
+                detail: Some(DetailRef::Proc(p.pid)),
             });
         }
         for c in self.conns_of.get(&p.pid).cloned().unwrap_or_default() {
@@ -390,7 +448,7 @@ impl Tree<'_> {
             };
             self.rows.push(Row {
                 key: RowKey::Conn(c.local, c.remote),
-                line: Line::styled(
+                look: Look::Drawn(Line::styled(
                     format!(
                         " {inner}   ↳ {state} {} {arrow} {} {dur}{}",
                         endpoint(c.local),
@@ -398,9 +456,9 @@ impl Tree<'_> {
                         traffic(c)
                     ),
                     style,
-                ),
+                )),
                 group: None,
-                detail: Some(p.clone()),
+                detail: Some(DetailRef::Proc(p.pid)),
             });
         }
         let kids: Vec<&ProcRow> = children
@@ -427,7 +485,10 @@ impl Tree<'_> {
         if hidden > 0 {
             self.rows.push(Row {
                 key: RowKey::More(p.pid),
-                line: Line::styled(format!(" {inner}└─ … {hidden} more exited"), self.pal.dim()),
+                look: Look::Drawn(Line::styled(
+                    format!(" {inner}└─ … {hidden} more exited"),
+                    self.pal.dim(),
+                )),
                 group: None,
                 detail: None,
             });
@@ -437,29 +498,33 @@ impl Tree<'_> {
 
 /// The sessions pane: login sessions first, then services; each expandable into its process
 /// tree, with each process's listeners and connections.
-pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
+pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
     let filter = Filter::new(&ui.filter);
     let mut groups = groups(m);
     let sort = ui.sort_of(Pane::Sessions);
-    groups.sort_by(|a, b| {
-        let login = |g: &Group| g.session.and_then(|s| s.session.login_ns).unwrap_or(0);
-        let user = |g: &Group| g.session.and_then(|s| s.session.user.clone());
-        let active = |g: &Group| g.session.map_or(0, |s| s.last_active);
-        let service_name = |g: &Group| match g.key {
-            GroupKey::Service(pid) => m.procs.get(&pid).map(ProcRow::name).unwrap_or_default(),
-            GroupKey::Session(_) => Vec::new(),
+    // login sessions first, in the chosen order; then services by name
+    groups.sort_by_cached_key(|g| {
+        let s = g.session;
+        let (rank, by) = match (s, sort) {
+            (None, _) => (1, SortBy::Text(Vec::new())),
+            (Some(s), 1) => (
+                0,
+                SortBy::Text(s.session.user.clone().unwrap_or_default().into_bytes()),
+            ),
+            (Some(s), 2) => (0, SortBy::Newest(std::cmp::Reverse(s.last_active))),
+            (Some(s), _) => (
+                0,
+                SortBy::Newest(std::cmp::Reverse(s.session.login_ns.unwrap_or(0))),
+            ),
         };
-        // login sessions first
-        b.session
-            .is_some()
-            .cmp(&a.session.is_some())
-            .then_with(|| match sort {
-                1 => user(a).cmp(&user(b)),
-                2 => active(b).cmp(&active(a)),
-                _ => login(b).cmp(&login(a)),
-            })
-            .then_with(|| service_name(a).cmp(&service_name(b)))
-            .then_with(|| format!("{:?}", a.key).cmp(&format!("{:?}", b.key)))
+        let (name, id) = match g.key {
+            GroupKey::Service(pid) => (
+                m.procs.get(&pid).map(ProcRow::name).unwrap_or_default(),
+                u64::from(pid),
+            ),
+            GroupKey::Session(id) => (Vec::new(), id),
+        };
+        (rank, by, name, id)
     });
     let mut conns_of: HashMap<u32, Vec<&ConnRow>> = HashMap::new();
     for c in m.conns.values() {
@@ -492,20 +557,12 @@ pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
 
 fn group_rows(t: &mut Tree, g: &Group) {
     let m = t.m;
-    let in_group: HashSet<u32> = g.procs.iter().map(|p| p.pid).collect();
-    let mut children: HashMap<u32, Vec<&ProcRow>> = HashMap::new();
-    let mut roots: Vec<&ProcRow> = Vec::new();
-    for p in &g.procs {
-        if in_group.contains(&p.ppid) && p.ppid != p.pid {
-            children.entry(p.ppid).or_default().push(p);
-        } else {
-            roots.push(p);
-        }
-    }
-    for v in children.values_mut() {
-        v.sort_by_key(|p| (p.start, p.pid));
-    }
-    roots.sort_by_key(|p| (p.start, p.pid));
+    // which pids are in the group: for the tree and the filter, not for a closed group
+    let in_group: HashSet<u32> = if t.filter.active() || t.ui.expanded(g.key) {
+        g.procs.iter().map(|p| p.pid).collect()
+    } else {
+        HashSet::new()
+    };
     let header = match (g.session, g.key) {
         (Some(s), _) => session_header(s, m),
         (None, GroupKey::Service(pid)) => {
@@ -570,20 +627,33 @@ fn group_rows(t: &mut Tree, g: &Group) {
     let count = format!("  · {live} process{}", if live == 1 { "" } else { "es" });
     t.rows.push(Row {
         key: RowKey::Group(g.key),
-        line: Line::from(vec![
+        look: Look::Drawn(Line::from(vec![
             Span::styled(format!("{marker} {header}"), style),
             Span::styled(count, t.pal.dim()),
-        ]),
+        ])),
         group: Some(g.key),
         detail: match g.key {
-            GroupKey::Session(_) => g.session.and_then(|s| m.procs.get(&s.session.leader_pid)),
-            GroupKey::Service(pid) => m.procs.get(&pid),
-        }
-        .cloned(),
+            GroupKey::Session(_) => g.session.map(|s| DetailRef::Proc(s.session.leader_pid)),
+            GroupKey::Service(pid) => Some(DetailRef::Proc(pid)),
+        },
     });
     if !expanded {
         return;
     }
+    // the tree (only for what is shown)
+    let mut children: HashMap<u32, Vec<&ProcRow>> = HashMap::new();
+    let mut roots: Vec<&ProcRow> = Vec::new();
+    for p in &g.procs {
+        if in_group.contains(&p.ppid) && p.ppid != p.pid {
+            children.entry(p.ppid).or_default().push(p);
+        } else {
+            roots.push(p);
+        }
+    }
+    for v in children.values_mut() {
+        v.sort_by_key(|p| (p.start, p.pid));
+    }
+    roots.sort_by_key(|p| (p.start, p.pid));
     let n = roots
         .iter()
         .filter(|r| keep.as_ref().is_none_or(|k| k.contains(&r.pid)))
@@ -605,8 +675,35 @@ fn who_of(m: &Model, session: Option<u64>, p: &ProcRow) -> String {
     }
 }
 
+fn short_text(m: &Model, r: &ShortRow) -> String {
+    let who = who_of(m, r.row.session, &r.row);
+    format!(
+        "{} {who} {} {}",
+        r.row.pid,
+        command(&r.row),
+        termination(r.termination)
+    )
+}
+
+fn short_line(m: &Model, r: &ShortRow, pal: Palette) -> Line<'static> {
+    let who = who_of(m, r.row.session, &r.row);
+    let exit_style = if r.termination == Termination::Exited(0) {
+        Style::default()
+    } else {
+        pal.fg(Color::Red)
+    };
+    let life = r.lifetime.map_or("?".into(), |l| age(i128::from(l)));
+    Line::from(vec![
+        Span::raw(format!("{} {life:>6} ", clock(r.ended))),
+        Span::styled(format!("{:<8.8}", termination(r.termination)), exit_style),
+        Span::styled(format!("{:>7} ", r.row.pid), pal.bold()),
+        Span::raw(format!("{who:<16.16} ")),
+        Span::raw(command(&r.row)),
+    ])
+}
+
 /// Processes that started and ended between two refreshes.
-pub fn short(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
+pub fn short<'a>(m: &'a Model, ui: &Ui) -> Vec<Row<'a>> {
     let filter = Filter::new(&ui.filter);
     let mut rows: Vec<&ShortRow> = m.short.iter().rev().collect();
     match ui.sort_of(Pane::Short) {
@@ -615,86 +712,110 @@ pub fn short(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
         _ => {}
     }
     rows.into_iter()
-        .filter_map(|r| {
-            let who = who_of(m, r.row.session, &r.row);
-            let cmd = command(&r.row);
-            let text = format!("{} {who} {cmd} {}", r.row.pid, termination(r.termination));
-            if !filter.matches(&text) {
-                return None;
-            }
-            let failed = r.termination != Termination::Exited(0);
-            let exit_style = if failed {
-                pal.fg(Color::Red)
-            } else {
-                Style::default()
-            };
-            let life = r.lifetime.map_or("?".into(), |l| age(i128::from(l)));
-            Some(Row {
-                key: RowKey::Short(r.ended, r.row.pid),
-                line: Line::from(vec![
-                    Span::raw(format!("{} {life:>6} ", clock(r.ended))),
-                    Span::styled(format!("{:<8.8}", termination(r.termination)), exit_style),
-                    Span::styled(format!("{:>7} ", r.row.pid), pal.bold()),
-                    Span::raw(format!("{who:<16.16} ")),
-                    Span::raw(cmd),
-                ]),
-                group: None,
-                detail: Some(r.row.clone()),
-            })
+        .filter(|r| !filter.active() || filter.matches(&short_text(m, r)))
+        .map(|r| Row {
+            key: RowKey::Short(r.ended, r.row.pid),
+            look: Look::Short(r),
+            group: None,
+            detail: Some(DetailRef::Short(r.ended, r.row.pid)),
         })
         .collect()
 }
 
-/// Listeners (new ones first), then TCP connections.
-pub fn conns(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
-    let filter = Filter::new(&ui.filter);
-    let owner = |pid: u32| -> (String, String, Option<ProcRow>) {
-        match m.procs.get(&pid) {
-            Some(p) => (
-                format!("{}[{pid}]", safe::bytes(&p.name())),
-                who_of(m, p.session, p),
-                Some(p.clone()),
-            ),
-            None if pid == 0 => ("?".into(), String::new(), None),
-            None => (format!("[{pid}]"), String::new(), None),
-        }
+/// The owner of a socket: `name[pid]` and who is behind it.
+fn owner(m: &Model, pid: u32) -> (String, String) {
+    match m.procs.get(&pid) {
+        Some(p) => (
+            format!("{}[{pid}]", safe::bytes(&p.name())),
+            who_of(m, p.session, p),
+        ),
+        None if pid == 0 => ("?".into(), String::new()),
+        None => (format!("[{pid}]"), String::new()),
+    }
+}
+
+fn listen_text(m: &Model, l: &ListenRow) -> String {
+    let (name, who) = owner(m, l.pid);
+    format!("LISTEN {} {} {name} {who}", l.transport, endpoint(l.local))
+}
+
+fn listen_line(m: &Model, l: &ListenRow, pal: Palette) -> Line<'static> {
+    let (name, who) = owner(m, l.pid);
+    let mut spans = vec![Span::raw(format!(
+        "LISTEN {:<4}{:<23} {:<18.18} {who}",
+        l.transport,
+        endpoint(l.local),
+        name
+    ))];
+    if l.new {
+        spans.push(Span::styled(
+            "  NEW",
+            pal.fg(Color::Yellow).patch(pal.bold()),
+        ));
+        return Line::from(spans).style(pal.bold());
+    }
+    Line::from(spans)
+}
+
+fn duration_of(m: &Model, c: &ConnRow) -> Option<i128> {
+    c.since.map(|s| c.closed.map_or(m.now, |cl| cl.at) - s)
+}
+
+fn conn_text(m: &Model, c: &ConnRow) -> String {
+    let (name, who) = owner(m, c.pid);
+    let state = if c.closed.is_some() {
+        "closed"
+    } else {
+        "ESTAB"
     };
-    let mut rows = Vec::new();
+    format!(
+        "{state} {} {} {name} {who}",
+        endpoint(c.local),
+        endpoint(c.remote)
+    )
+}
+
+fn conn_line(m: &Model, c: &ConnRow, pal: Palette) -> Line<'static> {
+    let (name, who) = owner(m, c.pid);
+    let arrow = match c.direction {
+        Some(Direction::Ingress) => "←",
+        _ => "→",
+    };
+    let dur = duration_of(m, c).map(age).unwrap_or_else(|| "—".into());
+    let (state, style) = match c.closed {
+        Some(_) => ("closed", pal.dim()),
+        None => ("ESTAB", Style::default()),
+    };
+    Line::styled(
+        format!(
+            "{state:<6} {} {arrow} {} {name} {who} {dur}{}",
+            endpoint(c.local),
+            endpoint(c.remote),
+            traffic(c)
+        ),
+        style,
+    )
+}
+
+/// Listeners (new ones first), then TCP connections.
+pub fn conns<'a>(m: &'a Model, ui: &Ui) -> Vec<Row<'a>> {
+    let filter = Filter::new(&ui.filter);
+    let detail = |pid: u32| m.procs.contains_key(&pid).then_some(DetailRef::Proc(pid));
     let mut listeners: Vec<&ListenRow> = m.listeners.values().collect();
     listeners.sort_by_key(|l| (!l.new, std::cmp::Reverse(l.since), l.local));
-    for l in listeners {
-        let (name, who, detail) = owner(l.pid);
-        let text = format!("LISTEN {} {} {name} {who}", l.transport, endpoint(l.local));
-        if !filter.matches(&text) {
-            continue;
-        }
-        let mut spans = vec![Span::raw(format!(
-            "LISTEN {:<4}{:<23} {:<18.18} {who}",
-            l.transport,
-            endpoint(l.local),
-            name
-        ))];
-        if l.new {
-            spans.push(Span::styled(
-                "  NEW",
-                pal.fg(Color::Yellow).patch(pal.bold()),
-            ));
-        }
-        let mut line = Line::from(spans);
-        if l.new {
-            line = line.style(pal.bold());
-        }
-        rows.push(Row {
+    let mut rows: Vec<Row> = listeners
+        .into_iter()
+        .filter(|l| !filter.active() || filter.matches(&listen_text(m, l)))
+        .map(|l| Row {
             key: RowKey::Listen(l.transport, l.local, l.pid),
-            line,
+            look: Look::Listen(l),
             group: None,
-            detail,
-        });
-    }
+            detail: detail(l.pid),
+        })
+        .collect();
     let mut conns: Vec<&ConnRow> = m.conns.values().collect();
-    let duration = |c: &ConnRow| c.since.map(|s| c.closed.map_or(m.now, |cl| cl.at) - s);
     match ui.sort_of(Pane::Conns) {
-        1 => conns.sort_by_key(|c| std::cmp::Reverse(duration(c))),
+        1 => conns.sort_by_key(|c| std::cmp::Reverse(duration_of(m, c))),
         2 => conns.sort_by_key(|c| {
             let total = match (c.closed, c.bytes) {
                 (Some(cl), _) => Some(cl.sent + cl.received),
@@ -704,90 +825,84 @@ pub fn conns(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
         }),
         _ => conns.sort_by_key(|c| (c.closed.is_some(), std::cmp::Reverse(c.since), c.local)),
     }
-    for c in conns {
-        let (name, who, detail) = owner(c.pid);
-        let arrow = match c.direction {
-            Some(Direction::Ingress) => "←",
-            _ => "→",
-        };
-        let dur = duration(c).map(age).unwrap_or_else(|| "—".into());
-        let (state, style) = match c.closed {
-            Some(_) => ("closed", pal.dim()),
-            None => ("ESTAB", Style::default()),
-        };
-        let bytes = traffic(c);
-        let text = format!(
-            "{state} {} {} {name} {who}",
-            endpoint(c.local),
-            endpoint(c.remote)
-        );
-        if !filter.matches(&text) {
-            continue;
-        }
-        rows.push(Row {
-            key: RowKey::Conn(c.local, c.remote),
-            line: Line::styled(
-                format!(
-                    "{state:<6} {} {arrow} {} {name} {who} {dur}{bytes}",
-                    endpoint(c.local),
-                    endpoint(c.remote)
-                ),
-                style,
-            ),
-            group: None,
-            detail,
-        });
-    }
+    rows.extend(
+        conns
+            .into_iter()
+            .filter(|c| !filter.active() || filter.matches(&conn_text(m, c)))
+            .map(|c| Row {
+                key: RowKey::Conn(c.local, c.remote),
+                look: Look::Conn(c),
+                group: None,
+                detail: detail(c.pid),
+            }),
+    );
     rows
 }
 
+fn event_tag(e: &EventRow, pal: Palette) -> (&'static str, Style) {
+    match e.kind {
+        EventKind::Alert(Severity::High) => ("HIGH", pal.alarm()),
+        EventKind::Alert(Severity::Medium) => ("MEDIUM", pal.fg(Color::Yellow).patch(pal.bold())),
+        EventKind::Login { ok: true } => ("login", pal.fg(Color::Green)),
+        EventKind::Login { ok: false } => ("FAILED", pal.fg(Color::Red)),
+        EventKind::Logout => ("logout", Style::default()),
+        EventKind::Sudo { ok } => (if ok { "sudo" } else { "SUDO✗" }, pal.fg(Color::Magenta)),
+        EventKind::Su { ok } => (if ok { "su" } else { "SU✗" }, pal.fg(Color::Magenta)),
+    }
+}
+
+/// ` · alice@10.0.0.1`: the session it happened in, once it is known who logged in.
+fn event_who(m: &Model, e: &EventRow) -> String {
+    e.session
+        .and_then(|id| m.sessions.get(&id))
+        .filter(|s| s.session.authenticated)
+        .map(|s| format!(" · {}", who(s)))
+        .unwrap_or_default()
+}
+
+fn event_line(m: &Model, e: &EventRow, pal: Palette) -> Line<'static> {
+    let (tag, style) = event_tag(e, pal);
+    Line::from(vec![
+        Span::raw(format!("{} ", clock(e.time))),
+        Span::styled(format!("{tag:<6}"), style),
+        Span::raw(format!(
+            " {}{} [{}]",
+            safe::text(&e.text),
+            event_who(m, e),
+            e.pid
+        )),
+    ])
+}
+
 /// Alerts, logins, logouts, sudo and su, newest first.
-pub fn events(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row> {
+pub fn events<'a>(m: &'a Model, ui: &Ui) -> Vec<Row<'a>> {
     let filter = Filter::new(&ui.filter);
+    let pal = Palette { color: false };
     m.events
         .iter()
         .enumerate()
         .rev()
-        .filter_map(|(i, e)| {
-            let (tag, style) = match e.kind {
-                EventKind::Alert(Severity::High) => ("HIGH", pal.alarm()),
-                EventKind::Alert(Severity::Medium) => {
-                    ("MEDIUM", pal.fg(Color::Yellow).patch(pal.bold()))
-                }
-                EventKind::Login { ok: true } => ("login", pal.fg(Color::Green)),
-                EventKind::Login { ok: false } => ("FAILED", pal.fg(Color::Red)),
-                EventKind::Logout => ("logout", Style::default()),
-                EventKind::Sudo { ok } => {
-                    (if ok { "sudo" } else { "SUDO✗" }, pal.fg(Color::Magenta))
-                }
-                EventKind::Su { ok } => (if ok { "su" } else { "SU✗" }, pal.fg(Color::Magenta)),
-            };
-            // the session it happened in, once it is known who logged in
-            let who = e
-                .session
-                .and_then(|id| m.sessions.get(&id))
-                .filter(|s| s.session.authenticated)
-                .map(|s| format!(" · {}", who(s)))
-                .unwrap_or_default();
-            let text = format!(
-                "{} {tag} {}{who} [{}]",
-                clock(e.time),
-                safe::text(&e.text),
-                e.pid
-            );
-            if !filter.matches(&text) {
-                return None;
+        .filter(|(_, e)| {
+            !filter.active() || {
+                let text = format!(
+                    "{} {} {}{} [{}]",
+                    clock(e.time),
+                    event_tag(e, pal).0,
+                    safe::text(&e.text),
+                    event_who(m, e),
+                    e.pid
+                );
+                filter.matches(&text)
             }
-            Some(Row {
-                key: RowKey::Event(e.time, e.pid, i),
-                line: Line::from(vec![
-                    Span::raw(format!("{} ", clock(e.time))),
-                    Span::styled(format!("{tag:<6}"), style),
-                    Span::raw(format!(" {}{who} [{}]", safe::text(&e.text), e.pid)),
-                ]),
-                group: None,
-                detail: m.procs.get(&e.pid).cloned(),
-            })
+        })
+        .map(|(i, e)| Row {
+            key: RowKey::Event(e.time, e.pid, i),
+            look: Look::Event(e),
+            group: None,
+            detail: m
+                .procs
+                .contains_key(&e.pid)
+                .then_some(DetailRef::Proc(e.pid)),
         })
         .collect()
 }

@@ -271,7 +271,10 @@ fn keys_move_toggle_open_and_quit() {
         draw(&m, &mut ui, 120, 40);
     }
     draw(&m, &mut ui, 120, 40);
-    ui.key(KeyCode::Char('d').into());
+    let super::ui::Action::Detail(r) = ui.key(KeyCode::Char('d').into()) else {
+        panic!("d on a process asks for its details");
+    };
+    ui.show_detail(m.resolve(r));
     let screen = text(&draw(&m, &mut ui, 120, 40));
     assert!(screen.contains("Process 102"), "{screen}");
     assert!(screen.contains("[2] marker-sleep"), "{screen}");

@@ -6,7 +6,7 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::{
     model::ProcRow,
-    rows::{sorts, GroupKey, RowKey},
+    rows::{sorts, DetailRef, GroupKey, RowKey},
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +58,8 @@ pub enum Action {
     /// Replay: to the start or the end of the capture.
     ToStart,
     ToEnd,
+    /// Open the details of this process (the front end finds it in the model: `show_detail`).
+    Detail(DetailRef),
 }
 
 /// One pane's rows as last drawn (their keys, and what Enter does on each).
@@ -65,7 +67,7 @@ pub enum Action {
 pub struct Drawn {
     pub keys: Vec<RowKey>,
     pub groups: Vec<Option<GroupKey>>,
-    pub details: Vec<Option<ProcRow>>,
+    pub details: Vec<Option<DetailRef>>,
     pub height: usize,
 }
 
@@ -136,19 +138,27 @@ impl Ui {
         }
     }
 
-    fn current(&self) -> (Option<GroupKey>, Option<ProcRow>) {
+    fn current(&self) -> (Option<GroupKey>, Option<DetailRef>) {
         let pane = self.focus % 4;
         match self.selected_index(pane) {
             Some(i) => (
                 self.drawn[pane].groups.get(i).copied().flatten(),
-                self.drawn[pane].details.get(i).cloned().flatten(),
+                self.drawn[pane].details.get(i).copied().flatten(),
             ),
             None => (None, None),
         }
     }
 
-    fn open_detail(&mut self) {
-        if let (_, Some(p)) = self.current() {
+    fn detail(&self) -> Action {
+        match self.current() {
+            (_, Some(r)) => Action::Detail(r),
+            _ => Action::None,
+        }
+    }
+
+    /// Opens the details window on `p` (`None`: the process is no longer known).
+    pub fn show_detail(&mut self, p: Option<ProcRow>) {
+        if let Some(p) = p {
             self.overlay = Some(Overlay::Detail(Box::new(p)));
             self.overlay_scroll = 0;
         }
@@ -212,7 +222,7 @@ impl Ui {
             KeyCode::Char('G') => self.select(self.focus % 4, usize::MAX),
             KeyCode::Enter => match self.current() {
                 (Some(g), _) => self.toggle(g),
-                _ => self.open_detail(),
+                _ => return self.detail(),
             },
             KeyCode::Right | KeyCode::Char('l') => {
                 if let (Some(g), _) = self.current() {
@@ -228,7 +238,7 @@ impl Ui {
                     }
                 }
             }
-            KeyCode::Char('d') => self.open_detail(),
+            KeyCode::Char('d') => return self.detail(),
             KeyCode::Char('/') => self.editing = Some(self.filter.clone()),
             KeyCode::Esc => self.filter.clear(),
             KeyCode::Char('p') | KeyCode::Char(' ') => return Action::TogglePause,

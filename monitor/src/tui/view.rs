@@ -27,6 +27,7 @@ pub struct Status {
 }
 
 pub fn draw(f: &mut Frame, m: &Model, ui: &mut Ui, status: &Status) {
+    rows::set_local_offset();
     let pal = Palette {
         color: status.color,
     };
@@ -50,9 +51,9 @@ pub fn draw(f: &mut Frame, m: &Model, ui: &mut Ui, status: &Status) {
     for pane in Pane::ALL {
         let rows = match pane {
             Pane::Sessions => rows::sessions(m, ui, pal),
-            Pane::Short => rows::short(m, ui, pal),
-            Pane::Conns => rows::conns(m, ui, pal),
-            Pane::Events => rows::events(m, ui, pal),
+            Pane::Short => rows::short(m, ui),
+            Pane::Conns => rows::conns(m, ui),
+            Pane::Events => rows::events(m, ui),
         };
         draw_pane(f, areas[pane.index()], pane, rows, m, ui, pal);
     }
@@ -227,7 +228,7 @@ fn draw_pane(
     };
     for (n, r) in rows.into_iter().enumerate() {
         if (offset..offset + height).contains(&n) {
-            let mut line = r.line.clone();
+            let mut line = r.line(m, pal);
             if focused && n == index {
                 line = line.patch_style(Style::default().add_modifier(Modifier::REVERSED));
             }
