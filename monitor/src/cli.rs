@@ -28,6 +28,9 @@ pub enum Command {
     /// and listeners, alerts and logins, loss — from the same capture as `watch`. Or
     /// `--replay` a capture `watch` made.
     Top(TopArgs),
+    /// The detection rules in force — id, name, severity, MITRE ATT&CK technique,
+    /// thresholds, description — with `--rules FILE` applied (checking the file).
+    Rules(RulesCmdArgs),
     /// The whole "was this server broken into?" check at once: accounts and last logins,
     /// recent logins and reboots, who is on, failed and accepted logins per source and user,
     /// suspicious processes, listeners and connections — findings by severity, each with its
@@ -104,6 +107,33 @@ pub struct WatchArgs {
 
     #[command(flatten)]
     pub capture: CaptureArgs,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+}
+
+/// The detection rules in force.
+#[derive(Args, Debug, Clone)]
+pub struct RulesArgs {
+    /// A rules file (TOML) that adds rules or changes the built-in ones by id: turn a rule
+    /// off, change its thresholds or severity, allow-list programs, parents, users, addresses
+    /// or ports (docs/rules.md). A mistake in it stops the start, naming its line.
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RulesCmdArgs {
+    #[command(flatten)]
+    pub rules: RulesArgs,
+
+    /// Print the reference as Markdown (docs/rules.md is this output).
+    #[arg(long, conflicts_with = "fields")]
+    pub markdown: bool,
+
+    /// List the event fields a rule's `when` can test.
+    #[arg(long)]
+    pub fields: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -120,6 +150,9 @@ pub struct TopArgs {
 
     #[command(flatten)]
     pub capture: CaptureArgs,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
 }
 
 /// What is captured and how (shared by `watch` and `top`): the kernel programs' settings and

@@ -41,6 +41,7 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Watch(args) => commands::watch::run(args).await,
             cli::Command::Top(args) => commands::top::run(args).await,
+            cli::Command::Rules(args) => commands::rules::run(&args),
             cli::Command::Audit(args) => commands::audit::run(args),
         }
     });

@@ -28,6 +28,10 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("bsdutils", "/usr/bin/logger"),
     // `monitor top` is tested in a real terminal: send-keys and capture-pane
     ("tmux", "/usr/bin/tmux"),
+    // alert scenarios: a dropper fetched over HTTP; the benign workload: a venv, a git clone
+    ("curl", "/usr/bin/curl"),
+    ("python3-venv", "/usr/share/doc/python3-venv"),
+    ("git", "/usr/bin/git"),
     // an ssh client that sends any username (OpenSSH's refuses quotes and newlines)
     (
         "python3-paramiko",

@@ -1,7 +1,9 @@
 //! The subcommands: each wires the stages together for one way of using the monitor.
 //! - `watch`: the pipeline's records as NDJSON on stdout, with alerts;
 //! - `top`: the same records kept in a model and drawn on a terminal (`crate::tui`);
+//! - `rules`: the detection rules in force, or the reference (docs/rules.md);
 //! - `audit`: the one-shot check (the analysis lives in `crate::audit`).
 pub mod audit;
+pub mod rules;
 pub mod top;
 pub mod watch;

@@ -13,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::{
     cli::TopArgs,
     clock::{self, Clock},
-    detect::alerts::Alerts,
+    detect::{alerts::Alerts, rules::Rules},
     pipeline::capture::Capture,
     sources::host,
     state::sock_diag,
@@ -73,6 +73,7 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // before the terminal is taken: a missing capability is one plain line on stderr
+    let rules = Rules::load(args.rules.rules.as_deref())?;
     let mut capture = Capture::start(&args.capture, true)?;
     let refresh = Duration::from_millis(args.refresh_ms);
     let mut model = Model::new(host::hostname(), wall_now(), refresh.as_nanos() as i128);
@@ -84,7 +85,7 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
         let r = capture.pipeline.socket_found(&found);
         model.record(&r);
     }
-    let mut alerts = Alerts::default();
+    let mut alerts = Alerts::new(rules);
     let started = Instant::now();
     let mut diag = sock_diag::SockDiag::open().ok();
     let mut screen = Screen::enter()?;
@@ -108,7 +109,7 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                     stepped?;
                     for r in capture.pipeline.take_ready() {
                         model.record(&r);
-                        for a in alerts.observe(&r, started.elapsed()) {
+                        for a in alerts.observe(&r, started.elapsed(), &capture.pipeline.table) {
                             model.alert(&r, &a);
                         }
                     }
@@ -124,6 +125,9 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                     // live byte counts of the open connections (this network namespace's)
                     if let Some(diag) = diag.as_mut() {
                         model.socket_bytes(diag);
+                    }
+                    for (r, a) in alerts.closed(started.elapsed()) {
+                        model.alert(&r, &a);
                     }
                     model.frame(wall_now());
                     status.source = host_uptime();

@@ -13,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
     cli::WatchArgs,
-    detect::alerts::Alerts,
+    detect::{alerts::Alerts, rules::Rules},
     output::Output,
     pipeline::{capture::Capture, Record},
     render::{
@@ -75,11 +75,31 @@ impl Watch {
             return;
         };
         self.output.emit(&line);
-        for alert in self.alerts.observe(record, self.started.elapsed()) {
+        let lineage = &self.capture.pipeline.table;
+        for alert in self.alerts.observe(record, self.started.elapsed(), lineage) {
             if let Some(l) = alert_line(&line, &alert) {
                 self.output.emit(&l);
             }
         }
+    }
+
+    /// The repeats counted in de-duplication windows that have closed (all of them at exit).
+    fn emit_repeats(&mut self, all: bool) {
+        let closed = if all {
+            self.alerts.close_all()
+        } else {
+            self.alerts.closed(self.started.elapsed())
+        };
+        for (record, alert) in closed {
+            if let Some(l) = self
+                .renderer
+                .line(&record)
+                .and_then(|line| alert_line(&line, &alert))
+            {
+                self.output.emit(&l);
+            }
+        }
+        self.output.end_batch();
     }
 
     fn stats_line(&self, final_: bool) -> Line {
@@ -119,6 +139,7 @@ impl Watch {
             "connections_untracked": p.net.untracked,
             "sessions": p.sessions.len(),
             "alerts": self.alerts.raised,
+            "alerts_allowed": self.alerts.allowed,
             "auth": {
                 "lines": a.lines,
                 "lines_unknown": a.unknown,
@@ -144,13 +165,15 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     // first, so that a signal during start-up still ends in a clean detach and final stats
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    // a mistake in a rules file stops the start, before anything is loaded
+    let rules = Rules::load(args.rules.rules.as_deref())?;
     let mut capture = Capture::start(&args.capture, args.forks)?;
     let sockets = std::mem::take(&mut capture.sockets);
     let mut watch = Watch {
         capture,
         renderer: Renderer::new(host::hostname()),
         output: Output::stdout(OUTPUT_QUEUE_BATCHES),
-        alerts: Alerts::default(),
+        alerts: Alerts::new(rules),
         started: Instant::now(),
     };
     let start = watch.own_line(
@@ -176,6 +199,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let stats_period = Duration::from_secs_f64(args.stats_interval);
     let mut stats_tick =
         tokio::time::interval_at(tokio::time::Instant::now() + stats_period, stats_period);
+    let mut repeats_tick = tokio::time::interval(Duration::from_secs(1));
     let deadline = async {
         match args.duration {
             Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
@@ -190,6 +214,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                 stepped?;
                 watch.flush_ready();
             }
+            _ = repeats_tick.tick() => watch.emit_repeats(false),
             _ = stats_tick.tick() => {
                 watch.capture.drain();
                 watch.flush_ready();
@@ -210,6 +235,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     for record in watch.capture.pipeline.take_all() {
         watch.emit(&record);
     }
+    watch.emit_repeats(true);
     let line = watch.stats_line(true);
     watch.output.emit_reliably(&line);
     let Watch {

@@ -1,259 +1,252 @@
-//! Intrusion patterns, raised as they happen: an `event.kind: alert` line follows the line that
-//! triggered it and carries that line's process, user, addresses and session, so an alert
-//! answers "who, from where" by itself.
+//! Alerts, raised as things happen: every enabled rule (`rules.rs`) looks at every record —
+//! a built-in detector (`detectors.rs`) with the process's ancestry for context, or an admin's
+//! `when` condition — and an alert follows the record it matched, carrying the rule, its
+//! ATT&CK entry, a severity from context, and (rendered by the front end) the trigger's
+//! process, user, addresses and session.
 //!
-//! The rules (docs/events.md, "alert"):
-//! - `login_after_failures` (high): a login accepted from an address that failed
-//!   `LOGIN_AFTER_FAILURES` times within the hour before — the classic successful brute force;
-//! - `brute_force` (medium): `BRUTE_FORCE` failed logins from one address within
-//!   `BRUTE_FORCE_WINDOW`, once per address and hour;
-//! - `exec_from_writable_dir` (high): a program run from /tmp, /dev/shm, /var/tmp, a memfd or a
-//!   deleted file — where droppers put their payloads;
-//! - `shell_network_connection` (high): a shell or netcat-like tool connecting out — the shape of
-//!   a reverse shell (`bash -i >& /dev/tcp/…`);
-//! - `new_listener` (medium; high for a shell or interpreter: a bind shell): a port opened after
-//!   the monitor started.
-use std::{
-    collections::{HashMap, VecDeque},
-    time::Duration,
-};
+//! Allow-lists drop an alert whose trigger they match. The same rule on the same program and
+//! session within the rule's `dedup_seconds` is one alert: the first goes out at once, the
+//! repeats are counted, and when the window closes one more line says how many there were.
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
+pub use super::rules::Severity;
+use super::{
+    detectors::Memory,
+    lineage::{Context, Lineage},
+    rules::{Rule, Rules},
+};
 use crate::{
-    detect::suspicious,
-    events::net,
-    pipeline::record::{AuthInfo, Record, What},
+    pipeline::record::{Record, What},
     render::text,
-    sources::authlog::AuthEvent,
 };
 
-const LOGIN_AFTER_FAILURES: usize = 3;
-const FAILURE_MEMORY: Duration = Duration::from_secs(3600);
-const BRUTE_FORCE: usize = 10;
-const BRUTE_FORCE_WINDOW: Duration = Duration::from_secs(300);
-/// Failure times kept per address (enough for both rules).
-const FAILURES_KEPT: usize = 256;
-/// Addresses tracked at once; the oldest is forgotten beyond it (a spoofed-source flood must
-/// not grow memory without bound).
-const ADDRESSES_KEPT: usize = 65_536;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Medium,
-    High,
-}
-
-impl Severity {
-    pub fn name(self) -> &'static str {
-        match self {
-            Severity::Medium => "medium",
-            Severity::High => "high",
-        }
-    }
-
-    /// ECS `event.severity` (the 0–100 scale of Elastic's detection rules).
-    pub fn score(self) -> u8 {
-        match self {
-            Severity::Medium => 47,
-            Severity::High => 73,
-        }
-    }
-}
-
-/// A rule that matched a record.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An alert: the rule that matched and what it found.
+#[derive(Debug, Clone)]
 pub struct Alert {
-    pub rule: &'static str,
+    pub rule: Arc<Rule>,
     pub severity: Severity,
-    pub description: String,
+    /// What happened (ECS `message`).
+    pub message: String,
+    /// Why this severity, when context changed it.
+    pub reason: Option<String>,
+    /// How many matches the line stands for: 1, or the repeats counted in a dedup window.
+    pub count: u64,
+    /// This line reports repeats of an alert already raised.
+    pub repeats: bool,
 }
 
-#[derive(Default)]
-struct Source {
-    failures: VecDeque<Duration>,
-    brute_force_reported: Option<Duration>,
+/// Same rule, same program, same session.
+type DedupKey = (String, Vec<u8>, Option<u64>);
+
+struct Window {
+    opened: Duration,
+    repeats: u64,
+    /// The last repeat, to report with.
+    last: Option<(Record, Alert)>,
 }
 
-#[derive(Default)]
 pub struct Alerts {
-    addresses: HashMap<String, Source>,
-    /// Insertion order of `addresses`, to forget the oldest.
-    order: VecDeque<String>,
+    rules: Rules,
+    memory: Memory,
+    windows: HashMap<DedupKey, Window>,
+    /// Alerts raised (lines), for `stats`.
     pub raised: u64,
+    /// Matches dropped by an allow-list.
+    pub allowed: u64,
 }
+
+/// Windows tracked at once (a flood of distinct programs must not grow memory without bound).
+const WINDOWS_KEPT: usize = 65_536;
 
 impl Alerts {
-    /// The alerts `record` raises; `now` is a monotonic time (windows are measured on it).
-    pub fn observe(&mut self, record: &Record, now: Duration) -> Vec<Alert> {
-        // snapshots describe what was there before we started
-        let hits = match &record.what {
-            What::Auth(a) if a.action() == "login" => self.login(a, now),
-            What::Exec(e) if !e.failed() => exec(record).into_iter().collect(),
-            What::Connect(_) => connect(record).into_iter().collect(),
-            What::Listen(_) => listen(record).into_iter().collect(),
-            _ => Vec::new(),
-        };
-        self.raised += hits.len() as u64;
-        hits
+    pub fn new(rules: Rules) -> Self {
+        Self {
+            rules,
+            memory: Memory::default(),
+            windows: HashMap::new(),
+            raised: 0,
+            allowed: 0,
+        }
     }
 
-    fn login(&mut self, auth: &AuthInfo, now: Duration) -> Vec<Alert> {
-        let Some(ip) = auth.source_ip().map(str::to_owned) else {
+    /// The alerts `r` raises now. `now` is monotonic (windows are measured on it); `lineage`
+    /// gives the ancestry of the process (the pipeline's process table).
+    pub fn observe(&mut self, r: &Record, now: Duration, lineage: &dyn Lineage) -> Vec<Alert> {
+        if r.what.is_snapshot() {
+            // what was there before the monitor started is not news
             return Vec::new();
-        };
-        let user = auth.user().unwrap_or("?");
-        let (method, count) = match &auth.event {
-            AuthEvent::Login(a) => (Some(a.method.as_str()), a.count),
-            _ => (None, 1),
-        };
-        if auth.outcome() == Some(true) {
-            let Some(a) = self.addresses.get_mut(&ip) else {
-                return Vec::new();
+        }
+        let Self {
+            rules,
+            memory,
+            windows,
+            allowed: allowed_count,
+            ..
+        } = self;
+        memory.learn(r, now);
+        let mut out = Vec::new();
+        let mut context: Option<Context> = None;
+        for rule in rules.enabled() {
+            let hit = match (rule.detector, &rule.when) {
+                (Some(d), _) => d.judge(rule, r, memory, lineage),
+                (None, Some(when)) if when.matches(r) => Some(super::detectors::Hit {
+                    severity: rule.severity,
+                    message: rule.description.clone(),
+                    reason: None,
+                }),
+                _ => None,
             };
-            forget_before(&mut a.failures, now.saturating_sub(FAILURE_MEMORY));
-            let failed = a.failures.len();
-            if failed < LOGIN_AFTER_FAILURES {
-                return Vec::new();
-            }
-            a.failures.clear();
-            let method = method.unwrap_or("unknown method");
-            return vec![Alert {
-                rule: "login_after_failures",
-                severity: Severity::High,
-                description: format!(
-                    "{user} logged in from {ip} ({method}) after {failed} failed logins from \
-                     that address within the hour"
-                ),
-            }];
-        }
-        let count = count.max(1) as usize;
-        let a = self.address(&ip);
-        for _ in 0..count.min(FAILURES_KEPT) {
-            if a.failures.len() == FAILURES_KEPT {
-                a.failures.pop_front();
-            }
-            a.failures.push_back(now);
-        }
-        let recent = a
-            .failures
-            .iter()
-            .filter(|t| now.saturating_sub(**t) <= BRUTE_FORCE_WINDOW)
-            .count();
-        let quiet = a
-            .brute_force_reported
-            .is_none_or(|at| now.saturating_sub(at) > FAILURE_MEMORY);
-        if recent >= BRUTE_FORCE && quiet {
-            a.brute_force_reported = Some(now);
-            return vec![Alert {
-                rule: "brute_force",
-                severity: Severity::Medium,
-                description: format!(
-                    "{recent} failed logins from {ip} within {} minutes (latest for {user})",
-                    BRUTE_FORCE_WINDOW.as_secs() / 60
-                ),
-            }];
-        }
-        Vec::new()
-    }
-
-    fn address(&mut self, ip: &str) -> &mut Source {
-        if !self.addresses.contains_key(ip) {
-            if self.order.len() >= ADDRESSES_KEPT {
-                if let Some(old) = self.order.pop_front() {
-                    self.addresses.remove(&old);
+            let Some(hit) = hit else { continue };
+            if !rule.allow.is_empty() {
+                let cx = context.get_or_insert_with(|| Context::of(r, lineage));
+                if allowed(rule, r, cx) {
+                    *allowed_count += 1;
+                    continue;
                 }
             }
-            self.order.push_back(ip.to_owned());
-        }
-        self.addresses.entry(ip.to_owned()).or_default()
-    }
-}
-
-fn forget_before(times: &mut VecDeque<Duration>, cutoff: Duration) {
-    while times.front().is_some_and(|t| *t < cutoff) {
-        times.pop_front();
-    }
-}
-
-fn exec(record: &Record) -> Option<Alert> {
-    let exe = record.process.executable();
-    if exe.is_empty() {
-        return None;
-    }
-    let exe = text::lossy(exe);
-    let deleted = suspicious::is_deleted(&exe);
-    if !deleted && !suspicious::in_tmp_dir(&exe) && !suspicious::is_memfd(&exe) {
-        return None;
-    }
-    Some(Alert {
-        rule: "exec_from_writable_dir",
-        severity: Severity::High,
-        description: format!(
-            "{exe} was run{}",
-            if deleted {
-                " from a file already deleted"
-            } else {
-                ": programs are not installed there, payloads are dropped there"
+            let alert = Alert {
+                rule: rule.clone(),
+                severity: hit.severity,
+                message: hit.message,
+                reason: hit.reason,
+                count: 1,
+                repeats: false,
+            };
+            if rule.dedup_seconds == 0 {
+                out.push(alert);
+                continue;
             }
-        ),
-    })
-}
-
-/// The program's name; for busybox, the applet it runs as (argv[0]): `busybox nc` is a
-/// reverse shell, `busybox wget` is not.
-fn name_of(record: &Record) -> String {
-    let name = text::lossy(&record.process.name());
-    if name != "busybox" {
-        return name;
+            let key = (
+                rule.id.clone(),
+                r.process.executable().to_vec(),
+                r.session.as_ref().map(|v| v.session.id),
+            );
+            match windows.get_mut(&key) {
+                Some(w) if now.saturating_sub(w.opened).as_secs() < rule.dedup_seconds => {
+                    w.repeats += 1;
+                    w.last = Some((r.clone(), alert));
+                }
+                _ => {
+                    if windows.len() >= WINDOWS_KEPT {
+                        // the oldest window is forgotten early
+                        forget_oldest(windows);
+                    }
+                    windows.insert(
+                        key,
+                        Window {
+                            opened: now,
+                            repeats: 0,
+                            last: None,
+                        },
+                    );
+                    out.push(alert);
+                }
+            }
+        }
+        self.raised += out.len() as u64;
+        out
     }
-    record.process.args().first().map_or(name, |argv0| {
-        let argv0 = text::lossy(argv0);
-        argv0.rsplit('/').next().unwrap_or(&argv0).to_owned()
-    })
-}
 
-fn connect(record: &Record) -> Option<Alert> {
-    let What::Connect(c) = &record.what else {
-        return None;
-    };
-    let name = name_of(record);
-    let success = !c.unknown && c.errno.is_none();
-    if !success || c.transport != Some("tcp") || !suspicious::is_shell(&name) {
-        return None;
+    /// Windows that have closed: one line each for the repeats they counted, with the last
+    /// repeat's record to render it from.
+    pub fn closed(&mut self, now: Duration) -> Vec<(Record, Alert)> {
+        let mut out = Vec::new();
+        self.windows.retain(|(id, _, _), w| {
+            let length = self
+                .rules
+                .rules
+                .iter()
+                .find(|r| &r.id == id)
+                .map_or(0, |r| r.dedup_seconds);
+            if now.saturating_sub(w.opened).as_secs() < length {
+                return true;
+            }
+            if let Some((r, mut a)) = w.last.take() {
+                a.count = w.repeats;
+                a.repeats = true;
+                a.message = format!(
+                    "{} (repeated {} more time{} within {length} s)",
+                    a.message,
+                    w.repeats,
+                    if w.repeats == 1 { "" } else { "s" }
+                );
+                out.push((r, a));
+            }
+            false
+        });
+        self.raised += out.len() as u64;
+        out
     }
-    let Some(net::Address::Inet(dst)) = &c.destination else {
-        return None;
-    };
-    let (ip, port) = (dst.ip().to_canonical(), dst.port());
-    Some(Alert {
-        rule: "shell_network_connection",
-        severity: Severity::High,
-        description: format!("{name} connected to {ip} port {port}: the shape of a reverse shell"),
-    })
+
+    /// Every window's repeats, at exit.
+    pub fn close_all(&mut self) -> Vec<(Record, Alert)> {
+        self.closed(Duration::MAX)
+    }
 }
 
-fn listen(record: &Record) -> Option<Alert> {
-    let What::Listen(l) = &record.what else {
-        return None;
-    };
-    let name = name_of(record);
-    let ip = l
-        .local
-        .map_or_else(|| "?".into(), |a| a.ip().to_canonical().to_string());
-    let port = l.local.map_or_else(|| "?".into(), |a| a.port().to_string());
-    let bind_shell = suspicious::is_shell_or_interpreter(&name);
-    Some(Alert {
-        rule: "new_listener",
-        severity: if bind_shell {
-            Severity::High
-        } else {
-            Severity::Medium
-        },
-        description: if bind_shell {
-            format!("{name} listens on {ip} port {port}: the shape of a bind shell")
-        } else {
-            format!("{name} opened {ip} port {port} after the monitor started")
-        },
-    })
+fn forget_oldest(windows: &mut HashMap<DedupKey, Window>) {
+    let oldest = windows
+        .iter()
+        .min_by_key(|(_, w)| w.opened)
+        .map(|(k, _)| k.clone());
+    if let Some(key) = oldest {
+        windows.remove(&key);
+    }
+}
+
+/// Whether the trigger matches one of the rule's exemptions.
+fn allowed(rule: &Rule, r: &Record, cx: &Context) -> bool {
+    let a = &rule.allow;
+    let exe = text::lossy(r.process.executable());
+    if a.executables
+        .iter()
+        .any(|e| exe == *e || (e.ends_with('/') && exe.starts_with(e.as_str())))
+    {
+        return true;
+    }
+    if a.parents.iter().any(|p| cx.has_ancestor(p)) {
+        return true;
+    }
+    let mut users: Vec<String> = r
+        .process
+        .ids
+        .as_ref()
+        .and_then(|i| i.user.name.as_deref())
+        .map(str::to_owned)
+        .into_iter()
+        .collect();
+    if let What::Auth(x) = &r.what {
+        users.extend(x.user().map(str::to_owned));
+    }
+    if let Some(u) = r.session.as_ref().and_then(|v| v.session.user.clone()) {
+        users.push(u);
+    }
+    if a.users.iter().any(|u| users.contains(u)) {
+        return true;
+    }
+    let field = |name: &str| super::fields::values(r, name).unwrap_or_default();
+    let mut addresses: Vec<std::net::IpAddr> =
+        ["source.ip", "destination.ip", "monitor.session.source_ip"]
+            .iter()
+            .flat_map(|f| field(f))
+            .filter_map(|v| v.ip())
+            .collect();
+    addresses.dedup();
+    if a.sources
+        .iter()
+        .any(|c| addresses.iter().any(|ip| c.contains(*ip)))
+    {
+        return true;
+    }
+    let ports: Vec<u16> = ["destination.port", "server.port"]
+        .iter()
+        .flat_map(|f| field(f))
+        .filter_map(|v| match v {
+            super::fields::Value::Num(n) => Some(n as u16),
+            _ => None,
+        })
+        .collect();
+    a.ports.iter().any(|p| ports.contains(p))
 }
 
 #[cfg(test)]
@@ -262,8 +255,9 @@ pub mod tests {
 
     use super::*;
     use crate::{
-        pipeline::record::{ConnectInfo, ExecInfo, Proc, SockInfo},
-        sources::authlog::Attempt,
+        detect::lineage::Unknown,
+        pipeline::record::{AuthInfo, ConnectInfo, ExecInfo, Proc, SockInfo},
+        sources::authlog::{Attempt, AuthEvent},
         state::proctable::Image,
     };
 
@@ -310,47 +304,68 @@ pub mod tests {
         record(What::Auth(Box::new(info)), "/usr/sbin/sshd", &["sshd"])
     }
 
-    fn rules(v: &[Alert]) -> Vec<&str> {
-        v.iter().map(|a| a.rule).collect()
+    fn alerts() -> Alerts {
+        Alerts::new(Rules::built_in().unwrap())
+    }
+
+    fn with(text: &str) -> Alerts {
+        let path = std::env::temp_dir().join(format!(
+            "monitor-rules-test-{}-{}.toml",
+            std::process::id(),
+            text.len()
+        ));
+        std::fs::write(&path, text).unwrap();
+        let rules = Rules::load(Some(&path));
+        let _ = std::fs::remove_file(&path);
+        Alerts::new(rules.unwrap())
+    }
+
+    fn names(v: &[Alert]) -> Vec<&str> {
+        v.iter().map(|a| a.rule.name.as_str()).collect()
+    }
+
+    fn see(a: &mut Alerts, r: &Record, t: u64) -> Vec<Alert> {
+        a.observe(r, at(t), &Unknown)
     }
 
     #[test]
     fn login_after_failures_needs_recent_failures_from_that_address() {
-        let mut a = Alerts::default();
+        let mut a = alerts();
         for i in 0..3 {
-            assert!(a.observe(&login("203.0.113.7", false), at(i)).is_empty());
+            assert!(see(&mut a, &login("203.0.113.7", false), i).is_empty());
         }
         // another address's success is not it
-        assert!(a.observe(&login("198.51.100.1", true), at(4)).is_empty());
-        let hit = a.observe(&login("203.0.113.7", true), at(5));
-        assert_eq!(rules(&hit), ["login_after_failures"]);
+        assert!(see(&mut a, &login("198.51.100.1", true), 4).is_empty());
+        let hit = see(&mut a, &login("203.0.113.7", true), 5);
+        assert_eq!(names(&hit), ["login_after_failures"]);
         assert_eq!(hit[0].severity, Severity::High);
-        assert!(hit[0].description.contains("(password)"), "{hit:?}");
-        // failures older than the hour do not count
-        let mut a = Alerts::default();
+        assert_eq!(hit[0].rule.id, "MON-1001");
+        assert!(hit[0].message.contains("(password)"), "{hit:?}");
+        // failures older than the window do not count
+        let mut a = alerts();
         for i in 0..3 {
-            a.observe(&login("203.0.113.7", false), at(i));
+            see(&mut a, &login("203.0.113.7", false), i);
         }
-        assert!(a.observe(&login("203.0.113.7", true), at(4000)).is_empty());
+        assert!(see(&mut a, &login("203.0.113.7", true), 4000).is_empty());
     }
 
     #[test]
-    fn brute_force_is_raised_once_per_address_and_hour() {
-        let mut a = Alerts::default();
+    fn brute_force_is_raised_once_per_address_and_quiet_period() {
+        let mut a = alerts();
         let mut raised = Vec::new();
         for i in 0..25 {
-            raised.extend(a.observe(&login("192.0.2.9", false), at(i)));
+            raised.extend(see(&mut a, &login("192.0.2.9", false), i));
         }
-        assert_eq!(rules(&raised), ["brute_force"]);
+        assert_eq!(names(&raised), ["brute_force"]);
         // a failure line standing for many (`message repeated`) counts as many
-        let mut a = Alerts::default();
+        let mut a = alerts();
         let mut repeated = login("192.0.2.10", false);
         if let What::Auth(info) = &mut repeated.what {
             if let AuthEvent::Login(attempt) = &mut info.event {
                 attempt.count = 12;
             }
         }
-        assert_eq!(rules(&a.observe(&repeated, at(1))), ["brute_force"]);
+        assert_eq!(names(&see(&mut a, &repeated, 1)), ["brute_force"]);
     }
 
     fn exec_of(exe: &str) -> Record {
@@ -358,19 +373,19 @@ pub mod tests {
     }
 
     #[test]
-    fn exec_from_writable_places_and_deleted_files() {
-        let mut a = Alerts::default();
-        for exe in [
-            "/tmp/x",
-            "/dev/shm/.k",
-            "/memfd:p (deleted)",
-            "/usr/bin/x (deleted)",
+    fn exec_from_writable_places_memfds_and_deleted_files() {
+        let mut a = alerts();
+        for (exe, rule) in [
+            ("/tmp/monitor-no-such-x", "exec_from_writable_dir"),
+            ("/dev/shm/.k", "exec_from_writable_dir"),
+            ("/memfd:p (deleted)", "exec_from_memory"),
+            ("/usr/bin/x (deleted)", "exec_of_deleted_file"),
         ] {
-            let hit = a.observe(&exec_of(exe), at(0));
-            assert_eq!(rules(&hit), ["exec_from_writable_dir"], "{exe}");
+            let hit = see(&mut a, &exec_of(exe), 0);
+            assert_eq!(names(&hit), [rule], "{exe}");
         }
-        assert!(a.observe(&exec_of("/usr/bin/ls"), at(0)).is_empty());
-        assert!(a.observe(&exec_of("/tmpfoo/x"), at(0)).is_empty());
+        assert!(see(&mut a, &exec_of("/usr/bin/ls"), 0).is_empty());
+        assert!(see(&mut a, &exec_of("/tmpfoo/x"), 0).is_empty());
         // a failed exec ran nothing
         let failed = record(
             What::Exec(Box::new(ExecInfo {
@@ -380,13 +395,39 @@ pub mod tests {
             "/tmp/x",
             &["x"],
         );
-        assert!(a.observe(&failed, at(0)).is_empty());
+        assert!(see(&mut a, &failed, 0).is_empty());
+    }
+
+    #[test]
+    fn a_link_out_of_tmp_is_its_target_and_build_tools_lower_the_severity() {
+        let dir = std::env::temp_dir().join(format!("monitor-venv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let link = dir.join("python");
+        let _ = std::fs::remove_file(&link);
+        std::os::unix::fs::symlink("/bin/true", &link).unwrap();
+        let mut a = alerts();
+        assert!(see(&mut a, &exec_of(link.to_str().unwrap()), 0).is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+        // the program itself a build tool (cargo's build scripts run under cargo)
+        let pip = record(
+            What::Exec(Box::default()),
+            "/tmp/v/bin/pip",
+            &["/tmp/v/bin/pip", "install"],
+        );
+        let hit = see(&mut a, &pip, 0);
+        assert_eq!(hit[0].severity, Severity::Low, "{hit:?}");
+        assert!(hit[0].reason.as_deref().unwrap().contains("pip"));
+        // not from a session or a service: medium
+        let hit = see(&mut a, &exec_of("/tmp/monitor-no-such-y"), 0);
+        assert_eq!(hit[0].severity, Severity::Medium);
     }
 
     fn connect_by(exe: &str, args: &[&str]) -> Record {
         let info = ConnectInfo {
             transport: Some("tcp"),
-            destination: Some(net::Address::Inet("192.0.2.1:4444".parse().unwrap())),
+            destination: Some(crate::events::net::Address::Inet(
+                "192.0.2.1:4444".parse().unwrap(),
+            )),
             source: None,
             fd: 3,
             errno: None,
@@ -409,23 +450,35 @@ pub mod tests {
 
     #[test]
     fn shells_connecting_out_and_listening() {
-        let mut a = Alerts::default();
-        let hit = a.observe(&connect_by("/usr/bin/bash", &["bash"]), at(0));
-        assert_eq!(rules(&hit), ["shell_network_connection"]);
-        assert!(hit[0].description.contains("192.0.2.1 port 4444"));
-        assert!(a
-            .observe(&connect_by("/usr/bin/curl", &["curl"]), at(0))
-            .is_empty());
+        let mut a = alerts();
+        let hit = see(&mut a, &connect_by("/usr/bin/bash", &["bash"]), 0);
+        assert_eq!(names(&hit), ["shell_network_connection"]);
+        assert!(hit[0].message.contains("192.0.2.1 port 4444"));
+        assert!(see(&mut a, &connect_by("/usr/bin/curl", &["curl"]), 0).is_empty());
         // busybox by its applet
         let wget = connect_by("/bin/busybox", &["wget", "http://192.0.2.1/"]);
-        assert!(a.observe(&wget, at(0)).is_empty());
+        assert!(see(&mut a, &wget, 0).is_empty());
         let nc = connect_by("/bin/busybox", &["/bin/nc", "192.0.2.1", "4444"]);
-        assert_eq!(rules(&a.observe(&nc, at(0))), ["shell_network_connection"]);
+        assert_eq!(names(&see(&mut a, &nc, 0)), ["shell_network_connection"]);
 
-        let hit = a.observe(&listen_by("/usr/bin/python3.11"), at(0));
-        assert_eq!(rules(&hit), ["new_listener"]);
-        assert_eq!(hit[0].severity, Severity::High);
-        let hit = a.observe(&listen_by("/usr/sbin/nginx"), at(0));
+        let hit = see(&mut a, &listen_by("/usr/bin/nc"), 0);
+        assert_eq!(hit[0].severity, Severity::High, "{hit:?}");
+        // an interpreter with no session: medium; started by the service manager: info
+        // (a minute apart: the same rule on the same program within a minute is one alert)
+        let mut py = listen_by("/usr/bin/python3.11");
+        assert_eq!(see(&mut a, &py, 100)[0].severity, Severity::Medium);
+        py.process.ppid = 1;
+        assert_eq!(see(&mut a, &py, 200)[0].severity, Severity::Info);
+        // from an ssh session: a bind shell
+        let mut s = crate::state::sessions::Sessions::default();
+        let id = s.start("sshd", 7, None, 0);
+        py.session = Some(crate::pipeline::record::SessionView {
+            session: s.get(id).cloned().unwrap(),
+            leader_image: None,
+            leader_start: None,
+        });
+        assert_eq!(see(&mut a, &py, 300)[0].severity, Severity::High);
+        let hit = see(&mut a, &listen_by("/usr/sbin/nginx"), 400);
         assert_eq!(hit[0].severity, Severity::Medium);
         // the start-up snapshot is not news
         let found = record(
@@ -439,6 +492,66 @@ pub mod tests {
             "/usr/sbin/nginx",
             &["nginx"],
         );
-        assert!(a.observe(&found, at(0)).is_empty());
+        assert!(see(&mut a, &found, 0).is_empty());
+    }
+
+    #[test]
+    fn the_rules_file_changes_the_outcome() {
+        // a threshold: 3 failures are enough
+        let mut a = with("[[rule]]\nid = \"MON-1002\"\nthresholds = { failures = 3 }\n");
+        let mut raised = Vec::new();
+        for i in 0..3 {
+            raised.extend(see(&mut a, &login("192.0.2.20", false), i));
+        }
+        assert_eq!(names(&raised), ["brute_force"]);
+        // a rule turned off
+        let mut a = with("[[rule]]\nid = \"MON-3001\"\nenabled = false\n");
+        assert!(see(&mut a, &connect_by("/usr/bin/bash", &["bash"]), 0).is_empty());
+        // an allowed path, an allowed destination
+        let mut a = with(
+            "[[rule]]\nid = \"MON-2001\"\nallow = { executables = [\"/tmp/ci/\"] }\n\
+             [[rule]]\nid = \"MON-3001\"\nallow = { sources = [\"192.0.2.0/24\"] }\n",
+        );
+        assert!(see(&mut a, &exec_of("/tmp/ci/runner"), 0).is_empty());
+        assert_eq!(a.allowed, 1);
+        assert!(!see(&mut a, &exec_of("/tmp/cix"), 0).is_empty());
+        assert!(see(&mut a, &connect_by("/usr/bin/bash", &["bash"]), 0).is_empty());
+        // a rule of one's own
+        let mut a = with(
+            "[[rule]]\nid = \"LOCAL-1\"\nname = \"netcat_run\"\nseverity = \"low\"\n\
+             description = \"netcat ran\"\n\
+             threat.tactic = { id = \"TA0011\", name = \"Command and Control\" }\n\
+             threat.technique = { id = \"T1095\", name = \"Non-Application Layer Protocol\" }\n\
+             when = { all = [ { field = \"event.action\", equals = \"exec\" }, \
+             { field = \"process.name\", in = [\"nc\", \"ncat\"] } ] }\n",
+        );
+        let hit = see(&mut a, &exec_of("/usr/bin/nc"), 0);
+        assert_eq!(names(&hit), ["netcat_run"]);
+        assert_eq!(hit[0].severity, Severity::Low);
+        assert!(see(&mut a, &exec_of("/usr/bin/ls"), 0).is_empty());
+    }
+
+    #[test]
+    fn repeats_within_the_window_are_one_alert_and_a_count() {
+        let mut a = alerts();
+        let r = exec_of("/tmp/monitor-no-such-z");
+        let mut raised = Vec::new();
+        for t in 0..10 {
+            raised.extend(see(&mut a, &r, t));
+        }
+        assert_eq!(raised.len(), 1, "one alert, not ten");
+        assert!(a.closed(at(30)).is_empty(), "the window is still open");
+        let summary = a.closed(at(61));
+        assert_eq!(summary.len(), 1);
+        assert_eq!(summary[0].1.count, 9);
+        assert!(summary[0].1.repeats);
+        assert!(summary[0].1.message.contains("repeated 9 more times"));
+        // after the window, a new alert
+        assert_eq!(see(&mut a, &r, 100).len(), 1);
+        // another program is another alert
+        assert_eq!(
+            see(&mut a, &exec_of("/tmp/monitor-no-such-w"), 100).len(),
+            1
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! What makes a program worth a second look, judged the same way by the live alerts
-//! (`alerts.rs`) and by `monitor audit`: where its executable lives, and whether it is a shell or
+//! (`detectors.rs`) and by `monitor audit`: where its executable lives, and whether it is a shell or
 //! an interpreter — programs with no business serving a port or connecting out on their own.
 
 /// World-writable places droppers put their payloads.
@@ -29,6 +29,43 @@ const SHELLS: [&str; 18] = [
 
 /// Script interpreters (with or without a version: `python3.11`, `perl5.36`).
 const INTERPRETERS: [&str; 6] = ["python", "perl", "ruby", "php", "node", "lua"];
+
+/// Programs that build or install software: what they run from a temporary directory is their
+/// own work (build scripts, test binaries, package scripts), not a dropper's.
+const BUILD_TOOLS: [&str; 38] = [
+    "cargo", "rustc", "rustup", "rustdoc", "make", "gmake", "cmake", "ninja", "meson", "cc", "c++",
+    "gcc", "g++", "clang", "clang++", "ld", "as", "go", "npm", "npx", "yarn", "pnpm", "pip",
+    "pip3", "pipx", "poetry", "uv", "apt", "apt-get", "aptitude", "dpkg", "yum", "dnf", "rpm",
+    "gradle", "mvn", "bazel", "dkms",
+];
+
+/// Service managers and supervisors: a program they start is a service.
+const SERVICE_MANAGERS: [&str; 9] = [
+    "systemd",
+    "init",
+    "supervisord",
+    "runsv",
+    "s6-supervise",
+    "containerd-shim",
+    "containerd-shim-runc-v2",
+    "conmon",
+    "tini",
+];
+
+/// A build or package tool, by its name (`pip3.11` too) or as `python -m pip`.
+pub fn is_build_tool(name: &str, args: &[String]) -> bool {
+    let base = name.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.');
+    BUILD_TOOLS.contains(&name)
+        || BUILD_TOOLS.contains(&base)
+        || (is_interpreter(name)
+            && args.windows(2).any(|w| {
+                w[0] == "-m" && matches!(w[1].as_str(), "pip" | "venv" | "ensurepip" | "build")
+            }))
+}
+
+pub fn is_service_manager(name: &str) -> bool {
+    SERVICE_MANAGERS.contains(&name)
+}
 
 /// The executable is in /tmp, /dev/shm or /var/tmp.
 pub fn in_tmp_dir(exe: &str) -> bool {
@@ -81,5 +118,16 @@ mod tests {
         assert!(!is_shell_or_interpreter("nginx"));
         assert!(in_tmp_dir("/dev/shm/.x") && !in_tmp_dir("/tmpfoo/x"));
         assert!(is_memfd("/memfd:p (deleted)") && is_deleted("/memfd:p (deleted)"));
+        let none: &[String] = &[];
+        assert!(is_build_tool("cargo", none) && is_build_tool("pip3.11", none));
+        assert!(is_build_tool(
+            "python3",
+            &["python3".into(), "-m".into(), "pip".into()]
+        ));
+        assert!(!is_build_tool(
+            "python3",
+            &["python3".into(), "x.py".into()]
+        ));
+        assert!(!is_build_tool("bash", none));
     }
 }

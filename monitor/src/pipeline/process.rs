@@ -8,10 +8,12 @@ use monitor_common::{
 };
 
 use super::{
-    record::{ExecInfo, ExitInfo, Proc, Record, What},
+    record::{ExecInfo, ExitInfo, FileAge, Proc, Record, What},
     Pipeline,
 };
-use crate::{events::Exec, render::text, signal::Termination, state::proctable::Image};
+use crate::{
+    detect::suspicious, events::Exec, render::text, signal::Termination, state::proctable::Image,
+};
 
 /// Whether an executable's file name is one of `names`.
 pub(super) fn is_named(exe: &[u8], names: &[&[u8]]) -> bool {
@@ -66,6 +68,7 @@ impl Pipeline {
             args: e.args.clone(),
             args_truncated: e.args_truncated(),
         });
+        let exe = text::lossy(&image.executable);
         let info = ExecInfo {
             errno: ev.errno,
             args_original_bytes: ev.argv_size,
@@ -73,6 +76,8 @@ impl Pipeline {
             args_unreadable: e.args_unreadable(),
             executable_truncated: e.filename_truncated(),
             cwd: e.cwd.clone(),
+            // a dropper removes its file as soon as it runs: look while it may still be there
+            file_age: (!failed && suspicious::in_tmp_dir(&exe)).then(|| FileAge::of(&exe)),
         };
         if failed {
             self.place(pid, &ev.task);

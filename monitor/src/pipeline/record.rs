@@ -172,6 +172,34 @@ pub struct ExecInfo {
     pub executable_truncated: bool,
     /// The working directory of the caller, as the kernel walked it.
     pub cwd: Option<Vec<u8>>,
+    /// For a program in a world-writable directory: how long before the exec its file last
+    /// changed (looked at as the record is made, before the file can be removed).
+    pub file_age: Option<FileAge>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileAge {
+    /// Contents or mode (`chmod +x`) changed this long before.
+    Changed(std::time::Duration),
+    /// The file was already gone.
+    Gone,
+}
+
+impl FileAge {
+    /// Looks at `path` now.
+    pub fn of(path: &str) -> Self {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(m) = std::fs::metadata(path) else {
+            return FileAge::Gone;
+        };
+        let changed = m.ctime().max(m.mtime());
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        FileAge::Changed(std::time::Duration::from_secs(
+            now.saturating_sub(changed).max(0) as u64,
+        ))
+    }
 }
 
 impl ExecInfo {

@@ -560,7 +560,7 @@ impl Model {
         self.event(EventRow {
             time: trigger.time,
             kind: EventKind::Alert(alert.severity),
-            text: format!("{}: {}", alert.rule, alert.description),
+            text: format!("{}: {}", alert.rule.name, alert.message),
             pid: trigger.process.pid,
             session: trigger.session.as_ref().map(|v| v.session.id),
         });

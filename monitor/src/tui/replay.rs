@@ -391,11 +391,16 @@ fn item(v: &Value) -> Option<(i128, Item)> {
         }
         "alert" => {
             let severity = match s(v, &["monitor", "alert", "severity"]) {
+                Some("critical") => Severity::Critical,
                 Some("high") => Severity::High,
+                Some("low") => Severity::Low,
+                Some("info") => Severity::Info,
                 _ => Severity::Medium,
             };
             let rule = s(v, &["rule", "name"]).unwrap_or("?");
-            let text = s(v, &["rule", "description"]).unwrap_or_default();
+            let text = s(v, &["message"])
+                .or_else(|| s(v, &["rule", "description"]))
+                .unwrap_or_default();
             return Some((
                 t,
                 Item::Event(EventRow {
@@ -426,6 +431,7 @@ fn item(v: &Value) -> Option<(i128, Item)> {
                 .and_then(Value::as_str)
                 .and_then(text::unhex)
                 .or_else(|| s(v, &["process", "working_directory"]).map(|c| c.as_bytes().to_vec())),
+            file_age: None,
         })),
         "exit" => What::Exit(ExitInfo {
             termination: termination(v),

@@ -841,8 +841,11 @@ pub fn conns<'a>(m: &'a Model, ui: &Ui) -> Vec<Row<'a>> {
 
 fn event_tag(e: &EventRow, pal: Palette) -> (&'static str, Style) {
     match e.kind {
+        EventKind::Alert(Severity::Critical) => ("CRIT", pal.alarm()),
         EventKind::Alert(Severity::High) => ("HIGH", pal.alarm()),
         EventKind::Alert(Severity::Medium) => ("MEDIUM", pal.fg(Color::Yellow).patch(pal.bold())),
+        EventKind::Alert(Severity::Low) => ("low", pal.fg(Color::Yellow)),
+        EventKind::Alert(Severity::Info) => ("info", Style::default()),
         EventKind::Login { ok: true } => ("login", pal.fg(Color::Green)),
         EventKind::Login { ok: false } => ("FAILED", pal.fg(Color::Red)),
         EventKind::Logout => ("logout", Style::default()),
