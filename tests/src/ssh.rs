@@ -103,16 +103,21 @@ fn dev_log_live() -> bool {
         .is_ok()
 }
 
-/// `binary -D` with a config of its own (`<name>_config`, the fixture's host key) on a free
-/// loopback port.
-fn start_sshd(dir: &std::path::Path, name: &str, binary: &std::path::Path) -> (Child, u16) {
+/// `binary -D` with a config of its own (`<name>_config`, the fixture's host key, and `extra`
+/// lines that come first, so that they win) on a free loopback port.
+fn start_sshd(
+    dir: &std::path::Path,
+    name: &str,
+    binary: &std::path::Path,
+    extra: &str,
+) -> (Child, u16) {
     std::fs::create_dir_all("/run/sshd").unwrap();
     let port = free_port();
     let config = dir.join(format!("{name}_config"));
     std::fs::write(
         &config,
         format!(
-            "ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nPidFile {pid}\nUsePAM yes\n\
+            "{extra}ListenAddress 127.0.0.1\nPort {port}\nHostKey {hk}\nPidFile {pid}\nUsePAM yes\n\
              PasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
              PubkeyAuthentication yes\nPermitRootLogin no\nLogLevel INFO\nSyslogFacility AUTH\n\
              MaxStartups 100\nMaxAuthTries 3\n",
@@ -245,7 +250,7 @@ impl SshFixture {
                 .args(["-q", "-t", "ed25519", "-N", "", "-f"])
                 .arg(&hostkey),
         );
-        let (sshd, port) = start_sshd(&dir, "sshd", std::path::Path::new("/usr/sbin/sshd"));
+        let (sshd, port) = start_sshd(&dir, "sshd", std::path::Path::new("/usr/sbin/sshd"), "");
         partial.pids.push(sshd.id());
         wait_for_sshd(&auth_log, port);
 
@@ -276,13 +281,46 @@ impl SshFixture {
     pub fn renamed_sshd(&self, name: &str) -> u16 {
         let binary = self.dir.join(name);
         crate::copy_executable("/usr/sbin/sshd", &binary);
-        let (child, port) = start_sshd(&self.dir, name, &binary);
+        let (child, port) = start_sshd(&self.dir, name, &binary, "");
         if let Some(Ok(mut c)) = CLEANUP.get().map(Mutex::lock) {
             c.daemons.push(child);
         }
         // listening is enough: rsyslogd is known to work (the fixture's own sshd)
         wait_listening(port);
         port
+    }
+
+    /// A second sshd where root may log in with the fixture's key (read from a file of the
+    /// fixture's, not root's own authorized_keys): an admin working over ssh. Its port.
+    pub fn root_sshd(&self) -> u16 {
+        let keys = self.dir.join("root_authorized_keys");
+        std::fs::copy(self.key.with_extension("pub"), &keys).unwrap();
+        let extra = format!(
+            "PermitRootLogin prohibit-password\nStrictModes no\nAuthorizedKeysFile {}\n",
+            keys.display()
+        );
+        let (child, port) = start_sshd(
+            &self.dir,
+            "sshd_root",
+            std::path::Path::new("/usr/sbin/sshd"),
+            &extra,
+        );
+        if let Some(Ok(mut c)) = CLEANUP.get().map(Mutex::lock) {
+            c.daemons.push(child);
+        }
+        wait_listening(port);
+        port
+    }
+
+    /// `ssh -i key root@127.0.0.1 -p port <command>`.
+    pub fn ssh_root(&self, port: u16, command: &str) -> Output {
+        let mut cmd = Command::new("ssh");
+        self.base(&mut cmd, port);
+        cmd.arg("-i")
+            .arg(&self.key)
+            .args(["-o", "BatchMode=yes", "root@127.0.0.1"])
+            .arg(command);
+        cmd.output().unwrap()
     }
 
     pub fn sshd_pid(&self) -> u32 {
