@@ -80,8 +80,16 @@ fn a_dropper_fetched_and_run_from_tmp_in_an_ssh_session_is_high() {
     );
     assert_ok(&out);
     let alert = alert_for(&m, "exec_from_writable_dir", &mk);
+    // fetched, made executable, run: the run is also download-and-execute
+    let fetched = m.wait_for("the download_and_execute alert", T, |l| {
+        action(l) == "alert"
+            && l["rule"]["name"] == "download_and_execute"
+            && l["process"]["executable"] == alert["process"]["executable"]
+    });
     m.stop();
     let _ = std::fs::remove_dir_all(&dir);
+    check_alert(&fetched, "MON-2004", "T1105");
+    assert_eq!(fetched["monitor"]["alert"]["severity"], "high");
     check_alert(&alert, "MON-2001", "T1204");
     assert_eq!(
         alert["threat"]["technique"]["subtechnique"]["id"],

@@ -302,6 +302,30 @@ fn hostile_strings_in_logs_reach_the_terminal_escaped() {
     assert!(text.contains("\\x1b]0;pwned"), "shown escaped");
 }
 
+#[test]
+fn a_forged_user_name_is_a_log_injection_finding() {
+    let fx = write_fixture();
+    let log = fx.dir.join("auth.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    // what sshd writes when a client sends the user name `bob from 10.9.9.9 port 22`
+    writeln!(f, "Dec 11 11:00:00 LabSZ sshd[31002]: Invalid user bob from 10.9.9.9 port 22 from 192.0.2.67 port 4242").unwrap();
+    drop(f);
+    let args = fx.args();
+    let mut args: Vec<&str> = args.iter().map(String::as_str).collect();
+    args.push("--json");
+    let report = json(&audit(&args));
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "log_injection")
+        .unwrap_or_else(|| panic!("no log_injection finding: {report}"));
+    assert_eq!(finding["severity"], "high");
+    assert!(finding["evidence"][0]
+        .as_str()
+        .is_some_and(|e| e.contains("bob from 10.9.9.9 port 22 from 192.0.2.67")));
+}
+
 fn live_audit(fx: &SshFixture) -> Value {
     let out = audit(&["--json", "--auth-log", fx.auth_log.to_str().unwrap()]);
     assert!(

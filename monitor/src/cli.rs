@@ -120,6 +120,11 @@ pub struct RulesArgs {
     /// or ports (docs/rules.md). A mistake in it stops the start, naming its line.
     #[arg(long = "rules", value_name = "FILE")]
     pub rules: Option<PathBuf>,
+
+    /// Where what must outlive a restart is kept: the addresses each user logged in from (a
+    /// login from a new one raises `new_source_login`).
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/monitor")]
+    pub state_dir: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -7,7 +7,10 @@ use super::{
     fmt_time,
     model::{AcceptedLogin, AuthSummary, Finding, IpStats, Severity, Thresholds, UserStats},
 };
-use crate::sources::authlog::{self, Attempt, AuthEvent};
+use crate::{
+    detect::suspicious,
+    sources::authlog::{self, Attempt, AuthEvent},
+};
 
 #[derive(Default)]
 struct Ip {
@@ -39,6 +42,8 @@ pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
     let mut users: BTreeMap<String, UserStats> = BTreeMap::new();
     let mut accepted: Vec<Accepted> = Vec::new();
     let mut invalid: BTreeSet<String> = BTreeSet::new();
+    // lines whose user name carries log syntax: (time, the line)
+    let mut forged: Vec<(i128, String)> = Vec::new();
     let (mut first, mut last) = (None::<i128>, None::<i128>);
     let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
     let (mut failed_total, mut accepted_total) = (0, 0);
@@ -53,6 +58,16 @@ pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
             }
             continue;
         };
+        let name = match &ev {
+            AuthEvent::Login(a) => Some(a.user.as_str()),
+            AuthEvent::InvalidUser { user, .. }
+            | AuthEvent::Sudo { user, .. }
+            | AuthEvent::Su { user, .. } => Some(user.as_str()),
+            _ => None,
+        };
+        if name.is_some_and(suspicious::forges_log_syntax) {
+            forged.push((t, line.clone()));
+        }
         let Attempt {
             success,
             method,
@@ -227,6 +242,24 @@ pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
                 .join(", ")],
             next_step: "Nothing to fix on its own; it shows scanning. Make sure no such account \
                         exists with a weak password."
+                .into(),
+        });
+    }
+    if !forged.is_empty() {
+        findings.push(Finding {
+            severity: Severity::High,
+            kind: "log_injection",
+            title: format!(
+                "{} auth.log lines carry log syntax in a user name (forged lines)",
+                forged.len()
+            ),
+            evidence: forged
+                .iter()
+                .take(10)
+                .map(|(t, l)| format!("{} {l}", fmt_time(*t)))
+                .collect(),
+            next_step: "Do not trust the address or user these lines seem to name: the real \
+                        client is the last `from` on the line. Look for other activity from it."
                 .into(),
         });
     }

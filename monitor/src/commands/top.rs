@@ -85,7 +85,8 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
         let r = capture.pipeline.socket_found(&found);
         model.record(&r);
     }
-    let mut alerts = Alerts::new(rules);
+    let mut alerts = Alerts::new(rules, Some(args.rules.state_dir.clone()));
+    alerts.learn_logins(&std::mem::take(&mut capture.past_logins));
     let started = Instant::now();
     let mut diag = sock_diag::SockDiag::open().ok();
     let mut screen = Screen::enter()?;

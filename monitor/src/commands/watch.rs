@@ -169,11 +169,12 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let rules = Rules::load(args.rules.rules.as_deref())?;
     let mut capture = Capture::start(&args.capture, args.forks)?;
     let sockets = std::mem::take(&mut capture.sockets);
+    let past_logins = std::mem::take(&mut capture.past_logins);
     let mut watch = Watch {
         capture,
         renderer: Renderer::new(host::hostname()),
         output: Output::stdout(OUTPUT_QUEUE_BATCHES),
-        alerts: Alerts::new(rules),
+        alerts: Alerts::new(rules, Some(args.rules.state_dir.clone())),
         started: Instant::now(),
     };
     let start = watch.own_line(
@@ -185,6 +186,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         },
     );
     watch.output.emit_reliably(&start);
+    watch.alerts.learn_logins(&past_logins);
     // the sockets that existed at start (`event.kind: state`), after `monitor_start`
     for found in &sockets {
         let record = watch.capture.pipeline.socket_found(found);

@@ -59,14 +59,25 @@ pub struct Alerts {
 const WINDOWS_KEPT: usize = 65_536;
 
 impl Alerts {
-    pub fn new(rules: Rules) -> Self {
+    /// `state_dir`: where what must outlive a restart is kept (the addresses each user logged
+    /// in from); `None` keeps it in memory only.
+    pub fn new(rules: Rules, state_dir: Option<std::path::PathBuf>) -> Self {
         Self {
             rules,
-            memory: Memory::default(),
+            memory: Memory::new(state_dir),
             windows: HashMap::new(),
             raised: 0,
             allowed: 0,
         }
+    }
+
+    /// Learns the logins of the auth.log history (user, address), so that only a login from
+    /// an address never seen for its user stands out.
+    pub fn learn_logins(&mut self, logins: &[(String, String)]) {
+        for (user, ip) in logins {
+            self.memory.baseline.learn(user, ip);
+        }
+        self.memory.baseline.save();
     }
 
     /// The alerts `r` raises now. `now` is monotonic (windows are measured on it); `lineage`
@@ -305,7 +316,7 @@ pub mod tests {
     }
 
     fn alerts() -> Alerts {
-        Alerts::new(Rules::built_in().unwrap())
+        Alerts::new(Rules::built_in().unwrap(), None)
     }
 
     fn with(text: &str) -> Alerts {
@@ -317,7 +328,7 @@ pub mod tests {
         std::fs::write(&path, text).unwrap();
         let rules = Rules::load(Some(&path));
         let _ = std::fs::remove_file(&path);
-        Alerts::new(rules.unwrap())
+        Alerts::new(rules.unwrap(), None)
     }
 
     fn names(v: &[Alert]) -> Vec<&str> {
@@ -328,16 +339,22 @@ pub mod tests {
         a.observe(r, at(t), &Unknown)
     }
 
+    /// The alerts of one rule.
+    fn of(v: Vec<Alert>, rule: &str) -> Vec<Alert> {
+        v.into_iter().filter(|a| a.rule.name == rule).collect()
+    }
+
     #[test]
     fn login_after_failures_needs_recent_failures_from_that_address() {
+        let rule = "login_after_failures";
         let mut a = alerts();
         for i in 0..3 {
             assert!(see(&mut a, &login("203.0.113.7", false), i).is_empty());
         }
         // another address's success is not it
-        assert!(see(&mut a, &login("198.51.100.1", true), 4).is_empty());
-        let hit = see(&mut a, &login("203.0.113.7", true), 5);
-        assert_eq!(names(&hit), ["login_after_failures"]);
+        assert!(of(see(&mut a, &login("198.51.100.1", true), 4), rule).is_empty());
+        let hit = of(see(&mut a, &login("203.0.113.7", true), 5), rule);
+        assert_eq!(names(&hit), [rule]);
         assert_eq!(hit[0].severity, Severity::High);
         assert_eq!(hit[0].rule.id, "MON-1001");
         assert!(hit[0].message.contains("(password)"), "{hit:?}");
@@ -346,7 +363,7 @@ pub mod tests {
         for i in 0..3 {
             see(&mut a, &login("203.0.113.7", false), i);
         }
-        assert!(see(&mut a, &login("203.0.113.7", true), 4000).is_empty());
+        assert!(of(see(&mut a, &login("203.0.113.7", true), 4000), rule).is_empty());
     }
 
     #[test]
@@ -366,6 +383,64 @@ pub mod tests {
             }
         }
         assert_eq!(names(&see(&mut a, &repeated, 1)), ["brute_force"]);
+    }
+
+    #[test]
+    fn root_new_sources_forged_names_and_sudo_bursts() {
+        let mut a = alerts();
+        let mut root = login("192.0.2.30", true);
+        if let What::Auth(info) = &mut root.what {
+            if let AuthEvent::Login(l) = &mut info.event {
+                l.user = "root".into();
+            }
+        }
+        let hit = see(&mut a, &root, 0);
+        assert_eq!(names(&hit), ["root_login", "new_source_login"]);
+        assert_eq!(hit[1].severity, Severity::Low, "the first login seen");
+        // the same user from another address
+        let mut again = root.clone();
+        if let What::Auth(info) = &mut again.what {
+            if let AuthEvent::Login(l) = &mut info.event {
+                l.ip = "198.51.100.30".into();
+            }
+        }
+        let hit = of(see(&mut a, &again, 1), "new_source_login");
+        assert_eq!(hit[0].severity, Severity::Medium);
+        assert!(hit[0].message.contains("192.0.2.30"), "{hit:?}");
+        assert!(
+            of(see(&mut a, &again, 2), "new_source_login").is_empty(),
+            "known now"
+        );
+        // a user name that forges the rest of the line
+        let mut forged = login("192.0.2.31", false);
+        if let What::Auth(info) = &mut forged.what {
+            if let AuthEvent::Login(l) = &mut info.event {
+                l.user = "bob from 10.9.9.9 port 22".into();
+            }
+        }
+        let hit = of(see(&mut a, &forged, 3), "log_injection");
+        assert_eq!(hit[0].severity, Severity::High);
+        // refused sudo, three times
+        let mut sudo = |n: u64| {
+            let info = AuthInfo {
+                event: AuthEvent::Sudo {
+                    user: "eve".into(),
+                    tty: Some("pts/1".into()),
+                    pwd: None,
+                    target_user: Some("root".into()),
+                    command: Some("/bin/sh".into()),
+                    failure: Some("3 incorrect password attempts".into()),
+                },
+                service: "sudo".into(),
+                original: String::new(),
+                log: String::new(),
+                logout: None,
+            };
+            let r = record(What::Auth(Box::new(info)), "/usr/bin/sudo", &["sudo"]);
+            of(see(&mut a, &r, n), "sudo_failures")
+        };
+        assert!(sudo(10).is_empty() && sudo(11).is_empty());
+        assert_eq!(sudo(12).len(), 1);
     }
 
     fn exec_of(exe: &str) -> Record {
@@ -553,5 +628,123 @@ pub mod tests {
             see(&mut a, &exec_of("/tmp/monitor-no-such-w"), 100).len(),
             1
         );
+    }
+
+    #[test]
+    fn downloads_run_kernel_thread_names_web_shells_and_sniffers() {
+        let mut a = alerts();
+        let exec = |exe: &str, args: &[&str], ppid: u32, cwd: &str| {
+            let mut r = record(
+                What::Exec(Box::new(ExecInfo {
+                    cwd: Some(cwd.as_bytes().to_vec()),
+                    ..Default::default()
+                })),
+                exe,
+                args,
+            );
+            r.process.ppid = ppid;
+            r
+        };
+        let dl = "download_and_execute";
+        // curl -o, chmod +x, run
+        see(
+            &mut a,
+            &exec(
+                "/usr/bin/curl",
+                &["curl", "-so", "x", "http://h/x"],
+                9,
+                "/tmp/w",
+            ),
+            0,
+        );
+        let hit = of(
+            see(
+                &mut a,
+                &exec("/usr/bin/chmod", &["chmod", "+x", "x"], 9, "/tmp/w"),
+                1,
+            ),
+            dl,
+        );
+        assert!(hit[0].message.contains("/tmp/w/x"), "{hit:?}");
+        assert_eq!(
+            of(see(&mut a, &exec("/tmp/w/x", &["./x"], 9, "/tmp/w"), 2), dl).len(),
+            1
+        );
+        // too late: outside the window
+        assert!(of(
+            see(&mut a, &exec("/tmp/w/x", &["./x"], 9, "/tmp/w"), 200),
+            dl
+        )
+        .is_empty());
+        // curl | sh: siblings, the shell reads its standard input
+        see(
+            &mut a,
+            &exec(
+                "/usr/bin/curl",
+                &["curl", "-fsSL", "http://h/i.sh"],
+                30,
+                "/",
+            ),
+            300,
+        );
+        let hit = of(see(&mut a, &exec("/usr/bin/sh", &["sh"], 30, "/"), 301), dl);
+        assert!(hit[0].message.contains("piped into sh"), "{hit:?}");
+        // a shell of another parent, or with a script of its own, is not
+        see(
+            &mut a,
+            &exec("/usr/bin/curl", &["curl", "http://h/i.sh"], 31, "/"),
+            400,
+        );
+        assert!(of(see(&mut a, &exec("/usr/bin/sh", &["sh"], 32, "/"), 400), dl).is_empty());
+        assert!(of(
+            see(
+                &mut a,
+                &exec("/usr/bin/sh", &["sh", "/etc/x.sh"], 31, "/"),
+                400
+            ),
+            dl
+        )
+        .is_empty());
+
+        // a program named like a kernel thread
+        let k = exec("/usr/bin/sleep", &["[kworker/0:0]", "60"], 1, "/");
+        assert_eq!(names(&see(&mut a, &k, 500)), ["kernel_thread_mimicry"]);
+
+        // a server (it accepted) starting a shell
+        let mut accept = listen_by("/usr/bin/python3");
+        accept.what = What::Accept(SockInfo {
+            transport: Some("tcp"),
+            local: Some("127.0.0.1:8000".parse().unwrap()),
+            remote: Some("127.0.0.1:50000".parse().unwrap()),
+            fd: 4,
+        });
+        accept.process.pid = 700;
+        see(&mut a, &accept, 600);
+        let sh = exec("/usr/bin/sh", &["sh", "-c", "id"], 700, "/");
+        let hit = of(see(&mut a, &sh, 601), "service_spawned_shell");
+        assert_eq!(hit[0].severity, Severity::High);
+        let ls = exec("/usr/bin/ls", &["ls"], 700, "/");
+        assert!(of(see(&mut a, &ls, 602), "service_spawned_shell").is_empty());
+
+        // a packet socket, unless its program is allowed
+        let sock = |exe: &str| {
+            record(
+                What::Socket(crate::pipeline::record::SocketInfo {
+                    family: monitor_common::net::AF_PACKET,
+                    sock_type: 3,
+                    protocol: 768,
+                    fd: 3,
+                    errno: None,
+                }),
+                exe,
+                &[exe],
+            )
+        };
+        assert_eq!(
+            names(&see(&mut a, &sock("/usr/sbin/tcpdump"), 700)),
+            ["raw_socket"]
+        );
+        assert!(see(&mut a, &sock("/usr/sbin/dhclient"), 700).is_empty());
+        assert_eq!(a.allowed, 1);
     }
 }

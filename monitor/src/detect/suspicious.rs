@@ -67,6 +67,26 @@ pub fn is_service_manager(name: &str) -> bool {
     SERVICE_MANAGERS.contains(&name)
 }
 
+/// Log syntax inside a logged value (a user name): a line break or other control character,
+/// or the `from <address>` / `port <n>` sshd writes after a user name. Such a value makes a
+/// log line say something else than what happened: who failed, from where.
+pub fn forges_log_syntax(value: &str) -> bool {
+    if value.chars().any(char::is_control) {
+        return true;
+    }
+    let mut words = value.split_whitespace().peekable();
+    while let Some(w) = words.next() {
+        let next = words.peek();
+        if w == "from" && next.is_some_and(|n| n.parse::<std::net::IpAddr>().is_ok()) {
+            return true;
+        }
+        if w == "port" && next.is_some_and(|n| n.parse::<u16>().is_ok()) {
+            return true;
+        }
+    }
+    false
+}
+
 /// The executable is in /tmp, /dev/shm or /var/tmp.
 pub fn in_tmp_dir(exe: &str) -> bool {
     TMP_DIRS.iter().any(|d| exe.starts_with(d))
@@ -129,5 +149,10 @@ mod tests {
             &["python3".into(), "x.py".into()]
         ));
         assert!(!is_build_tool("bash", none));
+        assert!(forges_log_syntax("bob from 10.0.0.1 port 22"));
+        assert!(forges_log_syntax("x port 22") && forges_log_syntax("a\nb"));
+        assert!(forges_log_syntax("evil\u{1b}[2J"));
+        assert!(!forges_log_syntax("bob") && !forges_log_syntax("from"));
+        assert!(!forges_log_syntax("alice from accounting") && !forges_log_syntax("pts/0"));
     }
 }

@@ -22,7 +22,7 @@ use crate::{
         probes::{Probes, Settings},
         tracefs,
     },
-    sources::{host, logins, utmp},
+    sources::{authlog, host, logins, utmp},
     state::{
         net_snapshot::{self, Found},
         proc_scan, session_seed,
@@ -60,6 +60,8 @@ pub struct Capture {
     pub sockets: Vec<Found>,
     /// What was started, for `monitor_start`.
     pub described: serde_json::Value,
+    /// Accepted logins (user, address) of the auth.log history read at start.
+    pub past_logins: Vec<(String, String)>,
     drain_tick: Interval,
     housekeeping: Interval,
 }
@@ -138,6 +140,13 @@ impl Capture {
             &read_utmp(&paths.utmp),
         );
         let sockets = scan_sockets(&mut pipeline, &proc_root);
+        let past_logins = history
+            .iter()
+            .filter_map(|line| match authlog::parse_line(line)?.event? {
+                authlog::AuthEvent::Login(a) if a.success => Some((a.user, a.ip)),
+                _ => None,
+            })
+            .collect();
         let described = json!({
             "version": env!("CARGO_PKG_VERSION"),
             "kernel": host::kernel_release(),
@@ -158,6 +167,7 @@ impl Capture {
             pipeline,
             sockets,
             described,
+            past_logins,
             drain_tick,
             housekeeping: tokio::time::interval(Duration::from_secs(5)),
         })
