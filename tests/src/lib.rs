@@ -147,9 +147,18 @@ impl Monitor {
     /// Starts `monitor watch <args>` and waits for its `monitor_start` line.
     pub fn start(args: &[&str]) -> Self {
         require_root();
+        // the detection state (login baseline) of this test binary, not the machine's
+        let state = std::env::temp_dir().join(format!("monitor-state-{}", std::process::id()));
+        let own_state = !args.contains(&"--state-dir");
         let mut child = Command::new(monitor_bin())
             .arg("watch")
             .args(args)
+            .args(
+                own_state
+                    .then_some(["--state-dir".as_ref(), state.as_os_str()])
+                    .into_iter()
+                    .flatten(),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
