@@ -131,7 +131,7 @@ fn a_program_run_from_tmp_outside_a_session_is_medium_and_repeats_are_counted() 
         |l: &Value| action(l) == "exec" && l["process"]["executable"] == payload.to_str().unwrap();
     m.wait_count("five runs", 5, T, |ls| ls.iter().filter(|l| ran(l)).count());
     let alert = alert_for(&m, "exec_from_writable_dir", &mk);
-    let exec = m.wait_for("the exec", T, &ran);
+    let exec = m.wait_for("the exec", T, ran);
     let done = m.stop();
     let _ = std::fs::remove_dir_all(&dir);
     check_alert(&alert, "MON-2001", "T1204");

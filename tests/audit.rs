@@ -369,9 +369,35 @@ fn a_deleted_binary_run_from_tmp_is_flagged_with_its_session() {
         true,
     );
     let r = live_audit(fx);
+    // the same rules as the live alerts judge it: exempt the path, and it is no finding
+    let rules = std::env::temp_dir().join(format!("{}.toml", marker("rules")));
+    std::fs::write(
+        &rules,
+        format!(
+            "[[rule]]\nid = \"MON-2001\"\nallow = {{ executables = [\"{name}\"] }}\n\
+             [[rule]]\nid = \"MON-2003\"\nallow = {{ executables = [\"{name} (deleted)\"] }}\n"
+        ),
+    )
+    .unwrap();
+    let exempted = json(&audit(&[
+        "--json",
+        "--auth-log",
+        fx.auth_log.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]));
+    let _ = std::fs::remove_file(&rules);
     let _ = ssh.kill();
     let _ = ssh.wait();
     let _ = Command::new("pkill").args(["-f", &name]).status();
+    assert!(
+        !exempted["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["title"].as_str().unwrap().contains(&name)),
+        "exempted by the rules file: {exempted}"
+    );
     let procs = r["processes"].as_array().unwrap();
     let p = procs
         .iter()
@@ -401,5 +427,12 @@ fn a_deleted_binary_run_from_tmp_is_flagged_with_its_session() {
         .find(|f| f["kind"] == "suspicious_process" && f["title"].as_str().unwrap().contains(&name))
         .expect("a finding for it");
     assert_eq!(finding["severity"], "high");
+    assert!(
+        finding["evidence"].as_array().unwrap().iter().any(|e| e
+            .as_str()
+            .unwrap()
+            .starts_with("rule MON-2003 exec_of_deleted_file (high)")),
+        "{finding}"
+    );
     assert!(!Path::new(&name).exists());
 }

@@ -43,6 +43,11 @@ pub struct AuditArgs {
     #[command(flatten)]
     pub logins: LoginArgs,
 
+    /// A rules file, as for `watch`: its exemptions and disabled rules apply to the
+    /// suspicious processes the audit reports (the same rules judge them).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+
     /// The account database.
     #[arg(long, value_name = "PATH", default_value = "/etc/passwd")]
     pub passwd: PathBuf,

@@ -14,8 +14,12 @@ use super::{
     },
 };
 use crate::{
-    clock,
-    detect::suspicious,
+    clock::{self, Clock},
+    detect::{alerts::Alerts, detectors::Detector, rules::Severity as RuleSeverity, suspicious},
+    pipeline::{
+        enrich::{session_view, Enrich},
+        record::{ExecInfo, FileAge, Record, What},
+    },
     render::text,
     sources::utmp::{Kind, LastLog, Utmp},
     state::names::Names,
@@ -74,6 +78,41 @@ pub fn new_sources(sessions: &[&Session], accepted: &[(i128, String)]) -> HashSe
         .collect()
 }
 
+/// A running process as an exec record, for the rules to judge as if it had just started.
+fn running(
+    e: &ProcEntry,
+    exe: &str,
+    clock: &Clock,
+    names: &mut Names,
+    table: &ProcTable,
+    sessions: &Sessions,
+) -> Record {
+    let mut cx = Enrich {
+        clock,
+        names,
+        table,
+    };
+    let mut process = cx.known(e.pid, None);
+    let mut comm = [0u8; 16];
+    let n = e.comm.len().min(15);
+    comm[..n].copy_from_slice(&e.comm[..n]);
+    process.comm = Some(comm);
+    let session = table
+        .get(e.pid)
+        .and_then(|p| p.session)
+        .and_then(|id| sessions.get(id))
+        .map(|s| session_view(clock, table, s));
+    Record {
+        time: clock.wall_ns(clock::boot_now_ns()),
+        process,
+        session,
+        what: What::Exec(Box::new(ExecInfo {
+            file_age: suspicious::in_tmp_dir(exe).then(|| FileAge::of(exe)),
+            ..Default::default()
+        })),
+    }
+}
+
 /// Processes with traits worth an admin's look, and the findings they make.
 pub fn processes(
     entries: &[ProcEntry],
@@ -82,7 +121,9 @@ pub fn processes(
     new_source: &HashSet<u64>,
     names: &mut Names,
     limits: &Thresholds,
+    rules: &mut Alerts,
 ) -> (Vec<ProcessInfo>, Vec<Finding>) {
+    let clock = Clock::new();
     let uptime_s = clock::boot_now_ns() as f64 / 1e9;
     let mem_total_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
@@ -175,9 +216,37 @@ pub fn processes(
                     | "disguised_as_kernel_thread"
             )
         });
-        if strong {
+        // judged by the same rules as a live exec: context, exemptions, disabled rules
+        let judged = if strong {
+            let record = running(e, &exe, &clock, names, table, sessions);
+            rules
+                .judge(&record, table)
+                .into_iter()
+                .filter(|a| a.rule.detector.is_some_and(Detector::judges_programs))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(worst) = judged.iter().map(|a| a.severity).max() {
+            let mut evidence = evidence;
+            for a in &judged {
+                evidence.push(format!(
+                    "rule {} {} ({}){}",
+                    a.rule.id,
+                    a.rule.name,
+                    a.severity.name(),
+                    a.reason
+                        .as_ref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
+                ));
+            }
             findings.push(Finding {
-                severity: Severity::High,
+                severity: match worst {
+                    RuleSeverity::Info | RuleSeverity::Low => Severity::Low,
+                    RuleSeverity::Medium => Severity::Medium,
+                    RuleSeverity::High | RuleSeverity::Critical => Severity::High,
+                },
                 kind: "suspicious_process",
                 title: format!("pid {} runs {} ({})", e.pid, exe, traits.join(", ")),
                 evidence,

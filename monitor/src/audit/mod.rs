@@ -17,8 +17,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use self::model::{Finding, Report, Severity, Source};
 use crate::{
-    cli::AuditArgs, sources::host::hostname, state::names::Names, state::net_snapshot,
-    state::proc_scan, state::proctable::ProcTable, state::session_seed, state::sessions::Sessions,
+    cli::AuditArgs, detect::alerts::Alerts, sources::host::hostname, state::names::Names,
+    state::net_snapshot, state::proc_scan, state::proctable::ProcTable, state::session_seed,
+    state::sessions::Sessions,
 };
 
 /// Unix ns → `2026-11-25T14:05:42Z`.
@@ -29,7 +30,8 @@ pub fn fmt_time(ns: i128) -> String {
         .to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-pub fn build(args: &AuditArgs) -> Report {
+/// The report. `rules` judges the running processes as the live alerts judge an exec.
+pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     let paths = args.logins.paths();
     let mut sources: Vec<Source> = Vec::new();
     let auth_lines = sources::auth_lines(&paths.auth_logs, &mut sources);
@@ -73,6 +75,7 @@ pub fn build(args: &AuditArgs) -> Report {
         &new_sources,
         &mut names,
         &limits,
+        rules,
     );
     let by_pid: HashMap<u32, &proc_scan::ProcEntry> = entries.iter().map(|e| (e.pid, e)).collect();
     let found = net_snapshot::scan(&proc_root).unwrap_or_default();

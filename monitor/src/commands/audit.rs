@@ -5,6 +5,7 @@ use std::{io::Write, process::ExitCode};
 use crate::{
     audit::{self, model::Severity, text},
     cli::AuditArgs,
+    detect::{alerts::Alerts, rules::Rules},
 };
 
 /// Exit status when high-severity findings exist (0: none; 1: the audit could not run).
@@ -16,7 +17,9 @@ fn is_terminal() -> bool {
 }
 
 pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
-    let report = audit::build(&args);
+    // a mistake in a rules file is an error before anything is read
+    let mut rules = Alerts::new(Rules::load(args.rules.as_deref())?, None);
+    let report = audit::build(&args, &mut rules);
     let mut out = std::io::stdout().lock();
     let written = if args.json {
         serde_json::to_writer_pretty(&mut out, &report)

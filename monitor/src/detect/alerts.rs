@@ -87,14 +87,60 @@ impl Alerts {
             // what was there before the monitor started is not news
             return Vec::new();
         }
+        self.memory.learn(r, now);
+        let matched = self.matches(r, lineage);
+        let mut out = Vec::new();
+        for alert in matched {
+            let rule = &alert.rule;
+            if rule.dedup_seconds == 0 {
+                out.push(alert);
+                continue;
+            }
+            let key = (
+                rule.id.clone(),
+                r.process.executable().to_vec(),
+                r.session.as_ref().map(|v| v.session.id),
+            );
+            match self.windows.get_mut(&key) {
+                Some(w) if now.saturating_sub(w.opened).as_secs() < rule.dedup_seconds => {
+                    w.repeats += 1;
+                    w.last = Some((r.clone(), alert));
+                }
+                _ => {
+                    if self.windows.len() >= WINDOWS_KEPT {
+                        // the oldest window is forgotten early
+                        forget_oldest(&mut self.windows);
+                    }
+                    self.windows.insert(
+                        key,
+                        Window {
+                            opened: now,
+                            repeats: 0,
+                            last: None,
+                        },
+                    );
+                    out.push(alert);
+                }
+            }
+        }
+        self.raised += out.len() as u64;
+        out
+    }
+
+    /// Judges one record on its own, as a one-shot check does (`monitor audit` on each running
+    /// process): every rule, with allow-lists, without de-duplication.
+    pub fn judge(&mut self, r: &Record, lineage: &dyn Lineage) -> Vec<Alert> {
+        self.matches(r, lineage)
+    }
+
+    /// The enabled rules that match `r` and are not exempted.
+    fn matches(&mut self, r: &Record, lineage: &dyn Lineage) -> Vec<Alert> {
         let Self {
             rules,
             memory,
-            windows,
             allowed: allowed_count,
             ..
         } = self;
-        memory.learn(r, now);
         let mut out = Vec::new();
         let mut context: Option<Context> = None;
         for rule in rules.enabled() {
@@ -115,46 +161,15 @@ impl Alerts {
                     continue;
                 }
             }
-            let alert = Alert {
+            out.push(Alert {
                 rule: rule.clone(),
                 severity: hit.severity,
                 message: hit.message,
                 reason: hit.reason,
                 count: 1,
                 repeats: false,
-            };
-            if rule.dedup_seconds == 0 {
-                out.push(alert);
-                continue;
-            }
-            let key = (
-                rule.id.clone(),
-                r.process.executable().to_vec(),
-                r.session.as_ref().map(|v| v.session.id),
-            );
-            match windows.get_mut(&key) {
-                Some(w) if now.saturating_sub(w.opened).as_secs() < rule.dedup_seconds => {
-                    w.repeats += 1;
-                    w.last = Some((r.clone(), alert));
-                }
-                _ => {
-                    if windows.len() >= WINDOWS_KEPT {
-                        // the oldest window is forgotten early
-                        forget_oldest(windows);
-                    }
-                    windows.insert(
-                        key,
-                        Window {
-                            opened: now,
-                            repeats: 0,
-                            last: None,
-                        },
-                    );
-                    out.push(alert);
-                }
-            }
+            });
         }
-        self.raised += out.len() as u64;
         out
     }
 

@@ -96,8 +96,11 @@ fn ip(a: IpAddr) -> Value {
     s(a.to_canonical().to_string())
 }
 
+/// An address and port, when a record has one.
+type Endpoint = Option<(IpAddr, u16)>;
+
 /// (source, destination) of a record, as its line has them.
-fn endpoints(r: &Record) -> (Option<(IpAddr, u16)>, Option<(IpAddr, u16)>) {
+fn endpoints(r: &Record) -> (Endpoint, Endpoint) {
     use crate::state::nettable::Direction::Ingress;
     let pair = |a: std::net::SocketAddr| (a.ip(), a.port());
     match &r.what {

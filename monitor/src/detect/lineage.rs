@@ -1,9 +1,9 @@
 //! Where a process comes from, for severity from context: its ancestors as the process table
 //! knows them, whether a build or package tool is among them, whether it descends from an ssh
 //! session or a network service, whether the service manager started it.
-use std::{collections::HashSet, sync::Arc};
+use std::sync::Arc;
 
-use super::suspicious;
+use super::{detectors::Servers, suspicious};
 use crate::{
     pipeline::record::Record,
     render::text,
@@ -91,7 +91,7 @@ impl Context {
 
     /// An ancestor (below the login, if any) accepted network connections: a server (web,
     /// database, …).
-    pub fn network_service(&self, servers: &HashSet<u32>) -> bool {
+    pub fn network_service(&self, servers: &Servers) -> bool {
         self.pids.iter().skip(1).any(|p| servers.contains(p))
     }
 

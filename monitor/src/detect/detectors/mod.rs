@@ -87,6 +87,18 @@ impl Detector {
         }
     }
 
+    /// The detectors that judge a program by what it is (its file, its name): they apply to
+    /// a process found running as well as to an exec.
+    pub fn judges_programs(self) -> bool {
+        matches!(
+            self,
+            Detector::ExecFromWritableDir
+                | Detector::ExecFromMemory
+                | Detector::ExecOfDeletedFile
+                | Detector::KernelThreadMimicry
+        )
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.name() == name)
     }
@@ -206,6 +218,37 @@ impl Failures {
     }
 }
 
+/// Processes that accepted a connection (network services), bounded: the oldest are forgotten.
+#[derive(Default)]
+pub struct Servers {
+    pids: HashSet<u32>,
+    order: VecDeque<u32>,
+}
+
+impl Servers {
+    fn accepted(&mut self, pid: u32) {
+        if !self.pids.insert(pid) {
+            return;
+        }
+        self.order.push_back(pid);
+        if self.order.len() > SERVERS_KEPT {
+            if let Some(old) = self.order.pop_front() {
+                self.pids.remove(&old);
+            }
+        }
+    }
+
+    fn exited(&mut self, pid: u32) {
+        if self.pids.remove(&pid) {
+            self.order.retain(|p| *p != pid);
+        }
+    }
+
+    pub fn contains(&self, pid: &u32) -> bool {
+        self.pids.contains(pid)
+    }
+}
+
 /// What the detectors remember between records.
 #[derive(Default)]
 pub struct Memory {
@@ -214,8 +257,7 @@ pub struct Memory {
     /// Refused sudo commands per user.
     sudo: Failures,
     /// Processes that accepted a connection: network services.
-    servers: HashSet<u32>,
-    servers_order: VecDeque<u32>,
+    servers: Servers,
     /// Recent curl/wget runs.
     downloads: VecDeque<Download>,
     /// Recent shells that read their script from standard input (`… | sh`).
@@ -240,21 +282,8 @@ impl Memory {
     pub fn learn(&mut self, r: &Record, now: Duration) {
         self.now = now;
         match &r.what {
-            What::Accept(_) => {
-                if self.servers.insert(r.process.pid) {
-                    self.servers_order.push_back(r.process.pid);
-                    if self.servers_order.len() > SERVERS_KEPT {
-                        if let Some(old) = self.servers_order.pop_front() {
-                            self.servers.remove(&old);
-                        }
-                    }
-                }
-            }
-            What::Exit(_) => {
-                if self.servers.remove(&r.process.pid) {
-                    self.servers_order.retain(|p| *p != r.process.pid);
-                }
-            }
+            What::Accept(_) => self.servers.accepted(r.process.pid),
+            What::Exit(_) => self.servers.exited(r.process.pid),
             What::Exec(e) if !e.failed() => process::learn_exec(self, r, e),
             What::Auth(a) => match &a.event {
                 AuthEvent::Login(l) if !l.success => {

@@ -1,10 +1,8 @@
 //! The network: a shell connecting out, a new listener (a bind shell when it is a shell or an
 //! interpreter from a login or a service), a raw or packet socket.
-use std::collections::HashSet;
-
 use monitor_common::net::AF_PACKET;
 
-use super::{name_of, Hit};
+use super::{name_of, Hit, Servers};
 use crate::{
     detect::{
         lineage::{Context, Lineage},
@@ -38,7 +36,7 @@ pub fn shell_connection(rule: &Rule, r: &Record) -> Option<Hit> {
 pub fn new_listener(
     rule: &Rule,
     r: &Record,
-    servers: &HashSet<u32>,
+    servers: &Servers,
     lineage: &dyn Lineage,
 ) -> Option<Hit> {
     let What::Listen(l) = &r.what else {

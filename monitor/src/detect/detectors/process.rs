@@ -1,8 +1,8 @@
 //! Programs: run from /tmp, a memfd or a deleted file; fetched and run; named like a kernel
 //! thread; a shell started by a network service.
-use std::{collections::HashSet, time::Duration};
+use std::time::Duration;
 
-use super::{secs, Hit, Memory};
+use super::{secs, Hit, Memory, Servers};
 use crate::{
     detect::{
         lineage::{Context, Lineage},
@@ -283,7 +283,7 @@ pub fn download_and_execute(rule: &Rule, r: &Record, memory: &mut Memory) -> Opt
 pub fn from_writable_dir(
     rule: &Rule,
     r: &Record,
-    servers: &HashSet<u32>,
+    servers: &Servers,
     lineage: &dyn Lineage,
 ) -> Option<Hit> {
     let exe = exec_path(r)?;
@@ -401,7 +401,7 @@ pub fn kernel_thread_mimicry(rule: &Rule, r: &Record) -> Option<Hit> {
     })
 }
 
-pub fn service_spawned_shell(rule: &Rule, r: &Record, servers: &HashSet<u32>) -> Option<Hit> {
+pub fn service_spawned_shell(rule: &Rule, r: &Record, servers: &Servers) -> Option<Hit> {
     let exe = exec_path(r)?;
     let name = text::lossy(&r.process.name());
     if !suspicious::is_shell_or_interpreter(&name) {
