@@ -28,6 +28,13 @@ pub struct Download {
     path: Option<String>,
 }
 
+/// Whether the executable's path starts with one of `prefixes` or ends with `suffix` (bytes:
+/// no copy, for the checks every exec goes through).
+fn exe_matches(r: &Record, prefixes: &[&[u8]], suffix: Option<&[u8]>) -> bool {
+    let exe = r.process.executable();
+    prefixes.iter().any(|p| exe.starts_with(p)) || suffix.is_some_and(|s| exe.ends_with(s))
+}
+
 /// The executable of a successful exec, as text.
 fn exec_path(r: &Record) -> Option<String> {
     match &r.what {
@@ -147,8 +154,14 @@ fn reads_stdin(name: &str, args: &[String]) -> bool {
 /// Remembers curl and wget runs, and shells reading standard input (called for every
 /// successful exec).
 pub fn learn_exec(memory: &mut Memory, r: &Record, e: &ExecInfo) {
-    let name = text::lossy(&r.process.name());
-    if reads_stdin(&name, &args_of(r)) {
+    // most execs are neither: decide on the name before copying anything
+    let name_bytes = r.process.name();
+    let name = text::lossy(&name_bytes);
+    let download = name == "curl" || name == "wget";
+    if !download && !suspicious::is_shell(&name) {
+        return;
+    }
+    if !download && reads_stdin(&name, &args_of(r)) {
         if memory.stdin_shells.len() >= DOWNLOADS_KEPT {
             memory.stdin_shells.pop_front();
         }
@@ -187,6 +200,10 @@ fn makes_executable(mode: &str) -> bool {
 
 pub fn download_and_execute(rule: &Rule, r: &Record, memory: &mut Memory) -> Option<Hit> {
     let What::Exec(e) = &r.what else { return None };
+    // nothing fetched lately: nothing to run (the common case, decided without a copy)
+    if memory.downloads.is_empty() {
+        return None;
+    }
     let exe = exec_path(r)?;
     let now = memory.now;
     let window = secs(rule, "window_seconds");
@@ -286,6 +303,9 @@ pub fn from_writable_dir(
     servers: &Servers,
     lineage: &dyn Lineage,
 ) -> Option<Hit> {
+    if !exe_matches(r, &[b"/tmp/", b"/dev/shm/", b"/var/tmp/"], None) {
+        return None;
+    }
     let exe = exec_path(r)?;
     if !suspicious::in_tmp_dir(&exe) || suspicious::is_deleted(&exe) {
         return None;
@@ -351,6 +371,9 @@ pub enum Special {
 }
 
 pub fn special(rule: &Rule, r: &Record, lineage: &dyn Lineage, which: Special) -> Option<Hit> {
+    if !exe_matches(r, &[b"/memfd:"], Some(b" (deleted)")) {
+        return None;
+    }
     let exe = exec_path(r)?;
     let how = match which {
         Special::Memfd if suspicious::is_memfd(&exe) => "from a memfd: it never was a file on disk",
@@ -380,6 +403,17 @@ fn kernel_thread_name(name: &str) -> bool {
 }
 
 pub fn kernel_thread_mimicry(rule: &Rule, r: &Record) -> Option<Hit> {
+    let bracketed = match &r.what {
+        What::Exec(_) => r
+            .process
+            .args()
+            .first()
+            .is_some_and(|a| a.starts_with(b"[")),
+        _ => r.process.comm.is_some_and(|c| c[0] == b'['),
+    };
+    if !bracketed {
+        return None;
+    }
     let exe = text::lossy(r.process.executable());
     if exe.is_empty() {
         return None;
@@ -402,6 +436,10 @@ pub fn kernel_thread_mimicry(rule: &Rule, r: &Record) -> Option<Hit> {
 }
 
 pub fn service_spawned_shell(rule: &Rule, r: &Record, servers: &Servers) -> Option<Hit> {
+    // only a process a server forked (or a server itself) can be it
+    if !servers.contains(&r.process.ppid) && !servers.contains(&r.process.pid) {
+        return None;
+    }
     let exe = exec_path(r)?;
     let name = text::lossy(&r.process.name());
     if !suspicious::is_shell_or_interpreter(&name) {
