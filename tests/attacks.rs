@@ -287,3 +287,39 @@ fn refused_sudo_in_a_burst_is_raised() {
         "{a}"
     );
 }
+
+#[test]
+fn a_fileless_program_and_one_whose_file_was_deleted_are_raised() {
+    let state = state_dir();
+    let fx = SshFixture::get();
+    let dir = std::env::temp_dir().join(marker("gone"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let gone = dir.join("payload");
+    monitor_e2e::copy_executable("/bin/true", &gone);
+    let m = monitor(fx, &state);
+    let (fileless, deleted) = (marker("memfd"), marker("deleted"));
+    // detached (`setsid -f`), away from `cargo test`, under which they would only be low
+    let script = "import os,sys\n\
+                  def run(fd, name, mk):\n\
+                  \x20   pid=os.fork()\n\
+                  \x20   if pid==0: os.execve(fd, [name, mk], {})\n\
+                  \x20   os.waitpid(pid,0)\n\
+                  fd=os.memfd_create('payload')\n\
+                  os.write(fd, open('/bin/true','rb').read())\n\
+                  run(fd, 'payload', sys.argv[1])\n\
+                  fd=os.open(sys.argv[3], os.O_RDONLY); os.unlink(sys.argv[3])\n\
+                  run(fd, 'gone', sys.argv[2])\n";
+    let status = Command::new("setsid")
+        .args(["-f", "/usr/bin/python3", "-c", script, &fileless, &deleted])
+        .arg(&gone)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let memfd = alert(&m, "exec_from_memory", |l| has_arg(l, &fileless));
+    let unlinked = alert(&m, "exec_of_deleted_file", |l| has_arg(l, &deleted));
+    m.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    check(&memfd, "MON-2002", "T1620", "high");
+    assert_eq!(memfd["process"]["executable"], "/memfd:payload (deleted)");
+    check(&unlinked, "MON-2003", "T1070.004", "high");
+}
