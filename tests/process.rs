@@ -376,16 +376,7 @@ fn relative_memfd_and_deleted_execs_name_the_file_that_ran() {
         .status()
         .unwrap();
     assert!(status.success());
-    let script = "import os,sys\n\
-                  def run(fd, name, mk):\n\
-                  \x20   pid=os.fork()\n\
-                  \x20   if pid==0: os.execve(fd, [name, mk], {})\n\
-                  \x20   os.waitpid(pid,0)\n\
-                  fd=os.memfd_create('payload')\n\
-                  os.write(fd, open('/bin/true','rb').read())\n\
-                  run(fd, 'payload', sys.argv[1])\n\
-                  fd=os.open(sys.argv[3], os.O_RDONLY); os.unlink(sys.argv[3])\n\
-                  run(fd, 'gone', sys.argv[2])\n";
+    let script = monitor_e2e::FILELESS_AND_DELETED;
     let status = Command::new("/usr/bin/python3")
         .args(["-c", script, &mk2, &mk3])
         .arg(dir.join("gone"))

@@ -82,6 +82,43 @@ impl Drop for KillOnDrop {
     }
 }
 
+/// Starts `cmd`, whose first line on stdout is what the test waits for (a port it listens on);
+/// the child (killed when dropped) and that line.
+pub fn spawn_reporting(cmd: &mut Command) -> (KillOnDrop, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let mut first = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut first);
+    }
+    (KillOnDrop(child), first.trim().to_owned())
+}
+
+/// A Python script (argv: marker1 marker2 path) that runs /bin/true from a memfd with argv
+/// `[payload, marker1]`, then `path` after unlinking it with argv `[gone, marker2]`.
+pub const FILELESS_AND_DELETED: &str = "import os,sys\n\
+    def run(fd, name, mk):\n\
+    \x20   pid=os.fork()\n\
+    \x20   if pid==0: os.execve(fd, [name, mk], {})\n\
+    \x20   os.waitpid(pid,0)\n\
+    fd=os.memfd_create('payload')\n\
+    os.write(fd, open('/bin/true','rb').read())\n\
+    run(fd, 'payload', sys.argv[1])\n\
+    fd=os.open(sys.argv[3], os.O_RDONLY); os.unlink(sys.argv[3])\n\
+    run(fd, 'gone', sys.argv[2])\n";
+
+/// `args` run detached from this test: `setsid -f` forks, and the program is started only once
+/// that fork's parent has exited, so that its parent is PID 1 — outside the ancestry of
+/// `cargo test`, a build tool under which the rules judge a program differently.
+pub fn detached<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
+    let mut c = Command::new("setsid");
+    c.args(["-f", "sh", "-c", "sleep 0.3; exec \"$@\"", "sh"])
+        .args(args);
+    c
+}
+
 /// Runs a command the test needs; panics with its stderr if it fails.
 #[track_caller]
 pub fn run_ok(cmd: &mut Command) -> std::process::Output {
