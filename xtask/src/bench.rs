@@ -384,23 +384,25 @@ fn print_summary(w: &Workload, s: &mut Summary) {
     if !s.bpftrace.is_empty() {
         rate_line(&format!("{}, bpftrace", w.name), &s.bpftrace, &s.base);
     }
-    let cpu = median(&mut s.cpu_per_1000);
-    println!("  {:<24} {cpu:>9.3} s per 1000 {}", "monitor CPU", w.unit);
-    println!(
-        "  {:<24} {:>9.1} MiB",
-        "monitor peak RSS",
-        s.peak_rss_kib as f64 / 1024.0
-    );
+    cost_lines("monitor", w.unit, &mut s.cpu_per_1000, s.peak_rss_kib);
     println!("  {:<24} {:>9}", "monitor lost events", s.lost);
     if !s.top_cpu_per_1000.is_empty() {
-        let cpu = median(&mut s.top_cpu_per_1000);
-        println!("  {:<24} {cpu:>9.3} s per 1000 {}", "top CPU", w.unit);
-        println!(
-            "  {:<24} {:>9.1} MiB",
-            "top peak RSS",
-            s.top_peak_rss_kib as f64 / 1024.0
-        );
+        cost_lines("top", w.unit, &mut s.top_cpu_per_1000, s.top_peak_rss_kib);
     }
+}
+
+/// A tracer's median CPU time per 1000 operations and its peak RSS.
+fn cost_lines(who: &str, unit: &str, cpu_per_1000: &mut [f64], peak_rss_kib: u64) {
+    let cpu = median(cpu_per_1000);
+    println!(
+        "  {:<24} {cpu:>9.3} s per 1000 {unit}",
+        format!("{who} CPU")
+    );
+    println!(
+        "  {:<24} {:>9.1} MiB",
+        format!("{who} peak RSS"),
+        peak_rss_kib as f64 / 1024.0
+    );
 }
 
 /// `monitor top` drawing on a pseudo-terminal (120×40) whose output a thread reads and

@@ -158,7 +158,7 @@ pub fn values(r: &Record, field: &str) -> Option<Vec<Value>> {
         }
         .map(s)),
         "process.pid" => vec![n(p.pid)],
-        "process.name" => vec![s(text::lossy(&p.name()))],
+        "process.name" => vec![s(text::lossy(p.name()))],
         "process.executable" => {
             one((!p.executable().is_empty()).then(|| s(text::lossy(p.executable()))))
         }

@@ -56,7 +56,7 @@ pub struct Context {
 
 impl Context {
     pub fn of(r: &Record, lineage: &dyn Lineage) -> Self {
-        let mut names = vec![text::lossy(&r.process.name())];
+        let mut names = vec![text::lossy(r.process.name())];
         let mut args = vec![r.process.args().iter().map(|a| text::lossy(a)).collect()];
         let mut pids = vec![r.process.pid];
         let mut ssh_session = r.session.as_ref().is_some_and(|v| v.session.kind == "sshd");

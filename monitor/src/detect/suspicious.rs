@@ -87,19 +87,22 @@ pub fn forges_log_syntax(value: &str) -> bool {
     false
 }
 
-/// The executable is in /tmp, /dev/shm or /var/tmp.
-pub fn in_tmp_dir(exe: &str) -> bool {
-    TMP_DIRS.iter().any(|d| exe.starts_with(d))
+/// The executable is in /tmp, /dev/shm or /var/tmp (a path as text or as the kernel's bytes:
+/// every exec is checked, without a copy).
+pub fn in_tmp_dir(exe: impl AsRef<[u8]>) -> bool {
+    TMP_DIRS
+        .iter()
+        .any(|d| exe.as_ref().starts_with(d.as_bytes()))
 }
 
 /// The executable is a memfd (`/memfd:name (deleted)`): a program that never was a file.
-pub fn is_memfd(exe: &str) -> bool {
-    exe.starts_with("/memfd:")
+pub fn is_memfd(exe: impl AsRef<[u8]>) -> bool {
+    exe.as_ref().starts_with(b"/memfd:")
 }
 
 /// The executable had been unlinked, as /proc/PID/exe (and the monitor) show it.
-pub fn is_deleted(exe: &str) -> bool {
-    exe.ends_with(" (deleted)")
+pub fn is_deleted(exe: impl AsRef<[u8]>) -> bool {
+    exe.as_ref().ends_with(b" (deleted)")
 }
 
 /// The file name of an executable path, without the ` (deleted)` mark.

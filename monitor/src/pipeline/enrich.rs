@@ -29,7 +29,7 @@ impl Enrich<'_> {
 
     /// Unix ns of a boot-clock start time (0: unknown).
     fn start(&self, boot_ns: u64) -> Option<i128> {
-        (boot_ns != 0).then(|| self.wall(boot_ns))
+        start_time(self.clock, boot_ns)
     }
 
     pub fn user(&mut self, uid: u32) -> Id {
@@ -142,8 +142,11 @@ pub fn session_view(clock: &Clock, table: &ProcTable, s: &Session) -> SessionVie
     SessionView {
         session: s.clone(),
         leader_image: leader.map(|p| p.image.clone()),
-        leader_start: leader
-            .filter(|p| p.start_ns != 0)
-            .map(|p| clock.wall_ns(p.start_ns)),
+        leader_start: leader.and_then(|p| start_time(clock, p.start_ns)),
     }
+}
+
+/// Unix ns of a boot-clock start time (0: unknown).
+fn start_time(clock: &Clock, boot_ns: u64) -> Option<i128> {
+    (boot_ns != 0).then(|| clock.wall_ns(boot_ns))
 }

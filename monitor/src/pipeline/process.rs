@@ -68,7 +68,6 @@ impl Pipeline {
             args: e.args.clone(),
             args_truncated: e.args_truncated(),
         });
-        let exe = text::lossy(&image.executable);
         let info = ExecInfo {
             errno: ev.errno,
             args_original_bytes: ev.argv_size,
@@ -77,7 +76,8 @@ impl Pipeline {
             executable_truncated: e.filename_truncated(),
             cwd: e.cwd.clone(),
             // a dropper removes its file as soon as it runs: look while it may still be there
-            file_age: (!failed && suspicious::in_tmp_dir(&exe)).then(|| FileAge::of(&exe)),
+            file_age: (!failed && suspicious::in_tmp_dir(&image.executable))
+                .then(|| FileAge::of(&text::lossy(&image.executable))),
         };
         if failed {
             self.place(pid, &ev.task);

@@ -86,16 +86,21 @@ impl Proc {
     }
 
     /// The program's name: the executable's file name, else the kernel's task name.
-    pub fn name(&self) -> Vec<u8> {
-        let exe = self.executable();
-        if exe.is_empty() {
-            self.comm
-                .as_ref()
-                .map(|c| crate::render::text::c_str(c).to_vec())
-                .unwrap_or_default()
-        } else {
-            crate::render::text::basename(exe).to_vec()
-        }
+    pub fn name(&self) -> &[u8] {
+        program_name(
+            self.executable(),
+            self.comm.as_ref().map_or(&[], |c| &c[..]),
+        )
+    }
+}
+
+/// A program's name: the executable's file name, else the kernel's task name (`comm`,
+/// NUL-padded) — what `process.name` says and every view shows.
+pub fn program_name<'a>(executable: &'a [u8], comm: &'a [u8]) -> &'a [u8] {
+    if executable.is_empty() {
+        crate::render::text::c_str(comm)
+    } else {
+        crate::render::text::basename(executable)
     }
 }
 

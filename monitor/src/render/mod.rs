@@ -66,11 +66,7 @@ impl Renderer {
 /// `process.*` and `monitor.process.*` describing an image (executable + argv).
 pub fn image_fields(pid: u32, image: &Image, comm: &[u8]) -> (Process, ProcessExt) {
     let (args, args_hex) = text::strings_with_hex(&image.args);
-    let name = if image.executable.is_empty() {
-        text::lossy(text::c_str(comm))
-    } else {
-        text::lossy(text::basename(&image.executable))
-    };
+    let name = text::lossy(record::program_name(&image.executable, comm));
     let process = Process {
         pid,
         name: Some(name),

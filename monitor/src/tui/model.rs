@@ -66,14 +66,11 @@ impl ProcRow {
     }
 
     /// The program's name: the executable's file name, else the kernel's task name.
-    pub fn name(&self) -> Vec<u8> {
-        Proc {
-            pid: self.pid,
-            image: self.image.clone(),
-            comm: self.comm,
-            ..Default::default()
-        }
-        .name()
+    pub fn name(&self) -> &[u8] {
+        crate::pipeline::record::program_name(
+            self.image.as_deref().map_or(&[], |i| &i.executable),
+            self.comm.as_ref().map_or(&[], |c| &c[..]),
+        )
     }
 
     pub fn args(&self) -> &[Vec<u8>] {

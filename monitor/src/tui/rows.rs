@@ -215,7 +215,7 @@ fn user_of(p: &ProcRow) -> String {
 /// What the process runs, made safe: argv, else its name.
 pub fn command(p: &ProcRow) -> String {
     if p.args().is_empty() {
-        safe::bytes(&p.name())
+        safe::bytes(p.name())
     } else {
         safe::args(p.args())
     }
@@ -519,7 +519,10 @@ pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
         };
         let (name, id) = match g.key {
             GroupKey::Service(pid) => (
-                m.procs.get(&pid).map(ProcRow::name).unwrap_or_default(),
+                m.procs
+                    .get(&pid)
+                    .map(|p| p.name().to_vec())
+                    .unwrap_or_default(),
                 u64::from(pid),
             ),
             GroupKey::Session(id) => (Vec::new(), id),
@@ -569,7 +572,7 @@ fn group_rows(t: &mut Tree, g: &Group) {
             let name = m
                 .procs
                 .get(&pid)
-                .map(|p| safe::bytes(&p.name()))
+                .map(|p| safe::bytes(p.name()))
                 .unwrap_or_default();
             let user = m.procs.get(&pid).map(user_of).unwrap_or_default();
             format!("{name}[{pid}]  {user}")
@@ -726,7 +729,7 @@ pub fn short<'a>(m: &'a Model, ui: &Ui) -> Vec<Row<'a>> {
 fn owner(m: &Model, pid: u32) -> (String, String) {
     match m.procs.get(&pid) {
         Some(p) => (
-            format!("{}[{pid}]", safe::bytes(&p.name())),
+            format!("{}[{pid}]", safe::bytes(p.name())),
             who_of(m, p.session, p),
         ),
         None if pid == 0 => ("?".into(), String::new()),

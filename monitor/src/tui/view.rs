@@ -60,7 +60,7 @@ pub fn draw(f: &mut Frame, m: &Model, ui: &mut Ui, status: &Status) {
     draw_footer(f, footer, ui, pal);
     match ui.overlay.clone() {
         Some(Overlay::Help) => draw_help(f, area, ui),
-        Some(Overlay::Detail(p)) => draw_detail(f, area, m, ui, &p, pal),
+        Some(Overlay::Detail(p)) => draw_detail(f, area, m, ui, &p),
         None => {}
     }
 }
@@ -329,7 +329,7 @@ fn field(name: &str, value: String) -> Line<'static> {
     ])
 }
 
-fn draw_detail(f: &mut Frame, area: Rect, m: &Model, ui: &Ui, p: &ProcRow, pal: Palette) {
+fn draw_detail(f: &mut Frame, area: Rect, m: &Model, ui: &Ui, p: &ProcRow) {
     // the live row if it is still the same process
     let p = m
         .procs
@@ -344,7 +344,7 @@ fn draw_detail(f: &mut Frame, area: Rect, m: &Model, ui: &Ui, p: &ProcRow, pal: 
     };
     lines.push(field(
         "process",
-        format!("{} {} — {state}", p.pid, safe::bytes(&p.name())),
+        format!("{} {} — {state}", p.pid, safe::bytes(p.name())),
     ));
     if let Some(img) = &p.image {
         lines.push(field("executable", safe::bytes(&img.executable)));
@@ -378,7 +378,7 @@ fn draw_detail(f: &mut Frame, area: Rect, m: &Model, ui: &Ui, p: &ProcRow, pal: 
         }
         match m.procs.get(&cur) {
             Some(q) => {
-                chain.push(format!("{} {}", q.pid, safe::bytes(&q.name())));
+                chain.push(format!("{} {}", q.pid, safe::bytes(q.name())));
                 if q.ppid == cur {
                     break;
                 }
@@ -461,7 +461,6 @@ fn draw_detail(f: &mut Frame, area: Rect, m: &Model, ui: &Ui, p: &ProcRow, pal: 
     for (i, k) in kids.into_iter().enumerate() {
         lines.push(field(if i == 0 { "children" } else { "" }, k));
     }
-    let _ = pal;
     draw_window(
         f,
         area,

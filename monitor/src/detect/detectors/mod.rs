@@ -316,7 +316,7 @@ fn auth(r: &Record) -> Option<&AuthInfo> {
 /// The program's name; for busybox, the applet it runs as (argv[0]): `busybox nc` is a
 /// reverse shell, `busybox wget` is not.
 fn name_of(r: &Record) -> String {
-    let name = text::lossy(&r.process.name());
+    let name = text::lossy(r.process.name());
     if name != "busybox" {
         return name;
     }

@@ -28,13 +28,6 @@ pub struct Download {
     path: Option<String>,
 }
 
-/// Whether the executable's path starts with one of `prefixes` or ends with `suffix` (bytes:
-/// no copy, for the checks every exec goes through).
-fn exe_matches(r: &Record, prefixes: &[&[u8]], suffix: Option<&[u8]>) -> bool {
-    let exe = r.process.executable();
-    prefixes.iter().any(|p| exe.starts_with(p)) || suffix.is_some_and(|s| exe.ends_with(s))
-}
-
 /// The executable of a successful exec, as text.
 fn exec_path(r: &Record) -> Option<String> {
     match &r.what {
@@ -154,13 +147,13 @@ fn reads_stdin(name: &str, args: &[String]) -> bool {
 /// Remembers curl and wget runs, and shells reading standard input (called for every
 /// successful exec).
 pub fn learn_exec(memory: &mut Memory, r: &Record, e: &ExecInfo) {
-    // most execs are neither: decide on the name before copying anything
+    // most execs are neither: decide on the name's bytes before copying anything
     let name_bytes = r.process.name();
-    let name = text::lossy(&name_bytes);
-    let download = name == "curl" || name == "wget";
-    if !download && !suspicious::is_shell(&name) {
+    let download = name_bytes == b"curl" || name_bytes == b"wget";
+    if !download && !std::str::from_utf8(name_bytes).is_ok_and(suspicious::is_shell) {
         return;
     }
+    let name = text::lossy(name_bytes);
     if !download && reads_stdin(&name, &args_of(r)) {
         if memory.stdin_shells.len() >= DOWNLOADS_KEPT {
             memory.stdin_shells.pop_front();
@@ -211,7 +204,7 @@ pub fn download_and_execute(rule: &Rule, r: &Record, memory: &mut Memory) -> Opt
         .downloads
         .retain(|d| now.saturating_sub(d.at) <= window.max(PIPE_WINDOW));
     let session = r.session.as_ref().map(|v| v.session.id);
-    let name = text::lossy(&r.process.name());
+    let name = text::lossy(r.process.name());
     let args = args_of(r);
     let cwd = e.cwd.as_deref();
     let fetched = |path: &str| {
@@ -303,16 +296,15 @@ pub fn from_writable_dir(
     servers: &Servers,
     lineage: &dyn Lineage,
 ) -> Option<Hit> {
-    if !exe_matches(r, &[b"/tmp/", b"/dev/shm/", b"/var/tmp/"], None) {
+    // decided on the kernel's bytes first: most execs stop here, uncopied
+    let path = r.process.executable();
+    if !suspicious::in_tmp_dir(path) || suspicious::is_deleted(path) {
         return None;
     }
     let exe = exec_path(r)?;
-    if !suspicious::in_tmp_dir(&exe) || suspicious::is_deleted(&exe) {
-        return None;
-    }
     // a link to a program elsewhere (a venv's python → /usr/bin/python3) is that program
     if let Ok(real) = std::fs::canonicalize(&exe) {
-        if !suspicious::in_tmp_dir(&real.to_string_lossy()) {
+        if !suspicious::in_tmp_dir(real.as_os_str().as_encoded_bytes()) {
             return None;
         }
     }
@@ -371,17 +363,15 @@ pub enum Special {
 }
 
 pub fn special(rule: &Rule, r: &Record, lineage: &dyn Lineage, which: Special) -> Option<Hit> {
-    if !exe_matches(r, &[b"/memfd:"], Some(b" (deleted)")) {
-        return None;
-    }
-    let exe = exec_path(r)?;
+    let path = r.process.executable();
     let how = match which {
-        Special::Memfd if suspicious::is_memfd(&exe) => "from a memfd: it never was a file on disk",
-        Special::Deleted if suspicious::is_deleted(&exe) && !suspicious::is_memfd(&exe) => {
+        Special::Memfd if suspicious::is_memfd(path) => "from a memfd: it never was a file on disk",
+        Special::Deleted if suspicious::is_deleted(path) && !suspicious::is_memfd(path) => {
             "from a file already deleted"
         }
         _ => return None,
     };
+    let exe = exec_path(r)?;
     let cx = Context::of(r, lineage);
     let (severity, reason) = match cx.build_tool() {
         Some(tool) => (
@@ -441,7 +431,7 @@ pub fn service_spawned_shell(rule: &Rule, r: &Record, servers: &Servers) -> Opti
         return None;
     }
     let exe = exec_path(r)?;
-    let name = text::lossy(&r.process.name());
+    let name = text::lossy(r.process.name());
     if !suspicious::is_shell_or_interpreter(&name) {
         return None;
     }
