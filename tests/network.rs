@@ -380,6 +380,94 @@ fn connection_storm_loses_nothing() {
     assert_eq!(stats["lost_total"], 0, "{stats}");
 }
 
+/// Closes `s` with a reset (SO_LINGER 0): no FIN, no TIME_WAIT.
+fn reset(s: TcpStream) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: a valid fd and a linger struct of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_LINGER");
+}
+
+/// Connections reset while they wait in the accept queue end before any call owns them: the
+/// accept that later returns one is followed by its disconnect, and none stays tracked (once,
+/// 2.5 % of a reset storm's connections stayed in the table for ever).
+#[test]
+fn connections_reset_before_accept_end_and_leave_nothing_tracked() {
+    let m = Monitor::start(&["--stats-interval", "0.5"]);
+    let before = m.wait_for("a stats line", T, |l| action(l) == "stats");
+    let tracked_before = before["monitor"]["stats"]["connections_tracked"]
+        .as_u64()
+        .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    // queued and reset before the server accepts any
+    let queued = 50;
+    for _ in 0..queued {
+        reset(TcpStream::connect(addr).unwrap());
+    }
+    // then a storm of connections reset as soon as made, accepted as fast as possible
+    let storm = 2000;
+    let server = std::thread::spawn(move || {
+        for _ in 0..queued + storm {
+            drop(listener.accept().unwrap());
+        }
+    });
+    for _ in 0..storm {
+        reset(TcpStream::connect(addr).unwrap());
+    }
+    server.join().unwrap();
+    let n = (queued + storm) as usize;
+    let ours = |l: &&Value, act: &str| action(l) == act && l["process"]["pid"] == me();
+    m.wait_count("accepts", n, Duration::from_secs(60), |l| {
+        l.iter()
+            .filter(|l| ours(l, "accept") && l["destination"]["port"] == addr.port())
+            .count()
+    });
+    // each accepted connection's end (the server's side: ingress, to the listener's port)
+    let accepted_end = |l: &&Value| {
+        ours(l, "disconnect")
+            && l["destination"]["port"] == addr.port()
+            && l["network"]["direction"] == "ingress"
+    };
+    m.settle(n, Duration::from_secs(60), |l| {
+        l.iter().filter(accepted_end).count()
+    });
+    // the stats after every connection closed: the next stats line from here
+    let stats_lines = |l: &[Value]| l.iter().filter(|l| action(l) == "stats").count();
+    let seen = stats_lines(&m.lines());
+    m.wait_count("a stats line after the storm", seen + 1, T, stats_lines);
+    let lines = m.lines();
+    let after = lines
+        .iter()
+        .rfind(|l| action(l) == "stats")
+        .unwrap()
+        .clone();
+    let done = m.stop();
+    let ends = done.lines.iter().filter(accepted_end).count();
+    assert_eq!(ends, n, "one disconnect per accepted connection");
+    let tracked_after = after["monitor"]["stats"]["connections_tracked"]
+        .as_u64()
+        .unwrap();
+    // other tests of this binary run alongside: a few of their connections may be open
+    assert!(
+        tracked_after <= tracked_before + 10,
+        "{tracked_before} connections tracked before {n} reset connections, {tracked_after} after"
+    );
+    let stats = &done.final_stats()["monitor"]["stats"];
+    assert_eq!(stats["lost_total"], 0, "{stats}");
+}
+
 /// A network namespace of the test's own, deleted on drop.
 struct Netns(String);
 

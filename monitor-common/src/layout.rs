@@ -82,6 +82,8 @@ pub struct Layout {
     pub sk_type: u32,
     pub sk_protocol: u32,
     pub sk_err: u32,
+    /// `sock_common.skc_state` (one byte: a TCP state).
+    pub sk_state: u32,
     /// `inet_sock.inet_sport`: the local port, still set after the socket is unhashed (a
     /// connection reset before accept returns has `skc_num` cleared).
     pub inet_sport: u32,
@@ -165,6 +167,7 @@ impl Layout {
             sk_type: MISSING,
             sk_protocol: MISSING,
             sk_err: MISSING,
+            sk_state: MISSING,
             inet_sport: MISSING,
             mm_exe_file: MISSING,
             file_path_dentry: MISSING,
@@ -197,8 +200,12 @@ pub struct Config {
     /// Ring-buffer fill level (bytes) above which a submit forces a wake-up of the reader;
     /// below it records are submitted without one and the reader drains on a timer.
     pub wakeup_threshold: u64,
+    /// A submit also forces a wake-up when the last forced one on that CPU is older than
+    /// this (ns): what bounds the delay of a record at low rates, while a storm is still
+    /// batched.
+    pub wakeup_after_ns: u64,
 }
-crate::assert_size!(Config, 16);
+crate::assert_size!(Config, 24);
 
 impl Config {
     pub const fn zeroed() -> Self {
@@ -206,6 +213,7 @@ impl Config {
             self_tgid: 0,
             argv_limit: 0,
             wakeup_threshold: 0,
+            wakeup_after_ns: 0,
         }
     }
 }

@@ -45,18 +45,26 @@ pub struct SockEvent {
     /// Host byte order.
     pub local_port: u16,
     pub remote_port: u16,
-    pub _pad: u16,
+    /// The socket's TCP state when the call returned (connect, accept; else 0): a
+    /// non-blocking connect may already be ESTABLISHED or CLOSE by then, an accepted
+    /// connection already CLOSE (reset while it waited in the queue).
+    pub sk_state: u16,
     /// IPv4 addresses use the first 4 bytes.
     pub local_addr: [u8; 16],
     pub remote_addr: [u8; 16],
     pub sockaddr_len: u32,
-    pub _pad2: u32,
+    /// `sk_err` when `sk_state` is CLOSE: why it failed.
+    pub sk_err: i32,
     pub sockaddr: [u8; SOCKADDR_CAP],
 }
 crate::assert_size!(SockEvent, 280);
 
-/// A TCP socket changed state to ESTABLISHED or CLOSE. Runs in softirq context for inbound
-/// packets, so `header.pid` is not the owner; userspace matches `sk` with the connect/accept.
+/// A TCP socket changed state: a connection ended (→ CLOSE from any state but LISTEN and
+/// SYN_RECV), or a non-blocking connect still in progress when its call returned was
+/// answered (SYN_SENT → ESTABLISHED; SYN_SENT → CLOSE). Blocking connects and accepted
+/// connections are reported established by their call, so their ESTABLISHED is not sent.
+/// Runs in softirq context for inbound packets, so `header.pid` is not the owner; userspace
+/// matches `sk` with the connect/accept.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TcpStateEvent {

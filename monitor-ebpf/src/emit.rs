@@ -1,18 +1,34 @@
 //! Sending records to the ring buffer, with the wake-up policy and drop counting.
 //!
-//! Records are submitted without waking the reader, which drains on a short timer; once the ring
-//! holds more than `CONFIG.wakeup_threshold` bytes a submit forces a wake-up, so a storm cannot
-//! overflow the ring between two timer ticks. Every record that does not fit is counted in `DROPS`.
-use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
+//! A submit wakes the reader when the last wake-up forced on this CPU is older than
+//! `CONFIG.wakeup_after_ns` (a few ms) — so at low rates a record reaches userspace at once —
+//! or when the ring holds more than `CONFIG.wakeup_threshold` bytes, so that a storm cannot
+//! overflow it. Other records are submitted without a wake-up (the costly part of a submit in a
+//! storm) and read by the drain that follows every wake-up a few ms later, or by the reader's
+//! timer. Every record that does not fit is counted in `DROPS`.
+use aya_ebpf::{
+    bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
+    helpers::generated::bpf_ktime_get_ns,
+};
 
 use crate::{
     globals::config,
-    maps::{DROPS, EVENTS},
+    maps::{DROPS, EVENTS, LAST_WAKEUP},
 };
 
 #[inline(always)]
 fn wakeup_flags() -> u64 {
     if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= config!(wakeup_threshold) {
+        return BPF_RB_FORCE_WAKEUP as u64;
+    }
+    let Some(last) = LAST_WAKEUP.get_ptr_mut(0) else {
+        return BPF_RB_NO_WAKEUP as u64;
+    };
+    let now = unsafe { bpf_ktime_get_ns() };
+    // SAFETY: this CPU's slot; programs on one CPU do not run concurrently but for a softirq
+    // interrupting, where a lost update only costs one extra wake-up
+    if now.wrapping_sub(unsafe { *last }) > config!(wakeup_after_ns) {
+        unsafe { *last = now };
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         BPF_RB_NO_WAKEUP as u64

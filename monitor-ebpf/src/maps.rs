@@ -17,6 +17,10 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EventKind::COUNT, 0);
 
+/// When a submit on this CPU last forced a wake-up of the reader (`bpf_ktime_get_ns`).
+#[map]
+pub static LAST_WAKEUP: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
 /// The TCP state programs' guard: a busy flag and a rescued count per CPU (see
 /// `monitor_common::counters` and `net::inet_sock_set_state_nested`).
 #[map]
@@ -59,3 +63,8 @@ pub static PENDING_SOCK: LruHashMap<u32, PendingSock> = LruHashMap::with_max_ent
 /// Where socket events are assembled (too large for the BPF stack with everything else).
 #[map]
 pub static SOCK_SCRATCH: PerCpuArray<SockEvent> = PerCpuArray::with_max_entries(1, 0);
+
+/// Non-blocking connects whose call returned EINPROGRESS, by `struct sock *`: the TCP state
+/// program reports their SYN_SENT → ESTABLISHED (the only ESTABLISHED it reports).
+#[map]
+pub static PENDING_CONNECT: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);

@@ -13,14 +13,14 @@ use monitor_common::{
     header::EventKind,
     net::{
         SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, SOCKADDR_CAP,
-        SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
+        SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT,
     },
 };
 
 use crate::{
     emit::{count_drop, send},
     globals::layout,
-    maps::{PendingSock, PENDING_SOCK, SOCK_SCRATCH, STATE_GUARD},
+    maps::{PendingSock, PENDING_CONNECT, PENDING_SOCK, SOCK_SCRATCH, STATE_GUARD},
     task::{current_task, fill_task_info, header, is_self, read_at, sock_of_fd},
 };
 
@@ -118,11 +118,11 @@ fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
     ev.protocol = 0;
     ev.local_port = 0;
     ev.remote_port = 0;
-    ev._pad = 0;
+    ev.sk_state = 0;
     ev.local_addr = [0; 16];
     ev.remote_addr = [0; 16];
     ev.sockaddr_len = 0;
-    ev._pad2 = 0;
+    ev.sk_err = 0;
     Some(ev)
 }
 
@@ -171,11 +171,32 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     let sk = sock_of_fd(current_task(), pending.fd);
     if sk != 0 {
         fill_from_sock(sk, ev);
+        if r == -EINPROGRESS && ev.protocol == IPPROTO_TCP {
+            in_progress(sk, ev);
+        }
     }
     ev.family = family;
     copy_sockaddr(ev, &pending);
     send(ev, EventKind::Connect as u32);
     Ok(())
+}
+
+const EINPROGRESS: i64 = 115;
+
+/// A non-blocking TCP connect returned: the state program is told to report how it ends.
+/// Registered before the state is read, so the answer is either in this record (the socket
+/// already left SYN_SENT) or in a state record (it leaves later) — both when it happens in
+/// between, which userspace takes as one.
+fn in_progress(sk: u64, ev: &mut SockEvent) {
+    let _ = PENDING_CONNECT.insert(sk, 1, 0);
+    let state = read_at::<u8>(sk, layout!(sk_state)).unwrap_or(0) as u32;
+    if state != TCP_SYN_SENT {
+        let _ = PENDING_CONNECT.remove(sk);
+        ev.sk_state = state as u16;
+        if state == TCP_CLOSE {
+            ev.sk_err = read_at::<i32>(sk, layout!(sk_err)).unwrap_or(0);
+        }
+    }
 }
 
 // ---- accept ----
@@ -212,6 +233,8 @@ fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
     ev.ret = fd;
     ev.fd = fd as i32;
     fill_from_sock(sk, ev);
+    // a connection reset while it waited in the accept queue is already closed
+    ev.sk_state = read_at::<u8>(sk, layout!(sk_state)).unwrap_or(0) as u16;
     send(ev, EventKind::Accept as u32);
     Ok(())
 }
@@ -373,13 +396,29 @@ pub fn inet_sock_set_state_nested(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// Whether a state change is reported, decided on the states alone (and, for a connect's
+/// answer, one map look-up): most of a connection's six changes are not.
+#[inline(always)]
+fn wanted(sk: u64, old: u32, new: u32) -> bool {
+    match new {
+        // the answer to a non-blocking connect; others are reported by connect/accept
+        TCP_ESTABLISHED => old == TCP_SYN_SENT && PENDING_CONNECT.remove(sk).is_ok(),
+        // a connection's end; a refused or failed connect only if it was non-blocking (a
+        // blocking one's call reports it); a handshake that never completed is not one
+        TCP_CLOSE => match old {
+            TCP_LISTEN | TCP_CLOSE | TCP_SYN_RECV => false,
+            TCP_SYN_SENT => PENDING_CONNECT.remove(sk).is_ok(),
+            _ => true,
+        },
+        _ => false,
+    }
+}
+
 fn try_set_state(ctx: &RawTracePointContext) -> Result<(), i64> {
     let sk: u64 = ctx.arg(0);
     let old = ctx.arg::<u64>(1) as u32;
     let new = ctx.arg::<u64>(2) as u32;
-    let wanted =
-        new == TCP_ESTABLISHED || (new == TCP_CLOSE && old != TCP_LISTEN && old != TCP_CLOSE);
-    if !wanted || read_at::<u16>(sk, layout!(sk_protocol))? != IPPROTO_TCP {
+    if !wanted(sk, old, new) || read_at::<u16>(sk, layout!(sk_protocol))? != IPPROTO_TCP {
         return Ok(());
     }
     let family: u16 = read_at(sk, layout!(sk_family))?;

@@ -110,11 +110,37 @@ pub struct WatchArgs {
     #[arg(long)]
     pub forks: bool,
 
+    /// Inbound connection floods: `summary` folds the accepted connections of a listener
+    /// that accepts more than --summary-threshold per second into one `connection_summary`
+    /// line per listener per --summary-interval (count, distinct peers, top peers, bytes,
+    /// durations); connections of login sessions, of suspicious processes and any that raise
+    /// an alert stay individual lines. `full` prints every connection.
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = ConnectionsMode::Summary)]
+    pub connections: ConnectionsMode,
+
+    /// Accepted connections per second on one listener above which they are summarised.
+    #[arg(long, value_name = "N", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub summary_threshold: u32,
+
+    /// Seconds one `connection_summary` line covers.
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
+    pub summary_interval: f64,
+
     #[command(flatten)]
     pub capture: CaptureArgs,
 
     #[command(flatten)]
     pub rules: RulesArgs,
+}
+
+/// How inbound connections are reported.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionsMode {
+    /// Floods on one listener become summary lines.
+    Summary,
+    /// Every connection is its own lines.
+    Full,
 }
 
 /// The detection rules in force.
@@ -180,10 +206,17 @@ pub struct CaptureArgs {
     pub ring_buffer_mib: u32,
 
     /// Milliseconds between ring-buffer drains when the kernel does not wake the reader (it
-    /// does once the ring is an eighth full).
+    /// does once the ring is an eighth full, and see --max-delay-ms).
     #[arg(long, value_name = "MS", default_value_t = 50,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub drain_interval_ms: u64,
+
+    /// How long a kernel event may wait before the reader is woken for it: the kernel wakes
+    /// the reader when it has not done so on that CPU for this long, and the reader drains
+    /// again this long after every wake-up. Lower: less delay, more wake-ups under load.
+    #[arg(long, value_name = "MS", default_value_t = 4,
+          value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub max_delay_ms: u64,
 
     /// Kernel BTF to read struct layouts from.
     #[arg(long, value_name = "PATH", default_value = "/sys/kernel/btf/vmlinux")]

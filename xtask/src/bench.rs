@@ -30,22 +30,41 @@ use crate::{setup, util};
 pub enum Which {
     /// Exec throughput with and without the monitor (and bpftrace), monitor CPU and RSS,
     /// and what a 100 ms /proc poller catches.
-    Exec {
-        /// Alternating rounds of each configuration.
-        #[arg(long, default_value_t = 3)]
-        rounds: u32,
-        /// Seconds per measurement.
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-    },
-    /// Loopback TCP connects per second with and without the monitor (and bpftrace); every
-    /// connect and accept must appear, with zero loss.
-    Connect {
-        #[arg(long, default_value_t = 3)]
-        rounds: u32,
-        #[arg(long, default_value_t = 5.0)]
-        seconds: f64,
-    },
+    Exec(Opts),
+    /// Loopback TCP connects per second with and without the monitor (full detail, and the
+    /// default that folds inbound floods into summaries) and bpftrace; every connection must be
+    /// accounted for, with zero loss.
+    Connect(Opts),
+}
+
+#[derive(clap::Args)]
+pub struct Opts {
+    /// Alternating rounds of each configuration.
+    #[arg(long, default_value_t = 7)]
+    rounds: u32,
+    /// Seconds per measurement.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Leave out the bpftrace rounds.
+    #[arg(long)]
+    no_bpftrace: bool,
+}
+
+impl Opts {
+    fn dur(&self) -> Duration {
+        Duration::from_secs_f64(self.seconds)
+    }
+
+    fn bpftrace(&self) -> bool {
+        if self.no_bpftrace {
+            return false;
+        }
+        let have = util::have("bpftrace");
+        if !have {
+            eprintln!("bench: bpftrace is not installed: no bpftrace rounds");
+        }
+        have
+    }
 }
 
 pub fn run(which: Which) -> anyhow::Result<()> {
@@ -55,18 +74,29 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     setup::run(false)?;
     let bin = util::build_monitor()?;
     match which {
-        Which::Exec { rounds, seconds } => exec(&bin, rounds, Duration::from_secs_f64(seconds)),
-        Which::Connect { rounds, seconds } => {
-            connect(&bin, rounds, Duration::from_secs_f64(seconds))
+        Which::Exec(opts) => exec(&bin, &opts),
+        Which::Connect(opts) => connect(&bin, &opts),
+    }
+}
+
+/// Sleeps until operation `n` is due when the workload is paced.
+fn pace_wait(start: Instant, pace: Option<Duration>, n: u64) {
+    if let Some(p) = pace {
+        let due = start + p * n as u32;
+        let now = Instant::now();
+        if due > now {
+            thread::sleep(due - now);
         }
     }
 }
 
-/// Spawns `/bin/true <prefix>-<i>` back to back for `dur`; returns how many ran.
-fn spawn_loop(prefix: &str, dur: Duration) -> anyhow::Result<u64> {
+/// Spawns `/bin/true <prefix>-<i>` for `dur` (back to back, or one per `pace`); returns how
+/// many ran.
+fn spawn_loop(prefix: &str, dur: Duration, pace: Option<Duration>) -> anyhow::Result<u64> {
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < dur {
+        pace_wait(start, pace, n);
         let status = Command::new("/bin/true")
             .arg(format!("{prefix}-{n}"))
             .status()
@@ -130,10 +160,11 @@ impl Drop for Running {
     }
 }
 
-fn start_monitor(bin: &Path, out: &Path) -> anyhow::Result<Running> {
+fn start_monitor(bin: &Path, out: &Path, extra: &[&str]) -> anyhow::Result<Running> {
     let file = fs::File::create(out)?;
     let child = Command::new(bin)
         .args(["watch", "--stats-interval", "3600"])
+        .args(extra)
         .stdout(file)
         .stderr(Stdio::inherit())
         .spawn()
@@ -152,27 +183,37 @@ fn start_monitor(bin: &Path, out: &Path) -> anyhow::Result<Running> {
     bail!("the monitor did not start within 30 s")
 }
 
-fn sigint_and_wait(child: &mut Child) -> anyhow::Result<()> {
+/// SIGINT, then waits up to `timeout` for a clean exit; killed and an error after that.
+fn sigint_and_wait(child: &mut Child, timeout: Duration) -> anyhow::Result<()> {
     // SAFETY: plain kill(2) on our child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let status = child.wait()?;
-    if !status.success() {
-        bail!("tracer exited with {status}");
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            if !status.success() {
+                bail!("tracer exited with {status}");
+            }
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!(
+                "tracer did not exit within {} s of SIGINT",
+                timeout.as_secs()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
     }
-    Ok(())
 }
 
-/// Counts exec and exit lines whose args carry `prefix`, and the final stats' loss.
-fn check_monitor_output(out: &Path, prefix: &str, spawned: u64) -> anyhow::Result<(u64, u64)> {
+/// Checks that every spawned process has its exec and exit line (args carry `prefix`).
+fn check_monitor_output(out: &Path, prefix: &str, spawned: u64) -> anyhow::Result<()> {
     let file = fs::File::open(out)?;
     let (mut execs, mut exits) = (HashSet::new(), HashSet::new());
-    let mut lost = None;
     for line in BufReader::new(file).lines() {
         let v: serde_json::Value = serde_json::from_str(&line?)?;
         let action = v["event"]["action"].as_str().unwrap_or_default();
-        if action == "stats" && v["monitor"]["stats"]["final"] == true {
-            lost = v["monitor"]["stats"]["lost_total"].as_u64();
-        }
         let Some(marker) = v["process"]["args"]
             .as_array()
             .and_then(|a| a.get(1))
@@ -187,7 +228,6 @@ fn check_monitor_output(out: &Path, prefix: &str, spawned: u64) -> anyhow::Resul
             _ => false,
         };
     }
-    let lost = lost.context("no final stats line")?;
     if execs.len() as u64 != spawned || exits.len() as u64 != spawned {
         bail!(
             "monitor output incomplete: {spawned} spawned, {} exec and {} exit lines",
@@ -195,7 +235,7 @@ fn check_monitor_output(out: &Path, prefix: &str, spawned: u64) -> anyhow::Resul
             exits.len()
         );
     }
-    Ok((execs.len() as u64, lost))
+    Ok(())
 }
 
 const BPFTRACE_SCRIPT: &str = r#"
@@ -256,7 +296,7 @@ fn polling_share(dur: Duration) -> anyhow::Result<(u64, u64)> {
             seen.len() as u64
         })
     };
-    let spawned = spawn_loop(&prefix, dur)?;
+    let spawned = spawn_loop(&prefix, dur, None)?;
     stop.store(true, Ordering::Relaxed);
     let seen = poller
         .join()
@@ -264,7 +304,17 @@ fn polling_share(dur: Duration) -> anyhow::Result<(u64, u64)> {
     Ok((spawned, seen))
 }
 
-/// A workload measured side by side: alone, under the monitor, under bpftrace.
+/// A workload's body: (tag, duration, pace) → operations made.
+type RunFn = dyn Fn(&str, Duration, Option<Duration>) -> anyhow::Result<u64>;
+
+/// A monitor configuration measured: a label and the extra `watch` arguments.
+pub struct Config {
+    pub label: &'static str,
+    pub args: &'static [&'static str],
+}
+
+/// A workload measured side by side: alone, under the monitor (each configuration), under
+/// bpftrace.
 struct Workload<'a> {
     /// What is counted, e.g. `exec rate` / `connects`.
     name: &'static str,
@@ -272,89 +322,257 @@ struct Workload<'a> {
     unit: &'static str,
     /// An equivalent bpftrace script (the same events, printed).
     bpftrace: &'static str,
-    /// Runs the workload for the given time under a unique tag; returns how many operations.
-    run: &'a dyn Fn(&str, Duration) -> anyhow::Result<u64>,
-    /// Checks the monitor's output for the run tagged so with that many operations (every one
-    /// must be there); returns the monitor's own loss count.
-    check: &'a dyn Fn(&Path, &str, u64) -> anyhow::Result<u64>,
+    /// Runs the workload for the given time under a unique tag, one operation per `pace` if
+    /// given (else back to back); returns how many operations.
+    run: &'a RunFn,
+    /// Checks the monitor's output for the run tagged so with that many operations, under the
+    /// configuration labelled so (every operation must be accounted for).
+    check: &'a dyn Fn(&Path, &str, u64, &str) -> anyhow::Result<()>,
+    configs: &'a [Config],
     /// Also measure `monitor top` drawing on a pseudo-terminal.
     top: bool,
+}
+
+/// What was measured of one monitor configuration.
+#[derive(Default)]
+struct Measured {
+    rates: Vec<f64>,
+    cpu_per_1000: Vec<f64>,
+    peak_rss_kib: u64,
+    lost: u64,
+    lines_per_op: Vec<f64>,
+    /// From the kernel-cost round: per program (runs, run_time_ns), and the operations made.
+    programs: Vec<(String, u64, u64)>,
+    cost_ops: u64,
+    /// Idle RSS right after start.
+    idle_rss_kib: u64,
 }
 
 #[derive(Default)]
 struct Summary {
     base: Vec<f64>,
-    monitor: Vec<f64>,
+    configs: Vec<Measured>,
     bpftrace: Vec<f64>,
-    cpu_per_1000: Vec<f64>,
-    peak_rss_kib: u64,
-    lost: u64,
-    top: Vec<f64>,
-    top_cpu_per_1000: Vec<f64>,
-    top_peak_rss_kib: u64,
+    bpftrace_hung: u32,
+    top: Measured,
 }
 
-fn side_by_side(bin: &Path, w: &Workload, rounds: u32, dur: Duration) -> anyhow::Result<Summary> {
+/// `kernel.bpf_stats_enabled` on while this lives, restored after.
+struct BpfStats(Option<String>);
+
+const BPF_STATS: &str = "/proc/sys/kernel/bpf_stats_enabled";
+
+impl BpfStats {
+    fn enable() -> Self {
+        let old = fs::read_to_string(BPF_STATS).ok();
+        if old.is_some() && fs::write(BPF_STATS, "1").is_err() {
+            eprintln!("bench: cannot enable {BPF_STATS}: no kernel cost figures");
+        }
+        Self(old)
+    }
+}
+
+impl Drop for BpfStats {
+    fn drop(&mut self) {
+        if let Some(old) = &self.0 {
+            let _ = fs::write(BPF_STATS, old.trim());
+        }
+    }
+}
+
+/// The monitor's final stats line.
+fn final_stats(out: &Path) -> anyhow::Result<serde_json::Value> {
+    let mut last = None;
+    for line in BufReader::new(fs::File::open(out)?).lines() {
+        let line = line?;
+        if line.contains("\"stats\"") {
+            let v: serde_json::Value = serde_json::from_str(&line)?;
+            if v["monitor"]["stats"]["final"] == true {
+                last = Some(v["monitor"]["stats"].clone());
+            }
+        }
+    }
+    last.context("no final stats line")
+}
+
+/// One monitor run of the workload: rate, CPU, RSS, loss, lines; the final stats.
+fn monitor_round(
+    bin: &Path,
+    w: &Workload,
+    cfg: &Config,
+    dur: Duration,
+    m: &mut Measured,
+) -> anyhow::Result<(u64, serde_json::Value)> {
+    let tag = unique("mon");
+    let out = std::env::temp_dir().join(format!("monitor-bench-{}.ndjson", std::process::id()));
+    let mut run = start_monitor(bin, &out, cfg.args)?;
+    let (cpu0, idle) = cpu_and_rss(run.child.id())?;
+    m.idle_rss_kib = m.idle_rss_kib.max(idle);
+    let n = (w.run)(&tag, dur, None)?;
+    // let the monitor catch up before sampling its CPU time
+    thread::sleep(Duration::from_millis(300));
+    let (cpu1, rss) = cpu_and_rss(run.child.id())?;
+    sigint_and_wait(&mut run.child, Duration::from_secs(30))?;
+    let checked = (w.check)(&run.out, &tag, n, cfg.label).and_then(|()| {
+        let stats = final_stats(&run.out)?;
+        let lines = BufReader::new(fs::File::open(&run.out)?).lines().count() as u64;
+        Ok((stats, lines))
+    });
+    let _ = fs::remove_file(&run.out);
+    let (stats, lines) = checked?;
+    m.lost += stats["lost_total"].as_u64().unwrap_or(0);
+    m.cpu_per_1000
+        .push((cpu1 - cpu0) / n.max(1) as f64 * 1000.0);
+    m.peak_rss_kib = m.peak_rss_kib.max(rss);
+    m.lines_per_op.push(lines as f64 / n.max(1) as f64);
+    Ok((n, stats))
+}
+
+fn side_by_side(
+    bin: &Path,
+    w: &Workload,
+    rounds: u32,
+    dur: Duration,
+    bpftrace: bool,
+) -> anyhow::Result<Summary> {
     let tmp = std::env::temp_dir();
     let secs = dur.as_secs_f64();
     let mut s = Summary::default();
+    s.configs.resize_with(w.configs.len(), Measured::default);
     for round in 1..=rounds {
-        s.base.push((w.run)(&unique("base"), dur)? as f64 / secs);
+        s.base
+            .push((w.run)(&unique("base"), dur, None)? as f64 / secs);
+        let mut said = format!("round {round}: none {:.0}/s", s.base[s.base.len() - 1]);
 
-        let tag = unique("mon");
-        let out = tmp.join(format!("monitor-bench-{}.ndjson", std::process::id()));
-        let mut m = start_monitor(bin, &out)?;
-        let (cpu0, _) = cpu_and_rss(m.child.id())?;
-        let n = (w.run)(&tag, dur)?;
-        // let the monitor catch up before sampling its CPU time
-        thread::sleep(Duration::from_millis(300));
-        let (cpu1, rss) = cpu_and_rss(m.child.id())?;
-        sigint_and_wait(&mut m.child)?;
-        let checked = (w.check)(&m.out, &tag, n);
-        let _ = fs::remove_file(&m.out);
-        s.lost += checked?;
-        s.monitor.push(n as f64 / secs);
-        s.cpu_per_1000.push((cpu1 - cpu0) / n as f64 * 1000.0);
-        s.peak_rss_kib = s.peak_rss_kib.max(rss);
+        for (cfg, m) in w.configs.iter().zip(&mut s.configs) {
+            let (n, _) = monitor_round(bin, w, cfg, dur, m)?;
+            m.rates.push(n as f64 / secs);
+            said += &format!(", {} {:.0}/s", cfg.label, n as f64 / secs);
+        }
 
         if w.top {
             let mut t = Top::start(bin)?;
             let (cpu0, _) = cpu_and_rss(t.child.id())?;
-            let n = (w.run)(&unique("top"), dur)?;
+            let n = (w.run)(&unique("top"), dur, None)?;
             thread::sleep(Duration::from_millis(300));
             let (cpu1, rss) = cpu_and_rss(t.child.id())?;
             t.quit()?;
-            s.top.push(n as f64 / secs);
-            s.top_cpu_per_1000.push((cpu1 - cpu0) / n as f64 * 1000.0);
-            s.top_peak_rss_kib = s.top_peak_rss_kib.max(rss);
+            s.top.rates.push(n as f64 / secs);
+            s.top.cpu_per_1000.push((cpu1 - cpu0) / n as f64 * 1000.0);
+            s.top.peak_rss_kib = s.top.peak_rss_kib.max(rss);
+            said += &format!(", top {:.0}/s", n as f64 / secs);
         }
 
-        if util::have("bpftrace") {
+        if bpftrace {
             let out = tmp.join(format!("bpftrace-bench-{}.txt", std::process::id()));
             let mut b = start_bpftrace(&out, w.bpftrace)?;
-            let n = (w.run)(&unique("bt"), dur)?;
-            sigint_and_wait(&mut b.child)?;
+            let n = (w.run)(&unique("bt"), dur, None)?;
+            // bpftrace's detach can hang: its round has a deadline, then it is killed
+            if sigint_and_wait(&mut b.child, Duration::from_secs(20)).is_err() {
+                s.bpftrace_hung += 1;
+            }
             let _ = fs::remove_file(&out);
             s.bpftrace.push(n as f64 / secs);
+            said += &format!(", bpftrace {:.0}/s", n as f64 / secs);
         }
-        let last = |v: &[f64]| v.last().copied().unwrap_or_default();
-        let bt = s
-            .bpftrace
-            .last()
-            .map(|r| format!(", bpftrace {r:.0}/s"))
-            .unwrap_or_default();
-        let top = s
-            .top
-            .last()
-            .map(|r| format!(", top {r:.0}/s"))
-            .unwrap_or_default();
-        eprintln!(
-            "round {round}: none {:.0}/s, monitor {:.0}/s{top}{bt}",
-            last(&s.base),
-            last(&s.monitor)
-        );
+        eprintln!("{said}");
+    }
+    // one more round per configuration with the kernel's BPF statistics on (they cost two
+    // clock reads per program run, so these rounds are not in the ratios)
+    for (cfg, m) in w.configs.iter().zip(&mut s.configs) {
+        let _stats = BpfStats::enable();
+        let mut scratch = Measured::default();
+        let (n, stats) = monitor_round(bin, w, cfg, dur, &mut scratch)?;
+        m.cost_ops = n;
+        if let Some(progs) = stats["kernel_programs"].as_object() {
+            m.programs = progs
+                .iter()
+                .map(|(name, p)| {
+                    (
+                        name.clone(),
+                        p["runs"].as_u64().unwrap_or(0),
+                        p["run_time_ns"].as_u64().unwrap_or(0),
+                    )
+                })
+                .filter(|(_, runs, _)| *runs > 0)
+                .collect();
+        }
     }
     Ok(s)
+}
+
+/// Latency from the kernel event to its line: a monitor whose stdout the bench reads, a
+/// workload paced at `per_second`, and for every line of a kernel event its `@timestamp`
+/// against the moment the line arrived here. Returns (p50, p99, max) in ms and the count.
+fn latency(
+    bin: &Path,
+    w: &Workload,
+    per_second: f64,
+    dur: Duration,
+) -> anyhow::Result<(f64, f64, f64, usize)> {
+    let mut child = Command::new(bin)
+        .args(["watch", "--stats-interval", "3600"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting the monitor")?;
+    let stdout = child.stdout.take().context("monitor stdout")?;
+    let started = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let started = started.clone();
+        thread::spawn(move || {
+            let mut delays = Vec::new();
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let now = chrono::Utc::now();
+                if line.contains("\"monitor_start\"") {
+                    started.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                    continue;
+                };
+                // the workload's own events: the bench's connections, its children's execs
+                let me = u64::from(std::process::id());
+                let ours = v["process"]["pid"].as_u64() == Some(me)
+                    || v["process"]["parent"]["pid"].as_u64() == Some(me);
+                let kernel_event = ours
+                    && matches!(
+                        v["event"]["action"].as_str(),
+                        Some("exec" | "exit" | "connect" | "accept" | "disconnect")
+                    );
+                let at = v["@timestamp"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+                if let (true, Some(at)) = (kernel_event, at) {
+                    let d = now.signed_duration_since(at);
+                    delays.push(d.num_microseconds().unwrap_or(0) as f64 / 1000.0);
+                }
+            }
+            delays
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !started.load(Ordering::SeqCst) {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            bail!("the monitor did not start within 30 s");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let pace = Duration::from_secs_f64(1.0 / per_second);
+    (w.run)(&unique("lat"), dur, Some(pace))?;
+    thread::sleep(Duration::from_millis(300));
+    sigint_and_wait(&mut child, Duration::from_secs(30))?;
+    let mut delays = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("latency reader panicked"))?;
+    if delays.is_empty() {
+        bail!("no kernel event lines to measure latency on");
+    }
+    delays.sort_by(f64::total_cmp);
+    let pct = |p: f64| delays[((delays.len() - 1) as f64 * p).round() as usize];
+    Ok((pct(0.5), pct(0.99), delays[delays.len() - 1], delays.len()))
 }
 
 /// One configuration's median rate, its ratio to the median with no tracer, and the spread of
@@ -371,38 +589,86 @@ fn rate_line(label: &str, runs: &[f64], base: &[f64]) {
     } else {
         String::new()
     };
-    println!("  {label:<24} {rate:>9.0} /s   ratio {ratio:.3}{spread}");
+    println!("  {label:<32} {rate:>9.0} /s   ratio {ratio:.3}{spread}");
 }
 
 fn print_summary(w: &Workload, s: &mut Summary) {
     let b = median(&mut s.base.clone());
-    println!("  {:<24} {b:>9.0} /s", format!("{}, no tracer", w.name));
-    rate_line(&format!("{}, monitor", w.name), &s.monitor, &s.base);
-    if !s.top.is_empty() {
-        rate_line(&format!("{}, monitor top", w.name), &s.top, &s.base);
+    println!("  {:<32} {b:>9.0} /s", format!("{}, no tracer", w.name));
+    for (cfg, m) in w.configs.iter().zip(&s.configs) {
+        rate_line(&format!("{}, {}", w.name, cfg.label), &m.rates, &s.base);
+    }
+    if !s.top.rates.is_empty() {
+        rate_line(&format!("{}, monitor top", w.name), &s.top.rates, &s.base);
     }
     if !s.bpftrace.is_empty() {
         rate_line(&format!("{}, bpftrace", w.name), &s.bpftrace, &s.base);
+        if s.bpftrace_hung > 0 {
+            println!(
+                "  bpftrace did not detach within 20 s in {} round(s) (killed)",
+                s.bpftrace_hung
+            );
+        }
     }
-    cost_lines("monitor", w.unit, &mut s.cpu_per_1000, s.peak_rss_kib);
-    println!("  {:<24} {:>9}", "monitor lost events", s.lost);
-    if !s.top_cpu_per_1000.is_empty() {
-        cost_lines("top", w.unit, &mut s.top_cpu_per_1000, s.top_peak_rss_kib);
+    for (cfg, m) in w.configs.iter().zip(&mut s.configs) {
+        println!("  {}:", cfg.label);
+        cost_lines(w.unit, m);
+        kernel_lines(w.unit, m);
+    }
+    if !s.top.cpu_per_1000.is_empty() {
+        println!("  monitor top:");
+        cost_lines(w.unit, &mut s.top);
     }
 }
 
-/// A tracer's median CPU time per 1000 operations and its peak RSS.
-fn cost_lines(who: &str, unit: &str, cpu_per_1000: &mut [f64], peak_rss_kib: u64) {
-    let cpu = median(cpu_per_1000);
+/// A configuration's userspace CPU per operation, RSS, lines per operation and loss.
+fn cost_lines(unit: &str, m: &mut Measured) {
+    let cpu = median(&mut m.cpu_per_1000);
+    let one = unit.trim_end_matches('s');
     println!(
-        "  {:<24} {cpu:>9.3} s per 1000 {unit}",
-        format!("{who} CPU")
+        "    {:<30} {:>9.2} µs per {one} ({cpu:.3} s per 1000)",
+        "userspace CPU",
+        cpu * 1000.0
     );
     println!(
-        "  {:<24} {:>9.1} MiB",
-        format!("{who} peak RSS"),
-        peak_rss_kib as f64 / 1024.0
+        "    {:<30} {:>9.1} MiB (idle after start {:.1} MiB)",
+        "peak RSS",
+        m.peak_rss_kib as f64 / 1024.0,
+        m.idle_rss_kib as f64 / 1024.0
     );
+    if !m.lines_per_op.is_empty() {
+        println!(
+            "    {:<30} {:>9.2}",
+            format!("lines per {one}"),
+            median(&mut m.lines_per_op)
+        );
+    }
+    println!("    {:<30} {:>9}", "lost events", m.lost);
+}
+
+/// Kernel time per program run and per operation, from the BPF statistics round.
+fn kernel_lines(unit: &str, m: &Measured) {
+    if m.programs.is_empty() || m.cost_ops == 0 {
+        return;
+    }
+    let one = unit.trim_end_matches('s');
+    let total: u64 = m.programs.iter().map(|(_, _, ns)| ns).sum();
+    println!(
+        "    {:<30} {:>9.2} µs per {one} (kernel.bpf_stats_enabled round, {} {unit})",
+        "kernel programs",
+        total as f64 / m.cost_ops as f64 / 1000.0,
+        m.cost_ops
+    );
+    let mut progs = m.programs.clone();
+    progs.sort_by_key(|(_, _, ns)| std::cmp::Reverse(*ns));
+    for (name, runs, ns) in progs {
+        println!(
+            "      {name:<28} {:>7.0} ns/run  {:>6.2} runs/{one}  {:>7.0} ns/{one}",
+            ns as f64 / runs.max(1) as f64,
+            runs as f64 / m.cost_ops as f64,
+            ns as f64 / m.cost_ops as f64
+        );
+    }
 }
 
 /// `monitor top` drawing on a pseudo-terminal (120×40) whose output a thread reads and
@@ -501,37 +767,61 @@ impl Top {
     }
 }
 
-fn exec(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
+fn exec(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
+    let dur = opts.dur();
     let w = Workload {
         name: "exec rate",
         unit: "execs",
         bpftrace: BPFTRACE_SCRIPT,
-        run: &|tag, dur| spawn_loop(tag, dur),
-        check: &|out, tag, n| check_monitor_output(out, tag, n).map(|(_, lost)| lost),
+        run: &|tag, dur, pace| spawn_loop(tag, dur, pace),
+        check: &|out, tag, n, _| check_monitor_output(out, tag, n),
+        configs: &[Config {
+            label: "monitor",
+            args: &[],
+        }],
         top: true,
     };
-    let mut s = side_by_side(bin, &w, rounds, dur)?;
+    let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace())?;
     let (spawned, polled) = polling_share(dur)?;
+    let lat = latency(bin, &w, LATENCY_RATE, dur)?;
     println!(
-        "exec benchmark: {rounds} rounds × {:.1} s, spawn loop of /bin/true <marker>; every \
+        "exec benchmark: {} rounds × {:.1} s, spawn loop of /bin/true <marker>; every \
          process seen by the monitor (exec and exit)",
+        opts.rounds,
         dur.as_secs_f64()
     );
     print_summary(&w, &mut s);
+    latency_line(lat, LATENCY_RATE);
     println!(
-        "  {:<24} {:>9.1} % of {spawned} processes seen",
+        "  {:<32} {:>9.1} % of {spawned} processes seen",
         "100 ms /proc polling",
         polled as f64 / spawned.max(1) as f64 * 100.0
     );
-    if s.lost != 0 {
-        bail!("the monitor lost {} events", s.lost);
+    any_loss(&s)
+}
+
+fn latency_line((p50, p99, max, n): (f64, f64, f64, usize), rate: f64) {
+    println!(
+        "  {:<32} p50 {p50:.1} ms, p99 {p99:.1} ms, max {max:.1} ms ({n} lines at {rate:.0} ops/s)",
+        "event → line latency"
+    );
+}
+
+fn any_loss(s: &Summary) -> anyhow::Result<()> {
+    let lost: u64 = s.configs.iter().map(|m| m.lost).sum();
+    if lost != 0 {
+        bail!("the monitor lost {lost} events");
     }
     Ok(())
 }
 
 /// Connects to `addr` back to back for `dur` (closing with RST, so no TIME_WAIT exhausts the
 /// ephemeral ports); returns how many connections were made.
-fn connect_loop(addr: std::net::SocketAddr, dur: Duration) -> anyhow::Result<u64> {
+fn connect_loop(
+    addr: std::net::SocketAddr,
+    dur: Duration,
+    pace: Option<Duration>,
+) -> anyhow::Result<u64> {
     use std::os::fd::AsRawFd;
     let start = Instant::now();
     let mut n = 0u64;
@@ -540,6 +830,7 @@ fn connect_loop(addr: std::net::SocketAddr, dur: Duration) -> anyhow::Result<u64
         l_linger: 0,
     };
     while start.elapsed() < dur {
+        pace_wait(start, pace, n);
         let s = std::net::TcpStream::connect(addr).context("connect")?;
         // SAFETY: valid fd and a linger struct of the right size.
         unsafe {
@@ -603,56 +894,76 @@ impl Server {
     }
 }
 
-/// Counts connect and accept lines to `port` in the monitor's output, and its final loss.
+/// Counts, for connections to `port`: connect lines, accept lines, and accepted connections
+/// folded into `connection_summary` lines.
 fn count_connections(out: &Path, port: u16) -> anyhow::Result<(u64, u64, u64)> {
-    let (mut connects, mut accepts, mut lost) = (0, 0, None);
+    let (mut connects, mut accepts, mut folded) = (0, 0, 0);
     for line in BufReader::new(fs::File::open(out)?).lines() {
         let v: serde_json::Value = serde_json::from_str(&line?)?;
         match v["event"]["action"].as_str().unwrap_or_default() {
             "connect" if v["destination"]["port"] == port => connects += 1,
             "accept" if v["destination"]["port"] == port => accepts += 1,
-            "stats" if v["monitor"]["stats"]["final"] == true => {
-                lost = v["monitor"]["stats"]["lost_total"].as_u64();
+            "connection_summary" if v["server"]["port"] == port => {
+                folded += v["monitor"]["summary"]["accepted"].as_u64().unwrap_or(0);
             }
             _ => {}
         }
     }
-    Ok((connects, accepts, lost.context("no final stats line")?))
+    Ok((connects, accepts, folded))
 }
 
-fn connect(bin: &Path, rounds: u32, dur: Duration) -> anyhow::Result<()> {
+fn connect(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
+    let dur = opts.dur();
     let w = Workload {
         name: "connects",
         unit: "connections",
         bpftrace: BPFTRACE_NET_SCRIPT,
-        run: &|_, dur| {
+        run: &|_, dur, pace| {
             let server = Server::start()?;
-            let n = connect_loop(server.addr, dur)?;
+            let n = connect_loop(server.addr, dur, pace)?;
             server.finish(n);
             Ok(n)
         },
-        check: &|out, _, n| {
-            let (connects, accepts, lost) = count_connections(out, server_port(out)?)?;
+        check: &|out, _, n, label| {
+            let (connects, accepts, folded) = count_connections(out, server_port(out)?)?;
             // plus the connection that stopped the server
-            if connects != n + 1 || accepts != n + 1 {
-                bail!("monitor saw {connects} connects and {accepts} accepts of {n} connections");
+            if connects != n + 1 || accepts + folded != n + 1 {
+                bail!(
+                    "{label}: {n} connections, but {connects} connects and {accepts} accepts \
+                     (+{folded} in summaries)"
+                );
             }
-            Ok(lost)
+            if label == FULL && folded != 0 {
+                bail!("{label}: {folded} accepts folded into summaries");
+            }
+            Ok(())
         },
+        configs: &[
+            Config {
+                label: FULL,
+                args: &["--connections", "full"],
+            },
+            Config {
+                label: "monitor (summaries)",
+                args: &[],
+            },
+        ],
         top: false,
     };
-    let mut s = side_by_side(bin, &w, rounds, dur)?;
+    let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace())?;
+    let lat = latency(bin, &w, LATENCY_RATE, dur)?;
     println!(
-        "connect benchmark: {rounds} rounds × {:.1} s, loopback connect + RST close; every \
-         connect and accept seen by the monitor",
+        "connect benchmark: {} rounds × {:.1} s, loopback connect + RST close; every \
+         connection accounted for by the monitor",
+        opts.rounds,
         dur.as_secs_f64()
     );
     print_summary(&w, &mut s);
-    if s.lost != 0 {
-        bail!("the monitor lost {} events", s.lost);
-    }
-    Ok(())
+    latency_line(lat, LATENCY_RATE);
+    any_loss(&s)
 }
+
+const FULL: &str = "monitor --connections full";
 
 /// The port of the benchmark server: the one listener our own process opened after start.
 fn server_port(out: &Path) -> anyhow::Result<u16> {
@@ -671,3 +982,7 @@ fn server_port(out: &Path) -> anyhow::Result<u16> {
     }
     bail!("the monitor did not report the benchmark's listener")
 }
+
+/// Operations per second of the latency run: a low rate, and not a divisor of the monitor's
+/// timers (a pace in step with its drain tick would measure the phase, not the delay).
+const LATENCY_RATE: f64 = 17.0;

@@ -45,7 +45,7 @@ enum Task {
     },
     /// rustfmt check and clippy with warnings denied (userspace, then the eBPF crate alone).
     Lint,
-    /// Benchmarks (not tests): `exec`.
+    /// Benchmarks (not tests): `exec`, `connect`.
     Bench {
         #[command(subcommand)]
         which: bench::Which,

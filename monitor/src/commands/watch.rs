@@ -118,6 +118,18 @@ impl Watch {
             .into_iter()
             .map(|(name, n)| (name, n.into()))
             .collect();
+        // runs and kernel time per program: time is counted only while the administrator has
+        // `kernel.bpf_stats_enabled` on (it costs two clock reads per run), so it is 0 otherwise
+        let programs: serde_json::Map<_, _> = k
+            .programs
+            .iter()
+            .map(|s| {
+                (
+                    s.name.clone(),
+                    json!({ "runs": s.run_cnt, "run_time_ns": s.run_time_ns }),
+                )
+            })
+            .collect();
         let shed = self.output.shed();
         let a = p.auth;
         let stats = json!({
@@ -129,6 +141,7 @@ impl Watch {
             "kernel_misses": misses,
             "kernel_misses_total": misses_total,
             "kernel_misses_rescued": k.rescued,
+            "kernel_programs": programs,
             "lines_written": self.output.written(),
             "lines_shed": shed,
             "lines_held": p.held(),

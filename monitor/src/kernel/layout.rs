@@ -87,6 +87,7 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
         sk_type: member("sock", &["sk_type"])?,
         sk_protocol: member("sock", &["sk_protocol"])?,
         sk_err: member("sock", &["sk_err"])?,
+        sk_state: sock(&["skc_state"])?,
         inet_sport: member("inet_sock", &["inet_sport"])?,
         mm_exe_file: optional("mm_struct", &["exe_file"]),
         file_path_dentry: optional("file", &["f_path", "dentry"]),

@@ -134,28 +134,44 @@ impl Probes {
         Ok(RingBuf::try_from(map)?)
     }
 
+    /// What the kernel counts for each program in its fdinfo: runs and time spent (both
+    /// only while `kernel.bpf_stats_enabled` is 1) and skipped runs (always).
+    pub fn program_stats(&self) -> anyhow::Result<Vec<ProgramStats>> {
+        let mut out = Vec::new();
+        for (name, prog) in self.ebpf.programs() {
+            let fd = prog.fd().map_err(|e| anyhow!("program {name}: {e}"))?;
+            let path = format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd());
+            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+            out.push(ProgramStats {
+                name: name.to_owned(),
+                run_cnt: fdinfo_value(&text, "run_cnt").unwrap_or(0),
+                run_time_ns: fdinfo_value(&text, "run_time_ns").unwrap_or(0),
+                recursion_misses: fdinfo_value(&text, "recursion_misses").unwrap_or(0),
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// Runs the kernel skipped and nobody made up for, per program (`recursion_misses` in the
     /// program's fdinfo): a tracepoint that fires while its program is already running on
     /// that CPU (a softirq's TCP state change), or — for classic tracepoints — while any other
     /// BPF program runs there, does not run it. Each is an event never seen, so it counts as
     /// lost; for the TCP state program, minus those its backup rescued (second value). Only
     /// programs with losses are listed. Kernels before 5.12 do not count skipped runs.
-    pub fn misses(&self) -> anyhow::Result<(Vec<(String, u64)>, u64)> {
+    pub fn misses(&self, programs: &[ProgramStats]) -> anyhow::Result<(Vec<(String, u64)>, u64)> {
         let rescued: u64 = self.guard.get(&GUARD_RESCUED, 0)?.iter().sum();
         let mut out = Vec::new();
-        for (name, prog) in self.ebpf.programs() {
-            if name == NESTED_STATE_PROGRAM {
+        for p in programs {
+            if p.name == NESTED_STATE_PROGRAM {
                 continue;
             }
-            let fd = prog.fd().map_err(|e| anyhow!("program {name}: {e}"))?;
-            let path = format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd());
-            let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-            let mut n = recursion_misses(&text).unwrap_or(0);
-            if name == "inet_sock_set_state" {
+            let mut n = p.recursion_misses;
+            if p.name == "inet_sock_set_state" {
                 n = n.saturating_sub(rescued);
             }
             if n > 0 {
-                out.push((name.to_owned(), n));
+                out.push((p.name.clone(), n));
             }
         }
         Ok((out, rescued))
@@ -173,11 +189,20 @@ impl Probes {
     }
 }
 
-/// The `recursion_misses:` value of a BPF program's `/proc/PID/fdinfo/FD`.
-fn recursion_misses(fdinfo: &str) -> Option<u64> {
+/// One program's counters from its fdinfo.
+#[derive(Debug, Clone, Default)]
+pub struct ProgramStats {
+    pub name: String,
+    pub run_cnt: u64,
+    pub run_time_ns: u64,
+    pub recursion_misses: u64,
+}
+
+/// A numeric value of a BPF program's `/proc/PID/fdinfo/FD` (`key:\tvalue` lines).
+fn fdinfo_value(fdinfo: &str, wanted: &str) -> Option<u64> {
     fdinfo.lines().find_map(|line| {
         let (key, value) = line.split_once(':')?;
-        (key.trim() == "recursion_misses")
+        (key.trim() == wanted)
             .then(|| value.trim().parse().ok())
             .flatten()
     })
@@ -220,16 +245,24 @@ fn describe(e: &ProgramError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::recursion_misses;
+    use super::fdinfo_value;
 
     #[test]
-    fn recursion_misses_is_read_from_fdinfo() {
+    fn counters_are_read_from_fdinfo() {
         let fdinfo = "pos:\t0\nflags:\t02000002\nmnt_id:\t16\nino:\t2085\nprog_type:\t5\n\
                       prog_jited:\t1\nprog_tag:\t0e5a4dea3fd4a6be\nmemlock:\t4096\n\
                       prog_id:\t88\nrun_time_ns:\t0\nrun_cnt:\t0\nrecursion_misses:\t17\n\
                       verified_insns:\t301\n";
-        assert_eq!(recursion_misses(fdinfo), Some(17));
-        assert_eq!(recursion_misses("prog_type:\t5\nrun_cnt:\t0\n"), None);
-        assert_eq!(recursion_misses("recursion_misses:\tmany\n"), None);
+        assert_eq!(fdinfo_value(fdinfo, "recursion_misses"), Some(17));
+        assert_eq!(fdinfo_value(fdinfo, "run_cnt"), Some(0));
+        assert_eq!(fdinfo_value(fdinfo, "prog_id"), Some(88));
+        assert_eq!(
+            fdinfo_value("prog_type:\t5\nrun_cnt:\t0\n", "recursion_misses"),
+            None
+        );
+        assert_eq!(
+            fdinfo_value("recursion_misses:\tmany\n", "recursion_misses"),
+            None
+        );
     }
 }

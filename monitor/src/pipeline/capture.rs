@@ -19,7 +19,7 @@ use crate::{
     clock,
     kernel::{
         layout, preflight,
-        probes::{Probes, Settings},
+        probes::{Probes, ProgramStats, Settings},
         tracefs,
     },
     sources::{authlog, host, logins, utmp},
@@ -38,6 +38,8 @@ pub struct KernelCounters {
     pub misses: Vec<(String, u64)>,
     /// TCP state changes the backup program handled instead.
     pub rescued: u64,
+    /// Every program's runs and kernel time (time only with `kernel.bpf_stats_enabled`).
+    pub programs: Vec<ProgramStats>,
 }
 
 impl KernelCounters {
@@ -63,6 +65,9 @@ pub struct Capture {
     /// Accepted logins (user, address) of the auth.log history read at start.
     pub past_logins: Vec<(String, String)>,
     drain_tick: Interval,
+    /// The drain that follows a wake-up (records submitted since without one).
+    follow_up: Option<tokio::time::Instant>,
+    max_delay: Duration,
     housekeeping: Interval,
 }
 
@@ -111,6 +116,7 @@ impl Capture {
                 self_tgid: std::process::id(),
                 argv_limit: args.max_argv_bytes,
                 wakeup_threshold: u64::from(ring_bytes / 8),
+                wakeup_after_ns: args.max_delay_ms * 1_000_000,
             },
             ring_bytes,
         };
@@ -169,6 +175,8 @@ impl Capture {
             described,
             past_logins,
             drain_tick,
+            follow_up: None,
+            max_delay: Duration::from_millis(args.max_delay_ms),
             housekeeping: tokio::time::interval(Duration::from_secs(5)),
         })
     }
@@ -185,11 +193,20 @@ impl Capture {
     /// login-source data, housekeeping — and feeds it to the pipeline; its records are then
     /// in `pipeline.take_ready()`. Cancel-safe: it can lose a `select!`.
     pub async fn step(&mut self) -> anyhow::Result<()> {
+        let follow_up = self.follow_up;
         tokio::select! {
             guard = self.ring.readable_mut() => {
                 let mut guard = guard.context("ring buffer poll")?;
                 guard.clear_ready();
                 drop(guard);
+                self.drain();
+                if self.follow_up.is_none() {
+                    self.follow_up = Some(tokio::time::Instant::now() + self.max_delay);
+                }
+            }
+            _ = tokio::time::sleep_until(follow_up.unwrap_or_else(tokio::time::Instant::now)),
+                if follow_up.is_some() => {
+                self.follow_up = None;
                 self.drain();
             }
             _ = self.drain_tick.tick() => self.drain(),
@@ -217,7 +234,11 @@ impl Capture {
             log::warn!("cannot read kernel drop counters: {e:#}");
             [0; EventKind::COUNT as usize]
         });
-        let (misses, rescued) = self.probes.misses().unwrap_or_else(|e| {
+        let programs = self.probes.program_stats().unwrap_or_else(|e| {
+            log::warn!("cannot read the programs' counters: {e:#}");
+            Vec::new()
+        });
+        let (misses, rescued) = self.probes.misses(&programs).unwrap_or_else(|e| {
             log::warn!("cannot read the kernel's skipped-run counters: {e:#}");
             (Vec::new(), 0)
         });
@@ -225,6 +246,7 @@ impl Capture {
             drops,
             misses,
             rescued,
+            programs,
         }
     }
 

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     events::net::{state_endpoints, transport, Address, SockEventExt},
-    state::nettable::{Conn, ConnectReport, EINPROGRESS},
+    state::nettable::{ClosedEarly, Conn, ConnectReport, Direction, EINPROGRESS},
 };
 
 /// Reported for a non-blocking connect whose socket closed without an error set.
@@ -100,6 +100,19 @@ impl Pipeline {
                 let tcp = s.protocol == IPPROTO_TCP
                     || (s.sock_type == SOCK_STREAM && s.family != AF_UNIX);
                 let in_progress = s.ret == -EINPROGRESS;
+                if tcp && s.ret == 0 {
+                    // reset by the peer before this record was made: report both, in order
+                    if let Some(ended) = self.net.ended_before_owned(s) {
+                        let now = Outcome {
+                            errno: None,
+                            nonblocking: false,
+                            resolved_ns: s.header.ts_ns,
+                            unknown: false,
+                        };
+                        let connect = self.connect_record(s, &now);
+                        return Some(self.ended_unowned(connect, s, Direction::Egress, &ended));
+                    }
+                }
                 let outcome = match self.net.connect_returned(s, tcp) {
                     ConnectReport::Later => return None,
                     ConnectReport::Now => Outcome {
@@ -125,7 +138,7 @@ impl Pipeline {
                 Some(self.connect_record(s, &outcome))
             }
             EventKind::Accept => {
-                self.net.accepted(s);
+                let ended = self.net.accepted(s);
                 let sshd = self
                     .table
                     .get(s.header.pid)
@@ -133,7 +146,12 @@ impl Pipeline {
                 if let (true, Some(peer)) = (sshd, s.remote()) {
                     self.sessions.sshd_accepted(s.header.pid, peer);
                 }
-                Some(self.sock_record(s, What::Accept(ends())))
+                let accept = self.sock_record(s, What::Accept(ends()));
+                match ended {
+                    // reset while it waited in the queue: its end, seen before, follows
+                    Some(ended) => Some(self.ended_unowned(accept, s, Direction::Ingress, &ended)),
+                    None => Some(accept),
+                }
             }
             EventKind::Listen | EventKind::Bind => Some(self.sock_record(s, What::Listen(ends()))),
             EventKind::Socket => {
@@ -166,7 +184,7 @@ impl Pipeline {
                 let pending = self.net.established(t.sk, t.header.ts_ns, endpoints)?;
                 Some(self.connect_record(&pending.event, &resolved(None)))
             }
-            TCP_CLOSE => match self.net.closed(t.sk, endpoints, from_syn_sent) {
+            TCP_CLOSE => match self.net.closed(t, endpoints, from_syn_sent) {
                 (Some(pending), _) => {
                     let errno = if t.sk_err != 0 {
                         t.sk_err
@@ -180,6 +198,25 @@ impl Pipeline {
             },
             _ => None,
         }
+    }
+
+    /// A call's record followed by the end of its connection, which the kernel reported
+    /// before it (the caller routes the returned disconnect).
+    fn ended_unowned(
+        &mut self,
+        call: Record,
+        s: &SockEvent,
+        direction: Direction,
+        ended: &ClosedEarly,
+    ) -> Record {
+        self.route(call);
+        let conn = Conn {
+            owner: Some(s.header.pid),
+            direction: Some(direction),
+            established_ns: None,
+            endpoints: s.local().zip(s.remote()),
+        };
+        self.disconnect(&ended.event, &conn)
     }
 
     /// An established TCP connection ended.

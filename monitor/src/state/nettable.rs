@@ -1,9 +1,12 @@
-//! TCP connections by kernel socket: who owns each (from connect/accept), when it was
-//! established (from the state change), and connects still in progress. This is what ties a
+//! TCP connections by kernel socket: who owns each and when it was established (from its
+//! connect or accept call, or — for a non-blocking connect — from the state change), and
+//! connects still in progress. This is what ties a
 //! state change that runs in softirq context, with no meaningful pid, to its process.
 use std::{collections::HashMap, net::SocketAddr};
 
-use monitor_common::net::SockEvent;
+use monitor_common::net::{SockEvent, TCP_CLOSE, TCP_ESTABLISHED};
+
+use crate::events::net::{state_endpoints, SockEventExt};
 
 /// `EINPROGRESS`: a non-blocking connect that resolves later.
 pub const EINPROGRESS: i64 = 115;
@@ -43,10 +46,20 @@ pub struct NetTable {
     early_close: HashMap<u64, (u64, i32)>,
     /// Connections that existed at start: (local, remote) → (owner, direction).
     snapshot: HashMap<(SocketAddr, SocketAddr), (Option<u32>, Direction)>,
+    /// Connections that ended before any call owned them (a connection reset while it
+    /// waited in the accept queue): sk → its close, for the accept that returns it.
+    closed_unowned: HashMap<u64, ClosedEarly>,
     pub untracked: u64,
 }
 
 /// What became of a connect call.
+/// The close of a connection nobody owned yet.
+#[derive(Debug, Clone, Copy)]
+pub struct ClosedEarly {
+    pub at_ns: u64,
+    pub event: monitor_common::net::TcpStateEvent,
+}
+
 pub enum ConnectReport {
     /// Report it now.
     Now,
@@ -80,14 +93,28 @@ impl NetTable {
         if let (Some((_, err)), true) = (early, ev.ret == -EINPROGRESS) {
             return ConnectReport::Failed { errno: err };
         }
+        // the kernel read the socket's state when the call returned
+        if ev.ret == -EINPROGRESS && u32::from(ev.sk_state) == TCP_CLOSE {
+            return ConnectReport::Failed { errno: ev.sk_err };
+        }
+        let endpoints = ev.local().zip(ev.remote());
         let pid = ev.header.pid;
         let Some(conn) = self.conn(ev.sk) else {
             return ConnectReport::Now;
         };
         conn.owner = Some(pid);
         conn.direction = Some(Direction::Egress);
-        if ev.ret == 0 {
-            return ConnectReport::Now;
+        if ev.ret == 0 || u32::from(ev.sk_state) == TCP_ESTABLISHED {
+            // established when the call returned (the kernel does not report that change)
+            if conn.established_ns.is_none() {
+                conn.established_ns = Some(ev.header.ts_ns);
+                conn.endpoints = endpoints;
+            }
+            return if ev.ret == 0 {
+                ConnectReport::Now
+            } else {
+                ConnectReport::Established
+            };
         }
         if conn.established_ns.is_some() {
             return ConnectReport::Established;
@@ -102,11 +129,24 @@ impl NetTable {
     }
 
     /// An accepted connection: owned by the acceptor.
-    pub fn accepted(&mut self, ev: &SockEvent) {
+    /// An accept returned a connection: established from now on (the kernel does not report
+    /// the server side's ESTABLISHED). One that had already ended — reset while it waited in
+    /// the queue — is not tracked; its close, if it was seen, is returned.
+    pub fn accepted(&mut self, ev: &SockEvent) -> Option<ClosedEarly> {
+        if let Some(ended) = self.ended_before_owned(ev) {
+            return Some(ended);
+        }
+        if u32::from(ev.sk_state) == TCP_CLOSE {
+            return None;
+        }
+        let endpoints = ev.local().zip(ev.remote());
         if let Some(conn) = self.conn(ev.sk) {
             conn.owner = Some(ev.header.pid);
             conn.direction = Some(Direction::Ingress);
+            conn.established_ns = Some(ev.header.ts_ns);
+            conn.endpoints = endpoints;
         }
+        None
     }
 
     /// A socket reached ESTABLISHED; returns a connect that was waiting for it.
@@ -125,12 +165,24 @@ impl NetTable {
 
     /// A socket reached CLOSE: the connect that was waiting (it failed), and the connection
     /// that ended, if it had been established (or existed at start).
+    /// The close of this call's connection if it came first — reset while queued, or in the
+    /// instant between the call's return and its record (the close ran on another CPU). The
+    /// endpoints must match: a socket's address is reused once it is freed.
+    pub fn ended_before_owned(&mut self, ev: &SockEvent) -> Option<ClosedEarly> {
+        let early = self.closed_unowned.get(&ev.sk)?;
+        if state_endpoints(&early.event) != ev.local().zip(ev.remote()) {
+            return None;
+        }
+        self.closed_unowned.remove(&ev.sk)
+    }
+
     pub fn closed(
         &mut self,
-        sk: u64,
+        ev: &monitor_common::net::TcpStateEvent,
         endpoints: Option<(SocketAddr, SocketAddr)>,
         from_syn_sent: Option<(u64, i32)>,
     ) -> (Option<PendingConnect>, Option<Conn>) {
+        let sk = ev.sk;
         let pending = self.pending.remove(&sk);
         if let (None, Some(when_err)) = (&pending, from_syn_sent) {
             if self.early_close.len() < MAX_CONNS {
@@ -148,6 +200,16 @@ impl NetTable {
                     endpoints,
                 }),
         };
+        if pending.is_none() && conn.is_none() && from_syn_sent.is_none() {
+            // an accept may still return it
+            if self.closed_unowned.len() < MAX_CONNS {
+                let early = ClosedEarly {
+                    at_ns: ev.header.ts_ns,
+                    event: *ev,
+                };
+                self.closed_unowned.insert(sk, early);
+            }
+        }
         (pending, conn)
     }
 
@@ -166,6 +228,8 @@ impl NetTable {
         // a socket closed from SYN_SENT whose connect never returned EINPROGRESS to us
         self.early_close
             .retain(|_, (at, _)| now_ns.saturating_sub(*at) < 10_000_000_000);
+        self.closed_unowned
+            .retain(|_, c| now_ns.saturating_sub(c.at_ns) < 10_000_000_000);
         let old: Vec<u64> = self
             .pending
             .iter()
@@ -191,6 +255,12 @@ mod tests {
         ev
     }
 
+    fn state(sk: u64) -> monitor_common::net::TcpStateEvent {
+        let mut ev: monitor_common::net::TcpStateEvent = unsafe { std::mem::zeroed() };
+        ev.sk = sk;
+        ev
+    }
+
     fn ep() -> Option<(SocketAddr, SocketAddr)> {
         Some((
             "127.0.0.1:40000".parse().unwrap(),
@@ -209,7 +279,7 @@ mod tests {
             .established(1, 500, ep())
             .expect("pending connect resolved");
         assert_eq!(pending.event.header.pid, 10);
-        let (pending, conn) = t.closed(1, ep(), None);
+        let (pending, conn) = t.closed(&state(1), ep(), None);
         assert!(pending.is_none());
         let conn = conn.unwrap();
         assert_eq!((conn.owner, conn.established_ns), (Some(10), Some(500)));
@@ -233,19 +303,22 @@ mod tests {
     fn failed_attempt_and_snapshot_connections_close() {
         let mut t = NetTable::default();
         t.connect_returned(&connect(4, 10, -EINPROGRESS), true);
-        let (pending, conn) = t.closed(4, ep(), None);
+        let (pending, conn) = t.closed(&state(4), ep(), None);
         assert!(pending.is_some() && conn.is_none());
         let (l, r) = ep().unwrap();
         t.remember_snapshot(l, r, Some(77), Direction::Ingress);
-        let (_, conn) = t.closed(99, ep(), None);
+        let (_, conn) = t.closed(&state(99), ep(), None);
         assert_eq!(conn.unwrap().owner, Some(77));
-        assert!(t.closed(99, ep(), None).1.is_none());
+        assert!(t.closed(&state(99), ep(), None).1.is_none());
     }
 
     #[test]
     fn refusal_before_the_call_returned() {
         let mut t = NetTable::default();
-        assert!(matches!(t.closed(6, ep(), Some((10, 111))), (None, None)));
+        assert!(matches!(
+            t.closed(&state(6), ep(), Some((10, 111))),
+            (None, None)
+        ));
         assert!(matches!(
             t.connect_returned(&connect(6, 10, -EINPROGRESS), true),
             ConnectReport::Failed { errno: 111 }
@@ -256,7 +329,7 @@ mod tests {
             ConnectReport::Later
         ));
         // a blocking connect consumes it too
-        t.closed(7, ep(), Some((10, 111)));
+        t.closed(&state(7), ep(), Some((10, 111)));
         assert!(matches!(
             t.connect_returned(&connect(7, 10, -111), true),
             ConnectReport::Now
