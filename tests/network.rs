@@ -468,6 +468,109 @@ fn connections_reset_before_accept_end_and_leave_nothing_tracked() {
     assert_eq!(stats["lost_total"], 0, "{stats}");
 }
 
+/// An inbound flood above the threshold becomes `connection_summary` lines whose counts add
+/// up to the connections made, while the outbound side of the same connections stays one
+/// `connect` line each; `--connections full` keeps every accept.
+#[test]
+fn an_inbound_flood_is_summarised_and_every_connection_counted() {
+    let flood = ["--summary-threshold", "20", "--summary-interval", "1"];
+    let summarised = Monitor::start(&flood);
+    let full = Monitor::start(&[&flood[..], &["--connections", "full"]].concat());
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let n = 1500;
+    let server = std::thread::spawn(move || {
+        for _ in 0..n {
+            drop(listener.accept().unwrap());
+        }
+    });
+    for _ in 0..n {
+        // the server closes first (see connection_storm_loses_nothing)
+        let mut client = TcpStream::connect(addr).unwrap();
+        let _ = client.read(&mut [0u8; 1]);
+    }
+    server.join().unwrap();
+    let port = addr.port();
+    let ours = |l: &Value, act: &str| action(l) == act && l["process"]["pid"] == me();
+    let accepted = |lines: &[Value]| {
+        let single = lines
+            .iter()
+            .filter(|l| ours(l, "accept") && l["destination"]["port"] == port)
+            .count() as u64;
+        let folded: u64 = lines
+            .iter()
+            .filter(|l| ours(l, "connection_summary") && l["server"]["port"] == port)
+            .map(|l| l["monitor"]["summary"]["accepted"].as_u64().unwrap())
+            .sum();
+        (single, folded)
+    };
+    let ended = |lines: &[Value]| {
+        let single = lines
+            .iter()
+            .filter(|l| ours(l, "disconnect") && l["destination"]["port"] == port)
+            .filter(|l| l["network"]["direction"] == "ingress")
+            .count() as u64;
+        let folded: u64 = lines
+            .iter()
+            .filter(|l| ours(l, "connection_summary") && l["server"]["port"] == port)
+            .map(|l| l["monitor"]["summary"]["ended"].as_u64().unwrap())
+            .sum();
+        single + folded
+    };
+    full.settle(n, Duration::from_secs(60), |l| {
+        l.iter()
+            .filter(|l| ours(l, "accept") && l["destination"]["port"] == port)
+            .count()
+    });
+    // summaries come out once their interval is over: wait for every connection's end
+    summarised.settle(n, Duration::from_secs(60), |l| ended(l) as usize);
+    let done = summarised.stop();
+    let full = full.stop();
+
+    let (single, folded) = accepted(&done.lines);
+    assert_eq!(
+        single + folded,
+        n as u64,
+        "{single} accept lines + {folded} in summaries"
+    );
+    assert!(
+        folded > n as u64 / 2,
+        "most of a flood is folded: {folded} of {n}"
+    );
+    assert_eq!(ended(&done.lines), n as u64);
+    let summary = done
+        .lines
+        .iter()
+        .find(|l| ours(l, "connection_summary"))
+        .unwrap();
+    let s = &summary["monitor"]["summary"];
+    assert_eq!(s["distinct_peers"], 1, "{summary}");
+    assert_eq!(s["top_peers"][0]["ip"], "127.0.0.1", "{summary}");
+    assert_eq!(s["threshold_per_second"], 20);
+    assert!(summary["event"]["start"].is_string() && summary["event"]["end"].is_string());
+    assert_eq!(summary["network"]["direction"], "ingress");
+    let stats = &done.final_stats()["monitor"]["stats"];
+    assert_eq!(stats["connections_summarised"], folded, "{stats}");
+    assert_eq!(stats["lost_total"], 0, "{stats}");
+    // outbound connections stay individual lines
+    let connects = done
+        .lines
+        .iter()
+        .filter(|l| ours(l, "connect") && l["destination"]["port"] == port)
+        .count();
+    assert_eq!(connects, n);
+
+    assert_eq!(
+        accepted(&full.lines),
+        (n as u64, 0),
+        "--connections full folds nothing"
+    );
+    assert_eq!(
+        full.final_stats()["monitor"]["stats"]["connections_summarised"],
+        0
+    );
+}
+
 /// A network namespace of the test's own, deleted on drop.
 struct Netns(String);
 

@@ -9,6 +9,7 @@ mod commands;
 mod detect;
 mod errno;
 mod events;
+mod flood;
 mod kernel;
 mod output;
 mod pipeline;

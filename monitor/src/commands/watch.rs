@@ -12,13 +12,16 @@ use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
-    cli::WatchArgs,
+    cli::{ConnectionsMode, WatchArgs},
+    clock,
     detect::{alerts::Alerts, rules::Rules},
+    flood::Floods,
     output::Output,
     pipeline::{capture::Capture, Record},
     render::{
         alert::alert_line,
         ecs::{Event, Ext, Line, Process},
+        net::summary_line,
         Renderer,
     },
     sources::host,
@@ -44,6 +47,8 @@ struct Watch {
     renderer: Renderer,
     output: Output,
     alerts: Alerts,
+    /// Inbound floods folded into summaries (`None`: `--connections full`).
+    floods: Option<Floods>,
     started: Instant,
 }
 
@@ -71,16 +76,38 @@ impl Watch {
     }
 
     fn emit(&mut self, record: &Record) {
+        let lineage = &self.capture.pipeline.table;
+        let alerts = self.alerts.observe(record, self.started.elapsed(), lineage);
+        // a flooded listener's connection, counted into its summary instead — unless it
+        // raised an alert
+        if alerts.is_empty()
+            && Floods::candidate(record)
+            && self.floods.as_mut().is_some_and(|f| f.fold(record))
+        {
+            return;
+        }
         let Some(line) = self.renderer.line(record) else {
             return;
         };
         self.output.emit(&line);
-        let lineage = &self.capture.pipeline.table;
-        for alert in self.alerts.observe(record, self.started.elapsed(), lineage) {
+        for alert in alerts {
             if let Some(l) = alert_line(&line, &alert) {
                 self.output.emit(&l);
             }
         }
+    }
+
+    /// The connection summaries whose interval is over (all of them at exit).
+    fn emit_summaries(&mut self, all: bool) {
+        let Some(floods) = self.floods.as_mut() else {
+            return;
+        };
+        let now = self.capture.pipeline.clock.wall_ns(clock::boot_now_ns());
+        for s in floods.due(now, all) {
+            let line = summary_line(&self.renderer, &s);
+            self.output.emit(&line);
+        }
+        self.output.end_batch();
     }
 
     /// The repeats counted in de-duplication windows that have closed (all of them at exit).
@@ -150,6 +177,7 @@ impl Watch {
             "process_table_size": p.table.len(),
             "connections_tracked": p.net.len(),
             "connections_untracked": p.net.untracked,
+            "connections_summarised": self.floods.as_ref().map_or(0, |f| f.folded_total),
             "sessions": p.sessions.len(),
             "alerts": self.alerts.raised,
             "alerts_allowed": self.alerts.allowed,
@@ -188,6 +216,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         renderer: Renderer::new(host::hostname()),
         output: Output::stdout(OUTPUT_QUEUE_BATCHES),
         alerts: Alerts::new(rules, Some(args.rules.state_dir.clone())),
+        floods: (args.connections == ConnectionsMode::Summary)
+            .then(|| Floods::new(args.summary_threshold, args.summary_interval)),
         started: Instant::now(),
     };
     let start = watch.own_line(
@@ -229,7 +259,10 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                 stepped?;
                 watch.flush_ready();
             }
-            _ = repeats_tick.tick() => watch.emit_repeats(false),
+            _ = repeats_tick.tick() => {
+                watch.emit_repeats(false);
+                watch.emit_summaries(false);
+            }
             _ = stats_tick.tick() => {
                 watch.capture.drain();
                 watch.flush_ready();
@@ -251,6 +284,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         watch.emit(&record);
     }
     watch.emit_repeats(true);
+    watch.emit_summaries(true);
     let line = watch.stats_line(true);
     watch.output.emit_reliably(&line);
     let Watch {

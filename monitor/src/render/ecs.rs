@@ -44,6 +44,11 @@ pub struct Event {
     /// The log line an auth event was parsed from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub original: Option<String>,
+    /// The period a summary covers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end: Option<String>,
 }
 
 impl Event {
@@ -221,6 +226,44 @@ pub struct Ext {
     pub stats: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<serde_json::Value>,
+    /// A `connection_summary`: the accepted connections of a flooded listener.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<SummaryExt>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct SummaryExt {
+    /// Connections accepted in the interval and folded into this line.
+    pub accepted: u64,
+    /// Folded connections that ended in the interval.
+    pub ended: u64,
+    pub distinct_peers: usize,
+    /// More peers than could be remembered: `distinct_peers` is a floor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct_peers_capped: Option<bool>,
+    /// The busiest peers, most accepts first.
+    pub top_peers: Vec<PeerCount>,
+    /// Payload bytes of the connections that ended: from the peers, and to them.
+    pub bytes_received: u64,
+    pub bytes_sent: u64,
+    /// Durations of the connections that ended, ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ns: Option<Percentiles>,
+    /// Accepts per second above which the listener's connections are folded.
+    pub threshold_per_second: u32,
+}
+
+#[derive(Serialize, Debug)]
+pub struct PeerCount {
+    pub ip: String,
+    pub count: u64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct Percentiles {
+    pub p50: u64,
+    pub p99: u64,
+    pub max: u64,
 }
 
 #[derive(Serialize, Debug, Default)]

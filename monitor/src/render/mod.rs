@@ -51,7 +51,7 @@ impl Renderer {
     }
 
     /// A line at `time` (Unix ns) about `process`, with its `monitor.*` extension.
-    fn line_at(&self, time: i128, event: Event, process: Process, ext: Ext) -> Line {
+    pub(crate) fn line_at(&self, time: i128, event: Event, process: Process, ext: Ext) -> Line {
         Line {
             timestamp: format_epoch_ns(time),
             event,

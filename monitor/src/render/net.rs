@@ -1,5 +1,5 @@
-//! `connect`, `accept`, `listen`, `socket` and `disconnect` lines, and the startup snapshot's
-//! `listen`/`connect`/`accept` lines.
+//! `connect`, `accept`, `listen`, `socket` and `disconnect` lines, the startup snapshot's
+//! `listen`/`connect`/`accept` lines, and `connection_summary` lines.
 use std::net::SocketAddr;
 
 use monitor_common::net::{
@@ -8,11 +8,16 @@ use monitor_common::net::{
 
 use super::{known_process_fields, Renderer};
 use crate::{
+    clock::format_epoch_ns,
     errno,
     events::net::Address,
+    flood::Summary,
     pipeline::record::{ConnectInfo, DisconnectInfo, Record, SockInfo, SocketInfo},
     render::{
-        ecs::{Endpoint, ErrorInfo, Event, Ext, Line, Network, NetworkExt, Process, ProcessExt},
+        ecs::{
+            Endpoint, ErrorInfo, Event, Ext, Line, Network, NetworkExt, PeerCount, Percentiles,
+            Process, ProcessExt, SummaryExt,
+        },
         text,
     },
     state::{net_snapshot::Found, nettable::Direction},
@@ -305,6 +310,49 @@ pub fn snapshot_line(r: &Renderer, rec: &Record, found: &Found) -> Line {
         transport: Some(found.transport),
         type_: Some(ip_type(&found.local)),
         direction: found.direction.map(direction_name),
+    });
+    l
+}
+
+/// `connection_summary`: a flooded listener's folded connections over an interval.
+pub fn summary_line(r: &Renderer, s: &Summary) -> Line {
+    let (process, ext) = known_process_fields(&s.process);
+    let summary = SummaryExt {
+        accepted: s.accepted,
+        ended: s.ended,
+        distinct_peers: s.peers.len(),
+        distinct_peers_capped: s.peers_capped.then_some(true),
+        top_peers: s
+            .top_peers()
+            .into_iter()
+            .map(|(ip, count)| PeerCount {
+                ip: ip.to_string(),
+                count,
+            })
+            .collect(),
+        bytes_received: s.bytes_received,
+        bytes_sent: s.bytes_sent,
+        duration_ns: s.duration_percentile(0.5).map(|p50| Percentiles {
+            p50,
+            p99: s.duration_percentile(0.99).unwrap_or(p50),
+            max: s.duration_percentile(1.0).unwrap_or(p50),
+        }),
+        threshold_per_second: s.threshold,
+    };
+    let mut event = event("connection_summary", &["connection", "info"], None);
+    event.start = Some(format_epoch_ns(s.start));
+    event.end = Some(format_epoch_ns(s.end));
+    let ext = Ext {
+        process: Some(ext),
+        summary: Some(summary),
+        ..Default::default()
+    };
+    let mut l = r.line_at(s.end, event, process, ext);
+    l.server = Some(endpoint(s.server));
+    l.network = Some(Network {
+        transport: s.transport,
+        type_: Some(ip_type(&s.server)),
+        direction: Some("ingress"),
     });
     l
 }
