@@ -330,7 +330,8 @@ fn startup_snapshot_lists_listeners_and_connections_and_their_end_is_attributed(
 
 #[test]
 fn connection_storm_loses_nothing() {
-    let m = Monitor::start(&[]);
+    // every connection its own lines (by default a flood is summarised)
+    let m = Monitor::start(&["--connections", "full"]);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let n = 3000;
@@ -404,7 +405,7 @@ fn reset(s: TcpStream) {
 /// 2.5 % of a reset storm's connections stayed in the table for ever).
 #[test]
 fn connections_reset_before_accept_end_and_leave_nothing_tracked() {
-    let m = Monitor::start(&["--stats-interval", "0.5"]);
+    let m = Monitor::start(&["--stats-interval", "0.5", "--connections", "full"]);
     let before = m.wait_for("a stats line", T, |l| action(l) == "stats");
     let tracked_before = before["monitor"]["stats"]["connections_tracked"]
         .as_u64()

@@ -1,14 +1,15 @@
 //! The single writer of stdout. Lines are serialized by the caller into a batch (one per
 //! ring-buffer drain, so one hand-off and one `write` per drain rather than per line) and handed
-//! to a writer thread through a bounded queue, so a slow consumer never stalls the ring-buffer
-//! reader; if the queue is full a batch is shed and its lines counted (reported in `stats`). A
+//! to a writer thread through a queue bounded in bytes, so a slow consumer never stalls the
+//! ring-buffer reader and never costs more than that bound in memory; if the queue is full a
+//! batch is shed and its lines counted (reported in `stats`). A
 //! closed stdout (the reader of the pipe went away) is noticed on the next write or within a
 //! quarter second, and ends the monitor quietly.
 use std::{
     io::{self, Write},
     sync::{
-        atomic::{AtomicBool, AtomicU64, Ordering},
-        mpsc::{self, RecvTimeoutError, SyncSender, TrySendError},
+        atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+        mpsc::{self, RecvTimeoutError, Sender},
         Arc,
     },
     thread::JoinHandle,
@@ -19,6 +20,8 @@ use serde::Serialize;
 
 #[derive(Default)]
 struct Shared {
+    /// Bytes handed to the writer and not yet written.
+    queued: AtomicUsize,
     written: AtomicU64,
     shed: AtomicU64,
     closed: AtomicBool,
@@ -27,30 +30,38 @@ struct Shared {
 
 /// A batch is handed off once it holds this many bytes, even within one drain.
 const BATCH_BYTES: usize = 256 * 1024;
+/// A new batch's first allocation (most drains at low rates hold a few lines).
+const BATCH_START: usize = 16 * 1024;
 
 enum Msg {
     /// Serialized lines and how many.
     Lines(Vec<u8>, u64),
     /// Flush, then acknowledge.
-    Flush(mpsc::SyncSender<()>),
+    Flush(mpsc::Sender<()>),
 }
 
 pub struct Output {
     batch: Vec<u8>,
     batch_lines: u64,
-    tx: Option<SyncSender<Msg>>,
+    /// Bound on the bytes waiting for the writer.
+    max_queued: usize,
+    tx: Option<Sender<Msg>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Output {
-    /// Writes to stdout with a queue of `capacity` batches.
-    pub fn stdout(capacity: usize) -> Self {
-        Self::to_writer(capacity, Box::new(io::stdout()), Some(libc::STDOUT_FILENO))
+    /// Writes to stdout with at most `max_queued` bytes waiting for it.
+    pub fn stdout(max_queued: usize) -> Self {
+        Self::to_writer(
+            max_queued,
+            Box::new(io::stdout()),
+            Some(libc::STDOUT_FILENO),
+        )
     }
 
-    fn to_writer(capacity: usize, sink: Box<dyn Write + Send>, fd: Option<i32>) -> Self {
-        let (tx, rx) = mpsc::sync_channel(capacity);
+    fn to_writer(max_queued: usize, sink: Box<dyn Write + Send>, fd: Option<i32>) -> Self {
+        let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared::default());
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
@@ -61,8 +72,9 @@ impl Output {
             shared.closed.store(true, Ordering::SeqCst);
         }
         Self {
-            batch: Vec::with_capacity(BATCH_BYTES),
+            batch: Vec::with_capacity(BATCH_START),
             batch_lines: 0,
+            max_queued,
             tx: Some(tx),
             shared,
             thread,
@@ -107,22 +119,25 @@ impl Output {
             return;
         }
         let lines = std::mem::take(&mut self.batch_lines);
-        let buf = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_BYTES));
+        let buf = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_START));
         let Some(tx) = &self.tx else { return };
-        let msg = Msg::Lines(buf, lines);
-        let sent = if wait {
-            tx.send(msg).map_err(|_| false)
-        } else {
-            tx.try_send(msg)
-                .map_err(|e| matches!(e, TrySendError::Full(_)))
-        };
-        match sent {
-            Ok(()) => {}
-            // queue full: shed the batch, count its lines
-            Err(true) => {
-                self.shared.shed.fetch_add(lines, Ordering::Relaxed);
+        let len = buf.len();
+        if wait {
+            // lines that must not be shed wait for the writer to make room
+            while self.shared.queued.load(Ordering::SeqCst) + len > self.max_queued
+                && self.shared.queued.load(Ordering::SeqCst) > 0
+                && !self.is_closed()
+            {
+                std::thread::sleep(Duration::from_millis(1));
             }
-            Err(false) => self.mark_closed(),
+        } else if self.shared.queued.load(Ordering::SeqCst) + len > self.max_queued {
+            // queue full: shed the batch, count its lines
+            self.shared.shed.fetch_add(lines, Ordering::Relaxed);
+            return;
+        }
+        self.shared.queued.fetch_add(len, Ordering::SeqCst);
+        if tx.send(Msg::Lines(buf, lines)).is_err() {
+            self.mark_closed();
         }
     }
 
@@ -130,7 +145,7 @@ impl Output {
     pub fn flush(&mut self) {
         self.send_batch(true);
         let Some(tx) = &self.tx else { return };
-        let (ack_tx, ack_rx) = mpsc::sync_channel(1);
+        let (ack_tx, ack_rx) = mpsc::channel();
         if tx.send(Msg::Flush(ack_tx)).is_ok() {
             let _ = ack_rx.recv();
         }
@@ -216,7 +231,9 @@ fn writer(rx: mpsc::Receiver<Msg>, sink: Box<dyn Write + Send>, fd: Option<i32>,
         while let Some(msg) = next.take() {
             match msg {
                 Msg::Lines(buf, lines) => {
-                    if let Err(e) = out.write_all(&buf) {
+                    let written = out.write_all(&buf);
+                    shared.queued.fetch_sub(buf.len(), Ordering::SeqCst);
+                    if let Err(e) = written {
                         return close(Some(e));
                     }
                     shared.written.fetch_add(lines, Ordering::Relaxed);
@@ -270,7 +287,7 @@ mod tests {
     #[test]
     fn writes_one_line_per_value_in_order() {
         let sink = Sink::default();
-        let mut out = Output::to_writer(16, Box::new(sink.clone()), None);
+        let mut out = Output::to_writer(1 << 20, Box::new(sink.clone()), None);
         for i in 0..100 {
             out.emit(&serde_json::json!({ "n": i, "s": "a\nb\"c\u{1b}" }));
             if i % 7 == 0 {
@@ -303,14 +320,15 @@ mod tests {
             }
         }
         let (release, stuck) = mpsc::channel();
-        let mut out = Output::to_writer(1, Box::new(Stuck(stuck)), None);
+        // room for two batches of "1\n2\n" (4 bytes each)
+        let mut out = Output::to_writer(8, Box::new(Stuck(stuck)), None);
         for _ in 0..10 {
             out.emit(&1);
             out.emit(&2);
             out.end_batch();
             std::thread::sleep(Duration::from_millis(5));
         }
-        // the writer holds one batch, the queue one more: the rest were shed, 2 lines each
+        // the writer holds a batch or two and one more waits: the rest were shed, 2 lines each
         let shed = out.shed();
         assert!(shed >= 12 && shed.is_multiple_of(2), "shed {shed}");
         drop(release);
@@ -319,7 +337,7 @@ mod tests {
 
     #[test]
     fn broken_pipe_marks_closed_quietly() {
-        let mut out = Output::to_writer(4, Box::new(Broken), None);
+        let mut out = Output::to_writer(1 << 20, Box::new(Broken), None);
         out.emit_reliably(&1);
         out.flush();
         for _ in 0..100 {

@@ -27,8 +27,9 @@ use crate::{
     sources::host,
 };
 
-/// Batches (one per drain, at most 256 KiB each) waiting for a slow stdout before shedding.
-const OUTPUT_QUEUE_BATCHES: usize = 256;
+/// Bytes of lines waiting for a slow stdout before batches are shed: bounds the memory a stalled
+/// reader can cost.
+const OUTPUT_QUEUE_BYTES: usize = 16 << 20;
 
 /// `process.*` of the monitor itself, for its own lines (start, stats).
 fn own_process() -> Process {
@@ -214,7 +215,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut watch = Watch {
         capture,
         renderer: Renderer::new(host::hostname()),
-        output: Output::stdout(OUTPUT_QUEUE_BATCHES),
+        output: Output::stdout(OUTPUT_QUEUE_BYTES),
         alerts: Alerts::new(rules, Some(args.rules.state_dir.clone())),
         floods: (args.connections == ConnectionsMode::Summary)
             .then(|| Floods::new(args.summary_threshold, args.summary_interval)),
