@@ -1,11 +1,12 @@
 //! Sending records to the ring buffer, with the wake-up policy and drop counting.
 //!
-//! A submit wakes the reader when the last wake-up forced on this CPU is older than
-//! `CONFIG.wakeup_after_ns` (a few ms) — so at low rates a record reaches userspace at once —
-//! or when the ring holds more than `CONFIG.wakeup_threshold` bytes, so that a storm cannot
-//! overflow it. Other records are submitted without a wake-up (the costly part of a submit in a
-//! storm) and read by the drain that follows every wake-up a few ms later, or by the reader's
-//! timer. Every record that does not fit is counted in `DROPS`.
+//! A submit wakes the reader when it is the first on its CPU after a quiet spell (no submit
+//! there for `CONFIG.wakeup_after_ns`, a few ms) — so at low rates a record reaches userspace
+//! at once, and the reader's follow-up drain a few ms later takes the rest of its burst — or
+//! when the ring holds more than `CONFIG.wakeup_threshold` bytes, so that a storm cannot
+//! overflow it. Under sustained load nothing is quiet: records are submitted without a wake-up
+//! (the costly part of a submit in a storm) and read in batches by the reader's timer. Every
+//! record that does not fit is counted in `DROPS`.
 use aya_ebpf::{
     bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP},
     helpers::generated::bpf_ktime_get_ns,
@@ -13,7 +14,7 @@ use aya_ebpf::{
 
 use crate::{
     globals::config,
-    maps::{DROPS, EVENTS, LAST_WAKEUP},
+    maps::{DROPS, EVENTS, LAST_SUBMIT},
 };
 
 #[inline(always)]
@@ -21,14 +22,15 @@ fn wakeup_flags() -> u64 {
     if EVENTS.query(BPF_RB_AVAIL_DATA as u64) >= config!(wakeup_threshold) {
         return BPF_RB_FORCE_WAKEUP as u64;
     }
-    let Some(last) = LAST_WAKEUP.get_ptr_mut(0) else {
+    let Some(last) = LAST_SUBMIT.get_ptr_mut(0) else {
         return BPF_RB_NO_WAKEUP as u64;
     };
     let now = unsafe { bpf_ktime_get_ns() };
-    // SAFETY: this CPU's slot; programs on one CPU do not run concurrently but for a softirq
-    // interrupting, where a lost update only costs one extra wake-up
-    if now.wrapping_sub(unsafe { *last }) > config!(wakeup_after_ns) {
-        unsafe { *last = now };
+    // SAFETY: this CPU's slot; a softirq interrupting a program here can at worst cost one
+    // extra wake-up
+    let quiet = now.wrapping_sub(unsafe { *last }) > config!(wakeup_after_ns);
+    unsafe { *last = now };
+    if quiet {
         BPF_RB_FORCE_WAKEUP as u64
     } else {
         BPF_RB_NO_WAKEUP as u64

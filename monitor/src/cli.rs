@@ -211,10 +211,10 @@ pub struct CaptureArgs {
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub drain_interval_ms: u64,
 
-    /// How long a kernel event may wait before the reader is woken for it: the kernel wakes
-    /// the reader when it has not done so on that CPU for this long, and the reader drains
-    /// again this long after every wake-up. Lower: less delay, more wake-ups under load.
-    #[arg(long, value_name = "MS", default_value_t = 4,
+    /// Quiet spell after which a kernel event wakes the reader at once (the reader then drains
+    /// again this long after its last wake-up, for the rest of the burst). Under sustained
+    /// load records are read in batches every --drain-interval-ms instead.
+    #[arg(long, value_name = "MS", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub max_delay_ms: u64,
 

@@ -200,9 +200,9 @@ impl Capture {
                 guard.clear_ready();
                 drop(guard);
                 self.drain();
-                if self.follow_up.is_none() {
-                    self.follow_up = Some(tokio::time::Instant::now() + self.max_delay);
-                }
+                // records submitted from now on without a wake-up: drained then, unless the
+                // kernel wakes us again first (under load it does, and this drain never comes)
+                self.follow_up = Some(tokio::time::Instant::now() + self.max_delay);
             }
             _ = tokio::time::sleep_until(follow_up.unwrap_or_else(tokio::time::Instant::now)),
                 if follow_up.is_some() => {
