@@ -200,9 +200,8 @@ pub struct Config {
     /// Ring-buffer fill level (bytes) above which a submit forces a wake-up of the reader;
     /// below it records are submitted without one and the reader drains on a timer.
     pub wakeup_threshold: u64,
-    /// A submit also forces a wake-up when the last forced one on that CPU is older than
-    /// this (ns): what bounds the delay of a record at low rates, while a storm is still
-    /// batched.
+    /// A submit also forces a wake-up when it is the first on its CPU for this long (ns): what
+    /// bounds the delay of a record at low rates, while sustained load is still batched.
     pub wakeup_after_ns: u64,
 }
 crate::assert_size!(Config, 24);

@@ -16,6 +16,10 @@ pub const SOCK_RAW: u16 = 3;
 pub const IPPROTO_TCP: u16 = 6;
 pub const IPPROTO_UDP: u16 = 17;
 
+/// A connect on a non-blocking socket that resolves later (the kernel and userspace read its
+/// return value, `-EINPROGRESS`).
+pub const EINPROGRESS: i64 = 115;
+
 /// TCP states (include/net/tcp_states.h).
 pub const TCP_ESTABLISHED: u32 = 1;
 pub const TCP_SYN_SENT: u32 = 2;

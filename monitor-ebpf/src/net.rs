@@ -12,8 +12,9 @@ use monitor_common::{
     counters::{GUARD_BUSY, GUARD_RESCUED},
     header::EventKind,
     net::{
-        SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, IPPROTO_TCP, SOCKADDR_CAP,
-        SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT,
+        SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, EINPROGRESS, IPPROTO_TCP,
+        SOCKADDR_CAP, SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV,
+        TCP_SYN_SENT,
     },
 };
 
@@ -180,8 +181,6 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     send(ev, EventKind::Connect as u32);
     Ok(())
 }
-
-const EINPROGRESS: i64 = 115;
 
 /// A non-blocking TCP connect returned: the state program is told to report how it ends.
 /// Registered before the state is read, so the answer is either in this record (the socket

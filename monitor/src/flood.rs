@@ -56,15 +56,15 @@ impl Summary {
         v
     }
 
-    /// The `p`-th percentile (0..=1) of the durations, nearest rank.
-    pub fn duration_percentile(&self, p: f64) -> Option<u64> {
+    /// The 50th and 99th percentiles (nearest rank) and the maximum of the durations.
+    pub fn duration_percentiles(&self) -> Option<(u64, u64, u64)> {
         let mut d = self.durations.clone();
-        if d.is_empty() {
-            return None;
-        }
         d.sort_unstable();
-        let rank = ((d.len() - 1) as f64 * p).round() as usize;
-        d.get(rank).copied()
+        let at = |p: f64| {
+            d.get(((d.len().max(1) - 1) as f64 * p).round() as usize)
+                .copied()
+        };
+        Some((at(0.5)?, at(0.99)?, at(1.0)?))
     }
 }
 
@@ -121,7 +121,7 @@ impl Floods {
 
     /// Whether a record may be folded at all: an accepted connection or the end of one, of a
     /// process outside any login session that is not running a suspicious program.
-    pub fn candidate(record: &Record) -> bool {
+    fn candidate(record: &Record) -> bool {
         let exe = record.process.executable();
         let suspicious =
             suspicious::in_tmp_dir(exe) || suspicious::is_memfd(exe) || suspicious::is_deleted(exe);
@@ -135,9 +135,12 @@ impl Floods {
 
     /// Counts an accepted connection or its end into its listener's summary instead of a line;
     /// false when it must be a line of its own (the listener is not flooded, or the end is of a
-    /// connection that was not folded). Only for records `candidate` accepts and that raised
-    /// no alert.
+    /// connection that was not folded, or the record may not be folded at all: see
+    /// `candidate`). The caller keeps records that raised an alert.
     pub fn fold(&mut self, record: &Record) -> bool {
+        if !Self::candidate(record) {
+            return false;
+        }
         match &record.what {
             What::Accept(a) => {
                 let (Some(local), Some(remote)) = (a.local, a.remote) else {
@@ -310,7 +313,7 @@ mod tests {
         assert_eq!(s.peers.len(), 3);
         assert_eq!(s.top_peers()[0].1, 14);
         assert_eq!((s.bytes_sent, s.bytes_received), (4000, 400));
-        assert_eq!(s.duration_percentile(1.0), Some(49_000));
+        assert_eq!(s.duration_percentiles(), Some((30_000, 49_000, 49_000)));
         assert_eq!(s.server, server());
         assert!(f.due(t0 + 20 * SECOND_NS, true).is_empty());
     }

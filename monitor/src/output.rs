@@ -2,9 +2,9 @@
 //! ring-buffer drain, so one hand-off and one `write` per drain rather than per line) and handed
 //! to a writer thread through a queue bounded in bytes, so a slow consumer never stalls the
 //! ring-buffer reader and never costs more than that bound in memory; if the queue is full a
-//! batch is shed and its lines counted (reported in `stats`). A
-//! closed stdout (the reader of the pipe went away) is noticed on the next write or within a
-//! quarter second, and ends the monitor quietly.
+//! batch is shed and its lines counted (reported in `stats`). A closed stdout (the reader of the
+//! pipe went away) is noticed on the next write or within a quarter second, and ends the
+//! monitor quietly.
 use std::{
     io::{self, Write},
     sync::{

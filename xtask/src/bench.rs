@@ -380,11 +380,12 @@ impl Drop for BpfStats {
     }
 }
 
-/// The monitor's final stats line.
-fn final_stats(out: &Path) -> anyhow::Result<serde_json::Value> {
-    let mut last = None;
+/// The monitor's final stats, and how many lines it wrote.
+fn final_stats(out: &Path) -> anyhow::Result<(serde_json::Value, u64)> {
+    let (mut last, mut lines) = (None, 0);
     for line in BufReader::new(fs::File::open(out)?).lines() {
         let line = line?;
+        lines += 1;
         if line.contains("\"stats\"") {
             let v: serde_json::Value = serde_json::from_str(&line)?;
             if v["monitor"]["stats"]["final"] == true {
@@ -392,7 +393,7 @@ fn final_stats(out: &Path) -> anyhow::Result<serde_json::Value> {
             }
         }
     }
-    last.context("no final stats line")
+    Ok((last.context("no final stats line")?, lines))
 }
 
 /// One monitor run of the workload: rate, CPU, RSS, loss, lines; the final stats.
@@ -413,11 +414,7 @@ fn monitor_round(
     thread::sleep(Duration::from_millis(300));
     let (cpu1, rss) = cpu_and_rss(run.child.id())?;
     sigint_and_wait(&mut run.child, Duration::from_secs(30))?;
-    let checked = (w.check)(&run.out, &tag, n, cfg.label).and_then(|()| {
-        let stats = final_stats(&run.out)?;
-        let lines = BufReader::new(fs::File::open(&run.out)?).lines().count() as u64;
-        Ok((stats, lines))
-    });
+    let checked = (w.check)(&run.out, &tag, n, cfg.label).and_then(|()| final_stats(&run.out));
     let _ = fs::remove_file(&run.out);
     let (stats, lines) = checked?;
     m.lost += stats["lost_total"].as_u64().unwrap_or(0);

@@ -81,10 +81,7 @@ impl Watch {
         let alerts = self.alerts.observe(record, self.started.elapsed(), lineage);
         // a flooded listener's connection, counted into its summary instead — unless it
         // raised an alert
-        if alerts.is_empty()
-            && Floods::candidate(record)
-            && self.floods.as_mut().is_some_and(|f| f.fold(record))
-        {
+        if alerts.is_empty() && self.floods.as_mut().is_some_and(|f| f.fold(record)) {
             return;
         }
         let Some(line) = self.renderer.line(record) else {

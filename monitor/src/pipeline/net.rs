@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use monitor_common::{
     header::EventKind,
     net::{
-        SockEvent, TcpStateEvent, AF_UNIX, IPPROTO_TCP, SOCK_STREAM, TCP_CLOSE, TCP_ESTABLISHED,
-        TCP_SYN_SENT,
+        SockEvent, TcpStateEvent, AF_UNIX, EINPROGRESS, IPPROTO_TCP, SOCK_STREAM, TCP_CLOSE,
+        TCP_ESTABLISHED,
     },
 };
 
@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     events::net::{state_endpoints, transport, Address, SockEventExt},
-    state::nettable::{ClosedEarly, Conn, ConnectReport, Direction, EINPROGRESS},
+    state::nettable::{Conn, ConnectReport, Direction},
 };
 
 /// Reported for a non-blocking connect whose socket closed without an error set.
@@ -100,9 +100,10 @@ impl Pipeline {
                 let tcp = s.protocol == IPPROTO_TCP
                     || (s.sock_type == SOCK_STREAM && s.family != AF_UNIX);
                 let in_progress = s.ret == -EINPROGRESS;
-                if tcp && s.ret == 0 {
+                let outcome = match self.net.connect_returned(s, tcp) {
+                    ConnectReport::Later => return None,
                     // reset by the peer before this record was made: report both, in order
-                    if let Some(ended) = self.net.ended_before_owned(s) {
+                    ConnectReport::Ended(ended) => {
                         let now = Outcome {
                             errno: None,
                             nonblocking: false,
@@ -112,9 +113,6 @@ impl Pipeline {
                         let connect = self.connect_record(s, &now);
                         return Some(self.ended_unowned(connect, s, Direction::Egress, &ended));
                     }
-                }
-                let outcome = match self.net.connect_returned(s, tcp) {
-                    ConnectReport::Later => return None,
                     ConnectReport::Now => Outcome {
                         errno: (s.ret < 0 && !in_progress).then_some((-s.ret) as i32),
                         nonblocking: false,
@@ -171,8 +169,6 @@ impl Pipeline {
     /// ESTABLISHED resolves a pending non-blocking connect; CLOSE fails one, or ends an
     /// established connection (a `disconnect` record).
     pub(super) fn tcp_state(&mut self, t: &TcpStateEvent) -> Option<Record> {
-        let endpoints = state_endpoints(t);
-        let from_syn_sent = (t.old_state == TCP_SYN_SENT).then_some((t.header.ts_ns, t.sk_err));
         let resolved = |errno: Option<i32>| Outcome {
             errno,
             nonblocking: true,
@@ -181,10 +177,12 @@ impl Pipeline {
         };
         match t.new_state {
             TCP_ESTABLISHED => {
-                let pending = self.net.established(t.sk, t.header.ts_ns, endpoints)?;
+                let pending = self
+                    .net
+                    .established(t.sk, t.header.ts_ns, state_endpoints(t))?;
                 Some(self.connect_record(&pending.event, &resolved(None)))
             }
-            TCP_CLOSE => match self.net.closed(t, endpoints, from_syn_sent) {
+            TCP_CLOSE => match self.net.closed(t) {
                 (Some(pending), _) => {
                     let errno = if t.sk_err != 0 {
                         t.sk_err
@@ -207,7 +205,7 @@ impl Pipeline {
         call: Record,
         s: &SockEvent,
         direction: Direction,
-        ended: &ClosedEarly,
+        ended: &TcpStateEvent,
     ) -> Record {
         self.route(call);
         let conn = Conn {
@@ -216,7 +214,7 @@ impl Pipeline {
             established_ns: None,
             endpoints: s.local().zip(s.remote()),
         };
-        self.disconnect(&ended.event, &conn)
+        self.disconnect(ended, &conn)
     }
 
     /// An established TCP connection ended.

@@ -332,11 +332,9 @@ pub fn summary_line(r: &Renderer, s: &Summary) -> Line {
             .collect(),
         bytes_received: s.bytes_received,
         bytes_sent: s.bytes_sent,
-        duration_ns: s.duration_percentile(0.5).map(|p50| Percentiles {
-            p50,
-            p99: s.duration_percentile(0.99).unwrap_or(p50),
-            max: s.duration_percentile(1.0).unwrap_or(p50),
-        }),
+        duration_ns: s
+            .duration_percentiles()
+            .map(|(p50, p99, max)| Percentiles { p50, p99, max }),
         threshold_per_second: s.threshold,
     };
     let mut event = event("connection_summary", &["connection", "info"], None);

@@ -1,15 +1,15 @@
 //! TCP connections by kernel socket: who owns each and when it was established (from its
 //! connect or accept call, or — for a non-blocking connect — from the state change), and
-//! connects still in progress. This is what ties a
-//! state change that runs in softirq context, with no meaningful pid, to its process.
+//! connects still in progress. This is what ties a state change that runs in softirq context,
+//! with no meaningful pid, to its process.
 use std::{collections::HashMap, net::SocketAddr};
 
-use monitor_common::net::{SockEvent, TCP_CLOSE, TCP_ESTABLISHED};
+use monitor_common::net::{
+    SockEvent, TcpStateEvent, EINPROGRESS, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT,
+};
 
 use crate::events::net::{state_endpoints, SockEventExt};
 
-/// `EINPROGRESS`: a non-blocking connect that resolves later.
-pub const EINPROGRESS: i64 = 115;
 /// A connect still unresolved after this long is reported with an unknown outcome.
 const PENDING_MAX_NS: u64 = 180_000_000_000;
 /// Bound on tracked connections; beyond it new ones are counted as untracked.
@@ -48,21 +48,16 @@ pub struct NetTable {
     snapshot: HashMap<(SocketAddr, SocketAddr), (Option<u32>, Direction)>,
     /// Connections that ended before any call owned them (a connection reset while it
     /// waited in the accept queue): sk → its close, for the accept that returns it.
-    closed_unowned: HashMap<u64, ClosedEarly>,
+    closed_unowned: HashMap<u64, TcpStateEvent>,
     pub untracked: u64,
 }
 
 /// What became of a connect call.
-/// The close of a connection nobody owned yet.
-#[derive(Debug, Clone, Copy)]
-pub struct ClosedEarly {
-    pub at_ns: u64,
-    pub event: monitor_common::net::TcpStateEvent,
-}
-
 pub enum ConnectReport {
     /// Report it now.
     Now,
+    /// Established, and its end (this close) came before the call's record: report both.
+    Ended(TcpStateEvent),
     /// Non-blocking, already established by the time the call returned.
     Established,
     /// Non-blocking, not yet resolved: reported when the TCP state changes.
@@ -89,6 +84,11 @@ impl NetTable {
         let early = self.early_close.remove(&ev.sk);
         if !tcp || ev.sk == 0 || (ev.ret != 0 && ev.ret != -EINPROGRESS) {
             return ConnectReport::Now;
+        }
+        if ev.ret == 0 {
+            if let Some(ended) = self.ended_before_owned(ev) {
+                return ConnectReport::Ended(ended);
+            }
         }
         if let (Some((_, err)), true) = (early, ev.ret == -EINPROGRESS) {
             return ConnectReport::Failed { errno: err };
@@ -128,11 +128,10 @@ impl NetTable {
         ConnectReport::Later
     }
 
-    /// An accepted connection: owned by the acceptor.
     /// An accept returned a connection: established from now on (the kernel does not report
     /// the server side's ESTABLISHED). One that had already ended — reset while it waited in
     /// the queue — is not tracked; its close, if it was seen, is returned.
-    pub fn accepted(&mut self, ev: &SockEvent) -> Option<ClosedEarly> {
+    pub fn accepted(&mut self, ev: &SockEvent) -> Option<TcpStateEvent> {
         if let Some(ended) = self.ended_before_owned(ev) {
             return Some(ended);
         }
@@ -163,26 +162,23 @@ impl NetTable {
         self.pending.remove(&sk)
     }
 
-    /// A socket reached CLOSE: the connect that was waiting (it failed), and the connection
-    /// that ended, if it had been established (or existed at start).
     /// The close of this call's connection if it came first — reset while queued, or in the
     /// instant between the call's return and its record (the close ran on another CPU). The
     /// endpoints must match: a socket's address is reused once it is freed.
-    pub fn ended_before_owned(&mut self, ev: &SockEvent) -> Option<ClosedEarly> {
+    fn ended_before_owned(&mut self, ev: &SockEvent) -> Option<TcpStateEvent> {
         let early = self.closed_unowned.get(&ev.sk)?;
-        if state_endpoints(&early.event) != ev.local().zip(ev.remote()) {
+        if state_endpoints(early) != ev.local().zip(ev.remote()) {
             return None;
         }
         self.closed_unowned.remove(&ev.sk)
     }
 
-    pub fn closed(
-        &mut self,
-        ev: &monitor_common::net::TcpStateEvent,
-        endpoints: Option<(SocketAddr, SocketAddr)>,
-        from_syn_sent: Option<(u64, i32)>,
-    ) -> (Option<PendingConnect>, Option<Conn>) {
+    /// A socket reached CLOSE: the connect that was waiting (it failed), and the connection
+    /// that ended, if it had been established (or existed at start).
+    pub fn closed(&mut self, ev: &TcpStateEvent) -> (Option<PendingConnect>, Option<Conn>) {
         let sk = ev.sk;
+        let endpoints = state_endpoints(ev);
+        let from_syn_sent = (ev.old_state == TCP_SYN_SENT).then_some((ev.header.ts_ns, ev.sk_err));
         let pending = self.pending.remove(&sk);
         if let (None, Some(when_err)) = (&pending, from_syn_sent) {
             if self.early_close.len() < MAX_CONNS {
@@ -203,11 +199,7 @@ impl NetTable {
         if pending.is_none() && conn.is_none() && from_syn_sent.is_none() {
             // an accept may still return it
             if self.closed_unowned.len() < MAX_CONNS {
-                let early = ClosedEarly {
-                    at_ns: ev.header.ts_ns,
-                    event: *ev,
-                };
-                self.closed_unowned.insert(sk, early);
+                self.closed_unowned.insert(sk, *ev);
             }
         }
         (pending, conn)
@@ -229,7 +221,7 @@ impl NetTable {
         self.early_close
             .retain(|_, (at, _)| now_ns.saturating_sub(*at) < 10_000_000_000);
         self.closed_unowned
-            .retain(|_, c| now_ns.saturating_sub(c.at_ns) < 10_000_000_000);
+            .retain(|_, c| now_ns.saturating_sub(c.header.ts_ns) < 10_000_000_000);
         let old: Vec<u64> = self
             .pending
             .iter()
@@ -255,9 +247,25 @@ mod tests {
         ev
     }
 
-    fn state(sk: u64) -> monitor_common::net::TcpStateEvent {
-        let mut ev: monitor_common::net::TcpStateEvent = unsafe { std::mem::zeroed() };
+    /// A close of socket `sk` between the endpoints of `ep()`.
+    fn close(sk: u64) -> TcpStateEvent {
+        let mut ev: TcpStateEvent = unsafe { std::mem::zeroed() };
         ev.sk = sk;
+        ev.new_state = TCP_CLOSE;
+        ev.old_state = TCP_ESTABLISHED;
+        ev.family = monitor_common::net::AF_INET;
+        ev.saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        ev.daddr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        (ev.sport, ev.dport) = (40000, 80);
+        ev
+    }
+
+    /// A socket closed from SYN_SENT at `at` with `sk_err`.
+    fn refused(sk: u64, at: u64, sk_err: i32) -> TcpStateEvent {
+        let mut ev = close(sk);
+        ev.old_state = TCP_SYN_SENT;
+        ev.header.ts_ns = at;
+        ev.sk_err = sk_err;
         ev
     }
 
@@ -279,7 +287,7 @@ mod tests {
             .established(1, 500, ep())
             .expect("pending connect resolved");
         assert_eq!(pending.event.header.pid, 10);
-        let (pending, conn) = t.closed(&state(1), ep(), None);
+        let (pending, conn) = t.closed(&close(1));
         assert!(pending.is_none());
         let conn = conn.unwrap();
         assert_eq!((conn.owner, conn.established_ns), (Some(10), Some(500)));
@@ -303,22 +311,19 @@ mod tests {
     fn failed_attempt_and_snapshot_connections_close() {
         let mut t = NetTable::default();
         t.connect_returned(&connect(4, 10, -EINPROGRESS), true);
-        let (pending, conn) = t.closed(&state(4), ep(), None);
+        let (pending, conn) = t.closed(&close(4));
         assert!(pending.is_some() && conn.is_none());
         let (l, r) = ep().unwrap();
         t.remember_snapshot(l, r, Some(77), Direction::Ingress);
-        let (_, conn) = t.closed(&state(99), ep(), None);
+        let (_, conn) = t.closed(&close(99));
         assert_eq!(conn.unwrap().owner, Some(77));
-        assert!(t.closed(&state(99), ep(), None).1.is_none());
+        assert!(t.closed(&close(99)).1.is_none());
     }
 
     #[test]
     fn refusal_before_the_call_returned() {
         let mut t = NetTable::default();
-        assert!(matches!(
-            t.closed(&state(6), ep(), Some((10, 111))),
-            (None, None)
-        ));
+        assert!(matches!(t.closed(&refused(6, 10, 111)), (None, None)));
         assert!(matches!(
             t.connect_returned(&connect(6, 10, -EINPROGRESS), true),
             ConnectReport::Failed { errno: 111 }
@@ -329,7 +334,7 @@ mod tests {
             ConnectReport::Later
         ));
         // a blocking connect consumes it too
-        t.closed(&state(7), ep(), Some((10, 111)));
+        t.closed(&refused(7, 10, 111));
         assert!(matches!(
             t.connect_returned(&connect(7, 10, -111), true),
             ConnectReport::Now
