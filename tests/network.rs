@@ -477,22 +477,30 @@ fn an_inbound_flood_is_summarised_and_every_connection_counted() {
     let flood = ["--summary-threshold", "20", "--summary-interval", "1"];
     let summarised = Monitor::start(&flood);
     let full = Monitor::start(&[&flood[..], &["--connections", "full"]].concat());
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
+    // the server is a system program in a process of its own: this test's binary may live
+    // under /tmp (a clean clone there), and a program run from /tmp is never summarised
     let n = 1500;
-    let server = std::thread::spawn(move || {
-        for _ in 0..n {
-            drop(listener.accept().unwrap());
-        }
-    });
+    let (server, port) = monitor_e2e::spawn_reporting(Command::new("/usr/bin/python3").args([
+        "-c",
+        "import socket,sys\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(4096)\n\
+         print(s.getsockname()[1],flush=True)\n\
+         for _ in range(int(sys.argv[1])):\n\
+         \x20c,_=s.accept(); c.close()",
+        &n.to_string(),
+    ]));
+    let port: u16 = port.parse().unwrap();
+    let server_pid = server.0.id();
     for _ in 0..n {
         // the server closes first (see connection_storm_loses_nothing)
-        let mut client = TcpStream::connect(addr).unwrap();
+        let mut client = TcpStream::connect(("127.0.0.1", port)).unwrap();
         let _ = client.read(&mut [0u8; 1]);
     }
-    server.join().unwrap();
-    let port = addr.port();
-    let ours = |l: &Value, act: &str| action(l) == act && l["process"]["pid"] == me();
+    // the server's side: accepts, their ends, the summaries; the connects are this test's
+    let ours = |l: &Value, act: &str| {
+        let pid = if act == "connect" { me() } else { server_pid };
+        action(l) == act && l["process"]["pid"] == pid
+    };
     let accepted = |lines: &[Value]| {
         let single = lines
             .iter()
