@@ -627,11 +627,19 @@ fn cost_lines(unit: &str, m: &mut Measured) {
         "userspace CPU",
         cpu * 1000.0
     );
+    // `top`'s rounds do not sample RSS at start
+    let idle = if m.idle_rss_kib > 0 {
+        format!(
+            " (idle after start {:.1} MiB)",
+            m.idle_rss_kib as f64 / 1024.0
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "    {:<30} {:>9.1} MiB (idle after start {:.1} MiB)",
+        "    {:<30} {:>9.1} MiB{idle}",
         "peak RSS",
-        m.peak_rss_kib as f64 / 1024.0,
-        m.idle_rss_kib as f64 / 1024.0
+        m.peak_rss_kib as f64 / 1024.0
     );
     if !m.lines_per_op.is_empty() {
         println!(
