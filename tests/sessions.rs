@@ -6,12 +6,18 @@ use std::{
     io::Write,
     net::TcpListener,
     process::{Command, Stdio},
+    sync::Mutex,
     time::Duration,
 };
 
 use monitor_e2e::{action, assert_ok, has_arg, marker, ssh::SshFixture, Monitor, Value};
 
 const T: Duration = Duration::from_secs(30);
+
+/// Held by the test that rotates and truncates the fixture's auth.log and by any test that
+/// reads that file itself: tests run in parallel, and a line logged while the other test
+/// moves the file would be missing from what was read.
+static AUTH_LOG_FILE: Mutex<()> = Mutex::new(());
 
 fn monitor(fx: &SshFixture) -> Monitor {
     Monitor::start(&["--auth-log", fx.auth_log.to_str().unwrap()])
@@ -81,6 +87,7 @@ fn sshd_session_log_lines_are_joined_too() {
     // OpenSSH >= 9.8 logs each connection as `sshd-session[PID]`; Debian 12's sshd run from a
     // copy named so logs the same way
     let fx = SshFixture::get();
+    let _file = AUTH_LOG_FILE.lock().unwrap_or_else(|e| e.into_inner());
     let port = fx.renamed_sshd("sshd-session");
     let m = monitor(fx);
     let mk = marker("sshd-session");
@@ -350,6 +357,7 @@ fn a_session_open_before_the_monitor_started_is_recovered() {
 #[test]
 fn rotation_and_copytruncate_lose_and_repeat_nothing() {
     let fx = SshFixture::get();
+    let _file = AUTH_LOG_FILE.lock().unwrap_or_else(|e| e.into_inner());
     let m = monitor(fx);
     let tag = marker("rot");
     let log = |i: usize| {
