@@ -16,6 +16,11 @@ fn main() -> anyhow::Result<()> {
         .manifest_path
         .parent()
         .ok_or_else(|| anyhow!("monitor-ebpf manifest has no parent"))?;
+    // aya-build relays every line the eBPF build's cargo prints as a `cargo:warning`: its
+    // progress lines (a hundred `Compiling …` for build-std on a fresh build) would read as
+    // warnings. Quiet, cargo prints only what matters: compiler warnings and errors.
+    // (The build script is single-threaded here; the variable is read by the child.)
+    std::env::set_var("CARGO_TERM_QUIET", "true");
     aya_build::build_ebpf(
         [aya_build::Package {
             name: ebpf.name.as_str(),

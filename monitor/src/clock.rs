@@ -11,6 +11,12 @@ fn clock_ns(clock: libc::clockid_t) -> i128 {
     ts.tv_sec as i128 * 1_000_000_000 + ts.tv_nsec as i128
 }
 
+/// The monotonic clock at tick resolution (a few ms): for cache ages, read far more often than
+/// they need precision.
+pub fn coarse_now() -> std::time::Duration {
+    std::time::Duration::from_nanos(clock_ns(libc::CLOCK_MONOTONIC_COARSE) as u64)
+}
+
 /// Nanoseconds on the boot clock (what the kernel programs stamp events with).
 pub fn boot_now_ns() -> u64 {
     clock_ns(libc::CLOCK_BOOTTIME) as u64
@@ -51,9 +57,48 @@ impl Clock {
 pub fn format_epoch_ns(ns: i128) -> String {
     let secs = ns.div_euclid(1_000_000_000) as i64;
     let nanos = ns.rem_euclid(1_000_000_000) as u32;
+    if let Some(s) = format_fast(secs, nanos) {
+        return s;
+    }
     DateTime::<Utc>::from_timestamp(secs, nanos)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Nanos, true)
+}
+
+/// Every line has one or more timestamps: years 1970–9999 are formatted by hand (the civil
+/// date from days since the epoch, Howard Hinnant's algorithm), ten times cheaper than chrono's
+/// formatter, which handles the rest.
+fn format_fast(secs: i64, nanos: u32) -> Option<String> {
+    const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    if !(0..=MAX).contains(&secs) {
+        return None;
+    }
+    let (days, sod) = (secs / 86_400, secs % 86_400);
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let mut b = *b"0000-00-00T00:00:00.000000000Z";
+    let mut put = |at: usize, width: usize, mut v: u64| {
+        for i in (at..at + width).rev() {
+            b[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year as u64);
+    put(5, 2, month as u64);
+    put(8, 2, day as u64);
+    put(11, 2, (sod / 3600) as u64);
+    put(14, 2, (sod / 60 % 60) as u64);
+    put(17, 2, (sod % 60) as u64);
+    put(20, 9, u64::from(nanos));
+    // only ASCII digits and separators were written
+    String::from_utf8(b.to_vec()).ok()
 }
 
 #[cfg(test)]
@@ -67,6 +112,39 @@ mod tests {
             format_epoch_ns(1_764_079_542_123_456_789),
             "2025-11-25T14:05:42.123456789Z"
         );
+    }
+
+    #[test]
+    fn the_fast_formatter_agrees_with_chrono() {
+        let chrono = |ns: i128| {
+            DateTime::<Utc>::from_timestamp(
+                ns.div_euclid(1_000_000_000) as i64,
+                ns.rem_euclid(1_000_000_000) as u32,
+            )
+            .unwrap_or_default()
+            .to_rfc3339_opts(SecondsFormat::Nanos, true)
+        };
+        // leap days, century and 400-year rules, ends of months and of the range
+        let mut cases: Vec<i128> = vec![
+            0,
+            951_782_400_000_000_000,     // 2000-02-29
+            4_107_456_000_000_000_000,   // 2100-02-28
+            4_107_542_399_999_999_999,   // 2100-02-28T23:59:59.999999999
+            253_402_300_799_999_999_999, // 9999-12-31T23:59:59.999999999
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            cases.push(i128::from(x) * 14 % 253_402_300_800_000_000_000);
+        }
+        for ns in cases {
+            assert_eq!(format_epoch_ns(ns), chrono(ns), "{ns}");
+        }
+        // outside 1970–9999: chrono's formatting
+        assert_eq!(format_epoch_ns(-1), "1969-12-31T23:59:59.999999999Z");
+        assert_eq!(format_epoch_ns(-1), chrono(-1));
     }
 
     #[test]

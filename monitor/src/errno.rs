@@ -1,4 +1,5 @@
 //! Linux errno names, for `error.code` (generated from the kernel's errno list).
+use std::{borrow::Cow, sync::OnceLock};
 
 /// The symbolic name of a positive errno (`ENOENT`), `None` if unknown.
 pub fn name(errno: i32) -> Option<&'static str> {
@@ -139,16 +140,34 @@ pub fn name(errno: i32) -> Option<&'static str> {
 
 /// The errno a symbolic name stands for (`ENOENT` → 2): the inverse of [`name`].
 pub fn number(name: &str) -> Option<i32> {
-    (1..=133).find(|&n| self::name(n) == Some(name))
+    (1..=LAST).find(|&n| self::name(n) == Some(name))
 }
 
-/// The C library's message for a positive errno (`No such file or directory`).
-pub fn message(errno: i32) -> String {
+/// The C library's message for a positive errno (`No such file or directory`). The known ones
+/// are looked up once: a flood of resets would otherwise format one per line.
+pub fn message(errno: i32) -> Cow<'static, str> {
+    static KNOWN: OnceLock<Vec<String>> = OnceLock::new();
+    let known = KNOWN.get_or_init(|| (0..=LAST).map(strerror).collect());
+    match usize::try_from(errno).ok().and_then(|i| known.get(i)) {
+        Some(m) => Cow::Borrowed(m.as_str()),
+        None => Cow::Owned(strerror(errno)),
+    }
+}
+
+/// The highest errno [`name`] knows.
+const LAST: i32 = 133;
+
+fn strerror(errno: i32) -> String {
     let text = std::io::Error::from_raw_os_error(errno).to_string();
     match text.find(" (os error") {
         Some(end) => text[..end].to_owned(),
         None => text,
     }
+}
+
+/// `error.code`: the symbolic name, else the number.
+pub fn code(errno: i32) -> Cow<'static, str> {
+    name(errno).map_or_else(|| Cow::Owned(errno.to_string()), Cow::Borrowed)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use std::{
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         mpsc::{self, RecvTimeoutError, Sender},
-        Arc,
+        Arc, Mutex,
     },
     thread::JoinHandle,
     time::Duration,
@@ -26,7 +26,14 @@ struct Shared {
     shed: AtomicU64,
     closed: AtomicBool,
     notify: tokio::sync::Notify,
+    /// Written batches' buffers, emptied, for the next batches: a batch is then filled without
+    /// growing (and copying) its buffer from a small first allocation.
+    spare: Mutex<Vec<Vec<u8>>>,
 }
+
+/// Buffers kept for reuse, and the largest kept (one batch and its last line).
+const SPARE_BUFFERS: usize = 4;
+const SPARE_MAX_BYTES: usize = 2 * BATCH_BYTES;
 
 /// A batch is handed off once it holds this many bytes, even within one drain.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -119,7 +126,8 @@ impl Output {
             return;
         }
         let lines = std::mem::take(&mut self.batch_lines);
-        let buf = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH_START));
+        let next = self.shared.take_spare();
+        let buf = std::mem::replace(&mut self.batch, next);
         let Some(tx) = &self.tx else { return };
         let len = buf.len();
         if wait {
@@ -133,6 +141,7 @@ impl Output {
         } else if self.shared.queued.load(Ordering::SeqCst) + len > self.max_queued {
             // queue full: shed the batch, count its lines
             self.shared.shed.fetch_add(lines, Ordering::Relaxed);
+            self.shared.give_back(buf);
             return;
         }
         self.shared.queued.fetch_add(len, Ordering::SeqCst);
@@ -189,6 +198,29 @@ impl Output {
     }
 }
 
+impl Shared {
+    /// An empty buffer for a new batch: a written one if any is spare.
+    fn take_spare(&self) -> Vec<u8> {
+        self.spare
+            .lock()
+            .ok()
+            .and_then(|mut spare| spare.pop())
+            .unwrap_or_else(|| Vec::with_capacity(BATCH_START))
+    }
+
+    fn give_back(&self, mut buf: Vec<u8>) {
+        if buf.capacity() > SPARE_MAX_BYTES {
+            return;
+        }
+        if let Ok(mut spare) = self.spare.lock() {
+            if spare.len() < SPARE_BUFFERS {
+                buf.clear();
+                spare.push(buf);
+            }
+        }
+    }
+}
+
 /// True when the reading end of `fd` is gone (poll reports POLLERR/POLLHUP).
 fn peer_gone(fd: i32) -> bool {
     let mut pfd = libc::pollfd {
@@ -233,6 +265,7 @@ fn writer(rx: mpsc::Receiver<Msg>, sink: Box<dyn Write + Send>, fd: Option<i32>,
                 Msg::Lines(buf, lines) => {
                     let written = out.write_all(&buf);
                     shared.queued.fetch_sub(buf.len(), Ordering::SeqCst);
+                    shared.give_back(buf);
                     if let Err(e) = written {
                         return close(Some(e));
                     }

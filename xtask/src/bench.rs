@@ -144,6 +144,30 @@ fn cpu_and_rss(pid: u32) -> anyhow::Result<(f64, u64)> {
     Ok((ticks / hz, hwm))
 }
 
+/// KiB of a process's RSS that is the BPF ring buffer's mapping: the kernel maps all of the
+/// ring's pages at once (and its data pages twice, so records can wrap), so this part of RSS is
+/// the `--ring-buffer-mib` setting, not memory the monitor allocated.
+fn ring_rss_kib(pid: u32) -> u64 {
+    let Ok(smaps) = fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return 0;
+    };
+    let (mut total, mut in_ring) = (0, false);
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && !first.ends_with(':') {
+            // a mapping's header line: address range, perms, offset, dev, inode, name
+            in_ring = line.contains("anon_inode:bpf-map");
+        } else if in_ring && first == "Rss:" {
+            total += words
+                .next()
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+    }
+    total
+}
+
 /// A tracer (the monitor or bpftrace) writing to `out`; killed if dropped still running, so a
 /// failed benchmark leaves nothing behind to load the next one.
 struct Running {
@@ -346,6 +370,8 @@ struct Measured {
     cost_ops: u64,
     /// Idle RSS right after start.
     idle_rss_kib: u64,
+    /// Of the RSS, the ring buffer's mapping.
+    ring_rss_kib: u64,
 }
 
 #[derive(Default)]
@@ -409,6 +435,7 @@ fn monitor_round(
     let mut run = start_monitor(bin, &out, cfg.args)?;
     let (cpu0, idle) = cpu_and_rss(run.child.id())?;
     m.idle_rss_kib = m.idle_rss_kib.max(idle);
+    m.ring_rss_kib = m.ring_rss_kib.max(ring_rss_kib(run.child.id()));
     let n = (w.run)(&tag, dur, None)?;
     // let the monitor catch up before sampling its CPU time
     thread::sleep(Duration::from_millis(300));
@@ -627,20 +654,34 @@ fn cost_lines(unit: &str, m: &mut Measured) {
         "userspace CPU",
         cpu * 1000.0
     );
+    let mib = |kib: u64| kib as f64 / 1024.0;
     // `top`'s rounds do not sample RSS at start
     let idle = if m.idle_rss_kib > 0 {
-        format!(
-            " (idle after start {:.1} MiB)",
-            m.idle_rss_kib as f64 / 1024.0
-        )
+        format!(", idle after start {:.1}", mib(m.idle_rss_kib))
     } else {
         String::new()
     };
     println!(
         "    {:<30} {:>9.1} MiB{idle}",
         "peak RSS",
-        m.peak_rss_kib as f64 / 1024.0
+        mib(m.peak_rss_kib)
     );
+    if m.ring_rss_kib > 0 {
+        println!(
+            "    {:<30} {:>9.1} MiB{}   (RSS less the ring buffer's mapping, {:.1} MiB)",
+            "  own memory, peak",
+            mib(m.peak_rss_kib.saturating_sub(m.ring_rss_kib)),
+            if m.idle_rss_kib > 0 {
+                format!(
+                    ", idle after start {:.1}",
+                    mib(m.idle_rss_kib.saturating_sub(m.ring_rss_kib))
+                )
+            } else {
+                String::new()
+            },
+            mib(m.ring_rss_kib)
+        );
+    }
     if !m.lines_per_op.is_empty() {
         println!(
             "    {:<30} {:>9.2}",

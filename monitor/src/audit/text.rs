@@ -52,6 +52,14 @@ fn wrap(first: &str, indent: usize, text: &str) -> Vec<String> {
     lines
 }
 
+/// A finding's title after its severity label (`  HIGH   `, nine columns), wrapped to the
+/// width. The label is put in after wrapping, so its colour codes do not count as width.
+fn title_lines(label: &str, title: &str) -> Vec<String> {
+    let mut lines = wrap(&" ".repeat(9), 9, title);
+    lines[0] = format!("  {label} {}", lines[0].trim_start());
+    lines
+}
+
 /// Evidence is kept to a few lines in the text report (`--json` has it whole).
 const EVIDENCE_CHARS: usize = 230;
 
@@ -124,10 +132,7 @@ pub fn render(r: &Report, color: bool) -> String {
     }
     for f in &r.findings {
         let label = o.label(f.severity);
-        let mut lines = wrap("", 9, &f.title);
-        // the label is coloured after wrapping, so its escape codes do not count as width
-        lines[0] = format!("  {label} {}", lines[0].trim_start());
-        o.lines.extend(lines);
+        o.lines.extend(title_lines(&label, &f.title));
         for e in &f.evidence {
             o.lines
                 .extend(wrap("         - ", 11, &cut(e, EVIDENCE_CHARS)));
@@ -335,6 +340,18 @@ mod tests {
         let lines = wrap("  HIGH   ", 9, &"word ".repeat(40));
         assert!(lines.len() > 1);
         assert_eq!(wrap("", 9, "pid 12 runs x")[0], "pid 12 runs x");
+        // a title that fits 80 columns only without its label
+        let title =
+            "pid 13765 runs /memfd:sealed-91173221a7ea (deleted) (deleted_executable, memfd)";
+        let titled = title_lines("HIGH  ", title);
+        assert_eq!(titled.len(), 2, "{titled:?}");
+        assert!(titled[0].starts_with("  HIGH   pid 13765"), "{titled:?}");
+        assert!(
+            titled.iter().all(|l| l.chars().count() <= WIDTH),
+            "{titled:?}"
+        );
+        let red = title_lines("\x1b[1;31mHIGH  \x1b[0m", "short");
+        assert_eq!(red, ["  \x1b[1;31mHIGH  \x1b[0m short"]);
         assert!(
             lines.iter().all(|l| l.chars().count() <= WIDTH),
             "{lines:?}"

@@ -20,7 +20,7 @@ use crate::{
     pipeline::{capture::Capture, Record},
     render::{
         alert::alert_line,
-        ecs::{Event, Ext, Line, Process},
+        ecs::{Event, Ext, Json, Line, Process},
         net::summary_line,
         Renderer,
     },
@@ -38,7 +38,7 @@ fn own_process() -> Process {
         name: Some("monitor".into()),
         executable: std::env::current_exe()
             .ok()
-            .map(|p| p.to_string_lossy().into_owned()),
+            .map(|p| Json::of(&*p.to_string_lossy())),
         ..Default::default()
     }
 }
@@ -62,7 +62,7 @@ impl Watch {
                 ..Event::of(&["host"], &["info"], action)
             },
             host: self.renderer.host.clone(),
-            process: own_process(),
+            process: own_process().into(),
             monitor: Some(ext),
             ..Default::default()
         }
@@ -70,15 +70,17 @@ impl Watch {
 
     /// Prints every record the pipeline has ready, each followed by the alerts it raises.
     fn flush_ready(&mut self) {
+        let now = self.started.elapsed();
         for record in self.capture.pipeline.take_ready() {
-            self.emit(&record);
+            self.emit(&record, now);
         }
         self.output.end_batch();
     }
 
-    fn emit(&mut self, record: &Record) {
+    /// `now`: time since start, for the alerts' windows.
+    fn emit(&mut self, record: &Record, now: Duration) {
         let lineage = &self.capture.pipeline.table;
-        let alerts = self.alerts.observe(record, self.started.elapsed(), lineage);
+        let alerts = self.alerts.observe(record, now, lineage);
         // a flooded listener's connection, counted into its summary instead — unless it
         // raised an alert
         if alerts.is_empty() && self.floods.as_mut().is_some_and(|f| f.fold(record)) {
@@ -278,8 +280,9 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     }
     // what the ring and the login sources have already delivered, then every record held
     watch.capture.drain_everything();
+    let now = watch.started.elapsed();
     for record in watch.capture.pipeline.take_all() {
-        watch.emit(&record);
+        watch.emit(&record, now);
     }
     watch.emit_repeats(true);
     watch.emit_summaries(true);

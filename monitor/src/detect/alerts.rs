@@ -300,7 +300,7 @@ pub mod tests {
                 image: Some(Arc::new(Image {
                     executable: exe.into(),
                     args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-                    args_truncated: false,
+                    ..Default::default()
                 })),
                 ..Default::default()
             },

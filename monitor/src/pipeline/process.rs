@@ -67,6 +67,7 @@ impl Pipeline {
             executable,
             args: e.args.clone(),
             args_truncated: e.args_truncated(),
+            ..Default::default()
         });
         let info = ExecInfo {
             errno: ev.errno,

@@ -1,7 +1,11 @@
 //! The output schema: ECS field sets (https://www.elastic.co/guide/en/ecs/current/) plus our own
 //! `monitor.*` extension for what ECS lacks. One `Line` is one NDJSON line; every line has
 //! `@timestamp`, `event.action` and `process.pid`. docs/events.md shows one example per action.
+use std::{borrow::Cow, sync::Arc};
+
 use serde::Serialize;
+
+pub use super::json::Json;
 
 #[derive(Serialize, Debug, Default)]
 pub struct Line {
@@ -9,7 +13,7 @@ pub struct Line {
     pub timestamp: String,
     pub event: Event,
     pub host: Host,
-    pub process: Process,
+    pub process: ProcessBlock,
     /// The user an auth event is about (`login`, `logout`, `sudo`, `su`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
@@ -70,29 +74,35 @@ impl Event {
 
 #[derive(Serialize, Debug, Default, Clone)]
 pub struct Host {
-    pub hostname: String,
+    pub hostname: Json,
 }
 
 #[derive(Serialize, Debug, Default, Clone)]
 pub struct IdName {
-    pub id: String,
+    /// A number, written as the string ECS wants.
+    #[serde(serialize_with = "as_text")]
+    pub id: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
+}
+
+fn as_text<S: serde::Serializer>(n: &u32, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(n)
 }
 
 #[derive(Serialize, Debug, Default)]
 pub struct Process {
     pub pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub executable: Option<String>,
+    pub executable: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub args: Option<Vec<String>>,
+    pub args: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub args_count: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub command_line: Option<String>,
+    pub command_line: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub working_directory: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,6 +126,26 @@ pub struct Process {
     /// The login session this process descends from (its sshd, or `login`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub entry_leader: Option<Box<EntryLeader>>,
+}
+
+/// `process.*`: built for this line, or the text another line of the same process wrote.
+#[derive(Serialize, Debug)]
+#[serde(untagged)]
+pub enum ProcessBlock {
+    Fields(Box<Process>),
+    Written(Json),
+}
+
+impl Default for ProcessBlock {
+    fn default() -> Self {
+        Self::Fields(Box::default())
+    }
+}
+
+impl From<Process> for ProcessBlock {
+    fn from(p: Process) -> Self {
+        Self::Fields(Box::new(p))
+    }
 }
 
 #[derive(Serialize, Debug, Default, Clone)]
@@ -165,11 +195,11 @@ pub struct User {
 pub struct Parent {
     pub pid: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
+    pub name: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub executable: Option<String>,
+    pub executable: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub args: Option<Vec<String>>,
+    pub args: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<String>,
 }
@@ -204,8 +234,8 @@ pub struct Network {
 #[derive(Serialize, Debug, Default)]
 pub struct ErrorInfo {
     /// errno name, e.g. `ENOENT`.
-    pub code: String,
-    pub message: String,
+    pub code: Cow<'static, str>,
+    pub message: Cow<'static, str>,
 }
 
 /// `monitor.*`: fields ECS has no place for.
@@ -279,12 +309,12 @@ pub struct ProcessExt {
     pub args_original_count: Option<u32>,
     /// Exact bytes of each argument, hex, present only when some argument is not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub args_hex: Option<Vec<String>>,
+    pub args_hex: Option<Json>,
     /// The kernel could not read argv at all (`process.args` is then empty).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub args_unreadable: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub executable_hex: Option<String>,
+    pub executable_hex: Option<Json>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub executable_truncated: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,28 +4,70 @@
 //! makes byte strings safe for it, `alert.rs` the alert lines.
 pub mod alert;
 pub mod ecs;
+pub mod json;
 pub mod net;
 pub mod process;
 pub mod session;
 pub mod text;
 
+use std::{
+    cell::RefCell,
+    collections::HashMap,
+    sync::{Arc, LazyLock},
+};
+
 use crate::{
     clock::format_epoch_ns,
     pipeline::record::{self, Id, Proc, Record, What},
-    render::ecs::{Audit, Event, Ext, Host, IdName, Line, Parent, Process, ProcessExt},
+    render::ecs::{
+        Audit, Event, Ext, Host, IdName, Json, Line, Parent, Process, ProcessBlock, ProcessExt,
+    },
     state::proctable::Image,
 };
 
 /// Turns records into lines for one host.
 pub struct Renderer {
     pub host: Host,
+    /// The `process.*` block last written for each process, with the process as it was then:
+    /// reused while the process is unchanged, since a server writes the same block on every
+    /// connection line.
+    written: RefCell<HashMap<u32, (Proc, Json)>>,
 }
+
+/// Processes whose written block is kept; past this the cache starts over.
+const WRITTEN_MAX: usize = 4096;
 
 impl Renderer {
     pub fn new(hostname: String) -> Self {
         Self {
-            host: Host { hostname },
+            host: Host {
+                hostname: Json::of(&hostname),
+            },
+            written: RefCell::default(),
         }
+    }
+
+    /// `process.*` and `monitor.process.*` of a process a line is about but did not start (as
+    /// [`known_process_fields`]), the block reused from this process's last line when nothing
+    /// in it changed. Lines with a session build theirs: the session adds to the block.
+    pub(crate) fn known_process(&self, rec: &Record) -> (ProcessBlock, ProcessExt) {
+        let p = &rec.process;
+        let ext = process_ext(p);
+        if rec.session.is_some() {
+            return (known_process_block(p).into(), ext);
+        }
+        let mut written = self.written.borrow_mut();
+        if let Some((seen, json)) = written.get(&p.pid) {
+            if same_process(seen, p) {
+                return (ProcessBlock::Written(json.clone()), ext);
+            }
+        }
+        let json = Json::of(&known_process_block(p));
+        if written.len() >= WRITTEN_MAX {
+            written.clear();
+        }
+        written.insert(p.pid, (p.clone(), json.clone()));
+        (ProcessBlock::Written(json), ext)
     }
 
     /// The ECS line of a record, with its session block. `None` for records `watch` does not
@@ -34,7 +76,10 @@ impl Renderer {
         let mut l = match &r.what {
             What::Fork => process::fork_line(self, r),
             What::Exec(e) => process::exec_line(self, r, e),
-            What::Exit(x) => process::exit_line(self, r, x),
+            What::Exit(x) => {
+                self.written.borrow_mut().remove(&r.process.pid);
+                process::exit_line(self, r, x)
+            }
             What::Connect(c) => net::connect_line(self, r, c),
             What::Accept(a) => net::accept_line(self, r, a),
             What::Listen(l) => net::listen_line(self, r, l),
@@ -51,44 +96,81 @@ impl Renderer {
     }
 
     /// A line at `time` (Unix ns) about `process`, with its `monitor.*` extension.
-    pub(crate) fn line_at(&self, time: i128, event: Event, process: Process, ext: Ext) -> Line {
+    pub(crate) fn line_at(
+        &self,
+        time: i128,
+        event: Event,
+        process: impl Into<ProcessBlock>,
+        ext: Ext,
+    ) -> Line {
         Line {
             timestamp: format_epoch_ns(time),
             event,
             host: self.host.clone(),
-            process,
+            process: process.into(),
             monitor: Some(ext),
             ..Default::default()
         }
     }
 }
 
-/// `process.*` and `monitor.process.*` describing an image (executable + argv).
-pub fn image_fields(pid: u32, image: &Image, comm: &[u8]) -> (Process, ProcessExt) {
-    let (args, args_hex) = text::strings_with_hex(&image.args);
-    let name = text::lossy(record::program_name(&image.executable, comm));
-    let process = Process {
+/// `process.*` describing an image (executable + argv).
+fn image_block(pid: u32, image: &Image, comm: &[u8]) -> Process {
+    let r = image.json.get(image);
+    let name = r
+        .name
+        .clone()
+        .unwrap_or_else(|| Json::of(&text::lossy(record::program_name(&image.executable, comm))));
+    Process {
         pid,
         name: Some(name),
-        executable: (!image.executable.is_empty()).then(|| text::lossy(&image.executable)),
-        args_count: Some(args.len()),
-        command_line: Some(text::command_line(&args)),
-        args: Some(args),
+        executable: r.executable.clone(),
+        args_count: Some(r.args_count),
+        command_line: Some(r.command_line.clone()),
+        args: Some(r.args.clone()),
         ..Default::default()
+    }
+}
+
+/// The image of a process the table did not know.
+fn no_image() -> &'static Image {
+    static EMPTY: LazyLock<Image> = LazyLock::new(Image::default);
+    &EMPTY
+}
+
+fn comm_of(p: &Proc) -> &[u8] {
+    p.comm.as_ref().map_or(&[], |c| &c[..])
+}
+
+/// True when two records' processes would be written the same (by `known_process_block`).
+fn same_process(a: &Proc, b: &Proc) -> bool {
+    let same_image = |x: &Option<Arc<Image>>, y: &Option<Arc<Image>>| match (x, y) {
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        (None, None) => true,
+        _ => false,
     };
-    let ext = ProcessExt {
-        args_hex,
-        executable_hex: text::hex_if_not_utf8(&image.executable),
-        comm: (!text::c_str(comm).is_empty()).then(|| text::lossy(text::c_str(comm))),
-        ..Default::default()
+    let same_parent = match (&a.parent, &b.parent) {
+        (Some(x), Some(y)) => {
+            x.pid == y.pid && x.start == y.start && same_image(&x.image, &y.image)
+        }
+        (None, None) => true,
+        _ => false,
     };
-    (process, ext)
+    a.pid == b.pid
+        && a.ppid == b.ppid
+        && a.start == b.start
+        // the task name shows only as the name of a process with no known executable
+        && (a.comm == b.comm || !a.executable().is_empty())
+        && a.ids == b.ids
+        && a.audit == b.audit
+        && same_image(&a.image, &b.image)
+        && same_parent
 }
 
 fn id_name(id: &Id) -> IdName {
     IdName {
-        id: id.id.to_string(),
-        name: id.name.as_ref().map(|n| n.to_string()),
+        id: id.id,
+        name: id.name.clone(),
     }
 }
 
@@ -110,42 +192,145 @@ fn parent_block(p: &record::Parent) -> Parent {
         ..Default::default()
     };
     if let Some(image) = &p.image {
-        (parent.name, parent.executable) = name_and_executable(image);
-        parent.args = Some(image.args.iter().map(|a| text::lossy(a)).collect());
+        let r = image.json.get(image);
+        parent.name = r.name.clone();
+        parent.executable = r.executable.clone();
+        parent.args = Some(r.args.clone());
         parent.start = p.start.map(format_epoch_ns);
     }
     parent
 }
 
 /// The full `process.*` block of a record's process: image, ids (real ones only when they
-/// differ), audit identity, parent, start. argv is shown even when empty.
-pub fn process_fields(p: &Proc) -> (Process, ProcessExt) {
-    let empty = Image::default();
-    let image = p.image.as_deref().unwrap_or(&empty);
-    let comm: &[u8] = p.comm.as_ref().map_or(&[], |c| &c[..]);
-    let (mut process, mut ext) = image_fields(p.pid, image, comm);
+/// differ), parent, start. argv is shown even when empty.
+pub fn process_block(p: &Proc) -> Process {
+    let image = p.image.as_deref().unwrap_or(no_image());
+    let mut process = image_block(p.pid, image, comm_of(p));
     if let Some(ids) = &p.ids {
         process.user = Some(id_name(&ids.user));
         process.group = Some(id_name(&ids.group));
         process.real_user = (ids.real_user.id != ids.user.id).then(|| id_name(&ids.real_user));
         process.real_group = (ids.real_group.id != ids.group.id).then(|| id_name(&ids.real_group));
     }
-    ext.audit = p.audit.as_ref().map(|a| Audit {
-        login_user: id_name(&a.login_user),
-        session_id: a.session_id,
-    });
     process.parent = p.parent.as_ref().map(|p| Box::new(parent_block(p)));
     process.start = p.start.map(format_epoch_ns);
-    (process, ext)
+    process
 }
 
-/// `process_fields` for a process a line is about but did not start: argv only when known.
-pub fn known_process_fields(p: &Proc) -> (Process, ProcessExt) {
-    let (mut process, ext) = process_fields(p);
+/// `monitor.process.*` of a record's process: the exact bytes of what is not UTF-8, the
+/// kernel's task name, the audit identity.
+pub fn process_ext(p: &Proc) -> ProcessExt {
+    let image = p.image.as_deref().unwrap_or(no_image());
+    let r = image.json.get(image);
+    let comm = text::c_str(comm_of(p));
+    ProcessExt {
+        args_hex: r.args_hex.clone(),
+        executable_hex: r.executable_hex.clone(),
+        comm: (!comm.is_empty()).then(|| text::lossy(comm)),
+        audit: p.audit.as_ref().map(|a| Audit {
+            login_user: id_name(&a.login_user),
+            session_id: a.session_id,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Both blocks of a record's process.
+pub fn process_fields(p: &Proc) -> (Process, ProcessExt) {
+    (process_block(p), process_ext(p))
+}
+
+/// `process_block` for a process a line is about but did not start: argv only when known.
+fn known_process_block(p: &Proc) -> Process {
+    let mut process = process_block(p);
     if p.args().is_empty() {
         process.args = None;
         process.args_count = None;
         process.command_line = None;
     }
-    (process, ext)
+    process
+}
+
+/// `process_fields` for a process a line is about but did not start.
+pub fn known_process_fields(p: &Proc) -> (Process, ProcessExt) {
+    (known_process_block(p), process_ext(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        pipeline::record::DisconnectInfo,
+        state::nettable::Direction,
+        tui::model::tests::{exit, image, proc_of, rec, ssh_session, T0},
+    };
+
+    fn disconnect(p: Proc, session: Option<record::SessionView>) -> Record {
+        rec(
+            T0,
+            p,
+            session,
+            What::Disconnect(DisconnectInfo {
+                local: "127.0.0.1:80".parse().unwrap(),
+                remote: "127.0.0.1:40000".parse().unwrap(),
+                direction: Some(Direction::Ingress),
+                duration: Some(5),
+                bytes_sent: 1,
+                bytes_received: 2,
+                errno: 0,
+                owner_unknown: false,
+            }),
+        )
+    }
+
+    fn process_of(r: &Renderer, rec: &Record) -> serde_json::Value {
+        let line = r.line(rec).unwrap();
+        serde_json::to_value(&line).unwrap()["process"].clone()
+    }
+
+    /// A server's connection lines reuse its written block, and what they show is exactly what
+    /// a fresh renderer writes — also after the process changed (exec, new parent, new ids).
+    #[test]
+    fn a_reused_process_block_is_the_block_a_fresh_line_writes() {
+        let cached = Renderer::new("vm".into());
+        let mut p = proc_of(80, 1, &["/usr/sbin/nginx", "-g", "daemon off;"], T0);
+        let check = |p: &Proc, what: &str| {
+            for _ in 0..2 {
+                let fresh = Renderer::new("vm".into());
+                assert_eq!(
+                    process_of(&cached, &disconnect(p.clone(), None)),
+                    process_of(&fresh, &disconnect(p.clone(), None)),
+                    "{what}"
+                );
+            }
+        };
+        check(&p, "first line");
+        assert_eq!(cached.written.borrow().len(), 1);
+        // a kernel event's task name does not change the block of a process with a path
+        p.comm = Some(*b"nginx\0\0\0\0\0\0\0\0\0\0\0");
+        check(&p, "with comm");
+        p.image = Some(image(&["/usr/sbin/nginx", "-s", "reload"]));
+        check(&p, "after exec");
+        assert_eq!(
+            process_of(&cached, &disconnect(p.clone(), None))["args"][2],
+            "reload"
+        );
+        p.ids = Some(crate::tui::model::tests::user("www-data", 33));
+        check(&p, "after setuid");
+        p.parent = None;
+        p.ppid = 0;
+        check(&p, "reparented");
+        // a process with no path is named by its task name, which then counts
+        p.image = None;
+        p.comm = Some(*b"kworker\0\0\0\0\0\0\0\0\0");
+        check(&p, "no image");
+        p.comm = Some(*b"other\0\0\0\0\0\0\0\0\0\0\0");
+        check(&p, "other comm");
+        // a session adds its leader: never taken from the reused block
+        let with_session = process_of(&cached, &disconnect(p.clone(), Some(ssh_session(1, 70))));
+        assert_eq!(with_session["entry_leader"]["pid"], 70);
+        // its exit forgets it
+        cached.line(&exit(T0, p.clone(), 0));
+        assert!(cached.written.borrow().is_empty());
+    }
 }

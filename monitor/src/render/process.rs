@@ -46,7 +46,7 @@ pub fn exec_line(r: &Renderer, rec: &Record, e: &ExecInfo) -> Line {
         },
     );
     l.error = failed.then(|| ErrorInfo {
-        code: errno::name(e.errno).map_or_else(|| e.errno.to_string(), str::to_owned),
+        code: errno::code(e.errno),
         message: errno::message(e.errno),
     });
     l

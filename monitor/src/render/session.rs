@@ -5,8 +5,8 @@ use crate::{
     clock::format_epoch_ns,
     pipeline::record::{AuthInfo, Record, SessionView},
     render::ecs::{
-        AuthExt, Endpoint, EntryLeader, EntryMeta, Event, Ext, IpOnly, Line, NameOnly, SessionExt,
-        User,
+        AuthExt, Endpoint, EntryLeader, EntryMeta, Event, Ext, IpOnly, Line, NameOnly,
+        ProcessBlock, SessionExt, User,
     },
     sources::authlog::AuthEvent,
     state::sessions::Session,
@@ -48,7 +48,10 @@ pub fn attach(line: &mut Line, v: &SessionView) {
         (leader.name, leader.executable) = super::name_and_executable(image);
         leader.start = v.leader_start.map(format_epoch_ns);
     }
-    line.process.entry_leader = Some(Box::new(leader));
+    // lines with a session build their process block (Renderer::known_process)
+    if let ProcessBlock::Fields(p) = &mut line.process {
+        p.entry_leader = Some(Box::new(leader));
+    }
     line.monitor.get_or_insert_with(Ext::default).session = Some(session_ext(s));
 }
 
@@ -149,7 +152,7 @@ pub fn auth_line(r: &Renderer, rec: &Record, a: &AuthInfo) -> Line {
             ..Event::of(&["authentication"], type_, a.action())
         },
         host: r.host.clone(),
-        process,
+        process: process.into(),
         monitor: Some(Ext {
             auth: Some(ext),
             ..Default::default()

@@ -1,34 +1,34 @@
 //! uid/gid → name, through the C library (so NSS sources such as LDAP work), cached.
 //! A miss is cached briefly, so an account created while the monitor runs is soon resolved.
-use std::{
-    collections::HashMap,
-    ffi::CStr,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, ffi::CStr, sync::Arc, time::Duration};
+
+use crate::clock::coarse_now;
 
 const MISS_TTL: Duration = Duration::from_secs(2);
 const HIT_TTL: Duration = Duration::from_secs(300);
 
 #[derive(Default)]
 pub struct Names {
-    users: HashMap<u32, (Option<Arc<str>>, Instant)>,
-    groups: HashMap<u32, (Option<Arc<str>>, Instant)>,
+    users: HashMap<u32, (Option<Arc<str>>, Duration)>,
+    groups: HashMap<u32, (Option<Arc<str>>, Duration)>,
 }
 
 fn cached(
-    map: &mut HashMap<u32, (Option<Arc<str>>, Instant)>,
+    map: &mut HashMap<u32, (Option<Arc<str>>, Duration)>,
     id: u32,
     lookup: fn(u32) -> Option<String>,
 ) -> Option<Arc<str>> {
+    // several lookups per event: the coarse clock (a memory read) is precise enough for TTLs
+    // of seconds
+    let now = coarse_now();
     if let Some((name, at)) = map.get(&id) {
         let ttl = if name.is_some() { HIT_TTL } else { MISS_TTL };
-        if at.elapsed() < ttl {
+        if now.saturating_sub(*at) < ttl {
             return name.clone();
         }
     }
     let name: Option<Arc<str>> = lookup(id).map(Arc::from);
-    map.insert(id, (name.clone(), Instant::now()));
+    map.insert(id, (name.clone(), now));
     name
 }
 

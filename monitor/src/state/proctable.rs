@@ -15,6 +15,8 @@ pub struct Image {
     pub executable: Vec<u8>,
     pub args: Vec<Vec<u8>>,
     pub args_truncated: bool,
+    /// Its fields as JSON, made when a line first shows it.
+    pub json: crate::render::json::ImageJson,
 }
 
 /// Credentials and audit identity, as last seen (seed, exec or exit).
@@ -79,6 +81,7 @@ impl ProcTable {
                 executable,
                 args: e.args,
                 args_truncated: false,
+                ..Default::default()
             });
             let p = Process {
                 ppid: e.ppid,
@@ -192,6 +195,7 @@ mod tests {
             executable: exe.into(),
             args: vec![exe.into()],
             args_truncated: false,
+            ..Default::default()
         })
     }
 

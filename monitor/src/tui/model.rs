@@ -702,7 +702,7 @@ pub mod tests {
                 .map(|a| a.as_bytes().to_vec())
                 .unwrap_or_default(),
             args: args.iter().map(|a| a.as_bytes().to_vec()).collect(),
-            args_truncated: false,
+            ..Default::default()
         })
     }
 

@@ -154,6 +154,7 @@ fn process(v: &Value) -> Proc {
             executable: executable.unwrap_or_default(),
             args: argv,
             args_truncated: ext["args_truncated"] == true,
+            ..Default::default()
         })
     });
     let comm = ext.get("comm").and_then(Value::as_str).map(|c| {
@@ -185,6 +186,7 @@ fn process(v: &Value) -> Proc {
                 executable: exe.unwrap_or_default().as_bytes().to_vec(),
                 args: args(&q["args"], None),
                 args_truncated: false,
+                ..Default::default()
             })
         });
         Some(Parent {
