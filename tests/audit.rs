@@ -271,6 +271,9 @@ fn json_validates_against_the_documented_schema_and_text_fits_80_columns() {
         "schema: {}",
         String::from_utf8_lossy(&check.stderr)
     );
+    let v = json(&out);
+    assert_eq!(v["complete"], true, "as root: {}", v["unreadable"]);
+    assert_eq!(v["unreadable"], serde_json::json!([]));
 
     let text = audit(&args);
     assert_eq!(text.status.code(), Some(2));
@@ -283,6 +286,71 @@ fn json_validates_against_the_documented_schema_and_text_fits_80_columns() {
         assert!(!line.contains('\x1b'), "no colour when not a terminal");
     }
     assert!(text.contains("FINDINGS") && text.contains(CRACKED_IP));
+}
+
+/// `monitor audit` run without root must not read as a clean bill of health: it says at the top
+/// what it could not read, `--json` has `complete: false`, and it exits 3 (2 if high findings).
+#[test]
+fn without_root_the_audit_says_it_is_incomplete_and_exits_with_its_own_status() {
+    use std::os::unix::fs::PermissionsExt;
+    require_root();
+    let fx = write_fixture();
+    // auth logs readable by root only (Debian's are root:adm 0640)
+    for entry in std::fs::read_dir(&fx.dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let mode = if name.starts_with("auth.log") {
+            0o600
+        } else {
+            0o644
+        };
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+    std::fs::set_permissions(&fx.dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // a copy nobody may run (the build's own may be under a private home)
+    let bin = fx.dir.join("monitor");
+    std::fs::copy(monitor_bin(), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let as_nobody = |extra: &[&str]| {
+        Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&bin)
+            .arg("audit")
+            .args(fx.args())
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = as_nobody(&["--json"]);
+    let v = json(&out);
+    assert_eq!(v["complete"], false, "{v}");
+    let unreadable = v["unreadable"].as_array().unwrap();
+    let auth = fx.dir.join("auth.log").to_string_lossy().into_owned();
+    assert!(
+        unreadable
+            .iter()
+            .any(|u| u["path"] == auth.as_str() && u["reason"].as_str().unwrap().contains("denied")),
+        "{unreadable:?}"
+    );
+    assert!(
+        unreadable.iter().any(|u| u["kind"] == "proc"),
+        "other users' processes are hidden: {unreadable:?}"
+    );
+    let high = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] == "high")
+        .count();
+    let expected = if high > 0 { 2 } else { 3 };
+    assert_eq!(out.status.code(), Some(expected), "{high} high findings");
+    // the text says so before anything else
+    let text = as_nobody(&[]);
+    assert_eq!(text.status.code(), Some(expected));
+    let text = String::from_utf8(text.stdout).unwrap();
+    let top: Vec<&str> = text.lines().take(4).collect();
+    assert!(top[1].starts_with("INCOMPLETE"), "{top:?}");
+    assert!(top[2..].join(" ").contains(&auth), "{top:?}");
 }
 
 #[test]

@@ -34,7 +34,8 @@ pub enum Command {
     /// The whole "was this server broken into?" check at once: accounts and last logins,
     /// recent logins and reboots, who is on, failed and accepted logins per source and user,
     /// suspicious processes, listeners and connections — findings by severity, each with its
-    /// evidence and next step. Exit status 2 when high-severity findings exist.
+    /// evidence and next step. Exit status 2 when high-severity findings exist, 3 when there are
+    /// none but something could not be read (not run as root: the report says what at the top).
     Audit(AuditArgs),
 }
 

@@ -15,7 +15,7 @@ use std::{collections::HashMap, path::PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use self::model::{Finding, Report, Severity, Source};
+use self::model::{Finding, Report, Severity, Source, Unreadable};
 use crate::{
     cli::AuditArgs, detect::alerts::Alerts, sources::host::hostname, state::names::Names,
     state::net_snapshot, state::proc_scan, state::proctable::ProcTable, state::session_seed,
@@ -28,6 +28,47 @@ pub fn fmt_time(ns: i128) -> String {
     DateTime::<Utc>::from_timestamp(secs, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Capabilities that let a process read every other process's executable, open sockets and
+/// environment under /proc: CAP_DAC_READ_SEARCH (2) and CAP_SYS_PTRACE (19).
+const PROC_CAPS: u64 = 1 << 2 | 1 << 19;
+
+/// True when this process can see everything under /proc (root, or both capabilities).
+fn privileged() -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        .is_some_and(|caps| caps & PROC_CAPS == PROC_CAPS)
+}
+
+/// What could not be read: sources that were unreadable (a missing file is not a gap: a
+/// machine without btmp has no failed logins to hide), and, without the privilege to read other
+/// users' processes, the parts of /proc that are then hidden.
+fn unreadable(sources: &[Source], privileged: bool) -> Vec<Unreadable> {
+    let mut out: Vec<Unreadable> = sources
+        .iter()
+        .filter_map(|s| {
+            let reason = s.status.strip_prefix("unreadable")?;
+            Some(Unreadable {
+                path: s.path.clone(),
+                kind: s.kind,
+                reason: reason.trim_start_matches(':').trim().to_owned(),
+            })
+        })
+        .collect();
+    if !privileged && !out.iter().any(|u| u.kind == "proc") {
+        out.push(Unreadable {
+            path: "/proc".into(),
+            kind: "proc",
+            reason: "not run as root: other users' executables, open sockets and their owners \
+                     are hidden"
+                .into(),
+        });
+    }
+    out
 }
 
 /// The report. `rules` judges the running processes as the live alerts judge an exec.
@@ -107,10 +148,13 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     // by severity; within one, in the order above (a cracked login first)
     findings.sort_by_key(|f| f.severity);
 
+    let unreadable = unreadable(&sources, privileged());
     Report {
         schema: "monitor-audit/1",
         host: hostname(),
         generated: fmt_time(Utc::now().timestamp_nanos_opt().unwrap_or_default() as i128),
+        complete: unreadable.is_empty(),
+        unreadable,
         thresholds: limits,
         sources,
         findings,
@@ -121,5 +165,42 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         auth: analysis.summary,
         processes,
         network,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(kind: &'static str, status: &str) -> Source {
+        Source {
+            path: format!("/x/{kind}"),
+            kind,
+            status: status.into(),
+            items: 0,
+            skipped: 0,
+        }
+    }
+
+    #[test]
+    fn unreadable_sources_and_missing_privilege_make_the_audit_incomplete() {
+        let sources = [
+            source("auth_log", "unreadable: Permission denied (os error 13)"),
+            source("btmp", "missing"),
+            source("wtmp", "read"),
+        ];
+        let gaps = unreadable(&sources, true);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].path, "/x/auth_log");
+        assert_eq!(gaps[0].reason, "Permission denied (os error 13)");
+        // without root, /proc is partial even though it was read
+        let gaps = unreadable(&sources[1..], false);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].kind, "proc");
+        assert!(unreadable(&sources[1..], true).is_empty());
+        // an unreadable /proc is said once
+        let gaps = unreadable(&[source("proc", "unreadable")], false);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(gaps[0].reason, "");
     }
 }

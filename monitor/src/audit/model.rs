@@ -45,6 +45,15 @@ pub struct Source {
     pub skipped: usize,
 }
 
+/// Something the audit could not read.
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    pub path: String,
+    /// As in `sources`: `auth_log`, `wtmp`, …, `proc`.
+    pub kind: &'static str,
+    pub reason: String,
+}
+
 #[derive(Serialize, Debug, Clone)]
 pub struct LastLogin {
     pub time: String,
@@ -183,6 +192,10 @@ pub struct Report {
     pub schema: &'static str,
     pub host: String,
     pub generated: String,
+    /// False when something the audit needs could not be read (mostly: it was not run as root):
+    /// then "no findings" is no all-clear. `unreadable` says what, and why.
+    pub complete: bool,
+    pub unreadable: Vec<Unreadable>,
     /// What counted as brute force, an odd hour, high CPU or memory in this report.
     pub thresholds: Thresholds,
     pub sources: Vec<Source>,

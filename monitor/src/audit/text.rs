@@ -118,6 +118,23 @@ pub fn render(r: &Report, color: bool) -> String {
         clean(&r.host),
         short(&r.generated)
     ));
+    if !r.complete {
+        let warn = "INCOMPLETE: not everything could be read; no finding is no all-clear.";
+        o.lines.push(if o.color {
+            format!("\x1b[1;31m{warn}\x1b[0m")
+        } else {
+            warn.into()
+        });
+        o.lines.extend(wrap(
+            "  Run as root (sudo monitor audit) to read: ",
+            4,
+            &r.unreadable
+                .iter()
+                .map(|u| format!("{} ({})", u.path, u.kind))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ));
+    }
     o.push(format!(
         "{} findings: {} high, {} medium, {} low",
         r.findings.len(),

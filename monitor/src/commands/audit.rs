@@ -1,5 +1,5 @@
 //! `monitor audit`: build the report (`crate::audit`), print it as text or JSON, and exit 2
-//! when it has high-severity findings.
+//! when it has high-severity findings, 3 when it has none but could not read everything.
 use std::{io::Write, process::ExitCode};
 
 use crate::{
@@ -10,6 +10,9 @@ use crate::{
 
 /// Exit status when high-severity findings exist (0: none; 1: the audit could not run).
 pub const EXIT_HIGH: u8 = 2;
+/// Exit status when there are no high-severity findings but the audit could not read
+/// everything (`complete: false`): no all-clear.
+pub const EXIT_INCOMPLETE: u8 = 3;
 
 fn is_terminal() -> bool {
     // SAFETY: isatty has no preconditions.
@@ -36,6 +39,8 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(if report.count(Severity::High) > 0 {
         ExitCode::from(EXIT_HIGH)
+    } else if !report.complete {
+        ExitCode::from(EXIT_INCOMPLETE)
     } else {
         ExitCode::SUCCESS
     })
