@@ -142,3 +142,97 @@ fn missing_btf_is_named() {
     );
     assert!(stderr.contains("CONFIG_DEBUG_INFO_BTF"), "{stderr}");
 }
+
+/// `--output FILE` with logrotate's `create` + `postrotate kill -HUP`: every line lands whole
+/// in one of the files, none twice, while processes (some with a 15 KiB argv: lines of 15 KiB,
+/// under the 16 KiB argv capture limit) keep coming.
+#[test]
+fn output_file_rotated_on_sighup_loses_splits_and_repeats_no_line() {
+    require_root();
+    let dir = std::env::temp_dir().join(marker("output"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("events.ndjson");
+    let mut child = Command::new(monitor_bin())
+        .args(["watch", "--stats-interval", "0.5", "--output"])
+        .arg(&path)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !std::fs::read_to_string(&path).is_ok_and(|s| s.contains("\"monitor_start\"")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no monitor_start in the file"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "created readable by root only");
+    let mk = marker("rot");
+    let long = "x".repeat(15 * 1024);
+    let total = 300;
+    for i in 0..total {
+        let mut cmd = Command::new("/bin/true");
+        cmd.arg(format!("{mk}-{i}"));
+        if i % 50 == 7 {
+            cmd.arg(&long);
+        }
+        assert_ok(&cmd.output().unwrap());
+        if i == 100 || i == 200 {
+            // logrotate: rename, create the new file, HUP
+            let n = i / 100;
+            std::fs::rename(&path, dir.join(format!("events.ndjson.{n}"))).unwrap();
+            std::fs::File::create(&path).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+            // SAFETY: kill(2) on our own child.
+            unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+        }
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = wait_timeout(&mut child, Duration::from_secs(30)).expect("monitor exits");
+    assert!(status.success(), "{status:?}");
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    let mut stats = Vec::new();
+    for name in ["events.ndjson.1", "events.ndjson.2", "events.ndjson"] {
+        let text = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert!(text.ends_with('\n'), "{name} ends with a whole line");
+        let mut execs = 0;
+        for line in text.lines() {
+            let v: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{name}: {e}: {line:.200}"));
+            if action(&v) == "exec" {
+                let args = monitor_e2e::args(&v);
+                if let Some(a) = args.iter().find(|a| a.starts_with(&format!("{mk}-"))) {
+                    *seen.entry(a.clone()).or_default() += 1;
+                    execs += 1;
+                    if a.ends_with("-7") {
+                        let got = args.get(2).map_or(0, String::len);
+                        assert!(args[2] == long, "the 15 KiB argument whole: {got} bytes");
+                    }
+                }
+            }
+            if action(&v) == "stats" {
+                stats.push(v);
+            }
+        }
+        assert!(execs > 0, "{name} got some of the execs");
+    }
+    let missing: Vec<usize> = (0..total)
+        .filter(|i| !seen.contains_key(&format!("{mk}-{i}")))
+        .collect();
+    assert!(missing.is_empty(), "missing: {missing:?}");
+    assert!(seen.values().all(|&n| n == 1), "each exec once");
+    let last = stats.last().expect("stats lines");
+    assert_eq!(last["monitor"]["stats"]["final"], true);
+    assert_eq!(last["monitor"]["stats"]["lost_total"], 0);
+    // logrotate's file kept the mode it was created with
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o640);
+    let _ = std::fs::remove_dir_all(&dir);
+}

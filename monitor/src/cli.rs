@@ -106,6 +106,12 @@ pub struct WatchArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_secs)]
     pub stats_interval: f64,
 
+    /// Append the lines to this file (created, mode 0600, if missing) instead of writing
+    /// them to stdout. SIGHUP reopens it, for log rotation (logrotate's `create` with
+    /// `postrotate kill -HUP`): no line is lost or split between the two files.
+    #[arg(long, value_name = "PATH")]
+    pub output: Option<PathBuf>,
+
     /// Also print a `fork` line for every new process (by default forks update the process
     /// table silently: a process that never execs still gets an `exit` line).
     #[arg(long)]

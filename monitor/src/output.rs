@@ -1,4 +1,5 @@
-//! The single writer of stdout. Lines are serialized by the caller into a batch (one per
+//! The single writer of the output: stdout, or a file (`--output`) reopened on SIGHUP for log
+//! rotation. Lines are serialized by the caller into a batch (one per
 //! ring-buffer drain, so one hand-off and one `write` per drain rather than per line) and handed
 //! to a writer thread through a queue bounded in bytes, so a slow consumer never stalls the
 //! ring-buffer reader and never costs more than that bound in memory; if the queue is full a
@@ -6,7 +7,10 @@
 //! pipe went away) is noticed on the next write or within a quarter second, and ends the
 //! monitor quietly.
 use std::{
+    fs::{File, OpenOptions},
     io::{self, Write},
+    os::unix::fs::OpenOptionsExt,
+    path::{Path, PathBuf},
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         mpsc::{self, RecvTimeoutError, Sender},
@@ -45,6 +49,8 @@ enum Msg {
     Lines(Vec<u8>, u64),
     /// Flush, then acknowledge.
     Flush(mpsc::Sender<()>),
+    /// Flush and close the file, and open its path again (it was rotated).
+    Reopen(PathBuf),
 }
 
 pub struct Output {
@@ -55,6 +61,18 @@ pub struct Output {
     tx: Option<Sender<Msg>>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
+    /// The file written, for `reopen` (`None`: stdout).
+    path: Option<PathBuf>,
+}
+
+/// Opens the output file for appending, created readable by root only: the lines carry
+/// command lines, users and addresses.
+fn open_output(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
 }
 
 impl Output {
@@ -65,6 +83,28 @@ impl Output {
             Box::new(io::stdout()),
             Some(libc::STDOUT_FILENO),
         )
+    }
+
+    /// Appends to the file at `path` (created 0600 if missing).
+    pub fn file(path: &Path, max_queued: usize) -> anyhow::Result<Self> {
+        let file = open_output(path)
+            .map_err(|e| anyhow::anyhow!("cannot open the output file {}: {e}", path.display()))?;
+        let mut out = Self::to_writer(max_queued, Box::new(file), None);
+        out.path = Some(path.to_owned());
+        Ok(out)
+    }
+
+    /// After a rotation (SIGHUP): every line emitted so far goes to the file that was open,
+    /// every later one to a file opened at the path again. Lines are written whole, so none is
+    /// split between the two. Nothing to do for stdout.
+    pub fn reopen(&mut self) {
+        let Some(path) = self.path.clone() else {
+            return;
+        };
+        self.send_batch(true);
+        if let Some(tx) = &self.tx {
+            let _ = tx.send(Msg::Reopen(path));
+        }
     }
 
     fn to_writer(max_queued: usize, sink: Box<dyn Write + Send>, fd: Option<i32>) -> Self {
@@ -85,6 +125,7 @@ impl Output {
             tx: Some(tx),
             shared,
             thread,
+            path: None,
         }
     }
 
@@ -278,6 +319,20 @@ fn writer(rx: mpsc::Receiver<Msg>, sink: Box<dyn Write + Send>, fd: Option<i32>,
                     }
                     let _ = ack.send(());
                 }
+                Msg::Reopen(path) => {
+                    if let Err(e) = out.flush() {
+                        return close(Some(e));
+                    }
+                    match open_output(&path) {
+                        Ok(file) => out = io::BufWriter::with_capacity(1 << 16, Box::new(file)),
+                        // lines keep going to the file that is open (renamed, so nothing is
+                        // lost); the next SIGHUP tries again
+                        Err(e) => eprintln!(
+                            "monitor: cannot reopen {}: {e}; still writing to the file open before",
+                            path.display()
+                        ),
+                    }
+                }
             }
             next = rx.try_recv().ok();
         }
@@ -366,6 +421,39 @@ mod tests {
         assert!(shed >= 12 && shed.is_multiple_of(2), "shed {shed}");
         drop(release);
         out.finish();
+    }
+
+    #[test]
+    fn reopen_sends_earlier_lines_to_the_renamed_file_and_later_ones_to_a_new_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("monitor-output-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.ndjson");
+        let mut out = Output::file(&path, 1 << 20).unwrap();
+        for i in 0..10 {
+            out.emit(&i);
+        }
+        // rotated: renamed, then reopened; the first ten lines are still in the batch
+        std::fs::rename(&path, dir.join("out.ndjson.1")).unwrap();
+        out.reopen();
+        for i in 10..20 {
+            out.emit(&i);
+        }
+        out.finish();
+        let read = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap();
+        let old: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+        let new: Vec<String> = (10..20).map(|i| i.to_string()).collect();
+        assert_eq!(read("out.ndjson.1").lines().collect::<Vec<_>>(), old);
+        assert_eq!(read("out.ndjson").lines().collect::<Vec<_>>(), new);
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        // appends to what is there
+        let mut again = Output::file(&path, 1 << 20).unwrap();
+        again.emit(&20);
+        again.finish();
+        assert_eq!(read("out.ndjson").lines().count(), 11);
+        assert!(Output::file(&dir.join("no/such/dir"), 1).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

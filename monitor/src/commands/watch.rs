@@ -206,15 +206,21 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     // first, so that a signal during start-up still ends in a clean detach and final stats
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
     let mut sigterm = signal(SignalKind::terminate()).context("SIGTERM handler")?;
+    // reopen the output file after a rotation (with stdout, nothing to do: not an exit)
+    let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // a mistake in a rules file stops the start, before anything is loaded
     let rules = Rules::load(args.rules.rules.as_deref())?;
+    let output = match &args.output {
+        Some(path) => Output::file(path, OUTPUT_QUEUE_BYTES)?,
+        None => Output::stdout(OUTPUT_QUEUE_BYTES),
+    };
     let mut capture = Capture::start(&args.capture, args.forks)?;
     let sockets = std::mem::take(&mut capture.sockets);
     let past_logins = std::mem::take(&mut capture.past_logins);
     let mut watch = Watch {
         capture,
         renderer: Renderer::new(host::hostname()),
-        output: Output::stdout(OUTPUT_QUEUE_BYTES),
+        output,
         alerts: Alerts::new(rules, Some(args.rules.state_dir.clone())),
         floods: (args.connections == ConnectionsMode::Summary)
             .then(|| Floods::new(args.summary_threshold, args.summary_interval)),
@@ -268,6 +274,11 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                 watch.flush_ready();
                 let line = watch.stats_line(false);
                 watch.output.emit_reliably(&line);
+            }
+            _ = sighup.recv() => {
+                watch.capture.drain();
+                watch.flush_ready();
+                watch.output.reopen();
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
