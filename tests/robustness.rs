@@ -236,3 +236,80 @@ fn output_file_rotated_on_sighup_loses_splits_and_repeats_no_line() {
     assert_eq!(mode & 0o777, 0o640);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The config file: its settings apply (here `output`, `duration`, `stats_interval`), an option
+/// on the command line replaces one, and a mistake is one error naming the key before anything
+/// is loaded.
+#[test]
+fn a_config_file_sets_options_the_command_line_overrides_and_mistakes_name_the_key() {
+    require_root();
+    let dir = std::env::temp_dir().join(marker("config"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("events.ndjson");
+    let config = dir.join("monitor.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "# from the test\noutput = {:?}\nduration = 30\nstats_interval = 0.5\nstate_dir = {:?}\n",
+            out.to_str().unwrap(),
+            dir.join("state").to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let run = Command::new(monitor_bin())
+        .args(["watch", "--config"])
+        .arg(&config)
+        .args(["--duration", "2"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "--duration 2 replaced 30"
+    );
+    assert!(run.stdout.is_empty(), "the lines went to the file");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let stats = text.lines().filter(|l| l.contains("\"stats\"")).count();
+    assert!(stats >= 3, "stats every 0.5 s over 2 s: {stats}");
+    // a mistake: named, exit 1, nothing loaded or written
+    std::fs::write(&config, "stats_interval = 1\nconections = \"full\"\n").unwrap();
+    let bad = Command::new(monitor_bin())
+        .args(["watch", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("unknown setting `conections`"), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(bad.stdout.is_empty());
+    // `monitor config --check` says the same, and accepts the default file's text
+    let check = Command::new(monitor_bin())
+        .args(["config", "--check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let default = Command::new(monitor_bin())
+        .args(["config", "--print-default"])
+        .output()
+        .unwrap();
+    std::fs::write(&config, &default.stdout).unwrap();
+    let check = Command::new(monitor_bin())
+        .args(["config", "--check"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -37,6 +37,20 @@ pub enum Command {
     /// evidence and next step. Exit status 2 when high-severity findings exist, 3 when there are
     /// none but something could not be read (not run as root: the report says what at the top).
     Audit(AuditArgs),
+    /// The config file of `watch` (/etc/monitor/monitor.toml): print a commented default, or
+    /// check a file and show the options it sets.
+    Config(ConfigArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    /// Print a config file with every setting commented out at its default.
+    #[arg(long, conflicts_with = "check")]
+    pub print_default: bool,
+
+    /// Check this file (default /etc/monitor/monitor.toml) as `watch` would read it.
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "/etc/monitor/monitor.toml")]
+    pub check: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -105,6 +119,12 @@ pub struct WatchArgs {
     /// Seconds between `stats` lines (a final one is always written at exit).
     #[arg(long, value_name = "SECS", default_value_t = 60.0, value_parser = positive_secs)]
     pub stats_interval: f64,
+
+    /// Read settings from this TOML file instead of /etc/monitor/monitor.toml (read when it
+    /// exists). Every option of `watch` can be set there under its long name with `_` for `-`;
+    /// an option on the command line replaces the file's setting.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
 
     /// Append the lines to this file (created, mode 0600, if missing) instead of writing
     /// them to stdout. SIGHUP reopens it, for log rotation (logrotate's `create` with

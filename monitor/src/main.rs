@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod clock;
 mod commands;
+mod config;
 mod detect;
 mod errno;
 mod events;
@@ -27,7 +28,15 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
         .format_timestamp(None)
         .init();
-    let cli = cli::Cli::parse();
+    // the config file's settings become options before the command line's
+    let argv = match config::merged_args(std::env::args_os().collect()) {
+        Ok(argv) => argv,
+        Err(e) => {
+            eprintln!("monitor: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = cli::Cli::parse_from(argv);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -44,6 +53,7 @@ fn main() -> ExitCode {
             cli::Command::Top(args) => commands::top::run(args).await,
             cli::Command::Rules(args) => commands::rules::run(&args),
             cli::Command::Audit(args) => commands::audit::run(args),
+            cli::Command::Config(args) => commands::config::run(&args),
         }
     });
     match result {

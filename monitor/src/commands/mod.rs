@@ -2,8 +2,10 @@
 //! - `watch`: the pipeline's records as NDJSON on stdout, with alerts;
 //! - `top`: the same records kept in a model and drawn on a terminal (`crate::tui`);
 //! - `rules`: the detection rules in force, or the reference (docs/rules.md);
-//! - `audit`: the one-shot check (the analysis lives in `crate::audit`).
+//! - `audit`: the one-shot check (the analysis lives in `crate::audit`);
+//! - `config`: the config file's commented default, or a check of one (`crate::config`).
 pub mod audit;
+pub mod config;
 pub mod rules;
 pub mod top;
 pub mod watch;
