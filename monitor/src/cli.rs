@@ -20,8 +20,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Stream one JSON object per line for every process start (exec) and end (exit) until
-    /// SIGINT/SIGTERM or --duration.
+    /// Stream one JSON object per line (ECS fields) for every process start and end,
+    /// connection, listener, login, logout, sudo and su — each with the login session behind it
+    /// — and the alerts they raise, until SIGINT/SIGTERM or --duration.
     Watch(WatchArgs),
     /// The live view on a terminal: who is logged in (user, source, method, key, tty), what
     /// each session runs and connects to, processes that lived for milliseconds, connections
@@ -40,6 +41,13 @@ pub enum Command {
     /// The config file of `watch` (/etc/monitor/monitor.toml): print a commented default, or
     /// check a file and show the options it sets.
     Config(ConfigArgs),
+    /// Write the man pages, shell completions and default config file the package installs
+    /// (used by `cargo xtask package`).
+    #[command(hide = true)]
+    PackageAssets {
+        /// Directory to write them into (created).
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -1,8 +1,9 @@
-//! Project tasks: `cargo xtask setup | run | test | lint | bench`.
+//! Project tasks: `cargo xtask setup | run | test | lint | bench | package`.
 //! The eBPF object itself is built by `monitor/build.rs` (aya-build); xtask installs what that
 //! build needs, and runs the monitor, the tests and the benchmarks.
 mod bench;
 mod lint;
+mod package;
 mod run;
 mod setup;
 mod test;
@@ -45,6 +46,9 @@ enum Task {
     },
     /// rustfmt check and clippy with warnings denied (userspace, then the eBPF crate alone).
     Lint,
+    /// Build the .deb: binary, systemd unit, default config, logrotate snippet, man pages,
+    /// shell completions, docs (target/debian/monitor_*.deb).
+    Package,
     /// Benchmarks (not tests): `exec`, `connect`.
     Bench {
         #[command(subcommand)]
@@ -60,6 +64,7 @@ fn main() -> std::process::ExitCode {
         Task::Test { filter, no_lint } => test::run(filter.as_deref(), !no_lint),
         Task::Lint => lint::run(),
         Task::Bench { which } => bench::run(which),
+        Task::Package => package::run(),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

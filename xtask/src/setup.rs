@@ -2,7 +2,8 @@
 //! - the nightly toolchain with `rust-src` (the eBPF crate is built with `-Z build-std=core`);
 //! - a `bpf-linker` linked against the nightly's own LLVM (its major must match, see
 //!   ../shared/docs/toolchain.md);
-//! - with `--test-deps`: openssh-server, rsyslog, bpftrace, python3, … (apt).
+//! - with `--test-deps`: openssh-server, rsyslog, bpftrace, python3, … (apt), and cargo-deb
+//!   (the suite installs the package it builds).
 use std::process::Command;
 
 use anyhow::{bail, Context as _};
@@ -37,6 +38,9 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
         "python3-paramiko",
         "/usr/lib/python3/dist-packages/paramiko/__init__.py",
     ),
+    // the package's logrotate snippet is checked with logrotate itself; its man pages with man
+    ("logrotate", "/usr/sbin/logrotate"),
+    ("man-db", "/usr/bin/man"),
 ];
 
 /// What building bpf-linker needs besides a C toolchain.
@@ -47,9 +51,29 @@ pub fn run(test_deps: bool) -> anyhow::Result<()> {
     ensure_bpf_linker()?;
     if test_deps {
         ensure_packages(TEST_PACKAGES)?;
+        // the suite installs the package it builds
+        ensure_cargo_deb()?;
     }
     eprintln!("setup: everything is in place");
     Ok(())
+}
+
+/// The cargo-deb that builds the package (`cargo xtask package`).
+const CARGO_DEB: &str = "3.8.0";
+
+pub fn ensure_cargo_deb() -> anyhow::Result<()> {
+    let installed = output(Command::new("cargo").args(["deb", "--version"])).unwrap_or_default();
+    if installed.contains(CARGO_DEB) {
+        return Ok(());
+    }
+    eprintln!("setup: installing cargo-deb {CARGO_DEB} (about 3 minutes)");
+    run_cmd(Command::new("cargo").args([
+        "install",
+        "--locked",
+        "cargo-deb",
+        "--version",
+        CARGO_DEB,
+    ]))
 }
 
 fn nightly_sysroot() -> anyhow::Result<String> {

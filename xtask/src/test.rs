@@ -1,9 +1,9 @@
 //! `cargo xtask test`: the whole suite, as CI runs it.
 //! 1. setup, including the system packages the end-to-end tests drive;
 //! 2. rustfmt + clippy (unless `--no-lint`);
-//! 3. build the monitor (release) and run every unit and end-to-end test as root, with
-//!    `MONITOR_BIN` pointing at that binary. A missing capability is a failure, not a skip.
-use crate::{lint, setup, util};
+//! 3. build the monitor (release) and its package, and run every unit and end-to-end test as
+//!    root, with `MONITOR_BIN` and `MONITOR_DEB` pointing at them. A missing capability is a failure, not a skip.
+use crate::{lint, package, setup, util};
 
 pub fn run(filter: Option<&str>, lint: bool) -> anyhow::Result<()> {
     setup::run(true)?;
@@ -11,9 +11,12 @@ pub fn run(filter: Option<&str>, lint: bool) -> anyhow::Result<()> {
         lint::run()?;
     }
     let bin = util::build_monitor()?;
+    // the deploy tests install it
+    let deb = package::build()?;
     let mut cmd = util::as_root(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     cmd.current_dir(util::root())
         .env("MONITOR_BIN", &bin)
+        .env("MONITOR_DEB", &deb)
         .args([
             "test",
             "--release",

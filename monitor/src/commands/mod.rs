@@ -3,7 +3,9 @@
 //! - `top`: the same records kept in a model and drawn on a terminal (`crate::tui`);
 //! - `rules`: the detection rules in force, or the reference (docs/rules.md);
 //! - `audit`: the one-shot check (the analysis lives in `crate::audit`);
-//! - `config`: the config file's commented default, or a check of one (`crate::config`).
+//! - `config`: the config file's commented default, or a check of one (`crate::config`);
+//! - `package-assets` (hidden): man pages, completions and the default config for the package.
+pub mod assets;
 pub mod audit;
 pub mod config;
 pub mod rules;
