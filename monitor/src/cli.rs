@@ -41,6 +41,10 @@ pub enum Command {
     /// The config file of `watch` (/etc/monitor/monitor.toml): print a commented default, or
     /// check a file and show the options it sets.
     Config(ConfigArgs),
+    /// The fields `watch` writes and their types: an index template for Elasticsearch 8 or
+    /// OpenSearch 2 (composable, for `monitor-*` indices), or the Markdown table of
+    /// docs/events.md.
+    Schema(SchemaArgs),
     /// Write the man pages, shell completions and default config file the package installs
     /// (used by `cargo xtask package`).
     #[command(hide = true)]
@@ -48,6 +52,20 @@ pub enum Command {
         /// Directory to write them into (created).
         dir: PathBuf,
     },
+}
+
+#[derive(Args, Debug)]
+#[group(required = true, multiple = false)]
+pub struct SchemaArgs {
+    /// A composable index template for Elasticsearch 8 (PUT _index_template/monitor).
+    #[arg(long)]
+    pub elasticsearch: bool,
+    /// The same with OpenSearch 2's types (no wildcard, match_only_text or flattened).
+    #[arg(long)]
+    pub opensearch: bool,
+    /// The field table of docs/events.md.
+    #[arg(long)]
+    pub markdown: bool,
 }
 
 #[derive(Args, Debug)]

@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             cli::Command::Rules(args) => commands::rules::run(&args),
             cli::Command::Audit(args) => commands::audit::run(args),
             cli::Command::Config(args) => commands::config::run(&args),
+            cli::Command::Schema(args) => commands::schema::run(&args),
             cli::Command::PackageAssets { dir } => commands::assets::run(&dir),
         }
     });

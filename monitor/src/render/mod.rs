@@ -7,6 +7,7 @@ pub mod ecs;
 pub mod json;
 pub mod net;
 pub mod process;
+pub mod schema;
 pub mod session;
 pub mod text;
 
