@@ -210,6 +210,9 @@ fn the_package_installs_works_and_purges_cleanly() {
         "/usr/share/zsh/vendor-completions/_monitor",
         "/usr/share/fish/vendor_completions.d/monitor.fish",
         "/usr/share/doc/monitor/README.md",
+        "/usr/share/doc/monitor/deploy.md",
+        "/usr/share/doc/monitor/examples/rsyslog/monitor-ship.conf",
+        "/usr/share/doc/monitor/examples/rsyslog/monitor-central.conf",
     ] {
         assert!(std::path::Path::new(f).is_file(), "{f}");
     }
@@ -236,4 +239,198 @@ fn the_package_installs_works_and_purges_cleanly() {
         .output()
         .unwrap();
     assert!(!status.status.success(), "still known to dpkg");
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One of the shipped rsyslog configs, pointed at this test's files and port, with a work
+/// directory of its own (two rsyslogd run side by side).
+fn rsyslog_conf(dir: &std::path::Path, name: &str, subst: &[(&str, String)]) -> PathBuf {
+    let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../monitor/packaging/rsyslog")
+        .join(name);
+    let mut text = std::fs::read_to_string(shipped).unwrap();
+    for (from, to) in subst {
+        assert!(text.contains(from), "{name} has {from}");
+        text = text.replace(from, to);
+    }
+    let work = dir.join(format!("{name}.work"));
+    std::fs::create_dir_all(&work).unwrap();
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        format!("global(workDirectory=\"{}\")\n{text}", work.display()),
+    )
+    .unwrap();
+    path
+}
+
+fn rsyslogd(conf: &std::path::Path) -> monitor_e2e::KillOnDrop {
+    let check = Command::new("rsyslogd")
+        .arg("-N1")
+        .arg("-f")
+        .arg(conf)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    monitor_e2e::KillOnDrop(
+        Command::new("rsyslogd")
+            .arg("-n")
+            .arg("-f")
+            .arg(conf)
+            .arg("-i")
+            .arg(conf.with_extension("pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The shipping path of docs/deploy.md, with the configs the package ships: a host rsyslog
+/// follows the monitor's output file (imfile) and forwards it over TCP to a central rsyslog,
+/// which writes one file per host. Every line must arrive byte-identical — including one with a
+/// 16 KiB argument (rsyslog's default message limit is 8 KiB) and one with escapes and bytes
+/// that are not UTF-8.
+#[test]
+fn rsyslog_ships_every_line_byte_identical_to_a_central_host() {
+    require_root();
+    let dir = std::env::temp_dir().join(marker("ship"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port().to_string();
+    let src = dir.join("events.ndjson");
+    let fleet = dir.join("fleet");
+    let central = rsyslog_conf(
+        &dir,
+        "monitor-central.conf",
+        &[
+            ("6514", port.clone()),
+            ("/var/log/monitor-fleet", fleet.display().to_string()),
+        ],
+    );
+    let ship = rsyslog_conf(
+        &dir,
+        "monitor-ship.conf",
+        &[
+            ("6514", port),
+            ("central.example", "127.0.0.1".into()),
+            ("/var/log/monitor/events.ndjson", src.display().to_string()),
+        ],
+    );
+    let _central = rsyslogd(&central);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ship = rsyslogd(&ship);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let mut monitor = Command::new(monitor_bin())
+        .args([
+            "watch",
+            "--max-argv-bytes",
+            "65536",
+            "--stats-interval",
+            "0.5",
+        ])
+        .arg("--output")
+        .arg(&src)
+        .arg("--state-dir")
+        .arg(dir.join("state"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&src).is_ok_and(|s| s.contains("\"monitor_start\"")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the monitor did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mk = marker("shipped");
+    let big = "y".repeat(16 * 1024);
+    let odd = {
+        use std::os::unix::ffi::OsStrExt;
+        std::ffi::OsStr::from_bytes(b"esc\x1b[2J quote\" back\\slash \xff\xfe bidi\xe2\x80\xae")
+            .to_owned()
+    };
+    for i in 0..50 {
+        let mut cmd = Command::new("/bin/true");
+        cmd.arg(format!("{mk}-{i}"));
+        if i == 10 {
+            cmd.arg(&big);
+        }
+        if i == 20 {
+            cmd.arg(&odd);
+        }
+        assert!(cmd.status().unwrap().success());
+    }
+    std::thread::sleep(Duration::from_millis(700));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(monitor.id() as i32, libc::SIGINT) };
+    assert!(wait_timeout(&mut monitor, Duration::from_secs(30)).is_some_and(|s| s.success()));
+    let written = std::fs::read(&src).unwrap();
+    // the central copy, once it has caught up
+    let copy = loop {
+        let copy = std::fs::read_dir(&fleet)
+            .ok()
+            .and_then(|mut hosts| hosts.next())
+            .and_then(|h| std::fs::read(h.ok()?.path().join("events.ndjson")).ok())
+            .unwrap_or_default();
+        if copy.len() >= written.len() || std::time::Instant::now() > deadline {
+            break copy;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(copy.len(), written.len(), "all bytes arrived");
+    assert!(copy == written, "byte-identical");
+    let text = String::from_utf8(copy).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let exec_of = |i: usize| {
+        lines
+            .iter()
+            .find(|l| {
+                action(l) == "exec"
+                    && l["process"]["args"][1].as_str() == Some(format!("{mk}-{i}").as_str())
+            })
+            .unwrap_or_else(|| panic!("exec {i} shipped"))
+    };
+    let long = exec_of(10);
+    assert_eq!(
+        long["process"]["args"][2].as_str().map(str::len),
+        Some(16 * 1024)
+    );
+    assert!(
+        serde_json::to_string(long).unwrap().len() > 32 * 1024,
+        "a line over 32 KiB"
+    );
+    let hex = exec_of(20)["monitor"]["process"]["args_hex"][2]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    use std::os::unix::ffi::OsStrExt;
+    assert_eq!(
+        hex,
+        odd.as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    assert_eq!(lines.last().map(action), Some("stats"));
+    let _ = std::fs::remove_dir_all(&dir);
 }
