@@ -307,6 +307,12 @@ pub struct LoginArgs {
     #[arg(long = "auth-log", value_name = "PATH")]
     pub auth_logs: Vec<PathBuf>,
 
+    /// Read logins from the systemd journal files in this directory (journalctl
+    /// --directory) instead of auth logs — a journal kept elsewhere, or a copy. Without it,
+    /// the system journal is read only when there is no auth log.
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Option<PathBuf>,
+
     /// Login records (struct utmp), appended at every login and logout.
     #[arg(long, value_name = "PATH", default_value = "/var/log/wtmp")]
     pub wtmp: PathBuf,
@@ -327,11 +333,15 @@ pub struct LoginArgs {
 impl LoginArgs {
     pub fn paths(&self) -> crate::sources::logins::Paths {
         crate::sources::logins::Paths {
-            auth_logs: if self.auth_logs.is_empty() {
-                crate::sources::logins::default_auth_logs()
-            } else {
+            // a journal directory replaces the default auth logs (not ones named)
+            auth_logs: if !self.auth_logs.is_empty() {
                 self.auth_logs.clone()
+            } else if self.journal_dir.is_some() {
+                Vec::new()
+            } else {
+                crate::sources::logins::default_auth_logs()
             },
+            journal_dir: self.journal_dir.clone(),
             wtmp: self.wtmp.clone(),
             btmp: self.btmp.clone(),
             utmp: self.utmp.clone(),

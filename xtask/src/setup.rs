@@ -41,6 +41,11 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     // the package's logrotate snippet is checked with logrotate itself; its man pages with man
     ("logrotate", "/usr/sbin/logrotate"),
     ("man-db", "/usr/bin/man"),
+    // a journal written by systemd's own tools, for the journal source's test
+    (
+        "systemd-journal-remote",
+        "/lib/systemd/systemd-journal-remote",
+    ),
 ];
 
 /// What building bpf-linker needs besides a C toolchain.

@@ -75,7 +75,8 @@ fn unreadable(sources: &[Source], privileged: bool) -> Vec<Unreadable> {
 pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     let paths = args.logins.paths();
     let mut sources: Vec<Source> = Vec::new();
-    let auth_lines = sources::auth_lines(&paths.auth_logs, &mut sources);
+    let auth_lines =
+        sources::auth_lines(&paths.auth_logs, paths.journal_dir.as_deref(), &mut sources);
     let limits = args.thresholds();
     let analysis = auth::analyze(&auth_lines, &limits);
     for s in sources.iter_mut().filter(|s| s.kind == "auth_log") {

@@ -3,7 +3,7 @@
 use std::{
     io::Read,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
 };
 
 use super::model::Source;
@@ -57,7 +57,11 @@ fn status_of(e: &std::io::Error) -> String {
 
 /// Every line of the auth logs and their rotations, oldest first: (file, line). With no auth
 /// log at all, the journal's auth facilities, if `journalctl` can be run.
-pub fn auth_lines(paths: &[PathBuf], sources: &mut Vec<Source>) -> Vec<(String, String)> {
+pub fn auth_lines(
+    paths: &[PathBuf],
+    journal_dir: Option<&Path>,
+    sources: &mut Vec<Source>,
+) -> Vec<(String, String)> {
     let mut lines = Vec::new();
     for path in paths {
         for file in rotated_family(path) {
@@ -87,19 +91,13 @@ pub fn auth_lines(paths: &[PathBuf], sources: &mut Vec<Source>) -> Vec<(String, 
         }
     }
     if paths.is_empty() {
-        lines.extend(journal(sources));
+        lines.extend(journal(journal_dir, sources));
     }
     lines
 }
 
-fn journal(sources: &mut Vec<Source>) -> Vec<(String, String)> {
-    let out = Command::new("journalctl")
-        .args([
-            "--output=short-iso-precise",
-            "--no-pager",
-            "SYSLOG_FACILITY=4",
-            "SYSLOG_FACILITY=10",
-        ])
+fn journal(dir: Option<&Path>, sources: &mut Vec<Source>) -> Vec<(String, String)> {
+    let out = crate::sources::logins::journalctl(dir)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output();
@@ -270,13 +268,13 @@ mod tests {
         std::fs::write(dir.join("auth.log"), "newest\n").unwrap();
         std::fs::write(dir.join("auth.logger"), "not a rotation\n").unwrap();
         let mut sources = Vec::new();
-        let lines: Vec<String> = auth_lines(&[dir.join("auth.log")], &mut sources)
+        let lines: Vec<String> = auth_lines(&[dir.join("auth.log")], None, &mut sources)
             .into_iter()
             .map(|(_, l)| l)
             .collect();
         assert_eq!(lines, vec!["oldest", "older", "newest"]);
         assert_eq!(sources.len(), 3);
-        let missing = auth_lines(&[dir.join("nope.log")], &mut sources);
+        let missing = auth_lines(&[dir.join("nope.log")], None, &mut sources);
         assert!(missing.is_empty());
         assert_eq!(sources.last().unwrap().status, "missing");
         let _ = std::fs::remove_dir_all(&dir);

@@ -18,6 +18,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Paths {
     pub auth_logs: Vec<PathBuf>,
+    /// The journal's directory when not the system's (`--journal-dir`).
+    pub journal_dir: Option<PathBuf>,
     pub wtmp: PathBuf,
     pub btmp: PathBuf,
     pub utmp: PathBuf,
@@ -149,7 +151,7 @@ pub fn start(paths: &Paths) -> anyhow::Result<Running> {
     };
     sources.push(json!({ "path": paths.lastlog.display().to_string(), "status": lastlog }));
     let journal = if paths.auth_logs.is_empty() {
-        start_journal(&tx, &mut sources)
+        start_journal(&tx, &mut sources, paths.journal_dir.as_deref())
     } else {
         None
     };
@@ -175,19 +177,26 @@ fn check_records(path: &Path) -> (String, u64) {
     (summary, parsed.skipped() as u64)
 }
 
-/// `journalctl --follow` for the auth facilities, as syslog-style lines.
+/// `journalctl` for the auth facilities (auth, authpriv) as syslog-style lines with precise
+/// timestamps, of the system journal or of the journal files in `dir`.
+pub fn journalctl(dir: Option<&Path>) -> Command {
+    let mut cmd = Command::new("journalctl");
+    if let Some(dir) = dir {
+        cmd.arg("--directory").arg(dir);
+    }
+    cmd.args(["--output=short-iso-precise", "--no-pager"])
+        .args(["SYSLOG_FACILITY=4", "SYSLOG_FACILITY=10"]);
+    cmd
+}
+
+/// `journalctl --follow` of the auth facilities, as syslog-style lines.
 fn start_journal(
     tx: &tokio::sync::mpsc::Sender<Vec<Input>>,
     sources: &mut Vec<serde_json::Value>,
+    dir: Option<&Path>,
 ) -> Option<Child> {
-    let spawned = Command::new("journalctl")
-        .args([
-            "--follow",
-            "--lines=0",
-            "--output=short-iso-precise",
-            "--no-pager",
-        ])
-        .args(["SYSLOG_FACILITY=4", "SYSLOG_FACILITY=10"])
+    let spawned = journalctl(dir)
+        .args(["--follow", "--lines=0"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -204,7 +213,11 @@ fn start_journal(
             return None;
         }
     };
-    sources.push(json!({ "path": "journal", "status": "following" }));
+    let status = match dir {
+        Some(d) => format!("following the journal in {}", d.display()),
+        None => "following".into(),
+    };
+    sources.push(json!({ "path": "journal", "status": status }));
     let stdout = child.stdout.take()?;
     let tx = tx.clone();
     let _ = std::thread::Builder::new()
