@@ -11,6 +11,8 @@ mod detect;
 mod errno;
 mod events;
 mod flood;
+#[cfg(test)]
+mod fuzz_tests;
 mod kernel;
 mod output;
 mod pipeline;

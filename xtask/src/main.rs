@@ -1,7 +1,8 @@
-//! Project tasks: `cargo xtask setup | run | test | lint | bench | package`.
+//! Project tasks: `cargo xtask setup | run | test | lint | bench | package | fuzz`.
 //! The eBPF object itself is built by `monitor/build.rs` (aya-build); xtask installs what that
 //! build needs, and runs the monitor, the tests and the benchmarks.
 mod bench;
+mod fuzz;
 mod lint;
 mod package;
 mod run;
@@ -46,6 +47,16 @@ enum Task {
     },
     /// rustfmt check and clippy with warnings denied (userspace, then the eBPF crate alone).
     Lint,
+    /// Mutation-fuzz the parsers of outside input and the rendering of argv for longer than
+    /// the test suite does (a fresh seed each run, printed).
+    Fuzz {
+        /// Inputs per target.
+        #[arg(long, default_value_t = 2_000_000)]
+        iterations: u64,
+        /// Replay a run's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Build the .deb: binary, systemd unit, default config, logrotate snippet, man pages,
     /// shell completions, docs (target/debian/monitor_*.deb).
     Package,
@@ -65,6 +76,7 @@ fn main() -> std::process::ExitCode {
         Task::Lint => lint::run(),
         Task::Bench { which } => bench::run(which),
         Task::Package => package::run(),
+        Task::Fuzz { iterations, seed } => fuzz::run(iterations, seed),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
