@@ -72,7 +72,7 @@ pub fn merged_args(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
 
 /// The file's settings as `watch` options, each checked on its own so that an error names its
 /// key; settings whose option `skip` says the command line gave are left out.
-fn settings_as_args(
+pub(crate) fn settings_as_args(
     path: &Path,
     text: &str,
     skip: impl Fn(&str) -> bool,

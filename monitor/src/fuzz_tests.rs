@@ -1,6 +1,6 @@
 //! Mutation fuzzing of everything that reads outside input: auth.log lines, utmp/wtmp/lastlog
-//! records, ring-buffer records and socket addresses, and the rendering of attacker-chosen argv
-//! into a line. Seeds are real inputs (loghub's 2,000 OpenSSH lines, well-formed records);
+//! records, ring-buffer records and socket addresses, the rules and config files, and the
+//! rendering of attacker-chosen argv into a line. Seeds are real inputs (loghub's 2,000 OpenSSH lines, well-formed records);
 //! each round mutates them (bit flips, inserted bytes and hostile tokens, cut, repeated and
 //! spliced ranges). Nothing may panic, and a rendered line must stay one parseable line that
 //! gives the exact bytes back.
@@ -216,6 +216,47 @@ fn ring_buffer_records() {
         let _ = events::decode(input);
         let _ = events::net::parse_sockaddr(input);
         let _ = events::process::split_args(input);
+    });
+}
+
+/// A rules file: parsed, merged onto the built-in rules, or refused with an error — never a
+/// panic (seeded with the built-in rules and the reference's examples).
+#[test]
+fn rules_files() {
+    let mut seeds = vec![crate::detect::rules::Rules::built_in_text()
+        .as_bytes()
+        .to_vec()];
+    let reference = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/rules.md");
+    let doc = std::fs::read_to_string(reference).unwrap_or_default();
+    // the TOML examples of docs/rules.md
+    for block in doc.split("```toml").skip(1) {
+        if let Some(code) = block.split("```").next() {
+            seeds.push(code.as_bytes().to_vec());
+        }
+    }
+    fuzz("rules file", &seeds, 3_000, |input| {
+        let _ = crate::detect::rules::Rules::with_text(&String::from_utf8_lossy(input));
+    });
+}
+
+/// The config file: settings or one error naming the key — never a panic.
+#[test]
+fn config_files() {
+    let seeds = vec![
+        crate::config::default_file()
+            .lines()
+            .filter_map(|l| l.strip_prefix('#'))
+            .filter(|l| !l.starts_with(' '))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
+            .into_bytes(),
+        b"output = \"/var/log/monitor/events.ndjson\"\nauth_log = [\"/a\", \"/b\"]\nforks = true\n"
+            .to_vec(),
+    ];
+    fuzz("config file", &seeds, 1_000, |input| {
+        let text = String::from_utf8_lossy(input);
+        let _ =
+            crate::config::settings_as_args(std::path::Path::new("fuzz.toml"), &text, |_| false);
     });
 }
 

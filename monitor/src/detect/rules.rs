@@ -319,6 +319,23 @@ impl Rules {
         Ok(rules)
     }
 
+    /// The built-in rules with a rules file's text applied (the fuzzers' entry).
+    #[cfg(test)]
+    pub(crate) fn with_text(text: &str) -> anyhow::Result<Self> {
+        let mut rules = Self::built_in()?;
+        rules.apply(&Source {
+            name: "fuzzed.toml",
+            text,
+        })?;
+        Ok(rules)
+    }
+
+    /// The built-in rules file, as text.
+    #[cfg(test)]
+    pub(crate) fn built_in_text() -> &'static str {
+        BUILT_IN
+    }
+
     /// Adds the rules of a file, or changes existing ones by id.
     fn apply(&mut self, src: &Source) -> anyhow::Result<()> {
         let file = parse(src)?;
