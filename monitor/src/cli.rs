@@ -349,3 +349,59 @@ impl LoginArgs {
         }
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use std::collections::BTreeSet;
+
+    use clap::CommandFactory as _;
+
+    use super::Cli;
+
+    /// The README's table of `watch` options and `monitor watch --help` list the same options,
+    /// and every option says what it does.
+    #[test]
+    fn the_readme_table_and_watch_help_list_the_same_options() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("Options of `watch`")
+            .expect("the table's heading");
+        let end = start
+            + readme[start..]
+                .find("\nExit status")
+                .expect("the table's end");
+        let in_readme: BTreeSet<String> = readme[start..end]
+            .lines()
+            .filter(|l| l.starts_with("| `--"))
+            .flat_map(|l| {
+                let first = l.split('|').nth(1).unwrap_or_default();
+                first
+                    .split('`')
+                    .filter(|w| w.starts_with("--"))
+                    .map(|w| w.split_whitespace().next().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let watch = Cli::command()
+            .find_subcommand("watch")
+            .cloned()
+            .expect("watch");
+        let mut in_help = BTreeSet::new();
+        for arg in watch.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            if long == "help" {
+                continue;
+            }
+            assert!(
+                arg.get_help()
+                    .is_some_and(|h| !h.to_string().trim().is_empty()),
+                "--{long} has no help"
+            );
+            in_help.insert(format!("--{long}"));
+        }
+        assert_eq!(
+            in_readme, in_help,
+            "README table (left) vs `monitor watch --help` (right)"
+        );
+    }
+}
