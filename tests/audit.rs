@@ -1,7 +1,7 @@
 //! `monitor audit`: on fixture files written in the real formats (and the loghub auth.log), and
 //! on the live system with a real ssh session open.
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     io::Write,
     net::TcpListener,
     path::{Path, PathBuf},
@@ -503,4 +503,141 @@ fn a_deleted_binary_run_from_tmp_is_flagged_with_its_session() {
         "{finding}"
     );
     assert!(!Path::new(&name).exists());
+}
+
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
+    after
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// `pid` and its ancestors below `stop`, when `stop` is one of its ancestors (else none).
+fn ancestors_below(pid: u32, stop: u32) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    let mut p = pid;
+    while p > 1 {
+        if p == stop {
+            return Some(out);
+        }
+        out.push(p);
+        p = parent_of(p);
+    }
+    None
+}
+
+/// The processes of the ssh session whose command contains `mk`: its shell and the sshd
+/// processes above it, below the listening sshd `listener` (the ssh client, which also has `mk`
+/// in its command line, descends from this test instead).
+fn session_processes(mk: &str, listener: u32) -> Vec<u32> {
+    for _ in 0..100 {
+        for e in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if !String::from_utf8_lossy(&cmd).contains(mk) {
+                continue;
+            }
+            if let Some(chain) = ancestors_below(pid, listener) {
+                return chain;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no process of the session with {mk}");
+}
+
+/// Logins with no logout record, as `last -F` reads the same wtmp: a live session is
+/// `still logged in`; one whose sshd was killed with SIGKILL (no logout written) is
+/// `gone - no logout`, not "still in".
+#[test]
+fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
+    require_root();
+    let fx = SshFixture::get();
+    let since = chrono::DateTime::<chrono::Utc>::from(
+        std::time::SystemTime::now() - Duration::from_secs(2),
+    );
+    let (live_mk, killed_mk) = (marker("live"), marker("killed"));
+    let mut live = fx.open_session(&format!("sleep 120; echo {live_mk}"), true);
+    let mut killed = fx.open_session(&format!("sleep 120; echo {killed_mk}"), true);
+    // the killed session's sshd processes die at once: nothing writes its logout
+    for pid in session_processes(&killed_mk, fx.sshd_pid()) {
+        // SAFETY: kill(2) on a process of this test's ssh session.
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    }
+    let _ = killed.kill();
+    let _ = killed.wait();
+    std::thread::sleep(Duration::from_millis(500));
+
+    let last = Command::new("last")
+        .args([
+            "-w",
+            "-i",
+            "--time-format",
+            "iso",
+            "-f",
+            "/var/log/wtmp",
+            &fx.user,
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&last.stdout).into_owned();
+    // (tty, start) → state, for this test's logins
+    let mut by_last = BTreeMap::new();
+    for row in text.lines() {
+        let f: Vec<&str> = row.split_whitespace().collect();
+        let Some(start) = f
+            .get(3)
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        else {
+            continue;
+        };
+        if start < since {
+            continue;
+        }
+        let state = if row.contains("still logged in") {
+            "still_logged_in"
+        } else if row.contains("gone - no logout") {
+            "gone_no_logout"
+        } else if row.contains("crash") {
+            "crash"
+        } else if row.contains(" down ") {
+            "down"
+        } else {
+            "logged_out"
+        };
+        let start = start
+            .with_timezone(&chrono::Utc)
+            .format("%Y-%m-%dT%H:%M:%SZ");
+        by_last.insert((f[1].to_owned(), start.to_string()), state.to_owned());
+    }
+    let report = json(&audit(&["--json"]));
+    let mut by_audit = BTreeMap::new();
+    for l in report["logins"].as_array().unwrap() {
+        let start = l["start"].as_str().unwrap();
+        if l["user"] != fx.user.as_str()
+            || chrono::DateTime::parse_from_rfc3339(start).unwrap() < since
+        {
+            continue;
+        }
+        by_audit.insert(
+            (l["tty"].as_str().unwrap().to_owned(), start.to_owned()),
+            l["state"].as_str().unwrap().to_owned(),
+        );
+    }
+    let text_report = String::from_utf8(audit(&[]).stdout).unwrap();
+    let _ = live.kill();
+    let _ = live.wait();
+    let states: Vec<&str> = by_audit.values().map(String::as_str).collect();
+    assert!(
+        states.contains(&"still_logged_in") && states.contains(&"gone_no_logout"),
+        "both kinds: {by_audit:?}\nlast:\n{text}"
+    );
+    assert_eq!(by_audit, by_last, "audit (left) and last -F (right)");
+    assert!(text_report.contains("gone - no logout"), "{text_report}");
+    assert!(text_report.contains("still logged in"), "{text_report}");
 }

@@ -498,16 +498,82 @@ pub fn accounts(
     (accounts, findings)
 }
 
-/// Logins and reboots, newest first. As `last` reads wtmp: a login ends at the DEAD_PROCESS
-/// record of its tty, or at the next login on that tty, or at a reboot.
-pub fn logins(wtmp: &[Utmp]) -> Vec<Login> {
+/// Whether the process of a login with no logout record is still that login: what `last`
+/// asks before it prints "still logged in" rather than "gone - no logout".
+pub trait LoginProbe {
+    /// Unix ns of this boot.
+    fn boot_ns(&self) -> i128;
+    /// The login's process (`pid`) runs as `user`'s login, by its audit login uid, or — with
+    /// no such process — its tty still belongs to the user.
+    fn still_in(&self, user: &str, pid: u32, tty: &str) -> bool;
+}
+
+/// The live system: /proc/stat's boot time, /proc/PID/loginuid, /dev/TTY's owner, and the
+/// accounts of the report's passwd.
+pub struct SystemProbe<'a> {
+    pub passwd: &'a [(String, u32, String)],
+}
+
+impl LoginProbe for SystemProbe<'_> {
+    fn boot_ns(&self) -> i128 {
+        std::fs::read_to_string("/proc/stat")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("btime "))
+                    .and_then(|v| v.trim().parse::<i128>().ok())
+            })
+            .map_or(0, |secs| secs * 1_000_000_000)
+    }
+
+    fn still_in(&self, user: &str, pid: u32, tty: &str) -> bool {
+        let Some(uid) = self.passwd.iter().find(|(n, _, _)| n == user).map(|e| e.1) else {
+            return false;
+        };
+        match std::fs::read_to_string(format!("/proc/{pid}/loginuid")) {
+            Ok(loginuid) => loginuid.trim().parse::<u32>().ok() == Some(uid),
+            Err(_) => {
+                use std::os::unix::fs::MetadataExt as _;
+                std::fs::metadata(format!("/dev/{tty}")).is_ok_and(|m| m.uid() == uid)
+            }
+        }
+    }
+}
+
+/// The boot before a shutdown or the next boot ends there.
+fn end_boot(out: &mut [Login], at: i128) {
+    if let Some(boot) = out
+        .iter_mut()
+        .rev()
+        .find(|l| l.kind == "reboot" && l.end.is_none())
+    {
+        boot.end = Some(fmt_time(at));
+        boot.state = "ended";
+    }
+}
+
+/// Logins and reboots, newest first, read as `last -F` reads wtmp: a login ends at the
+/// DEAD_PROCESS record of its tty or the next login on that tty (`logged_out`), at a shutdown
+/// (`down`) or a boot with no shutdown before it (`crash`). One with no end is
+/// `still_logged_in` only when `probe` finds its process still that login (and it is from this
+/// boot), else `gone_no_logout` — a session killed with SIGKILL writes no logout.
+pub fn logins(wtmp: &[Utmp], probe: &dyn LoginProbe) -> Vec<Login> {
     let mut out: Vec<Login> = Vec::new();
-    let mut open: HashMap<&str, usize> = HashMap::new();
+    // per tty: the open login's index, with its record
+    let mut open: HashMap<&str, (usize, &Utmp)> = HashMap::new();
+    let end_all =
+        |out: &mut Vec<Login>, open: &mut HashMap<&str, (usize, &Utmp)>, at: i128, state| {
+            for (_, (i, _)) in open.drain() {
+                out[i].end = Some(fmt_time(at));
+                out[i].state = state;
+            }
+        };
     for u in wtmp {
         match u.kind {
             Kind::UserProcess => {
-                if let Some(i) = open.insert(&u.line, out.len()) {
+                if let Some((i, _)) = open.insert(&u.line, (out.len(), u)) {
                     out[i].end = Some(fmt_time(u.time_ns()));
+                    out[i].state = "logged_out";
                 }
                 out.push(Login {
                     kind: "login",
@@ -516,17 +582,22 @@ pub fn logins(wtmp: &[Utmp]) -> Vec<Login> {
                     host: u.host.clone(),
                     start: fmt_time(u.time_ns()),
                     end: None,
+                    state: "still_logged_in",
                 });
             }
             Kind::DeadProcess => {
-                if let Some(i) = open.remove(u.line.as_str()) {
+                if let Some((i, _)) = open.remove(u.line.as_str()) {
                     out[i].end = Some(fmt_time(u.time_ns()));
+                    out[i].state = "logged_out";
                 }
             }
+            Kind::RunLevel if u.user == "shutdown" => {
+                end_all(&mut out, &mut open, u.time_ns(), "down");
+                end_boot(&mut out, u.time_ns());
+            }
             Kind::BootTime => {
-                for (_, i) in open.drain() {
-                    out[i].end = Some(fmt_time(u.time_ns()));
-                }
+                end_all(&mut out, &mut open, u.time_ns(), "crash");
+                end_boot(&mut out, u.time_ns());
                 out.push(Login {
                     kind: "reboot",
                     user: "reboot".into(),
@@ -534,11 +605,100 @@ pub fn logins(wtmp: &[Utmp]) -> Vec<Login> {
                     host: u.host.clone(),
                     start: fmt_time(u.time_ns()),
                     end: None,
+                    state: "still_running",
                 });
             }
             _ => {}
         }
     }
+    let boot = probe.boot_ns();
+    for (_, (i, u)) in open {
+        let alive = u.time_ns() >= boot && probe.still_in(&u.user, u.pid, &u.line);
+        if !alive {
+            out[i].state = "gone_no_logout";
+        }
+    }
     out.reverse();
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A machine booted at `boot` whose live logins are the pids in `alive`.
+    struct Fake {
+        boot: i128,
+        alive: Vec<u32>,
+    }
+
+    impl LoginProbe for Fake {
+        fn boot_ns(&self) -> i128 {
+            self.boot
+        }
+        fn still_in(&self, _: &str, pid: u32, _: &str) -> bool {
+            self.alive.contains(&pid)
+        }
+    }
+
+    fn rec(kind: Kind, user: &str, line: &str, pid: u32, sec: i64) -> Utmp {
+        Utmp {
+            kind,
+            pid,
+            line: line.into(),
+            id: String::new(),
+            user: user.into(),
+            host: "203.0.113.7".into(),
+            exit_termination: 0,
+            exit_status: 0,
+            session: 0,
+            time_sec: sec,
+            time_usec: 0,
+            addr: None,
+        }
+    }
+
+    #[test]
+    fn login_states_follow_last() {
+        use Kind::*;
+        let wtmp = [
+            rec(BootTime, "reboot", "~", 0, 100),
+            rec(UserProcess, "ann", "pts/0", 10, 110), // logged out
+            rec(DeadProcess, "", "pts/0", 10, 120),
+            rec(UserProcess, "bob", "pts/1", 11, 130), // the next boot, no shutdown: crash
+            rec(BootTime, "reboot", "~", 0, 200),
+            rec(UserProcess, "cid", "pts/2", 12, 210), // shutdown: down
+            rec(RunLevel, "shutdown", "~~", 0, 250),
+            rec(BootTime, "reboot", "~", 0, 300),
+            rec(UserProcess, "dan", "pts/3", 13, 310), // alive: still logged in
+            rec(UserProcess, "eve", "pts/4", 14, 320), // killed: gone - no logout
+            rec(UserProcess, "fay", "pts/5", 15, 330), // replaced by the next login on pts/5
+            rec(UserProcess, "gus", "pts/5", 16, 340), // alive
+        ];
+        let probe = Fake {
+            boot: 300 * 1_000_000_000,
+            alive: vec![13, 16],
+        };
+        let got: Vec<(String, &str)> = logins(&wtmp, &probe)
+            .into_iter()
+            .map(|l| (l.user, l.state))
+            .collect();
+        let want = [
+            ("gus", "still_logged_in"),
+            ("fay", "logged_out"),
+            ("eve", "gone_no_logout"),
+            ("dan", "still_logged_in"),
+            ("reboot", "still_running"),
+            ("cid", "down"),
+            ("reboot", "ended"),
+            ("bob", "crash"),
+            ("ann", "logged_out"),
+            ("reboot", "ended"),
+        ];
+        let got: Vec<(&str, &str)> = got.iter().map(|(u, s)| (u.as_str(), *s)).collect();
+        assert_eq!(got, want);
+        // a live process but a login from before this boot: not this login
+        let old = [rec(UserProcess, "hal", "pts/6", 13, 10)];
+        assert_eq!(logins(&old, &probe)[0].state, "gone_no_logout");
+    }
 }

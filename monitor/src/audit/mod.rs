@@ -160,7 +160,7 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         sources,
         findings,
         accounts,
-        logins: host::logins(&wtmp),
+        logins: host::logins(&wtmp, &host::SystemProbe { passwd: &passwd }),
         current_sessions,
         failed_login_records: btmp.len() as u64,
         auth: analysis.summary,

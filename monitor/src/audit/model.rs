@@ -78,8 +78,14 @@ pub struct Login {
     pub tty: String,
     pub host: String,
     pub start: String,
-    /// `null` while still logged in (or the system did not record the end).
+    /// When it ended: its logout, the next login on its tty, a shutdown or a boot; `null` while
+    /// still logged in, or when nothing recorded the end.
     pub end: Option<String>,
+    /// As `last -F` says it. A login: `logged_out`, `still_logged_in` (its process is still
+    /// that login), `gone_no_logout` (no logout record and no such process: killed, or lost in
+    /// a crash of this boot), `down` (ended by a shutdown), `crash` (by a boot with no shutdown
+    /// before it). A reboot: `still_running` (this boot) or `ended`.
+    pub state: &'static str,
 }
 
 #[derive(Serialize, Debug, Clone, Default)]

@@ -183,11 +183,16 @@ pub fn render(r: &Report, color: bool) -> String {
     ));
     for l in r.logins.iter().take(15) {
         let start = short(&l.start);
-        let end = match l.end.as_deref().map(short) {
+        // as `last` says it
+        let end = match (l.state, l.end.as_deref().map(short)) {
+            ("still_logged_in", _) => "still logged in".into(),
+            ("gone_no_logout", _) => "gone - no logout".into(),
+            ("still_running", _) => "still running".into(),
+            ("crash" | "down", _) => l.state.into(),
             // the same day: only the time
-            Some(e) if e.get(..10) == start.get(..10) => e.get(11..).unwrap_or(&e).to_owned(),
-            Some(e) => e.get(5..).unwrap_or(&e).to_owned(),
-            None => "still in".into(),
+            (_, Some(e)) if e.get(..10) == start.get(..10) => e.get(11..).unwrap_or(&e).to_owned(),
+            (_, Some(e)) => e.get(5..).unwrap_or(&e).to_owned(),
+            (_, None) => "-".into(),
         };
         o.push(format!(
             "  {:<12} {:<8} {:<22} {:<16} {end}",
