@@ -565,7 +565,11 @@ fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
     let mut live = fx.open_session(&format!("sleep 120; echo {live_mk}"), true);
     let mut killed = fx.open_session(&format!("sleep 120; echo {killed_mk}"), true);
     // the killed session's sshd processes die at once: nothing writes its logout
-    for pid in session_processes(&killed_mk, fx.sshd_pid()) {
+    let chain = session_processes(&killed_mk, fx.sshd_pid());
+    // the shell's process group too (its `sleep`), so nothing of the session lingers
+    // SAFETY: kill(2) on the process group this test's ssh session leads.
+    unsafe { libc::kill(-(chain[0] as i32), libc::SIGKILL) };
+    for pid in chain {
         // SAFETY: kill(2) on a process of this test's ssh session.
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     }
