@@ -409,3 +409,83 @@ fn relative_memfd_and_deleted_execs_name_the_file_that_ran() {
         format!("{} (deleted)", dir.join("gone").display())
     );
 }
+
+/// A PATH search (execvp trying each directory) is one exec line carrying the paths it tried;
+/// a failure that is not "not here" (EACCES) and misses no success follows stay their own
+/// lines.
+#[test]
+fn a_path_search_is_folded_into_its_exec_and_other_failures_stay_lines() {
+    let m = Monitor::start(&[]);
+    let mk = marker("pathsearch");
+    let dir = std::env::temp_dir().join(&mk);
+    let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));
+    for d in [&a, &b, &c] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let name = format!("{mk}-cmd");
+    // b has a file by that name that is not executable (EACCES), c the program
+    std::fs::write(b.join(&name), "not a program").unwrap();
+    std::fs::set_permissions(b.join(&name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    copy_executable("/bin/true", c.join(&name));
+    let missing = format!("/nonexistent-{mk}");
+    let path = format!("{missing}:{}:{}:{}", a.display(), b.display(), c.display());
+    let ok = Command::new("/usr/bin/env")
+        .arg(format!("PATH={path}"))
+        .args([&name, &mk])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    // a search no success ends
+    let mk2 = marker("nowhere");
+    let lost = Command::new("/usr/bin/env")
+        .arg(format!("PATH={missing}:{}", a.display()))
+        .args([&format!("{mk2}-cmd"), &mk2])
+        .status()
+        .unwrap();
+    assert_eq!(lost.code(), Some(127));
+    // the program's exec (env's own has the marker too)
+    let exec = m.wait_for("the program's exec", T, |l| {
+        action(l) == "exec" && l["event"]["outcome"] == "success" && args(l).first() == Some(&name)
+    });
+    m.wait_for("the lone misses", T, |l| {
+        action(l) == "exec" && has_arg(l, &mk2) && l["error"]["code"] == "ENOENT"
+    });
+    let done = m.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    let tried = &exec["monitor"]["process"]["exec_attempts"];
+    assert_eq!(
+        tried,
+        &serde_json::json!([
+            { "path": format!("{missing}/{name}"), "error": "ENOENT" },
+            { "path": format!("{}/{name}", a.display()), "error": "ENOENT" },
+        ]),
+        "{exec}"
+    );
+    let failures = |m: &str, code: &str| {
+        done.lines
+            .iter()
+            .filter(|l| {
+                action(l) == "exec"
+                    && l["event"]["outcome"] == "failure"
+                    && has_arg(l, m)
+                    && l["error"]["code"] == code
+                    && !args(l).first().is_some_and(|a| a.ends_with("/env"))
+            })
+            .count()
+    };
+    assert_eq!(failures(&mk, "ENOENT"), 0, "folded, not lines");
+    assert_eq!(failures(&mk, "EACCES"), 1, "EACCES is its own line");
+    assert_eq!(
+        failures(&mk2, "ENOENT"),
+        2,
+        "no success: each miss its own line"
+    );
+    let stats = done.final_stats();
+    assert!(
+        stats["monitor"]["stats"]["exec_attempts_folded"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(stats["monitor"]["stats"]["exec_attempts_held"], 0);
+}

@@ -302,8 +302,8 @@ fn ring_mib(s: &str) -> Result<u32, String> {
 /// Where login information is read from (shared by `watch` and `audit`).
 #[derive(Args, Debug, Clone)]
 pub struct LoginArgs {
-    /// An auth log to follow (repeatable). Default: /var/log/auth.log, else /var/log/secure;
-    /// with neither, the systemd journal.
+    /// An auth log (repeatable): `watch` follows it, `audit` reads it with its rotations.
+    /// Default: /var/log/auth.log, else /var/log/secure; with neither, the systemd journal.
     #[arg(long = "auth-log", value_name = "PATH")]
     pub auth_logs: Vec<PathBuf>,
 

@@ -2,6 +2,7 @@
 //!
 //! Data flows one way: kernel programs (`monitor-ebpf`) → ring buffer → `events` (decode) →
 //! `proctable` (state) → `render` (ECS lines) → `output` (stdout). `watch` wires them together.
+mod attempts;
 mod audit;
 mod cli;
 mod clock;

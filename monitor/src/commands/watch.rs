@@ -12,6 +12,7 @@ use serde_json::json;
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
+    attempts::Attempts,
     cli::{ConnectionsMode, WatchArgs},
     clock,
     detect::{alerts::Alerts, rules::Rules},
@@ -50,6 +51,8 @@ struct Watch {
     alerts: Alerts,
     /// Inbound floods folded into summaries (`None`: `--connections full`).
     floods: Option<Floods>,
+    /// PATH searches folded into the exec they end in.
+    attempts: Attempts,
     started: Instant,
 }
 
@@ -86,6 +89,19 @@ impl Watch {
         if alerts.is_empty() && self.floods.as_mut().is_some_and(|f| f.fold(record)) {
             return;
         }
+        // a PATH search's misses wait for the exec they end in (one that raised an alert
+        // is printed at once)
+        let release = self.attempts.fold(record, alerts.is_empty());
+        for held in &release.before {
+            self.print(held, Vec::new());
+        }
+        if let Some(r) = &release.record {
+            self.print(r, alerts);
+        }
+    }
+
+    /// A record's line, then the alerts it raised.
+    fn print(&mut self, record: &Record, alerts: Vec<crate::detect::alerts::Alert>) {
         let Some(line) = self.renderer.line(record) else {
             return;
         };
@@ -95,6 +111,15 @@ impl Watch {
                 self.output.emit(&l);
             }
         }
+    }
+
+    /// PATH-search misses no success came for within the window (all of them at exit).
+    fn emit_misses(&mut self, all: bool) {
+        let now = self.capture.pipeline.clock.wall_ns(clock::boot_now_ns());
+        for r in self.attempts.due(now, all) {
+            self.print(&r, Vec::new());
+        }
+        self.output.end_batch();
     }
 
     /// The connection summaries whose interval is over (all of them at exit).
@@ -178,6 +203,8 @@ impl Watch {
             "connections_tracked": p.net.len(),
             "connections_untracked": p.net.untracked,
             "connections_summarised": self.floods.as_ref().map_or(0, |f| f.folded_total),
+            "exec_attempts_folded": self.attempts.folded_total,
+            "exec_attempts_held": self.attempts.held(),
             "sessions": p.sessions.len(),
             "alerts": self.alerts.raised,
             "alerts_allowed": self.alerts.allowed,
@@ -222,6 +249,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         renderer: Renderer::new(host::hostname()),
         output,
         alerts: Alerts::new(rules, Some(args.rules.state_dir.clone())),
+        attempts: Attempts::default(),
         floods: (args.connections == ConnectionsMode::Summary)
             .then(|| Floods::new(args.summary_threshold, args.summary_interval)),
         started: Instant::now(),
@@ -266,6 +294,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                 watch.flush_ready();
             }
             _ = repeats_tick.tick() => {
+                watch.emit_misses(false);
                 watch.emit_repeats(false);
                 watch.emit_summaries(false);
             }
@@ -295,6 +324,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     for record in watch.capture.pipeline.take_all() {
         watch.emit(&record, now);
     }
+    watch.emit_misses(true);
     watch.emit_repeats(true);
     watch.emit_summaries(true);
     let line = watch.stats_line(true);

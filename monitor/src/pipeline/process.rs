@@ -79,6 +79,7 @@ impl Pipeline {
             // a dropper removes its file as soon as it runs: look while it may still be there
             file_age: (!failed && suspicious::in_tmp_dir(&image.executable))
                 .then(|| FileAge::of(&text::lossy(&image.executable))),
+            attempts: Vec::new(),
         };
         if failed {
             self.place(pid, &ev.task);

@@ -180,6 +180,15 @@ pub struct ExecInfo {
     /// For a program in a world-writable directory: how long before the exec its file last
     /// changed (looked at as the record is made, before the file can be removed).
     pub file_age: Option<FileAge>,
+    /// The failed tries of a PATH search this exec ended (`crate::attempts`), in order.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One directory a PATH search tried: the path and why it failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub path: Vec<u8>,
+    pub errno: i32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

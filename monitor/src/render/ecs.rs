@@ -332,9 +332,18 @@ pub struct ProcessExt {
     /// across setsid and double forks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub audit: Option<Audit>,
+    /// The failed tries of the PATH search this exec ended: each path and its errno name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec_attempts: Option<Vec<ExecAttempt>>,
     /// The process was known only from its kernel event (no earlier fork/exec/seed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_before: Option<bool>,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ExecAttempt {
+    pub path: String,
+    pub error: Cow<'static, str>,
 }
 
 #[derive(Serialize, Debug, Default)]

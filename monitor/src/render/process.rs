@@ -4,7 +4,7 @@ use crate::{
     clock::format_epoch_ns,
     errno,
     pipeline::record::{ExecInfo, ExitInfo, Record},
-    render::ecs::{ErrorInfo, Event, Ext, Line},
+    render::ecs::{ErrorInfo, Event, ExecAttempt, Ext, Line},
     signal::Termination,
 };
 
@@ -26,6 +26,17 @@ pub fn exec_line(r: &Renderer, rec: &Record, e: &ExecInfo) -> Line {
     }
     if e.executable_truncated {
         ext.executable_truncated = Some(true);
+    }
+    if !e.attempts.is_empty() {
+        ext.exec_attempts = Some(
+            e.attempts
+                .iter()
+                .map(|a| ExecAttempt {
+                    path: text::lossy(&a.path),
+                    error: errno::code(a.errno),
+                })
+                .collect(),
+        );
     }
     if let Some(cwd) = &e.cwd {
         process.working_directory = Some(text::lossy(cwd));

@@ -256,6 +256,16 @@ pub const FIELDS: &[Field] = &[
         "ended before it was seen",
     ),
     f(
+        "monitor.process.exec_attempts.path",
+        Keyword,
+        "a PATH search's failed tries",
+    ),
+    f(
+        "monitor.process.exec_attempts.error",
+        Keyword,
+        "each one's errno name",
+    ),
+    f(
         "monitor.network.nonblocking",
         Boolean,
         "the connect returned EINPROGRESS",

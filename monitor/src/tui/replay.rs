@@ -434,6 +434,7 @@ fn item(v: &Value) -> Option<(i128, Item)> {
                 .and_then(text::unhex)
                 .or_else(|| s(v, &["process", "working_directory"]).map(|c| c.as_bytes().to_vec())),
             file_age: None,
+            attempts: Vec::new(),
         })),
         "exit" => What::Exit(ExitInfo {
             termination: termination(v),
