@@ -6,7 +6,7 @@
 //! line (`monitor.process.exec_attempts`: each path tried and its error). Nothing is dropped:
 //! a miss that no success follows, or that another error ended (EACCES on a noexec mount,
 //! ENOEXEC, E2BIG, …), is its own line, printed when the window closes.
-use std::collections::HashMap;
+use std::{borrow::Cow, collections::HashMap};
 
 use crate::pipeline::record::{Attempt, Record, What};
 
@@ -27,17 +27,18 @@ pub struct Attempts {
 }
 
 /// What to print for a record, in order.
-pub struct Release {
+pub struct Release<'a> {
     /// Held misses that turned out not to be part of this exec's search.
     pub before: Vec<Record>,
-    /// The record itself (with the misses it folds), or `None` when it is held.
-    pub record: Option<Record>,
+    /// The record itself — copied only when it takes the misses it folds — or `None` when
+    /// it is held.
+    pub record: Option<Cow<'a, Record>>,
 }
 
 impl Attempts {
     /// What to print now for `r`. A miss is held only if `may_hold` (not when it raised an
     /// alert, which is printed at once).
-    pub fn fold(&mut self, r: &Record, may_hold: bool) -> Release {
+    pub fn fold<'a>(&mut self, r: &'a Record, may_hold: bool) -> Release<'a> {
         let pid = r.process.pid;
         match &r.what {
             What::Exec(e) if may_hold && e.failed() && is_search_miss(e.errno) => {
@@ -51,7 +52,7 @@ impl Attempts {
                 let Some(held) = self.held.remove(&pid) else {
                     return Release {
                         before: Vec::new(),
-                        record: Some(r.clone()),
+                        record: Some(Cow::Borrowed(r)),
                     };
                 };
                 let (mine, others): (Vec<Record>, Vec<Record>) = held.into_iter().partition(|h| {
@@ -73,18 +74,18 @@ impl Attempts {
                 }
                 Release {
                     before: others,
-                    record: Some(record),
+                    record: Some(Cow::Owned(record)),
                 }
             }
             // the process's end: what it held is not waiting for anything. (A failure of
             // another kind — EACCES — does not end a search: execvp goes on past it.)
             What::Exit(_) => Release {
                 before: self.held.remove(&pid).unwrap_or_default(),
-                record: Some(r.clone()),
+                record: Some(Cow::Borrowed(r)),
             },
             _ => Release {
                 before: Vec::new(),
-                record: Some(r.clone()),
+                record: Some(Cow::Borrowed(r)),
             },
         }
     }
@@ -140,9 +141,19 @@ mod tests {
         }
     }
 
+    /// A [`Release`] that owns its record, so tests can fold temporaries.
+    struct Owned {
+        before: Vec<Record>,
+        record: Option<Record>,
+    }
+
     impl Attempts {
-        fn fold_test(&mut self, r: &Record) -> Release {
-            self.fold(r, true)
+        fn fold_test(&mut self, r: &Record) -> Owned {
+            let release = self.fold(r, true);
+            Owned {
+                before: release.before,
+                record: release.record.map(Cow::into_owned),
+            }
         }
     }
 
@@ -245,8 +256,8 @@ mod tests {
         assert_eq!(a.held(), 0);
         assert_eq!(a.folded_total, 0);
         // a miss that raised an alert is not held
-        let alerted = a.fold(&exec(10, 0, "/a/x", &["x"], libc::ENOENT), false);
-        assert!(alerted.record.is_some());
+        let miss = exec(10, 0, "/a/x", &["x"], libc::ENOENT);
+        assert!(a.fold(&miss, false).record.is_some());
         assert_eq!(a.held(), 0);
     }
 }
