@@ -6,7 +6,9 @@ use std::{
     time::Duration,
 };
 
-use monitor_e2e::{action, marker, monitor_bin, require_root, wait_timeout};
+use monitor_e2e::{
+    action, free_port, marker, monitor_bin, require_root, start_to_file, wait_timeout,
+};
 
 fn unit_text() -> String {
     let path =
@@ -159,15 +161,10 @@ fn package() -> PathBuf {
         .unwrap_or_else(|| panic!("no package in {}: run `cargo xtask package`", dir.display()))
 }
 
+/// The stdout of a command that must succeed.
+#[track_caller]
 fn ok(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    String::from_utf8_lossy(&monitor_e2e::run_ok(cmd).stdout).into_owned()
 }
 
 /// Installed with dpkg: the binary runs, the man pages and completions are where man and the
@@ -239,15 +236,6 @@ fn the_package_installs_works_and_purges_cleanly() {
         .output()
         .unwrap();
     assert!(!status.status.success(), "still known to dpkg");
-}
-
-/// A port nobody listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// One of the shipped rsyslog configs, pointed at this test's files and port, with a work
@@ -334,31 +322,19 @@ fn rsyslog_ships_every_line_byte_identical_to_a_central_host() {
     let _ship = rsyslogd(&ship);
     std::thread::sleep(Duration::from_millis(300));
 
-    let mut monitor = Command::new(monitor_bin())
-        .args([
-            "watch",
-            "--max-argv-bytes",
-            "65536",
-            "--stats-interval",
-            "0.5",
-        ])
-        .arg("--output")
-        .arg(&src)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&src).is_ok_and(|s| s.contains("\"monitor_start\"")) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the monitor did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let state = dir.join("state");
+    let mut monitor = start_to_file(
+        &src,
+        &[
+            "--max-argv-bytes".as_ref(),
+            "65536".as_ref(),
+            "--stats-interval".as_ref(),
+            "0.5".as_ref(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+        ],
+    );
     let mk = marker("shipped");
     let big = "y".repeat(16 * 1024);
     let odd = {

@@ -8,7 +8,8 @@ use std::{
 };
 
 use monitor_e2e::{
-    action, assert_ok, copy_executable, marker, monitor_bin, require_root, wait_timeout, Monitor,
+    action, assert_ok, copy_executable, marker, monitor_bin, require_root, start_to_file,
+    wait_timeout, Monitor,
 };
 
 #[test]
@@ -152,24 +153,16 @@ fn output_file_rotated_on_sighup_loses_splits_and_repeats_no_line() {
     let dir = std::env::temp_dir().join(marker("output"));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("events.ndjson");
-    let mut child = Command::new(monitor_bin())
-        .args(["watch", "--stats-interval", "0.5", "--output"])
-        .arg(&path)
-        .arg("--state-dir")
-        .arg(dir.join("state"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !std::fs::read_to_string(&path).is_ok_and(|s| s.contains("\"monitor_start\"")) {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no monitor_start in the file"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let state = dir.join("state");
+    let mut child = start_to_file(
+        &path,
+        &[
+            "--stats-interval".as_ref(),
+            "0.5".as_ref(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+        ],
+    );
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "created readable by root only");
     let mk = marker("rot");

@@ -119,6 +119,41 @@ pub fn detached<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Command {
     c
 }
 
+/// A loopback port nobody listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `monitor watch --output FILE <args>` and returns once its `monitor_start` line is
+/// in the file (the monitor writes nothing to stdout then).
+pub fn start_to_file(file: &std::path::Path, args: &[&std::ffi::OsStr]) -> Child {
+    require_root();
+    let child = Command::new(monitor_bin())
+        .arg("watch")
+        .arg("--output")
+        .arg(file)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn monitor");
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(file).is_ok_and(|s| s.contains("\"monitor_start\"")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no monitor_start in {}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
 /// Runs a command the test needs; panics with its stderr if it fails.
 #[track_caller]
 pub fn run_ok(cmd: &mut Command) -> std::process::Output {

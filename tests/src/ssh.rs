@@ -80,14 +80,6 @@ impl Drop for Partial {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn wait_until(what: &str, f: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !f() {
@@ -112,7 +104,7 @@ fn start_sshd(
     extra: &str,
 ) -> (Child, u16) {
     std::fs::create_dir_all("/run/sshd").unwrap();
-    let port = free_port();
+    let port = crate::free_port();
     let config = dir.join(format!("{name}_config"));
     std::fs::write(
         &config,
