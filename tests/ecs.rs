@@ -5,63 +5,19 @@
 //! or under `monitor.*`, and every field is mapped by the template with a type its value fits.
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::{IpAddr, TcpListener, TcpStream},
+    net::{TcpListener, TcpStream},
     path::PathBuf,
     process::Command,
     time::Duration,
 };
 
-use monitor_e2e::{action, assert_ok, marker, monitor_bin, ssh::SshFixture, Monitor, Value};
-
-/// Every (dotted path, scalar value) of a line; arrays give one pair per element.
-fn leaves(prefix: &str, v: &Value, out: &mut Vec<(String, Value)>) {
-    match v {
-        Value::Object(map) => {
-            for (k, v) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                leaves(&path, v, out);
-            }
-        }
-        Value::Array(items) => {
-            for item in items {
-                leaves(prefix, item, out);
-            }
-        }
-        scalar => out.push((prefix.to_owned(), scalar.clone())),
-    }
-}
-
-/// The template's type for a path: its own mapping, or a flattened object above it.
-fn template_type(props: &Value, path: &str) -> Option<String> {
-    let mut node = props;
-    let parts: Vec<&str> = path.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        let field = node.get(*part)?;
-        if let Some(t) = field.get("type").and_then(Value::as_str) {
-            return (i + 1 == parts.len() || t == "flattened").then(|| t.to_owned());
-        }
-        node = field.get("properties")?;
-    }
-    None
-}
-
-fn fits(ty: &str, v: &Value) -> bool {
-    match ty {
-        "keyword" | "wildcard" | "match_only_text" => v.is_string(),
-        "long" => v.is_i64() || v.is_u64(),
-        "boolean" => v.is_boolean(),
-        "ip" => v.as_str().is_some_and(|s| s.parse::<IpAddr>().is_ok()),
-        "date" => v
-            .as_str()
-            .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok()),
-        "flattened" => true,
-        _ => false,
-    }
-}
+use monitor_e2e::{
+    action, assert_ok,
+    ecs::{fits, leaves, template_type},
+    marker, monitor_bin,
+    ssh::SshFixture,
+    Monitor, Value,
+};
 
 #[test]
 fn a_mixed_capture_is_ecs_or_monitor_fields_and_fits_the_index_template() {

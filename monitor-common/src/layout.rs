@@ -109,6 +109,30 @@ pub struct Layout {
     /// `struct tcp_sock`.
     pub tcp_bytes_received: u32,
     pub tcp_bytes_sent: u32,
+    /// Namespaces (optional, see `task::Placement`): `task_struct.nsproxy`,
+    /// `nsproxy.{mnt_ns,net_ns}`, `mnt_namespace.ns.inum`, `net.ns.inum`; the pid namespace
+    /// through `task_struct.thread_pid`, `pid.{level,numbers}`, `upid.ns` (and the size of
+    /// `struct upid`), `pid_namespace.ns.inum`.
+    pub task_nsproxy: u32,
+    pub nsproxy_mnt_ns: u32,
+    pub nsproxy_net_ns: u32,
+    pub mnt_ns_inum: u32,
+    pub net_ns_inum: u32,
+    pub task_thread_pid: u32,
+    pub pid_level: u32,
+    pub pid_numbers: u32,
+    pub upid_size: u32,
+    pub upid_ns: u32,
+    pub pid_ns_inum: u32,
+    /// The cgroup (optional): `task_struct.cgroups`, `css_set.{dfl_cgrp,subsys}`,
+    /// `cgroup_subsys_state.cgroup`, `cgroup.kn`, `kernfs_node.{name,parent}`.
+    pub task_cgroups: u32,
+    pub css_set_dfl_cgrp: u32,
+    pub css_set_subsys: u32,
+    pub css_cgroup: u32,
+    pub cgroup_kn: u32,
+    pub kernfs_name: u32,
+    pub kernfs_parent: u32,
 }
 
 impl Layout {
@@ -185,6 +209,24 @@ impl Layout {
             fs_pwd_mnt: MISSING,
             tcp_bytes_received: MISSING,
             tcp_bytes_sent: MISSING,
+            task_nsproxy: MISSING,
+            nsproxy_mnt_ns: MISSING,
+            nsproxy_net_ns: MISSING,
+            mnt_ns_inum: MISSING,
+            net_ns_inum: MISSING,
+            task_thread_pid: MISSING,
+            pid_level: MISSING,
+            pid_numbers: MISSING,
+            upid_size: MISSING,
+            upid_ns: MISSING,
+            pid_ns_inum: MISSING,
+            task_cgroups: MISSING,
+            css_set_dfl_cgrp: MISSING,
+            css_set_subsys: MISSING,
+            css_cgroup: MISSING,
+            cgroup_kn: MISSING,
+            kernfs_name: MISSING,
+            kernfs_parent: MISSING,
         }
     }
 }
@@ -203,8 +245,13 @@ pub struct Config {
     /// A submit also forces a wake-up when it is the first on its CPU for this long (ns): what
     /// bounds the delay of a record at low rates, while sustained load is still batched.
     pub wakeup_after_ns: u64,
+    /// Index (`enum cgroup_subsys_id`) of the v1 controller whose hierarchy names a task's
+    /// cgroup, on machines that mount controllers on v1; [`MISSING`]: use the unified
+    /// hierarchy (`css_set.dfl_cgrp`).
+    pub cgroup_subsys: u32,
+    pub _pad: u32,
 }
-crate::assert_size!(Config, 24);
+crate::assert_size!(Config, 32);
 
 impl Config {
     pub const fn zeroed() -> Self {
@@ -213,6 +260,8 @@ impl Config {
             argv_limit: 0,
             wakeup_threshold: 0,
             wakeup_after_ns: 0,
+            cgroup_subsys: MISSING,
+            _pad: 0,
         }
     }
 }

@@ -1,6 +1,9 @@
 //! Process life cycle: fork, exec (successful or failed) and exit.
 
-use crate::{header::EventHeader, task::TaskInfo};
+use crate::{
+    header::EventHeader,
+    task::{Placement, TaskInfo},
+};
 
 /// Longest filename carried by an exec event (PATH_MAX).
 pub const FILENAME_CAP: usize = 4096;
@@ -69,8 +72,10 @@ pub struct ExecEvent {
     /// argc of the new image (read from the initial stack), 0 if unknown.
     pub argc: u32,
     pub cwd_len: u32,
+    /// The task's namespaces and cgroup after the exec (before it, for a failed one).
+    pub placement: Placement,
 }
-crate::assert_size!(ExecEvent, 112);
+crate::assert_size!(ExecEvent, 320);
 
 /// Scratch space where the kernel assembles an exec record before copying it to the ring.
 #[repr(C)]

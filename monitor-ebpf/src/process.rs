@@ -25,7 +25,10 @@ use crate::{
     globals::{config, layout},
     maps::{PendingExec, EXEC_SCRATCH, PENDING_EXEC},
     path,
-    task::{current_task, fill_task_info, header, is_kthread, is_self, parent_tgid, read_at},
+    task::{
+        current_task, fill_placement, fill_task_info, header, is_kthread, is_self, parent_tgid,
+        read_at,
+    },
 };
 
 const EXEC_HEADER: usize = core::mem::size_of::<monitor_common::process::ExecEvent>();
@@ -78,6 +81,7 @@ fn begin_exec_record(task: u64, kind: EventKind, errno: i32) -> Option<&'static 
     let ev = &mut buf.event;
     ev.header = header(kind as u32);
     fill_task_info(task, &mut ev.task);
+    fill_placement(task, &mut ev.placement);
     ev.errno = errno;
     ev.flags = 0;
     ev.argc = 0;

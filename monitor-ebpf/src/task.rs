@@ -3,11 +3,12 @@
 use aya_ebpf::helpers::{
     bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_kernel,
     generated::bpf_get_current_task, generated::bpf_ktime_get_boot_ns,
+    generated::bpf_probe_read_kernel_str,
 };
 use monitor_common::{
     header::EventHeader,
     layout::MISSING,
-    task::{TaskInfo, AUDIT_UNSET},
+    task::{Placement, TaskInfo, AUDIT_UNSET, CGROUP_NAME_CAP, CGROUP_PARENT_CAP},
 };
 
 use crate::globals::{config, layout};
@@ -102,4 +103,81 @@ pub fn sock_of_fd(task: u64, fd: i64) -> u64 {
         read_at(socket, layout!(socket_sk))
     };
     lookup().unwrap_or(0)
+}
+
+/// Fills `p` for `task`: namespace inodes and the names of its cgroup and the cgroup's parent.
+/// Anything unreadable (an offset this kernel lacks) stays 0 / empty.
+#[inline(always)]
+pub fn fill_placement(task: u64, p: &mut Placement) {
+    p._pad = 0;
+    let nsproxy = read_at::<u64>(task, layout!(task_nsproxy)).unwrap_or(0);
+    p.mnt_ns = read_at::<u64>(nsproxy, layout!(nsproxy_mnt_ns))
+        .and_then(|ns| read_at::<u32>(ns, layout!(mnt_ns_inum)))
+        .unwrap_or(0);
+    p.net_ns = read_at::<u64>(nsproxy, layout!(nsproxy_net_ns))
+        .and_then(|ns| read_at::<u32>(ns, layout!(net_ns_inum)))
+        .unwrap_or(0);
+    p.pid_ns = active_pid_ns(task).unwrap_or(0);
+    p.cgroup_name[0] = 0;
+    p.cgroup_parent[0] = 0;
+    let Ok(kn) = cgroup_node(task) else {
+        return;
+    };
+    if let Ok(name) = read_at::<u64>(kn, layout!(kernfs_name)) {
+        read_str(p.cgroup_name.as_mut_ptr(), CGROUP_NAME_CAP as u32, name);
+    }
+    if let Ok(name) = read_at::<u64>(kn, layout!(kernfs_parent))
+        .and_then(|up| read_at::<u64>(up, layout!(kernfs_name)))
+    {
+        read_str(p.cgroup_parent.as_mut_ptr(), CGROUP_PARENT_CAP as u32, name);
+    }
+}
+
+/// Inode of the pid namespace the task's pid lives in (`task_active_pid_ns`): the namespace
+/// at `thread_pid->numbers[thread_pid->level]`.
+#[inline(always)]
+fn active_pid_ns(task: u64) -> Result<u32, i64> {
+    let pid: u64 = read_at(task, layout!(task_thread_pid))?;
+    let level: u32 = read_at(pid, layout!(pid_level))?;
+    let size = layout!(upid_size);
+    let (numbers, ns_off) = (layout!(pid_numbers), layout!(upid_ns));
+    if level > 32 || size == MISSING || numbers == MISSING || ns_off == MISSING {
+        return Err(-1);
+    }
+    let ns: u64 = read_at(pid, numbers + level * size + ns_off)?;
+    read_at(ns, layout!(pid_ns_inum))
+}
+
+/// The kernfs node (the directory in cgroupfs) of the task's cgroup: on the v1 hierarchy of
+/// `CONFIG.cgroup_subsys`, or on the unified one.
+#[inline(always)]
+fn cgroup_node(task: u64) -> Result<u64, i64> {
+    let cset: u64 = read_at(task, layout!(task_cgroups))?;
+    let ssid = config!(cgroup_subsys);
+    let cgroup: u64 = if ssid == MISSING {
+        read_at(cset, layout!(css_set_dfl_cgrp))?
+    } else {
+        let subsys = layout!(css_set_subsys);
+        if ssid >= 64 || subsys == MISSING {
+            return Err(-1);
+        }
+        let css: u64 = read_at(cset, subsys + ssid * 8)?;
+        read_at(css, layout!(css_cgroup))?
+    };
+    read_at(cgroup, layout!(cgroup_kn))
+}
+
+/// A NUL-terminated kernel string into `dst` (`cap` bytes); empty when unreadable.
+#[inline(always)]
+fn read_str(dst: *mut u8, cap: u32, src: u64) {
+    let n = unsafe {
+        bpf_probe_read_kernel_str(
+            dst as *mut core::ffi::c_void,
+            cap,
+            src as *const core::ffi::c_void,
+        )
+    };
+    if n <= 0 {
+        unsafe { *dst = 0 };
+    }
 }

@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod commands;
 mod config;
+mod container;
 mod detect;
 mod errno;
 mod events;

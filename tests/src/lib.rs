@@ -13,6 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod ecs;
 pub mod loghub;
 pub mod records;
 pub mod ssh;

@@ -46,6 +46,13 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
         "systemd-journal-remote",
         "/lib/systemd/systemd-journal-remote",
     ),
+    // real containers for the container-identity tests: podman with runc (crun refuses hybrid
+    // cgroups), its network backend, and a static busybox as the image's root filesystem (the
+    // copyright file: a dynamic busybox also installs /bin/busybox, useless in a container)
+    ("podman", "/usr/bin/podman"),
+    ("runc", "/usr/sbin/runc"),
+    ("netavark", "/usr/lib/podman/netavark"),
+    ("busybox-static", "/usr/share/doc/busybox-static/copyright"),
 ];
 
 /// What building bpf-linker needs besides a C toolchain.

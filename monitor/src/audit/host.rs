@@ -9,8 +9,8 @@ use std::{
 use super::{
     fmt_time,
     model::{
-        Account, CurrentSession, Finding, LastLogin, Login, Network, ProcessInfo, SessionInfo,
-        Severity, Socket, Thresholds,
+        Account, ContainerInfo, ContainerProcess, ContainerRef, CurrentSession, Finding, LastLogin,
+        Login, Network, ProcessInfo, SessionInfo, Severity, Socket, Thresholds,
     },
 };
 use crate::{
@@ -193,6 +193,7 @@ pub fn processes(
             cpu_percent: (cpu_percent * 10.0).round() / 10.0,
             rss_kib: e.rss_kib,
             session: session.map(session_info),
+            container: container_of(table, e.pid),
         };
         let who = session
             .map(|s| {
@@ -203,10 +204,13 @@ pub fn processes(
                 )
             })
             .unwrap_or_else(|| "no login session".into());
-        let evidence = vec![
+        let mut evidence = vec![
             format!("pid {} ({}), user {}, {}", e.pid, exe, info.user, who),
             format!("command line: {command_line}"),
         ];
+        if let Some(c) = &info.container {
+            evidence.push(format!("in container {}", describe(c)));
+        }
         let strong = traits.iter().any(|t| {
             matches!(
                 *t,
@@ -278,6 +282,88 @@ pub fn processes(
     (out, findings)
 }
 
+/// The container process `pid` runs in, as the table placed it.
+fn container_of(table: &ProcTable, pid: u32) -> Option<ContainerRef> {
+    let c = table.get(pid)?.placement.as_ref()?.container.as_deref()?;
+    Some(ContainerRef {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        image: c.image.clone(),
+        runtime: c.runtime.name(),
+    })
+}
+
+/// `web (podman 1c07aaa897a2, image localhost/bb:1)`.
+pub fn describe(c: &ContainerRef) -> String {
+    format!(
+        "{} ({} {}{})",
+        c.name.as_deref().unwrap_or("(unnamed)"),
+        c.runtime,
+        c.id.get(..12).unwrap_or(&c.id),
+        c.image
+            .as_deref()
+            .map(|i| format!(", image {i}"))
+            .unwrap_or_default()
+    )
+}
+
+/// The running containers: each with its processes and the listeners they hold.
+pub fn containers(
+    entries: &[ProcEntry],
+    table: &ProcTable,
+    names: &mut Names,
+    network: &Network,
+) -> Vec<ContainerInfo> {
+    let mut by_id: Vec<ContainerInfo> = Vec::new();
+    let mut sorted: Vec<&ProcEntry> = entries.iter().filter(|e| !e.kernel_thread).collect();
+    sorted.sort_by_key(|e| e.pid);
+    for e in sorted {
+        let Some(c) = container_of(table, e.pid) else {
+            continue;
+        };
+        let at = match by_id.iter().position(|i| i.container.id == c.id) {
+            Some(i) => i,
+            None => {
+                by_id.push(ContainerInfo {
+                    container: c,
+                    process_count: 0,
+                    processes: Vec::new(),
+                    listening: Vec::new(),
+                });
+                by_id.len() - 1
+            }
+        };
+        let info = &mut by_id[at];
+        info.process_count += 1;
+        if info.processes.len() < 20 {
+            info.processes.push(ContainerProcess {
+                pid: e.pid,
+                user: names
+                    .user(e.creds.euid)
+                    .map_or_else(|| e.creds.euid.to_string(), |n| n.to_string()),
+                executable: e.exe.as_deref().map(text::lossy).unwrap_or_default(),
+                command_line: e
+                    .args
+                    .iter()
+                    .map(|a| text::lossy(a))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            });
+        }
+    }
+    for s in &network.listening {
+        if let Some(info) = s
+            .container
+            .as_ref()
+            .and_then(|c| by_id.iter_mut().find(|i| i.container.id == c.id))
+        {
+            info.listening.push(format!("{} {}", s.transport, s.local));
+        }
+    }
+    by_id.sort_by(|a, b| a.container.name.cmp(&b.container.name));
+    by_id
+}
+
 /// Listening sockets and established connections with their owners, flagged.
 pub fn network(
     found: &[Found],
@@ -304,10 +390,13 @@ pub fn network(
             .map(session_info);
         let mut flags = Vec::new();
         let exe_s = exe.clone().unwrap_or_default();
+        let container = f.owner.and_then(|p| container_of(table, p));
         let standard = ["/usr/", "/bin/", "/sbin/", "/lib", "/opt/", "/snap/"];
         match f.remote {
             None => {
+                // a container's programs live where its image puts them (/app, …)
                 if owner.is_some()
+                    && container.is_none()
                     && (exe.is_none()
                         || suspicious::is_deleted(&exe_s)
                         || !standard.iter().any(|d| exe_s.starts_with(d)))
@@ -338,10 +427,11 @@ pub fn network(
             user,
             flags: flags.clone(),
             session,
+            container,
         };
         let what = |s: &Socket| {
             format!(
-                "{} {}{} pid {} ({})",
+                "{} {}{} pid {} ({}){}",
                 s.transport,
                 s.local,
                 s.remote
@@ -349,7 +439,11 @@ pub fn network(
                     .map(|r| format!(" -> {r}"))
                     .unwrap_or_default(),
                 s.pid.map_or("?".into(), |p| p.to_string()),
-                s.executable.as_deref().unwrap_or("?")
+                s.executable.as_deref().unwrap_or("?"),
+                s.container
+                    .as_ref()
+                    .map(|c| format!(" in container {}", describe(c)))
+                    .unwrap_or_default()
             )
         };
         if flags.contains(&"interpreter_listener") || flags.contains(&"interpreter_connection") {

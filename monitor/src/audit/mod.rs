@@ -17,8 +17,15 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use self::model::{Finding, Report, Severity, Source, Unreadable};
 use crate::{
-    cli::AuditArgs, detect::alerts::Alerts, sources::host::hostname, state::names::Names,
-    state::net_snapshot, state::proc_scan, state::proctable::ProcTable, state::session_seed,
+    cli::AuditArgs,
+    container::{metadata::Roots, Containers},
+    detect::alerts::Alerts,
+    sources::host::hostname,
+    state::names::Names,
+    state::net_snapshot,
+    state::proc_scan,
+    state::proctable::ProcTable,
+    state::session_seed,
     state::sessions::Sessions,
 };
 
@@ -103,7 +110,10 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         skipped: 0,
     });
     let mut table = ProcTable::new(u64::MAX, usize::MAX);
-    table.seed(entries.clone());
+    let mut containers = Containers::new(Roots::default(), &proc_root);
+    table.seed(entries.clone(), |e| {
+        Some(containers.place_found(e.pid, &e.cgroup))
+    });
     let mut sessions = Sessions::default();
     let history: Vec<String> = auth_lines.iter().map(|(_, l)| l.clone()).collect();
     session_seed::seed(&mut table, &mut sessions, &proc_root, &history, &utmp);
@@ -124,6 +134,7 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     let (network, net_findings) = host::network(&found, &by_pid, &table, &sessions, &mut names);
     let (accounts, account_findings) = host::accounts(&passwd, &lastlog);
     let current_sessions = host::current_sessions(&utmp, &live, &table);
+    let containers = host::containers(&entries, &table, &mut names, &network);
 
     let session_findings = live.iter().filter(|s| new_sources.contains(&s.id)).map(|s| {
         let ip = s.source.map_or("?".into(), |a| a.ip().to_canonical().to_string());
@@ -166,6 +177,7 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         auth: analysis.summary,
         processes,
         network,
+        containers,
     }
 }
 

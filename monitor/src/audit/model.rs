@@ -168,6 +168,39 @@ pub struct ProcessInfo {
     pub cpu_percent: f64,
     pub rss_kib: u64,
     pub session: Option<SessionInfo>,
+    /// The container it runs in (its executable is then a path inside the container).
+    pub container: Option<ContainerRef>,
+}
+
+/// A container, as its runtime's records name it.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct ContainerRef {
+    pub id: String,
+    pub name: Option<String>,
+    pub image: Option<String>,
+    /// `docker`, `podman`, `containerd`, `cri-o`, `kubernetes`.
+    pub runtime: &'static str,
+}
+
+/// A running container: its processes and the sockets they listen on.
+#[derive(Serialize, Debug, Clone)]
+pub struct ContainerInfo {
+    #[serde(flatten)]
+    pub container: ContainerRef,
+    pub process_count: usize,
+    /// Its processes, lowest pid first (the first 20).
+    pub processes: Vec<ContainerProcess>,
+    /// Listening sockets its processes hold (`tcp 0.0.0.0:80`).
+    pub listening: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ContainerProcess {
+    pub pid: u32,
+    pub user: String,
+    /// The path inside the container.
+    pub executable: String,
+    pub command_line: String,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -184,6 +217,8 @@ pub struct Socket {
     /// `interpreter_connection`), empty if not.
     pub flags: Vec<&'static str>,
     pub session: Option<SessionInfo>,
+    /// The container of the process holding it.
+    pub container: Option<ContainerRef>,
 }
 
 #[derive(Serialize, Debug, Clone, Default)]
@@ -215,6 +250,8 @@ pub struct Report {
     pub auth: AuthSummary,
     pub processes: Vec<ProcessInfo>,
     pub network: Network,
+    /// Running containers, by id.
+    pub containers: Vec<ContainerInfo>,
 }
 
 /// The audit's judgement calls, settable on the command line.

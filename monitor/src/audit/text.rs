@@ -294,6 +294,42 @@ pub fn render(r: &Report, color: bool) -> String {
                 or_dash(&s.auth_method)
             ));
         }
+        if let Some(c) = &p.container {
+            o.lines.extend(wrap(
+                "          container: ",
+                10,
+                &clean(&super::host::describe(c)),
+            ));
+        }
+    }
+
+    o.heading("CONTAINERS");
+    if r.containers.is_empty() {
+        o.push("  none".into());
+    }
+    for c in &r.containers {
+        o.lines.extend(wrap(
+            "  ",
+            4,
+            &format!(
+                "{}, {} process{}",
+                clean(&super::host::describe(&c.container)),
+                c.process_count,
+                if c.process_count == 1 { "" } else { "es" }
+            ),
+        ));
+        for p in &c.processes {
+            o.push(format!(
+                "    {:>7} {:<10} {}",
+                p.pid,
+                cut(&clean(&p.user), 10),
+                cut(&clean(&p.command_line), 58)
+            ));
+        }
+        if !c.listening.is_empty() {
+            o.lines
+                .extend(wrap("    listening: ", 6, &clean(&c.listening.join(", "))));
+        }
     }
 
     o.heading("LISTENING SOCKETS");
@@ -302,11 +338,15 @@ pub fn render(r: &Report, color: bool) -> String {
         "", "address", "pid", "program"
     ));
     for s in &r.network.listening {
-        let flags = if s.flags.is_empty() {
+        let mut flags = if s.flags.is_empty() {
             String::new()
         } else {
             format!(" [{}]", s.flags.join(", "))
         };
+        if let Some(c) = &s.container {
+            let name = c.name.as_deref().unwrap_or(c.id.get(..12).unwrap_or(&c.id));
+            flags.push_str(&format!(" (container {})", clean(name)));
+        }
         o.push(format!(
             "  {:<4} {:<28} {:>7} {}{flags}",
             s.transport,

@@ -164,7 +164,7 @@ impl Alerts {
             out.push(Alert {
                 rule: rule.clone(),
                 severity: hit.severity,
-                message: hit.message,
+                message: in_container(hit.message, r),
                 reason: hit.reason,
                 count: 1,
                 repeats: false,
@@ -273,6 +273,25 @@ fn allowed(rule: &Rule, r: &Record, cx: &Context) -> bool {
         })
         .collect();
     a.ports.iter().any(|p| ports.contains(p))
+}
+
+/// An alert's message, saying which container its process runs in: the paths in it are the
+/// container's, and the container is what to look at next.
+fn in_container(message: String, r: &Record) -> String {
+    let Some(c) = r.process.container() else {
+        return message;
+    };
+    let name = c.name.as_deref().unwrap_or("(unnamed)");
+    let short = c.id.get(..12).unwrap_or(&c.id);
+    let image = c
+        .image
+        .as_deref()
+        .map(|i| format!(", image {i}"))
+        .unwrap_or_default();
+    format!(
+        "{message} [in {} container {name} {short}{image}]",
+        c.runtime.name()
+    )
 }
 
 #[cfg(test)]
@@ -738,6 +757,25 @@ pub mod tests {
         let sh = exec("/usr/bin/sh", &["sh", "-c", "id"], 700, "/");
         let hit = of(see(&mut a, &sh, 601), "service_spawned_shell");
         assert_eq!(hit[0].severity, Severity::High);
+        assert!(!hit[0].message.contains("container"), "{hit:?}");
+        // the same in a container: the message names it
+        let mut in_ctr = exec("/bin/sh", &["sh", "-c", "id"], 700, "/");
+        in_ctr.process.placement = Some(Arc::new(crate::container::Placement {
+            container: Some(Arc::new(crate::container::Container {
+                id: "1c07aaa897a2dba0f00e91afffcd64fd538fc98f7ad5ff07d422da6900265d04".into(),
+                runtime: crate::container::cgroup::Runtime::Podman,
+                name: Some("web".into()),
+                image: Some("localhost/bb:1".into()),
+            })),
+            ..Default::default()
+        }));
+        let hit = of(see(&mut a, &in_ctr, 601), "service_spawned_shell");
+        assert!(
+            hit[0]
+                .message
+                .ends_with("[in podman container web 1c07aaa897a2, image localhost/bb:1]"),
+            "{hit:?}"
+        );
         let ls = exec("/usr/bin/ls", &["ls"], 700, "/");
         assert!(of(see(&mut a, &ls, 602), "service_spawned_shell").is_empty());
 

@@ -52,6 +52,13 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("process.parent.name", "the parent's executable file name"),
     ("process.parent.executable", "the parent's executable path"),
     (
+        "container.id",
+        "the container the process runs in (its full id)",
+    ),
+    ("container.name", "that container's name"),
+    ("container.image.name", "that container's image"),
+    ("container.runtime", "docker, podman, containerd, cri-o"),
+    (
         "user.name",
         "the user an auth event is about (login, logout, sudo, su)",
     ),
@@ -191,6 +198,10 @@ pub fn values(r: &Record, field: &str) -> Option<Vec<Value>> {
                 }
             }))
         }
+        "container.id" => one(p.container().map(|c| s(c.id.as_str()))),
+        "container.name" => one(p.container().and_then(|c| c.name.as_deref()).map(s)),
+        "container.image.name" => one(p.container().and_then(|c| c.image.as_deref()).map(s)),
+        "container.runtime" => one(p.container().map(|c| s(c.runtime.name()))),
         "user.name" => one(match &r.what {
             What::Auth(a) => a.user().map(s),
             _ => None,

@@ -12,7 +12,8 @@ pub use process::{split_args, Exec};
 #[derive(Debug, Clone)]
 pub enum KernelEvent {
     Fork(monitor_common::process::ForkEvent),
-    Exec(Exec),
+    /// Boxed: its fixed part (namespaces and cgroup names included) is ten times the others.
+    Exec(Box<Exec>),
     Exit(monitor_common::process::ExitEvent),
     /// connect, accept, listen, bind, socket (`header.kind` tells which).
     Sock(Box<monitor_common::net::SockEvent>),
@@ -75,7 +76,7 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
     match EventKind::from_u32(header.kind) {
         Some(EventKind::Fork) => Ok(KernelEvent::Fork(read_struct(bytes, "fork")?)),
         Some(EventKind::Exec | EventKind::ExecFailed) => {
-            Ok(KernelEvent::Exec(Exec::decode(bytes)?))
+            Ok(KernelEvent::Exec(Box::new(Exec::decode(bytes)?)))
         }
         Some(EventKind::Exit) => Ok(KernelEvent::Exit(read_struct(bytes, "exit")?)),
         Some(

@@ -78,6 +78,9 @@ pub struct Btf {
     types: Vec<Type>,
     strings: Vec<u8>,
     structs_by_name: HashMap<String, u32>,
+    /// Every enumerator of every (32-bit) enum: (name offset, value). C enumerators share one
+    /// namespace, so a name finds one value.
+    enumerators: Vec<(u32, i64)>,
 }
 
 struct Reader<'a> {
@@ -146,6 +149,7 @@ impl Btf {
             data: types_data,
             pos: 0,
         };
+        let mut enumerators = Vec::new();
         while r.pos < types_data.len() {
             let id = types.len() as u32;
             let name = r.u32("type")?;
@@ -178,7 +182,19 @@ impl Btf {
                         });
                     }
                 }
-                KIND_ENUM | KIND_FUNC_PROTO => r.skip(8 * vlen, "enum")?,
+                KIND_ENUM => {
+                    for _ in 0..vlen {
+                        let name = r.u32("enumerator")?;
+                        let value = r.u32("enumerator")?;
+                        let value = if kind_flag {
+                            value as i32 as i64
+                        } else {
+                            value as i64
+                        };
+                        enumerators.push((name, value));
+                    }
+                }
+                KIND_FUNC_PROTO => r.skip(8 * vlen, "func proto")?,
                 KIND_DATASEC | KIND_ENUM64 => r.skip(12 * vlen, "datasec")?,
                 other => return Err(BtfError::UnknownKind { id, kind: other }),
             }
@@ -193,6 +209,7 @@ impl Btf {
             types,
             strings,
             structs_by_name: HashMap::new(),
+            enumerators,
         };
         for (id, t) in btf.types.iter().enumerate() {
             if t.kind == KIND_STRUCT && !t.members.is_empty() {
@@ -250,6 +267,23 @@ impl Btf {
             }
         }
         None
+    }
+
+    /// Size in bytes of `struct strukt`.
+    pub fn struct_size(&self, strukt: &str) -> Result<u32, BtfError> {
+        let id = *self
+            .structs_by_name
+            .get(strukt)
+            .ok_or_else(|| BtfError::NoStruct(strukt.to_owned()))?;
+        Ok(self.types[id as usize].size_or_type)
+    }
+
+    /// Value of the enumerator `name` (e.g. `pids_cgrp_id`), if the kernel has it.
+    pub fn enumerator(&self, name: &str) -> Option<i64> {
+        self.enumerators
+            .iter()
+            .find(|(n, _)| self.name(*n) == name)
+            .map(|&(_, v)| v)
     }
 
     /// Byte offset of `path` (e.g. `["loginuid", "val"]`) inside `struct strukt`.

@@ -5,13 +5,14 @@ use std::path::Path;
 use anyhow::Context as _;
 use monitor_common::layout::{Layout, MISSING};
 
-use super::{btf::Btf, tracefs::Tracepoint};
+use super::{btf::Btf, cgroups::Hierarchy, tracefs::Tracepoint};
 
 const fn tp<'a>(category: &'a str, name: &'a str) -> Tracepoint<'a> {
     Tracepoint { category, name }
 }
 
-pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
+/// The layout for the running kernel, and the cgroup hierarchy its programs read.
+pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hierarchy)> {
     let btf = Btf::from_file(btf_path).with_context(|| {
         format!(
             "kernel BTF is required (kernel built with CONFIG_DEBUG_INFO_BTF=y, file {})",
@@ -30,7 +31,7 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
         full.extend_from_slice(path);
         member("sock", &full)
     };
-    Ok(Layout {
+    let layout = Layout {
         tp_exec_filename: tp("sched", "sched_process_exec").offset(tracefs, "filename")?,
         tp_exit_group_dead: tp("sched", "sched_process_exit")
             .optional_offset(tracefs, "group_dead")?
@@ -105,7 +106,30 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<Layout> {
         fs_pwd_mnt: optional("fs_struct", &["pwd", "mnt"]),
         tcp_bytes_received: member("tcp_sock", &["bytes_received"])?,
         tcp_bytes_sent: member("tcp_sock", &["bytes_sent"])?,
-    })
+        task_nsproxy: optional("task_struct", &["nsproxy"]),
+        nsproxy_mnt_ns: optional("nsproxy", &["mnt_ns"]),
+        nsproxy_net_ns: optional("nsproxy", &["net_ns"]),
+        mnt_ns_inum: optional("mnt_namespace", &["ns", "inum"]),
+        net_ns_inum: optional("net", &["ns", "inum"]),
+        task_thread_pid: optional("task_struct", &["thread_pid"]),
+        pid_level: optional("pid", &["level"]),
+        pid_numbers: optional("pid", &["numbers"]),
+        upid_size: btf.struct_size("upid").unwrap_or(MISSING),
+        upid_ns: optional("upid", &["ns"]),
+        pid_ns_inum: optional("pid_namespace", &["ns", "inum"]),
+        task_cgroups: optional("task_struct", &["cgroups"]),
+        css_set_dfl_cgrp: optional("css_set", &["dfl_cgrp"]),
+        css_set_subsys: optional("css_set", &["subsys"]),
+        css_cgroup: optional("cgroup_subsys_state", &["cgroup"]),
+        cgroup_kn: optional("cgroup", &["kn"]),
+        kernfs_name: optional("kernfs_node", &["name"]),
+        // renamed `__parent` (RCU-protected) in 6.15
+        kernfs_parent: btf
+            .member_offset("kernfs_node", &["__parent"])
+            .or_else(|_| btf.member_offset("kernfs_node", &["parent"]))
+            .unwrap_or(MISSING),
+    };
+    Ok((layout, Hierarchy::of_machine(&btf)))
 }
 
 #[cfg(test)]
@@ -115,7 +139,16 @@ mod tests {
     #[test]
     fn resolves_every_offset_on_the_running_kernel() {
         let root = super::super::tracefs::ensure_mounted().unwrap();
-        let layout = resolve(&root, Path::new("/sys/kernel/btf/vmlinux")).unwrap();
+        let (layout, hierarchy) = resolve(&root, Path::new("/sys/kernel/btf/vmlinux")).unwrap();
+        // machines like this one mount pids on v1 (cgroup2 only at /sys/fs/cgroup/unified)
+        let table = std::fs::read_to_string("/proc/cgroups").unwrap();
+        let pids_on_v1 = table
+            .lines()
+            .any(|l| l.starts_with("pids\t") && l.split('\t').nth(1) != Some("0"));
+        assert_eq!(
+            matches!(hierarchy, Hierarchy::V1 { ref controller, .. } if controller == "pids"),
+            pids_on_v1
+        );
         // everything but the optional fields must be known here (kernel 6.x with audit)
         assert_ne!(layout.task_loginuid, MISSING);
         assert_ne!(layout.task_sessionid, MISSING);
@@ -135,5 +168,29 @@ mod tests {
             assert_ne!(off, MISSING);
         }
         assert_eq!(layout.file_path_dentry, layout.file_path_mnt + 8);
+        // container identity: every offset of the namespace and cgroup walks
+        for off in [
+            layout.task_nsproxy,
+            layout.nsproxy_mnt_ns,
+            layout.nsproxy_net_ns,
+            layout.mnt_ns_inum,
+            layout.net_ns_inum,
+            layout.task_thread_pid,
+            layout.pid_level,
+            layout.pid_numbers,
+            layout.upid_ns,
+            layout.pid_ns_inum,
+            layout.task_cgroups,
+            layout.css_set_dfl_cgrp,
+            layout.css_set_subsys,
+            layout.css_cgroup,
+            layout.cgroup_kn,
+            layout.kernfs_name,
+            layout.kernfs_parent,
+        ] {
+            assert_ne!(off, MISSING);
+        }
+        // struct upid { int nr; struct pid_namespace *ns; }
+        assert_eq!((layout.upid_size, layout.upid_ns), (16, 8));
     }
 }

@@ -108,7 +108,7 @@ impl Capture {
         preflight::check_btf(&args.btf)?;
         preflight::raise_memlock();
         let tracefs = tracefs::ensure_mounted()?;
-        let layout = layout::resolve(&tracefs, &args.btf)?;
+        let (layout, hierarchy) = layout::resolve(&tracefs, &args.btf)?;
         let ring_bytes = args.ring_buffer_mib * 1024 * 1024;
         let settings = Settings {
             layout,
@@ -117,6 +117,8 @@ impl Capture {
                 argv_limit: args.max_argv_bytes,
                 wakeup_threshold: u64::from(ring_bytes / 8),
                 wakeup_after_ns: args.max_delay_ms * 1_000_000,
+                cgroup_subsys: hierarchy.ssid(),
+                _pad: 0,
             },
             ring_bytes,
         };
@@ -136,7 +138,7 @@ impl Capture {
         pipeline.auth.bad_records = sources.bad_records;
         let seeded = proc_scan::scan(&proc_root).context("reading /proc")?;
         let seeded_count = seeded.iter().filter(|p| !p.kernel_thread).count();
-        pipeline.table.seed(seeded);
+        pipeline.seed(seeded);
         let history = logins::history(&paths, 8 << 20);
         let open_sessions = session_seed::seed(
             &mut pipeline.table,

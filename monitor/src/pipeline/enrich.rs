@@ -102,6 +102,7 @@ impl Enrich<'_> {
             ppid: task.ppid,
             parent: self.parent(task.ppid),
             start: self.start(task.start_ns),
+            placement: self.table.get(pid).and_then(|p| p.placement.clone()),
         }
     }
 
@@ -123,8 +124,10 @@ impl Enrich<'_> {
             .filter(|&s| s != 0)
             .or(entry.as_ref().map(|e| e.start_ns))
             .and_then(|s| self.start(s));
+        let placement = entry.as_ref().and_then(|e| e.placement.clone());
         Proc {
             pid,
+            placement,
             image: entry.map(|e| e.image),
             comm: task.map(|t| t.comm),
             ids: creds.map(|c| self.ids(&c)),

@@ -24,7 +24,9 @@ pub use self::record::Record;
 use self::{enrich::Enrich, record::What};
 use crate::{
     clock::{self, Clock},
+    container::{metadata::Roots, Containers},
     events::{decode, KernelEvent},
+    state::proc_scan::ProcEntry,
     state::{
         names::Names, net_snapshot::Found, nettable::NetTable, proctable::ProcTable,
         sessions::Sessions,
@@ -63,6 +65,8 @@ pub struct Pipeline {
     pub received: [u64; EventKind::COUNT as usize],
     pub decode_errors: u64,
     pub auth: AuthCounts,
+    /// Containers seen, and where processes run.
+    pub containers: Containers,
 }
 
 impl Pipeline {
@@ -73,7 +77,6 @@ impl Pipeline {
             sessions: Sessions::default(),
             clock: Clock::new(),
             names: Names::default(),
-            proc_root,
             show_forks,
             hold_ns,
             held: VecDeque::new(),
@@ -81,7 +84,16 @@ impl Pipeline {
             received: [0; EventKind::COUNT as usize],
             decode_errors: 0,
             auth: AuthCounts::default(),
+            containers: Containers::new(Roots::default(), &proc_root),
+            proc_root,
         }
+    }
+
+    /// Adds the processes found in /proc to the table, each placed from its /proc entry.
+    pub fn seed(&mut self, entries: Vec<ProcEntry>) {
+        let containers = &mut self.containers;
+        self.table
+            .seed(entries, |e| Some(containers.place_found(e.pid, &e.cgroup)));
     }
 
     fn enrich(&mut self) -> Enrich<'_> {

@@ -84,10 +84,19 @@ impl Pipeline {
         if failed {
             self.place(pid, &ev.task);
         }
+        let p = &ev.placement;
+        let placement = self.containers.place(
+            pid,
+            (&ev.placement).into(),
+            text::c_str(&p.cgroup_name),
+            text::c_str(&p.cgroup_parent),
+        );
         let mut cx = self.enrich();
+        let mut process = cx.of_task(pid, &ev.task, Some(image.clone()));
+        process.placement = Some(placement.clone());
         let record = Record {
             time: cx.wall(ev.header.ts_ns),
-            process: cx.of_task(pid, &ev.task, Some(image.clone())),
+            process,
             session: None,
             what: What::Exec(Box::new(info)),
         };
@@ -95,12 +104,13 @@ impl Pipeline {
             return record;
         }
         let login = is_named(&image.executable, &[b"login"]);
-        self.table.exec(
+        self.table.exec_placed(
             pid,
             ev.task.ppid,
             (&ev.task).into(),
             ev.task.start_ns,
             image,
+            Some(placement),
         );
         if login {
             // a console login: a session led by `login`, its user from auth.log

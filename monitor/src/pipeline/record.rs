@@ -8,6 +8,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use crate::{
+    container::{Container, Placement},
     events::net::Address,
     signal::Termination,
     sources::authlog::AuthEvent,
@@ -72,6 +73,15 @@ pub struct Proc {
     pub parent: Option<Parent>,
     /// When the process started (its fork), Unix ns.
     pub start: Option<i128>,
+    /// Its namespaces and container (`None`: unknown).
+    pub placement: Option<Arc<Placement>>,
+}
+
+impl Proc {
+    /// The container it runs in.
+    pub fn container(&self) -> Option<&Container> {
+        self.placement.as_ref()?.container.as_deref()
+    }
 }
 
 impl Proc {

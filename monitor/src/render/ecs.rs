@@ -14,6 +14,9 @@ pub struct Line {
     pub event: Event,
     pub host: Host,
     pub process: ProcessBlock,
+    /// The container the process runs in (`container.*`, made once per container).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<Json>,
     /// The user an auth event is about (`login`, `logout`, `sudo`, `su`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
@@ -338,6 +341,37 @@ pub struct ProcessExt {
     /// The process was known only from its kernel event (no earlier fork/exec/seed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unknown_before: Option<bool>,
+    /// Its root is not the host's (a container's): `process.executable` and
+    /// `process.working_directory` are paths inside it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executable_in_container: Option<bool>,
+    /// Its namespaces, when any is not the host's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<NamespacesExt>,
+}
+
+/// Namespace inode numbers, as `/proc/PID/ns/*` shows them.
+#[derive(Serialize, Debug, Default)]
+pub struct NamespacesExt {
+    pub mnt: u32,
+    pub pid: u32,
+    pub net: u32,
+}
+
+/// `container.*`.
+#[derive(Serialize, Debug)]
+pub struct ContainerBlock<'a> {
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<ContainerImage<'a>>,
+    pub runtime: &'static str,
+}
+
+#[derive(Serialize, Debug)]
+pub struct ContainerImage<'a> {
+    pub name: &'a str,
 }
 
 #[derive(Serialize, Debug)]

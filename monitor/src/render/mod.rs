@@ -19,9 +19,11 @@ use std::{
 
 use crate::{
     clock::format_epoch_ns,
+    container::Placement,
     pipeline::record::{self, Id, Proc, Record, What},
     render::ecs::{
-        Audit, Event, Ext, Host, IdName, Json, Line, Parent, Process, ProcessBlock, ProcessExt,
+        Audit, ContainerBlock, ContainerImage, Event, Ext, Host, IdName, Json, Line, NamespacesExt,
+        Parent, Process, ProcessBlock, ProcessExt,
     },
     state::proctable::Image,
 };
@@ -93,6 +95,7 @@ impl Renderer {
         if let Some(s) = &r.session {
             session::attach(&mut l, s);
         }
+        l.container = r.process.placement.as_deref().and_then(container_json);
         Some(l)
     }
 
@@ -232,8 +235,35 @@ pub fn process_ext(p: &Proc) -> ProcessExt {
             login_user: id_name(&a.login_user),
             session_id: a.session_id,
         }),
+        executable_in_container: p
+            .placement
+            .as_ref()
+            .and_then(|pl| pl.foreign_root.then_some(true)),
+        namespaces: p
+            .placement
+            .as_ref()
+            .filter(|pl| pl.foreign_ns)
+            .map(|pl| NamespacesExt {
+                mnt: pl.ns.mnt,
+                pid: pl.ns.pid,
+                net: pl.ns.net,
+            }),
         ..Default::default()
     }
+}
+
+/// `container.*` of a placement in a container, made once per placement.
+pub fn container_json(p: &Placement) -> Option<Json> {
+    let c = p.container.as_deref()?;
+    let json = p.json.get_or_init(|| {
+        Json::of(&ContainerBlock {
+            id: &c.id,
+            name: c.name.as_deref(),
+            image: c.image.as_deref().map(|name| ContainerImage { name }),
+            runtime: c.runtime.name(),
+        })
+    });
+    Some(json.clone())
 }
 
 /// Both blocks of a record's process.

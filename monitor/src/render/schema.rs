@@ -140,6 +140,26 @@ pub const FIELDS: &[Field] = &[
     f("process.parent.args", Keyword, ""),
     f("process.parent.start", Date, ""),
     f(
+        "container.id",
+        Keyword,
+        "the container the process runs in (64 hex digits)",
+    ),
+    f(
+        "container.name",
+        Keyword,
+        "its name, from its runtime's records",
+    ),
+    f(
+        "container.image.name",
+        Keyword,
+        "its image, as it was named",
+    ),
+    f(
+        "container.runtime",
+        Keyword,
+        "docker, podman, containerd, cri-o (kubernetes: a pod whose runtime has no records)",
+    ),
+    f(
         "process.entry_leader.pid",
         Long,
         "the login session's leader (its sshd, or login)",
@@ -264,6 +284,26 @@ pub const FIELDS: &[Field] = &[
         "monitor.process.exec_attempts.error",
         Keyword,
         "each one's errno name",
+    ),
+    f(
+        "monitor.process.executable_in_container",
+        Boolean,
+        "its root is not the host's: its paths are inside its container",
+    ),
+    f(
+        "monitor.process.namespaces.mnt",
+        Long,
+        "mount namespace inode, when some namespace is not the host's",
+    ),
+    f(
+        "monitor.process.namespaces.pid",
+        Long,
+        "pid namespace inode",
+    ),
+    f(
+        "monitor.process.namespaces.net",
+        Long,
+        "network namespace inode (of the socket's owner on network lines)",
     ),
     f(
         "monitor.network.nonblocking",

@@ -1,6 +1,8 @@
 //! The sockets that exist when the monitor starts (what `ss -tunlp` would show): listening TCP
 //! sockets, UDP sockets bound to a port, and established TCP connections, each with the process
-//! holding it. Read from /proc/net/{tcp,tcp6,udp,udp6} and the /proc/PID/fd links.
+//! holding it. Read from /proc/net/{tcp,tcp6,udp,udp6} and the /proc/PID/fd links — and, for
+//! every other network namespace a process is in (a container's), from
+//! /proc/PID/net/* of one process in it.
 use std::{
     collections::{HashMap, HashSet},
     fs,
@@ -23,13 +25,24 @@ pub struct Found {
     pub direction: Option<Direction>,
 }
 
-/// socket inode → the lowest pid holding it (a forking server's parent, usually).
-pub fn socket_owners(proc_root: &Path) -> HashMap<u64, u32> {
+/// Socket owners (socket inode → the lowest pid holding it: a forking server's parent,
+/// usually), and one pid in each network namespace other than the monitor's own.
+fn owners_and_namespaces(proc_root: &Path) -> (HashMap<u64, u32>, HashMap<u64, u32>) {
     let mut owners: HashMap<u64, u32> = HashMap::new();
+    let mut namespaces: HashMap<u64, u32> = HashMap::new();
     let Ok(pids) = crate::state::proc_scan::pids(proc_root) else {
-        return owners;
+        return (owners, namespaces);
     };
+    let netns = |pid: &str| -> Option<u64> {
+        let link = fs::read_link(proc_root.join(pid).join("ns").join("net")).ok()?;
+        let text = link.to_string_lossy().into_owned();
+        text.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
+    };
+    let own = netns("self");
     for pid in pids {
+        if let Some(ns) = netns(&pid.to_string()).filter(|ns| Some(*ns) != own) {
+            namespaces.entry(ns).or_insert(pid);
+        }
         let Ok(fds) = fs::read_dir(proc_root.join(pid.to_string()).join("fd")) else {
             continue;
         };
@@ -45,7 +58,7 @@ pub fn socket_owners(proc_root: &Path) -> HashMap<u64, u32> {
             }
         }
     }
-    owners
+    (owners, namespaces)
 }
 
 /// `socket:[12345]` → 12345.
@@ -63,20 +76,42 @@ fn listens_on(listeners: &HashSet<SocketAddr>, local: &SocketAddr) -> bool {
         .any(|l| l.port() == local.port() && (l.ip().is_unspecified() || l.ip() == local.ip()))
 }
 
-/// Every listener and established TCP connection, with owners.
+/// Every listener and established TCP connection, with owners, in every network namespace.
 pub fn scan(proc_root: &Path) -> anyhow::Result<Vec<Found>> {
-    let owners = socket_owners(proc_root);
+    let (owners, namespaces) = owners_and_namespaces(proc_root);
     let mut tcp = procfs::net::tcp().unwrap_or_default();
     tcp.extend(procfs::net::tcp6().unwrap_or_default());
     let mut udp = procfs::net::udp().unwrap_or_default();
     udp.extend(procfs::net::udp6().unwrap_or_default());
+    let mut found = of_namespace(&owners, &tcp, &udp);
+    let mut others: Vec<(u64, u32)> = namespaces.into_iter().collect();
+    others.sort_unstable();
+    for (_, pid) in others {
+        let Ok(p) = procfs::process::Process::new_with_root(proc_root.join(pid.to_string())) else {
+            continue;
+        };
+        let mut tcp = p.tcp().unwrap_or_default();
+        tcp.extend(p.tcp6().unwrap_or_default());
+        let mut udp = p.udp().unwrap_or_default();
+        udp.extend(p.udp6().unwrap_or_default());
+        found.extend(of_namespace(&owners, &tcp, &udp));
+    }
+    Ok(found)
+}
+
+/// The sockets of one network namespace's tables.
+fn of_namespace(
+    owners: &HashMap<u64, u32>,
+    tcp: &[procfs::net::TcpNetEntry],
+    udp: &[procfs::net::UdpNetEntry],
+) -> Vec<Found> {
     let listeners: HashSet<SocketAddr> = tcp
         .iter()
         .filter(|e| e.state == TcpState::Listen)
         .map(|e| e.local_address)
         .collect();
     let mut found = Vec::new();
-    for e in &tcp {
+    for e in tcp {
         let owner = owners.get(&e.inode).copied();
         match e.state {
             TcpState::Listen => found.push(Found {
@@ -103,7 +138,7 @@ pub fn scan(proc_root: &Path) -> anyhow::Result<Vec<Found>> {
             _ => {}
         }
     }
-    for e in &udp {
+    for e in udp {
         let unconnected = e.remote_address.port() == 0 && e.remote_address.ip().is_unspecified();
         if e.state == UdpState::Close && unconnected && e.local_address.port() != 0 {
             found.push(Found {
@@ -115,7 +150,7 @@ pub fn scan(proc_root: &Path) -> anyhow::Result<Vec<Found>> {
             });
         }
     }
-    Ok(found)
+    found
 }
 
 #[cfg(test)]

@@ -25,6 +25,8 @@ pub struct ProcEntry {
     pub exe: Option<Vec<u8>>,
     pub args: Vec<Vec<u8>>,
     pub kernel_thread: bool,
+    /// /proc/PID/cgroup (empty when unreadable).
+    pub cgroup: String,
 }
 
 fn clock_ticks() -> u64 {
@@ -147,6 +149,7 @@ pub fn read_process(proc_root: &Path, pid: u32) -> io::Result<ProcEntry> {
         exe,
         args,
         kernel_thread,
+        cgroup: fs::read_to_string(dir.join("cgroup")).unwrap_or_default(),
     })
 }
 

@@ -6,7 +6,7 @@ use std::{
     sync::Arc,
 };
 
-use crate::state::proc_scan::ProcEntry;
+use crate::{container::Placement, state::proc_scan::ProcEntry};
 
 /// What a process is running: its executable and argv (shared between a parent and the
 /// children it forks until they exec).
@@ -53,6 +53,8 @@ pub struct Process {
     pub exited_ns: Option<u64>,
     /// The login session it belongs to (see `sessions`), inherited at fork.
     pub session: Option<u64>,
+    /// Its namespaces and container: read at exec, inherited at fork (`None`: unknown).
+    pub placement: Option<Arc<Placement>>,
 }
 
 pub struct ProcTable {
@@ -73,9 +75,14 @@ impl ProcTable {
         }
     }
 
-    /// Adds the processes found in /proc (kernel threads are left out).
-    pub fn seed(&mut self, entries: Vec<ProcEntry>) {
+    /// Adds the processes found in /proc (kernel threads are left out), placed by `place`.
+    pub fn seed(
+        &mut self,
+        entries: Vec<ProcEntry>,
+        mut place: impl FnMut(&ProcEntry) -> Option<Arc<Placement>>,
+    ) {
         for e in entries.into_iter().filter(|e| !e.kernel_thread) {
+            let placement = place(&e);
             let executable = e.exe.unwrap_or_else(|| e.comm.clone());
             let image = Arc::new(Image {
                 executable,
@@ -90,6 +97,7 @@ impl ProcTable {
                 start_ns: e.start_ns,
                 exited_ns: None,
                 session: None,
+                placement,
             };
             self.procs.insert(e.pid, p);
         }
@@ -103,13 +111,13 @@ impl ProcTable {
         self.procs.len()
     }
 
-    /// A new process: it runs its parent's image, with its credentials, in its session, until
-    /// it execs.
+    /// A new process: it runs its parent's image, with its credentials, in its session and
+    /// its container, until it execs.
     pub fn fork(&mut self, pid: u32, ppid: u32, start_ns: u64) {
-        let (image, creds, session) = self
+        let (image, creds, session, placement) = self
             .procs
             .get(&ppid)
-            .map(|p| (p.image.clone(), p.creds, p.session))
+            .map(|p| (p.image.clone(), p.creds, p.session, p.placement.clone()))
             .unwrap_or_default();
         self.procs.insert(
             pid,
@@ -120,6 +128,7 @@ impl ProcTable {
                 start_ns,
                 exited_ns: None,
                 session,
+                placement,
             },
         );
     }
@@ -136,7 +145,21 @@ impl ProcTable {
     }
 
     /// A successful exec replaces the image (a process we did not know is added).
+    #[cfg(test)]
     pub fn exec(&mut self, pid: u32, ppid: u32, creds: Creds, start_ns: u64, image: Arc<Image>) {
+        self.exec_placed(pid, ppid, creds, start_ns, image, None);
+    }
+
+    /// [`Self::exec`] with where the new image runs (`None`: unknown, the old one is kept).
+    pub fn exec_placed(
+        &mut self,
+        pid: u32,
+        ppid: u32,
+        creds: Creds,
+        start_ns: u64,
+        image: Arc<Image>,
+        placement: Option<Arc<Placement>>,
+    ) {
         let entry = self.procs.entry(pid).or_insert_with(|| Process {
             ppid,
             creds,
@@ -144,8 +167,12 @@ impl ProcTable {
             start_ns,
             exited_ns: None,
             session: None,
+            placement: None,
         });
         entry.image = image;
+        if placement.is_some() {
+            entry.placement = placement;
+        }
         entry.ppid = ppid;
         entry.creds = creds;
         entry.exited_ns = None;

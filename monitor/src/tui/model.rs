@@ -13,6 +13,7 @@ use std::{
 };
 
 use crate::{
+    container::Container,
     detect::alerts::{Alert, Severity},
     events::net::Address,
     pipeline::record::{Id, Proc, Record, What},
@@ -48,6 +49,8 @@ pub struct ProcRow {
     pub exited: Option<(i128, Termination)>,
     pub session: Option<u64>,
     pub cwd: Option<Arc<[u8]>>,
+    /// The container it runs in.
+    pub container: Option<Arc<Container>>,
 }
 
 impl ProcRow {
@@ -62,6 +65,7 @@ impl ProcRow {
             exited: None,
             session,
             cwd: None,
+            container: p.placement.as_ref().and_then(|pl| pl.container.clone()),
         }
     }
 

@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use super::model::{EventKind, EventRow, Loss, Model};
 use crate::{
+    container::{cgroup::Runtime, Container, Namespaces, Placement},
     detect::alerts::Severity,
     events::net::Address,
     pipeline::record::{
@@ -206,7 +207,45 @@ fn process(v: &Value) -> Proc {
         ppid: parent.as_ref().map_or(0, |q| q.pid),
         parent,
         start: s(p, &["start"]).and_then(time),
+        placement: placement(v),
     }
+}
+
+/// `container.*` and `monitor.process.{namespaces,executable_in_container}` of a line.
+fn placement(v: &Value) -> Option<Arc<Placement>> {
+    let c = &v["container"];
+    let ext = &v["monitor"]["process"];
+    let ns = &ext["namespaces"];
+    if c.is_null() && ns.is_null() {
+        return None;
+    }
+    let str_of = |x: &Value| x.as_str().map(str::to_owned);
+    let runtime = Runtime::parse(c["runtime"].as_str().unwrap_or_default());
+    let container = str_of(&c["id"]).zip(runtime).map(|(id, runtime)| {
+        Arc::new(Container {
+            id,
+            runtime,
+            name: str_of(&c["name"]),
+            image: str_of(&c["image"]["name"]),
+        })
+    });
+    let inode = |k: &str| {
+        ns[k]
+            .as_u64()
+            .and_then(|n| u32::try_from(n).ok())
+            .unwrap_or(0)
+    };
+    Some(Arc::new(Placement {
+        ns: Namespaces {
+            mnt: inode("mnt"),
+            pid: inode("pid"),
+            net: inode("net"),
+        },
+        container,
+        foreign_root: ext["executable_in_container"] == true,
+        foreign_ns: !ns.is_null(),
+        json: Default::default(),
+    }))
 }
 
 fn session(v: &Value) -> Option<SessionView> {

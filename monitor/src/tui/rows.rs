@@ -17,7 +17,9 @@ use super::{
     safe,
     ui::{Pane, Ui},
 };
-use crate::{detect::alerts::Severity, signal::Termination, state::nettable::Direction};
+use crate::{
+    container::Container, detect::alerts::Severity, signal::Termination, state::nettable::Direction,
+};
 
 /// Exited children shown under one parent; the rest are summed up in one row.
 const EXITED_SHOWN: usize = 3;
@@ -29,6 +31,8 @@ pub enum GroupKey {
     Session(u64),
     /// Processes with no login session, under their top ancestor below PID 1.
     Service(u32),
+    /// Processes of a container with no login session (the first 16 hex digits of its id).
+    Container(u64),
 }
 
 /// The identity of a row, so that the selection follows it as rows come and go.
@@ -308,7 +312,29 @@ fn service_of(m: &Model, pid: u32, memo: &mut HashMap<u32, u32>) -> u32 {
 struct Group<'a> {
     key: GroupKey,
     session: Option<&'a SessionRow>,
+    container: Option<&'a Container>,
     procs: Vec<&'a ProcRow>,
+}
+
+/// A container's group key: its id's first 16 hex digits.
+fn container_key(c: &Container) -> GroupKey {
+    let head = c.id.get(..16).unwrap_or(&c.id);
+    GroupKey::Container(u64::from_str_radix(head, 16).unwrap_or(0))
+}
+
+/// `web (podman, localhost/bb:1) a07d4b14d4ad`.
+pub fn container_text(c: &Container) -> String {
+    let image = c
+        .image
+        .as_deref()
+        .map(|i| format!(", {}", safe::text(i)))
+        .unwrap_or_default();
+    format!(
+        "{} ({}{image}) {}",
+        c.name.as_deref().map_or("(unnamed)".into(), safe::text),
+        c.runtime.name(),
+        safe::text(c.id.get(..12).unwrap_or(&c.id))
+    )
 }
 
 fn groups(m: &Model) -> Vec<Group<'_>> {
@@ -320,21 +346,27 @@ fn groups(m: &Model) -> Vec<Group<'_>> {
             Group {
                 key,
                 session: Some(s),
+                container: None,
                 procs: Vec::new(),
             },
         );
     }
     let mut memo = HashMap::new();
     for p in m.procs.values() {
-        let key = match p.session.filter(|id| m.sessions.contains_key(id)) {
-            Some(id) => GroupKey::Session(id),
-            None => GroupKey::Service(service_of(m, p.pid, &mut memo)),
+        let key = match (
+            p.session.filter(|id| m.sessions.contains_key(id)),
+            &p.container,
+        ) {
+            (Some(id), _) => GroupKey::Session(id),
+            (None, Some(c)) => container_key(c),
+            (None, None) => GroupKey::Service(service_of(m, p.pid, &mut memo)),
         };
         by_key
             .entry(key)
             .or_insert_with(|| Group {
                 key,
                 session: None,
+                container: p.container.as_deref(),
                 procs: Vec::new(),
             })
             .procs
@@ -502,11 +534,12 @@ pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
     let filter = Filter::new(&ui.filter);
     let mut groups = groups(m);
     let sort = ui.sort_of(Pane::Sessions);
-    // login sessions first, in the chosen order; then services by name
+    // login sessions first, in the chosen order; then containers, then services, by name
     groups.sort_by_cached_key(|g| {
         let s = g.session;
         let (rank, by) = match (s, sort) {
-            (None, _) => (1, SortBy::Text(Vec::new())),
+            (None, _) if g.container.is_some() => (1, SortBy::Text(Vec::new())),
+            (None, _) => (2, SortBy::Text(Vec::new())),
             (Some(s), 1) => (
                 0,
                 SortBy::Text(s.session.user.clone().unwrap_or_default().into_bytes()),
@@ -526,6 +559,13 @@ pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
                 u64::from(pid),
             ),
             GroupKey::Session(id) => (Vec::new(), id),
+            GroupKey::Container(id) => (
+                g.container
+                    .and_then(|c| c.name.clone())
+                    .unwrap_or_default()
+                    .into_bytes(),
+                id,
+            ),
         };
         (rank, by, name, id)
     });
@@ -578,6 +618,10 @@ fn group_rows(t: &mut Tree, g: &Group) {
             format!("{name}[{pid}]  {user}")
         }
         (None, GroupKey::Session(id)) => format!("session {id}"),
+        (None, GroupKey::Container(_)) => format!(
+            "container {}",
+            g.container.map(container_text).unwrap_or_default()
+        ),
     };
     // the filter keeps a group whose header matches whole, else its matching processes
     // with their ancestors
@@ -624,6 +668,8 @@ fn group_rows(t: &mut Tree, g: &Group) {
         t.pal.dim()
     } else if g.session.is_some() {
         t.pal.fg(Color::Cyan).patch(t.pal.bold())
+    } else if g.container.is_some() {
+        t.pal.fg(Color::Magenta).patch(t.pal.bold())
     } else {
         t.pal.bold()
     };
@@ -638,6 +684,11 @@ fn group_rows(t: &mut Tree, g: &Group) {
         detail: match g.key {
             GroupKey::Session(_) => g.session.map(|s| DetailRef::Proc(s.session.leader_pid)),
             GroupKey::Service(pid) => Some(DetailRef::Proc(pid)),
+            GroupKey::Container(_) => g
+                .procs
+                .iter()
+                .min_by_key(|p| p.pid)
+                .map(|p| DetailRef::Proc(p.pid)),
         },
     });
     if !expanded {
@@ -672,9 +723,19 @@ fn group_rows(t: &mut Tree, g: &Group) {
 }
 
 fn who_of(m: &Model, session: Option<u64>, p: &ProcRow) -> String {
-    match session.and_then(|id| m.sessions.get(&id)) {
+    let who = match session.and_then(|id| m.sessions.get(&id)) {
         Some(s) => who(s),
         None => user_of(p),
+    };
+    match p.container.as_deref() {
+        // `root@ctr:web`: the user inside the container
+        Some(c) => format!(
+            "{who}@ctr:{}",
+            c.name
+                .as_deref()
+                .map_or_else(|| safe::text(c.id.get(..12).unwrap_or(&c.id)), safe::text)
+        ),
+        None => who,
     }
 }
 

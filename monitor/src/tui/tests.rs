@@ -389,3 +389,88 @@ fn ids_and_images_survive_the_replay() {
         Some(Arc::from("bob"))
     );
 }
+
+/// A process placed in a podman container.
+fn in_container(mut p: Proc) -> Proc {
+    use crate::container::{cgroup::Runtime, Container, Namespaces, Placement};
+    p.placement = Some(Arc::new(Placement {
+        ns: Namespaces {
+            mnt: 4026532177,
+            pid: 4026532180,
+            net: 4026532181,
+        },
+        container: Some(Arc::new(Container {
+            id: "a07d4b14d4ad55c1e8f5b0f8b4a1d6b1f8a3c2e9d0b7a6f5e4d3c2b1a0f9e8d7".into(),
+            runtime: Runtime::Podman,
+            name: Some("web\u{1b}[31m".into()),
+            image: Some("localhost/bb:1".into()),
+        })),
+        foreign_root: true,
+        foreign_ns: true,
+        json: Default::default(),
+    }));
+    p
+}
+
+#[test]
+fn a_container_s_processes_are_one_group_named_after_it_and_replay_the_same() {
+    let mut m = session_model();
+    let nc = in_container(proc_of(300, 290, &["/bin/nc", "-ll", "-p", "8080"], T0 + S));
+    let sh = in_container(proc_of(301, 300, &["/bin/sh", "-c", "id"], T0 + 2 * S));
+    let records = vec![exec(T0 + S, nc, None), exec(T0 + 2 * S, sh, None)];
+    for r in &records {
+        m.record(r);
+    }
+    let mut ui = Ui::default();
+    let b = draw(&m, &mut ui, 120, 40);
+    let screen = text(&b);
+    // its own group, after the login sessions and before the services; the escape is shown
+    let header = row_of(
+        &b,
+        "container web\\e[31m (podman, localhost/bb:1) a07d4b14d4ad",
+    )
+    .expect(&screen);
+    let session = row_of(&b, "alice@127.0.0.1:40222").expect(&screen);
+    let nginx = row_of(&b, "nginx[200]").expect(&screen);
+    assert!(session < header && header < nginx, "{screen}");
+    assert!(screen
+        .lines()
+        .nth(header as usize)
+        .unwrap()
+        .contains("2 processes"));
+    // the short-lived list says whose container: the shell exits
+    let id = in_container(proc_of(302, 301, &["id"], T0 + 3 * S));
+    m.record(&exec(T0 + 3 * S, id.clone(), None));
+    m.record(&exit(T0 + 3 * S + S / 10, id, 0));
+    m.frame(T0 + 4 * S);
+    let screen = text(&draw(&m, &mut ui, 120, 40));
+    assert!(screen.contains("302 alice@ctr:web"), "{screen}");
+
+    // rendered by watch and read back: the same group
+    let r = crate::render::Renderer::new("vm".into());
+    let ndjson: String = records
+        .iter()
+        .filter_map(|rec| r.line(rec))
+        .map(|l| serde_json::to_string(&l).unwrap() + "\n")
+        .collect();
+    assert!(ndjson.contains(r#""container":{"id":"a07d4b14d4ad55c1e8f5b0f8b4a1d6b1f8a3c2e9d0b7a6f5e4d3c2b1a0f9e8d7","name":"web\u001b[31m","image":{"name":"localhost/bb:1"},"runtime":"podman"}"#), "{ndjson}");
+    assert!(ndjson.contains(r#""executable_in_container":true,"namespaces":{"mnt":4026532177,"pid":4026532180,"net":4026532181}"#), "{ndjson}");
+    let dir = std::env::temp_dir().join(format!("monitor-replay-ctr-{}", std::process::id()));
+    std::fs::write(&dir, ndjson).unwrap();
+    let capture = super::replay::load(&dir).unwrap();
+    let _ = std::fs::remove_file(&dir);
+    let mut replayed = Model::new("vm".into(), T0, S / 2);
+    for (_, item) in &capture.items {
+        super::replay::apply(&mut replayed, item);
+    }
+    let b = draw(&replayed, &mut Ui::default(), 120, 40);
+    assert!(
+        row_of(
+            &b,
+            "container web\\e[31m (podman, localhost/bb:1) a07d4b14d4ad"
+        )
+        .is_some(),
+        "{}",
+        text(&b)
+    );
+}

@@ -421,6 +421,11 @@ fn draw_detail(f: &mut Frame, area: Rect, m: &Model, ui: &Ui, p: &ProcRow) {
             "none (a service, or started before any login)".into(),
         )),
     }
+    if let Some(c) = &p.container {
+        lines.push(field("container", super::rows::container_text(c)));
+        lines.push(field("", format!("id {}", safe::text(&c.id))));
+        lines.push(field("", "its paths are inside the container".into()));
+    }
     let mut net = Vec::new();
     for l in m.listeners.values().filter(|l| l.pid == p.pid) {
         net.push(format!("LISTEN {} {}", l.transport, l.local));
