@@ -290,6 +290,145 @@ fn unix_socket_connect_names_the_path() {
     assert_eq!(line["event"]["outcome"], "success");
 }
 
+/// A unix listener (a path, and an abstract name) and the connections it accepts: the path, and
+/// who connected — another process, as SO_PEERCRED has it.
+#[test]
+fn unix_listeners_and_accepts_name_the_path_and_the_process_that_connected() {
+    let dir = std::env::temp_dir().join(marker("unixsrv"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("api.sock");
+    let abstract_name = marker("abstract");
+    let m = Monitor::start(&[]);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let abstract_listener = {
+        use std::os::linux::net::SocketAddrExt;
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&abstract_name).unwrap();
+        std::os::unix::net::UnixListener::bind_addr(&addr).unwrap()
+    };
+    // a client in another process (python: its pid is not ours)
+    let mk = marker("unixclient");
+    let client = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            // the abstract name gets its leading NUL here: no argument can carry one
+            "import socket, sys\nfor a in (sys.argv[1], '\\0' + sys.argv[2]):\n    c = socket.socket(socket.AF_UNIX)\n    c.connect(a)\n    c.close()",
+            path.to_str().unwrap(),
+            &abstract_name,
+            &mk,
+        ])
+        .spawn()
+        .unwrap();
+    let client_pid = client.id();
+    let (_a, _) = listener.accept().unwrap();
+    let (_b, _) = abstract_listener.accept().unwrap();
+    let mut client = client;
+    assert!(client.wait().unwrap().success());
+    let p = path.to_str().unwrap();
+    let abstract_shown = format!("@{abstract_name}");
+    let listen = m.wait_for("the unix listen", T, |l| {
+        action(l) == "listen" && l["server"]["address"] == p
+    });
+    let abstract_listen = m.wait_for("the abstract listen", T, |l| {
+        action(l) == "listen" && l["server"]["address"] == abstract_shown.as_str()
+    });
+    let accept = m.wait_for("the unix accept", T, |l| {
+        action(l) == "accept" && l["destination"]["address"] == p
+    });
+    let abstract_accept = m.wait_for("the abstract accept", T, |l| {
+        action(l) == "accept" && l["destination"]["address"] == abstract_shown.as_str()
+    });
+    let done = m.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    for l in [&listen, &abstract_listen, &accept, &abstract_accept] {
+        assert_eq!(l["process"]["pid"], me(), "{l}");
+        assert_eq!(l["network"]["transport"], "unix", "{l}");
+    }
+    for a in [&accept, &abstract_accept] {
+        assert_eq!(a["network"]["direction"], "ingress", "{a}");
+        assert_eq!(a["monitor"]["network"]["peer_pid"], client_pid, "{a}");
+        assert!(
+            a["monitor"]["network"]["peer_executable"]
+                .as_str()
+                .is_some_and(|e| e.contains("python3")),
+            "{a}"
+        );
+    }
+    assert_eq!(done.final_stats()["monitor"]["stats"]["lost_total"], 0);
+}
+
+/// An unconnected UDP socket's datagrams: one `send` line per (socket, destination), whether
+/// sent with sendto or sendmsg, IPv4 or IPv6 — not one per datagram.
+#[test]
+fn udp_sends_are_reported_once_per_socket_and_destination() {
+    let r1 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r2 = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let r6 = UdpSocket::bind("[::1]:0").unwrap();
+    let (p1, p2, p6) = (
+        r1.local_addr().unwrap().port(),
+        r2.local_addr().unwrap().port(),
+        r6.local_addr().unwrap().port(),
+    );
+    let m = Monitor::start(&[]);
+    let mk = marker("udpsend");
+    let script = "import socket, sys\n\
+        p1, p2, p6 = (int(x) for x in sys.argv[1:4])\n\
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+        u6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\n\
+        for i in range(200):\n\
+        \x20   u.sendto(b'x', ('127.0.0.1', p1))\n\
+        \x20   u.sendmsg([b'y'], [], 0, ('127.0.0.1', p2))\n\
+        \x20   u6.sendto(b'z', ('::1', p6))\n\
+        print(u.getsockname()[1])\n";
+    let out = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            script,
+            &p1.to_string(),
+            &p2.to_string(),
+            &p6.to_string(),
+            &mk,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source_port: u64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    let sent = |port: u16| {
+        m.wait_for(&format!("the send to {port}"), T, move |l| {
+            action(l) == "send" && l["destination"]["port"] == port
+        })
+    };
+    let (s1, s2, s6) = (sent(p1), sent(p2), sent(p6));
+    let done = m.stop();
+    for (l, port, ip) in [
+        (&s1, p1, "127.0.0.1"),
+        (&s2, p2, "127.0.0.1"),
+        (&s6, p6, "::1"),
+    ] {
+        assert!(has_arg(l, &mk), "{l}");
+        assert_eq!(l["destination"]["ip"], ip, "{l}");
+        assert_eq!(l["destination"]["port"], port, "{l}");
+        assert_eq!(l["network"]["transport"], "udp", "{l}");
+        assert_eq!(l["network"]["direction"], "egress", "{l}");
+        assert_eq!(l["event"]["outcome"], "success", "{l}");
+    }
+    assert_eq!(s1["source"]["port"], source_port, "{s1}");
+    assert_eq!(s2["source"]["port"], source_port, "{s2}");
+    assert_eq!(s6["network"]["type"], "ipv6");
+    // 600 datagrams, 3 lines
+    let sends = done
+        .lines
+        .iter()
+        .filter(|l| action(l) == "send" && has_arg(l, &mk))
+        .count();
+    assert_eq!(sends, 3, "one line per socket and destination");
+    assert_eq!(done.final_stats()["monitor"]["stats"]["lost_total"], 0);
+    drop((r1, r2, r6));
+}
+
 #[test]
 fn startup_snapshot_lists_listeners_and_connections_and_their_end_is_attributed() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -389,10 +389,25 @@ fn relative_memfd_and_deleted_execs_name_the_file_that_ran() {
             action(l) == "exec" && l["event"]["outcome"] == "success" && args(l) == [name, mk]
         })
     };
+    // a program re-executing itself through /proc/self/exe (as runc does), gone at once
+    let mk4 = marker("selfexe");
+    let status = Command::new("/bin/sh")
+        .args(["-c", "exec /proc/self/exe -c : \"$0\"", &mk4])
+        .status()
+        .unwrap();
+    assert!(status.success());
     let relative = exec_as("./tool", &mk1);
     let memfd = exec_as("payload", &mk2);
     let deleted = exec_as("gone", &mk3);
+    let reexec = m.wait_for("the /proc/self/exe exec", T, |l| {
+        action(l) == "exec" && args(l) == ["/proc/self/exe", "-c", ":", &mk4]
+    });
     m.stop();
+    assert_eq!(
+        reexec["process"]["executable"],
+        std::fs::canonicalize("/bin/sh").unwrap().to_str().unwrap(),
+        "{reexec}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(
         relative["process"]["executable"],

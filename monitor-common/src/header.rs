@@ -16,11 +16,14 @@ pub enum EventKind {
     /// A raw or packet socket was created.
     Socket = 9,
     TcpState = 10,
+    /// The first datagram an unconnected UDP socket sent to a destination (sendto/sendmsg
+    /// with an address).
+    Send = 11,
 }
 
 impl EventKind {
     /// Number of kinds plus one (kinds start at 1): the size of per-kind counter arrays.
-    pub const COUNT: u32 = 11;
+    pub const COUNT: u32 = 12;
 
     pub fn from_u32(v: u32) -> Option<Self> {
         Some(match v {
@@ -34,6 +37,7 @@ impl EventKind {
             8 => Self::Bind,
             9 => Self::Socket,
             10 => Self::TcpState,
+            11 => Self::Send,
             _ => return None,
         })
     }
@@ -51,10 +55,11 @@ impl EventKind {
             Self::Bind => "bind",
             Self::Socket => "socket",
             Self::TcpState => "tcp_state",
+            Self::Send => "send",
         }
     }
 
-    pub const ALL: [EventKind; 10] = [
+    pub const ALL: [EventKind; 11] = [
         Self::Fork,
         Self::Exec,
         Self::ExecFailed,
@@ -65,6 +70,7 @@ impl EventKind {
         Self::Bind,
         Self::Socket,
         Self::TcpState,
+        Self::Send,
     ];
 }
 

@@ -35,6 +35,12 @@ pub struct Layout {
     pub tp_bind_addrlen: u32,
     /// `syscalls/sys_enter_listen`: `fd`.
     pub tp_listen_fd: u32,
+    /// `syscalls/sys_enter_sendto`: `fd`, `addr`, `addr_len`; `sys_enter_sendmsg`: `fd`, `msg`.
+    pub tp_sendto_fd: u32,
+    pub tp_sendto_addr: u32,
+    pub tp_sendto_addrlen: u32,
+    pub tp_sendmsg_fd: u32,
+    pub tp_sendmsg_msg: u32,
     /// `syscalls/sys_enter_socket`: `family`, `type`, `protocol`.
     pub tp_socket_family: u32,
     pub tp_socket_type: u32,
@@ -133,6 +139,13 @@ pub struct Layout {
     pub cgroup_kn: u32,
     pub kernfs_name: u32,
     pub kernfs_parent: u32,
+    /// Unix sockets (optional): `unix_sock.addr`, `unix_address.{len,name}`, the peer of an
+    /// accepted connection `sock.sk_peer_pid` and `upid.nr`.
+    pub unix_sock_addr: u32,
+    pub unix_address_len: u32,
+    pub unix_address_name: u32,
+    pub sk_peer_pid: u32,
+    pub upid_nr: u32,
 }
 
 impl Layout {
@@ -154,6 +167,11 @@ impl Layout {
             tp_bind_addr: MISSING,
             tp_bind_addrlen: MISSING,
             tp_listen_fd: MISSING,
+            tp_sendto_fd: MISSING,
+            tp_sendto_addr: MISSING,
+            tp_sendto_addrlen: MISSING,
+            tp_sendmsg_fd: MISSING,
+            tp_sendmsg_msg: MISSING,
             tp_socket_family: MISSING,
             tp_socket_type: MISSING,
             tp_socket_protocol: MISSING,
@@ -227,6 +245,11 @@ impl Layout {
             cgroup_kn: MISSING,
             kernfs_name: MISSING,
             kernfs_parent: MISSING,
+            unix_sock_addr: MISSING,
+            unix_address_len: MISSING,
+            unix_address_name: MISSING,
+            sk_peer_pid: MISSING,
+            upid_nr: MISSING,
         }
     }
 }

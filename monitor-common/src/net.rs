@@ -59,9 +59,15 @@ pub struct SockEvent {
     pub sockaddr_len: u32,
     /// `sk_err` when `sk_state` is CLOSE: why it failed.
     pub sk_err: i32,
+    /// For unix sockets (accept, listen): the socket's own name as the kernel has it (the
+    /// listener's path, `\0name` for an abstract one); else the address the caller passed.
     pub sockaddr: [u8; SOCKADDR_CAP],
+    /// An accepted unix connection: the pid (in the initial namespace) of the process that
+    /// connected (`SO_PEERCRED`); 0 otherwise.
+    pub peer_pid: u32,
+    pub _pad: u32,
 }
-crate::assert_size!(SockEvent, 280);
+crate::assert_size!(SockEvent, 288);
 
 /// A TCP socket changed state: a connection ended (→ CLOSE from any state but LISTEN and
 /// SYN_RECV), or a non-blocking connect still in progress when its call returned was

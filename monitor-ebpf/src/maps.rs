@@ -69,3 +69,16 @@ pub static SOCK_SCRATCH: PerCpuArray<SockEvent> = PerCpuArray::with_max_entries(
 /// program reports their SYN_SENT → ESTABLISHED (the only ESTABLISHED it reports).
 #[map]
 pub static PENDING_CONNECT: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
+
+/// A destination an unconnected UDP socket has sent to: only the first datagram of each
+/// (socket, destination) is reported.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SentKey {
+    pub sk: u64,
+    /// The destination: port (network order), then the IPv4 or IPv6 address.
+    pub dest: [u8; 20],
+}
+
+#[map]
+pub static SENT: LruHashMap<SentKey, u8> = LruHashMap::with_max_entries(65536, 0);

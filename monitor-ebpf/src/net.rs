@@ -11,17 +11,18 @@ use aya_ebpf::{
 use monitor_common::{
     counters::{GUARD_BUSY, GUARD_RESCUED},
     header::EventKind,
+    layout::MISSING,
     net::{
         SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, EINPROGRESS, IPPROTO_TCP,
-        SOCKADDR_CAP, SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV,
-        TCP_SYN_SENT,
+        IPPROTO_UDP, SOCKADDR_CAP, SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
+        TCP_SYN_RECV, TCP_SYN_SENT,
     },
 };
 
 use crate::{
     emit::{count_drop, send},
     globals::layout,
-    maps::{PendingSock, PENDING_CONNECT, PENDING_SOCK, SOCK_SCRATCH, STATE_GUARD},
+    maps::{PendingSock, SentKey, PENDING_CONNECT, PENDING_SOCK, SENT, SOCK_SCRATCH, STATE_GUARD},
     task::{current_task, fill_task_info, header, is_self, read_at, sock_of_fd},
 };
 
@@ -124,7 +125,47 @@ fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
     ev.remote_addr = [0; 16];
     ev.sockaddr_len = 0;
     ev.sk_err = 0;
+    ev.peer_pid = 0;
+    ev._pad = 0;
     Some(ev)
+}
+
+/// A unix socket: its type, its own name (`unix_sock.addr`, shared by a listener with the
+/// connections it accepts) as a sockaddr, and for an accepted connection the pid of the
+/// process that connected (`sk_peer_pid`, what SO_PEERCRED reports).
+fn fill_unix(sk: u64, ev: &mut SockEvent) {
+    ev.sk = sk;
+    ev.family = AF_UNIX;
+    ev.sock_type = read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0);
+    let name = layout!(unix_address_name);
+    if let Ok(addr) = read_at::<u64>(sk, layout!(unix_sock_addr)) {
+        if let (Ok(len), true) = (
+            read_at::<i32>(addr, layout!(unix_address_len)),
+            name != MISSING,
+        ) {
+            let mut n = len as u32;
+            if n > SOCKADDR_CAP as u32 {
+                n = SOCKADDR_CAP as u32;
+            }
+            let rc = unsafe {
+                aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+                    ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
+                    n,
+                    (addr + name as u64) as *const core::ffi::c_void,
+                )
+            };
+            if rc == 0 && n >= 2 {
+                ev.sockaddr_len = n;
+            }
+        }
+    }
+    if let Ok(pid) = read_at::<u64>(sk, layout!(sk_peer_pid)) {
+        let nr = layout!(upid_nr);
+        let numbers = layout!(pid_numbers);
+        if nr != MISSING && numbers != MISSING {
+            ev.peer_pid = read_at::<u32>(pid, numbers + nr).unwrap_or(0);
+        }
+    }
 }
 
 fn copy_sockaddr(ev: &mut SockEvent, pending: &PendingSock) {
@@ -223,7 +264,7 @@ fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
     }
     let sk = sock_of_fd(current_task(), fd);
     let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
-    if !matches!(family, AF_INET | AF_INET6) {
+    if !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
         return Ok(());
     }
     let Some(ev) = new_event(EventKind::Accept) else {
@@ -231,6 +272,11 @@ fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
     };
     ev.ret = fd;
     ev.fd = fd as i32;
+    if family == AF_UNIX {
+        fill_unix(sk, ev);
+        send(ev, EventKind::Accept as u32);
+        return Ok(());
+    }
     fill_from_sock(sk, ev);
     // a connection reset while it waited in the accept queue is already closed
     ev.sk_state = read_at::<u8>(sk, layout!(sk_state)).unwrap_or(0) as u16;
@@ -280,6 +326,15 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
     }
     let sk = sock_of_fd(current_task(), pending.fd);
     let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
+    if family == AF_UNIX && matches!(kind, EventKind::Listen) {
+        let Some(ev) = new_event(kind) else {
+            return Ok(());
+        };
+        ev.fd = pending.fd as i32;
+        fill_unix(sk, ev);
+        send(ev, kind as u32);
+        return Ok(());
+    }
     if !matches!(family, AF_INET | AF_INET6) {
         return Ok(());
     }
@@ -297,6 +352,110 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
     fill_from_sock(sk, ev);
     copy_sockaddr(ev, &pending);
     send(ev, kind as u32);
+    Ok(())
+}
+
+// ---- datagrams of unconnected UDP sockets ----
+
+/// `sendto(fd, buf, len, flags, addr, addrlen)`: only with an address (a connected socket's
+/// sends were its connect).
+#[tracepoint(category = "syscalls", name = "sys_enter_sendto")]
+pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
+    let _ = (|| -> Result<(), i64> {
+        let addr: u64 = arg(&ctx, layout!(tp_sendto_addr))?;
+        if addr == 0 {
+            return Ok(());
+        }
+        let fd: i64 = arg(&ctx, layout!(tp_sendto_fd))?;
+        let len: i64 = arg(&ctx, layout!(tp_sendto_addrlen))?;
+        remember_destination(fd, addr, len)
+    })();
+    0
+}
+
+/// `sendmsg(fd, msg, flags)`: the address is `msg->msg_name` (`struct user_msghdr` starts
+/// with `void *msg_name; int msg_namelen;`).
+#[tracepoint(category = "syscalls", name = "sys_enter_sendmsg")]
+pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
+    let _ = (|| -> Result<(), i64> {
+        let msg: u64 = arg(&ctx, layout!(tp_sendmsg_msg))?;
+        let head = unsafe { aya_ebpf::helpers::bpf_probe_read_user(msg as *const [u64; 2]) }
+            .map_err(|e| e as i64)?;
+        if head[0] == 0 {
+            return Ok(());
+        }
+        let fd: i64 = arg(&ctx, layout!(tp_sendmsg_fd))?;
+        remember_destination(fd, head[0], head[1] as u32 as i32 as i64)
+    })();
+    0
+}
+
+/// Remembers an inet destination for the exit program (nothing for other families).
+fn remember_destination(fd: i64, addr: u64, len: i64) -> Result<(), i64> {
+    let family = unsafe { aya_ebpf::helpers::bpf_probe_read_user(addr as *const u16) }
+        .map_err(|e| e as i64)?;
+    if !matches!(family, AF_INET | AF_INET6) {
+        return Ok(());
+    }
+    remember(fd, addr, len)
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_sendto")]
+pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_send(&ctx);
+    0
+}
+
+#[tracepoint(category = "syscalls", name = "sys_exit_sendmsg")]
+pub fn sys_exit_sendmsg(ctx: TracePointContext) -> u32 {
+    let _ = try_exit_send(&ctx);
+    0
+}
+
+/// The first datagram a UDP socket sent to a destination: reported once per (socket,
+/// destination) — a resolver's or a beacon's thousandth datagram to the same place is not.
+fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
+    let Some(pending) = take_pending() else {
+        return Ok(());
+    };
+    let r = ret(ctx)?;
+    if r < 0 || pending.sockaddr_len < 8 {
+        return Ok(());
+    }
+    let sk = sock_of_fd(current_task(), pending.fd);
+    if sk == 0
+        || read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) != SOCK_DGRAM
+        || read_at::<u16>(sk, layout!(sk_protocol)).unwrap_or(0) != IPPROTO_UDP
+    {
+        return Ok(());
+    }
+    // port and address: sockaddr_in bytes 2..8, sockaddr_in6 bytes 2..4 and 8..24 (padding
+    // and flow info left out: callers need not clear them)
+    let a = &pending.sockaddr;
+    let mut key = SentKey { sk, dest: [0; 20] };
+    key.dest[0] = a[2];
+    key.dest[1] = a[3];
+    let family = u16::from_ne_bytes([a[0], a[1]]);
+    if family == AF_INET6 {
+        if pending.sockaddr_len < 24 {
+            return Ok(());
+        }
+        key.dest[2..18].copy_from_slice(&a[8..24]);
+    } else {
+        key.dest[2..6].copy_from_slice(&a[4..8]);
+    }
+    if unsafe { SENT.get(key) }.is_some() {
+        return Ok(());
+    }
+    let _ = SENT.insert(key, 1, 0);
+    let Some(ev) = new_event(EventKind::Send) else {
+        return Ok(());
+    };
+    ev.ret = r;
+    ev.fd = pending.fd as i32;
+    fill_from_sock(sk, ev);
+    copy_sockaddr(ev, &pending);
+    send(ev, EventKind::Send as u32);
     Ok(())
 }
 

@@ -187,8 +187,8 @@ fn read_filename(buf: &mut ExecBuf, src: *const core::ffi::c_void) -> usize {
     filename_len(n, &mut buf.event.flags)
 }
 
-/// A filename that does not name the file once the process is gone: relative, or a
-/// descriptor path (fexecve).
+/// A filename that does not name the file once the process is gone: relative, a descriptor
+/// path (fexecve), or a /proc path (`/proc/self/exe`: runc re-executing its memfd copy).
 #[inline(always)]
 fn says_little(data: &[u8]) -> bool {
     let fd_path = data[1] == b'd'
@@ -198,7 +198,9 @@ fn says_little(data: &[u8]) -> bool {
         && data[5] == b'f'
         && data[6] == b'd'
         && data[7] == b'/';
-    data[0] != b'/' || fd_path
+    let proc_path =
+        data[1] == b'p' && data[2] == b'r' && data[3] == b'o' && data[4] == b'c' && data[5] == b'/';
+    data[0] != b'/' || fd_path || proc_path
 }
 
 /// Length of a filename read with `bpf_probe_read_*_str` (which counts the NUL), flagging a

@@ -265,6 +265,7 @@ mod tests {
                 local: Some(server()),
                 remote: Some(peer(i)),
                 fd: 5,
+                ..Default::default()
             }),
         )
     }

@@ -553,6 +553,7 @@ pub mod tests {
             local: Some("0.0.0.0:8080".parse().unwrap()),
             remote: None,
             fd: 3,
+            ..Default::default()
         };
         record(What::Listen(info), exe, &[exe])
     }
@@ -751,6 +752,7 @@ pub mod tests {
             local: Some("127.0.0.1:8000".parse().unwrap()),
             remote: Some("127.0.0.1:50000".parse().unwrap()),
             fd: 4,
+            ..Default::default()
         });
         accept.process.pid = 700;
         see(&mut a, &accept, 600);

@@ -31,7 +31,7 @@ impl Value {
 pub const FIELDS: &[(&str, &str)] = &[
     (
         "event.action",
-        "exec, exit, fork, connect, accept, listen, socket, disconnect, login, logout, sudo, su",
+        "exec, exit, fork, connect, send, accept, listen, socket, disconnect, login, logout, sudo, su",
     ),
     ("event.outcome", "success, failure, unknown"),
     ("process.pid", "the process's pid"),
@@ -111,7 +111,7 @@ fn endpoints(r: &Record) -> (Endpoint, Endpoint) {
     use crate::state::nettable::Direction::Ingress;
     let pair = |a: std::net::SocketAddr| (a.ip(), a.port());
     match &r.what {
-        What::Connect(c) => (
+        What::Connect(c) | What::Send(c) => (
             c.source.map(pair),
             match &c.destination {
                 Some(Address::Inet(d)) => Some(pair(*d)),

@@ -84,7 +84,8 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
             | EventKind::Accept
             | EventKind::Listen
             | EventKind::Bind
-            | EventKind::Socket,
+            | EventKind::Socket
+            | EventKind::Send,
         ) => Ok(KernelEvent::Sock(Box::new(read_struct(bytes, "socket")?))),
         Some(EventKind::TcpState) => Ok(KernelEvent::TcpState(read_struct(bytes, "tcp state")?)),
         None => Err(DecodeError::UnknownKind(header.kind)),

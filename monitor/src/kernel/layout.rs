@@ -26,6 +26,8 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
     let connect = tp("syscalls", "sys_enter_connect");
     let bind = tp("syscalls", "sys_enter_bind");
     let socket = tp("syscalls", "sys_enter_socket");
+    let sendto = tp("syscalls", "sys_enter_sendto");
+    let sendmsg = tp("syscalls", "sys_enter_sendmsg");
     let sock = |path: &[&str]| -> anyhow::Result<u32> {
         let mut full = vec!["__sk_common"];
         full.extend_from_slice(path);
@@ -50,6 +52,11 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         tp_bind_addr: bind.offset(tracefs, "umyaddr")?,
         tp_bind_addrlen: bind.offset(tracefs, "addrlen")?,
         tp_listen_fd: tp("syscalls", "sys_enter_listen").offset(tracefs, "fd")?,
+        tp_sendto_fd: sendto.offset(tracefs, "fd")?,
+        tp_sendto_addr: sendto.offset(tracefs, "addr")?,
+        tp_sendto_addrlen: sendto.offset(tracefs, "addr_len")?,
+        tp_sendmsg_fd: sendmsg.offset(tracefs, "fd")?,
+        tp_sendmsg_msg: sendmsg.offset(tracefs, "msg")?,
         tp_socket_family: socket.offset(tracefs, "family")?,
         tp_socket_type: socket.offset(tracefs, "type")?,
         tp_socket_protocol: socket.offset(tracefs, "protocol")?,
@@ -128,6 +135,11 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
             .member_offset("kernfs_node", &["__parent"])
             .or_else(|_| btf.member_offset("kernfs_node", &["parent"]))
             .unwrap_or(MISSING),
+        unix_sock_addr: optional("unix_sock", &["addr"]),
+        unix_address_len: optional("unix_address", &["len"]),
+        unix_address_name: optional("unix_address", &["name"]),
+        sk_peer_pid: optional("sock", &["sk_peer_pid"]),
+        upid_nr: optional("upid", &["nr"]),
     };
     Ok((layout, Hierarchy::of_machine(&btf)))
 }
@@ -187,10 +199,19 @@ mod tests {
             layout.cgroup_kn,
             layout.kernfs_name,
             layout.kernfs_parent,
+            layout.unix_sock_addr,
+            layout.unix_address_len,
+            layout.unix_address_name,
+            layout.sk_peer_pid,
         ] {
             assert_ne!(off, MISSING);
         }
         // struct upid { int nr; struct pid_namespace *ns; }
-        assert_eq!((layout.upid_size, layout.upid_ns), (16, 8));
+        assert_eq!(
+            (layout.upid_size, layout.upid_ns, layout.upid_nr),
+            (16, 8, 0)
+        );
+        // struct unix_address { refcount_t refcnt; int len; struct sockaddr_un name[]; }
+        assert_eq!((layout.unix_address_len, layout.unix_address_name), (4, 8));
     }
 }

@@ -89,11 +89,22 @@ impl Pipeline {
     }
 
     pub(super) fn sock_event(&mut self, s: &SockEvent) -> Option<Record> {
+        let unix = s.family == AF_UNIX;
         let ends = || SockInfo {
             transport: transport(s.sock_type, s.protocol, s.family),
             local: s.local(),
             remote: s.remote(),
             fd: s.fd,
+            path: match s.requested() {
+                Some(Address::Unix(path)) if unix => Some(path),
+                _ => None,
+            },
+            peer_pid: (unix && s.peer_pid != 0).then_some(s.peer_pid),
+            peer_executable: (unix && s.peer_pid != 0)
+                .then(|| self.table.get(s.peer_pid))
+                .flatten()
+                .map(|p| p.image.executable.clone())
+                .filter(|e| !e.is_empty()),
         };
         match EventKind::from_u32(s.header.kind)? {
             EventKind::Connect => {
@@ -135,6 +146,8 @@ impl Pipeline {
                 };
                 Some(self.connect_record(s, &outcome))
             }
+            // a unix connection has no TCP states to follow
+            EventKind::Accept if unix => Some(self.sock_record(s, What::Accept(ends()))),
             EventKind::Accept => {
                 let ended = self.net.accepted(s);
                 let sshd = self
@@ -152,6 +165,19 @@ impl Pipeline {
                 }
             }
             EventKind::Listen | EventKind::Bind => Some(self.sock_record(s, What::Listen(ends()))),
+            EventKind::Send => {
+                let now = Outcome {
+                    errno: None,
+                    nonblocking: false,
+                    resolved_ns: s.header.ts_ns,
+                    unknown: false,
+                };
+                let mut record = self.connect_record(s, &now);
+                if let What::Connect(info) = record.what {
+                    record.what = What::Send(info);
+                }
+                Some(record)
+            }
             EventKind::Socket => {
                 let info = SocketInfo {
                     family: s.family,

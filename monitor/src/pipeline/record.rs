@@ -131,6 +131,8 @@ pub enum What {
     Exec(Box<ExecInfo>),
     Exit(ExitInfo),
     Connect(Box<ConnectInfo>),
+    /// The first datagram an unconnected UDP socket sent to a destination.
+    Send(Box<ConnectInfo>),
     Accept(SockInfo),
     /// A TCP socket listening, or a UDP socket bound to an explicit port.
     Listen(SockInfo),
@@ -155,6 +157,7 @@ impl What {
             What::Exec(_) => "exec",
             What::Exit(_) => "exit",
             What::Connect(_) => "connect",
+            What::Send(_) => "send",
             What::Accept(_) => "accept",
             What::Listen(_) => "listen",
             What::Socket(_) => "socket",
@@ -262,12 +265,19 @@ pub struct ConnectInfo {
 }
 
 /// An accepted connection or a listening socket: both ends as the kernel socket has them.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SockInfo {
     pub transport: Option<&'static str>,
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
     pub fd: i32,
+    /// A unix socket's name: the path (or `@name`) it listens on, or an accepted
+    /// connection's listener's.
+    pub path: Option<Vec<u8>>,
+    /// An accepted unix connection: the pid of the process that connected, and its
+    /// executable as the table knew it.
+    pub peer_pid: Option<u32>,
+    pub peer_executable: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Clone)]

@@ -388,6 +388,12 @@ pub struct Audit {
 
 #[derive(Serialize, Debug, Default)]
 pub struct NetworkExt {
+    /// An accepted unix connection: the process that connected (SO_PEERCRED's pid) and its
+    /// executable, as the process table knew it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peer_executable: Option<String>,
     /// The connect returned EINPROGRESS; this line reports its final outcome.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonblocking: Option<bool>,

@@ -84,6 +84,7 @@ impl Renderer {
                 process::exit_line(self, r, x)
             }
             What::Connect(c) => net::connect_line(self, r, c),
+            What::Send(c) => net::send_line(self, r, c),
             What::Accept(a) => net::accept_line(self, r, a),
             What::Listen(l) => net::listen_line(self, r, l),
             What::Socket(s) => net::socket_line(self, r, s),

@@ -137,6 +137,13 @@ fn owner(r: &Renderer, rec: &Record, unknown: bool) -> (ProcessBlock, ProcessExt
     }
 }
 
+/// The first datagram of an unconnected UDP socket to a destination.
+pub fn send_line(r: &Renderer, rec: &Record, c: &ConnectInfo) -> Line {
+    let mut l = connect_line(r, rec, c);
+    l.event = event("send", CONN_START, Some("success"));
+    l
+}
+
 pub fn connect_line(r: &Renderer, rec: &Record, c: &ConnectInfo) -> Line {
     let result = if c.unknown {
         "unknown"
@@ -189,11 +196,19 @@ pub fn accept_line(r: &Renderer, rec: &Record, a: &SockInfo) -> Line {
         r.known_process(rec),
         NetworkExt {
             fd: Some(a.fd),
+            peer_pid: a.peer_pid,
+            peer_executable: a.peer_executable.as_deref().map(text::lossy),
             ..Default::default()
         },
     );
     l.source = a.remote.map(endpoint);
     l.destination = a.local.map(endpoint);
+    if let Some(path) = &a.path {
+        l.destination = Some(Endpoint {
+            address: Some(text::lossy(path)),
+            ..Default::default()
+        });
+    }
     l.network = Some(Network {
         transport: a.transport,
         type_: a.local.as_ref().map(ip_type),
@@ -215,6 +230,12 @@ pub fn listen_line(r: &Renderer, rec: &Record, s: &SockInfo) -> Line {
         },
     );
     l.server = s.local.map(endpoint);
+    if let Some(path) = &s.path {
+        l.server = Some(Endpoint {
+            address: Some(text::lossy(path)),
+            ..Default::default()
+        });
+    }
     l.network = Some(Network {
         transport: s.transport,
         type_: s.local.as_ref().map(ip_type),

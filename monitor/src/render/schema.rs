@@ -324,6 +324,16 @@ pub const FIELDS: &[Field] = &[
     f("monitor.network.protocol", Long, ""),
     f("monitor.network.fd", Long, "the socket's descriptor"),
     f(
+        "monitor.network.peer_pid",
+        Long,
+        "an accepted unix connection: the pid that connected (SO_PEERCRED)",
+    ),
+    f(
+        "monitor.network.peer_executable",
+        Keyword,
+        "that process's executable, as the process table knew it",
+    ),
+    f(
         "monitor.network.direction_inferred",
         Boolean,
         "snapshot: direction guessed",

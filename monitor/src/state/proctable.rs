@@ -238,6 +238,40 @@ mod tests {
     }
 
     #[test]
+    fn children_stay_in_their_parent_s_container_until_an_exec_says_otherwise() {
+        use crate::container::{cgroup::Runtime, Container, Placement};
+        let placed = |name: &str| {
+            Some(Arc::new(Placement {
+                container: Some(Arc::new(Container {
+                    id: name.repeat(64 / name.len()),
+                    runtime: Runtime::Docker,
+                    name: Some(name.into()),
+                    image: None,
+                })),
+                ..Default::default()
+            }))
+        };
+        let name = |t: &ProcTable, pid| {
+            t.get(pid)
+                .and_then(|p| p.placement.clone())
+                .and_then(|p| p.container.as_ref().and_then(|c| c.name.clone()))
+        };
+        let mut t = ProcTable::new(1_000, 100);
+        t.exec_placed(10, 1, Creds::default(), 5, image("/bin/sh"), placed("ab"));
+        t.fork(11, 10, 6);
+        assert_eq!(name(&t, 11).as_deref(), Some("ab"));
+        // an exec whose placement could not be read keeps the one it had
+        t.exec_placed(11, 10, Creds::default(), 6, image("/bin/x"), None);
+        assert_eq!(name(&t, 11).as_deref(), Some("ab"));
+        t.exec_placed(11, 10, Creds::default(), 6, image("/bin/y"), placed("cd"));
+        assert_eq!(name(&t, 11).as_deref(), Some("cd"));
+        assert_eq!(name(&t, 10).as_deref(), Some("ab"));
+        // a process forked from one the table does not know: unknown, not the host
+        t.fork(12, 999, 7);
+        assert!(t.get(12).unwrap().placement.is_none());
+    }
+
+    #[test]
     fn children_inherit_the_session_across_forks_and_execs() {
         let mut t = ProcTable::new(1_000, 100);
         t.exec(10, 1, Creds::default(), 5, image("/usr/sbin/sshd"));

@@ -315,6 +315,8 @@ impl Model {
                     self.add_conn(ConnRow::opened(local, remote, r, Direction::Egress));
                 }
             }
+            // a datagram: no connection to show, the process is known
+            What::Send(_) => self.ensure_proc(&r.process, session),
             What::Accept(a) => {
                 self.ensure_proc(&r.process, session);
                 if let (Some(local), Some(remote)) = (a.local, a.remote) {
@@ -831,6 +833,7 @@ pub mod tests {
             local: Some("0.0.0.0:8080".parse().unwrap()),
             remote: None,
             fd: 3,
+            ..Default::default()
         };
         m.record(&rec(
             T0,

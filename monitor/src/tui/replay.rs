@@ -514,13 +514,28 @@ fn item(v: &Value) -> Option<(i128, Item)> {
             local: addr(v.get("destination")),
             remote: addr(v.get("source")),
             fd: fd(),
+            path: s(v, &["destination", "address"]).map(|p| p.as_bytes().to_vec()),
+            peer_pid: u(&net, &["peer_pid"]).and_then(|n| u32::try_from(n).ok()),
+            peer_executable: s(&net, &["peer_executable"]).map(|p| p.as_bytes().to_vec()),
         }),
         "listen" => What::Listen(SockInfo {
             transport: transport(s(v, &["network", "transport"])),
             local: addr(v.get("server")),
             remote: None,
             fd: fd(),
+            path: s(v, &["server", "address"]).map(|p| p.as_bytes().to_vec()),
+            ..Default::default()
         }),
+        "send" => What::Send(Box::new(ConnectInfo {
+            transport: transport(s(v, &["network", "transport"])),
+            destination: addr(v.get("destination")).map(Address::Inet),
+            source: addr(v.get("source")),
+            fd: fd(),
+            errno: None,
+            nonblocking: false,
+            connect_duration_ns: None,
+            unknown: false,
+        })),
         "socket" => What::Socket(SocketInfo {
             family: 0,
             sock_type: 0,
