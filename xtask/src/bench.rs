@@ -48,6 +48,10 @@ pub struct Opts {
     /// Leave out the bpftrace rounds.
     #[arg(long)]
     no_bpftrace: bool,
+    /// Also measure this monitor binary (an earlier build) in the same alternating rounds,
+    /// each configuration again as `baseline …`: the A/B of a change, on one noisy machine.
+    #[arg(long, value_name = "BIN")]
+    baseline: Option<PathBuf>,
 }
 
 impl Opts {
@@ -331,10 +335,38 @@ fn polling_share(dur: Duration) -> anyhow::Result<(u64, u64)> {
 /// A workload's body: (tag, duration, pace) → operations made.
 type RunFn = dyn Fn(&str, Duration, Option<Duration>) -> anyhow::Result<u64>;
 
-/// A monitor configuration measured: a label and the extra `watch` arguments.
+/// A monitor configuration measured: a label, the extra `watch` arguments, and the binary
+/// when it is not the one just built (`--baseline`).
 pub struct Config {
-    pub label: &'static str,
+    pub label: String,
     pub args: &'static [&'static str],
+    pub bin: Option<PathBuf>,
+}
+
+impl Config {
+    fn of(label: &str, args: &'static [&'static str]) -> Self {
+        Self {
+            label: label.to_owned(),
+            args,
+            bin: None,
+        }
+    }
+}
+
+/// `configs`, and with `--baseline` each again run by the baseline binary.
+fn with_baseline(configs: Vec<Config>, opts: &Opts) -> Vec<Config> {
+    let Some(base) = &opts.baseline else {
+        return configs;
+    };
+    let again: Vec<Config> = configs
+        .iter()
+        .map(|c| Config {
+            label: format!("baseline {}", c.label),
+            args: c.args,
+            bin: Some(base.clone()),
+        })
+        .collect();
+    configs.into_iter().chain(again).collect()
 }
 
 /// A workload measured side by side: alone, under the monitor (each configuration), under
@@ -432,7 +464,7 @@ fn monitor_round(
 ) -> anyhow::Result<(u64, serde_json::Value)> {
     let tag = unique("mon");
     let out = std::env::temp_dir().join(format!("monitor-bench-{}.ndjson", std::process::id()));
-    let mut run = start_monitor(bin, &out, cfg.args)?;
+    let mut run = start_monitor(cfg.bin.as_deref().unwrap_or(bin), &out, cfg.args)?;
     let (cpu0, idle) = cpu_and_rss(run.child.id())?;
     m.idle_rss_kib = m.idle_rss_kib.max(idle);
     m.ring_rss_kib = m.ring_rss_kib.max(ring_rss_kib(run.child.id()));
@@ -441,7 +473,7 @@ fn monitor_round(
     thread::sleep(Duration::from_millis(300));
     let (cpu1, rss) = cpu_and_rss(run.child.id())?;
     sigint_and_wait(&mut run.child, Duration::from_secs(30))?;
-    let checked = (w.check)(&run.out, &tag, n, cfg.label).and_then(|()| final_stats(&run.out));
+    let checked = (w.check)(&run.out, &tag, n, &cfg.label).and_then(|()| final_stats(&run.out));
     let _ = fs::remove_file(&run.out);
     let (stats, lines) = checked?;
     m.lost += stats["lost_total"].as_u64().unwrap_or(0);
@@ -821,10 +853,7 @@ fn exec(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
         bpftrace: BPFTRACE_SCRIPT,
         run: &|tag, dur, pace| spawn_loop(tag, dur, pace),
         check: &|out, tag, n, _| check_monitor_output(out, tag, n),
-        configs: &[Config {
-            label: "monitor",
-            args: &[],
-        }],
+        configs: &with_baseline(vec![Config::of("monitor", &[])], opts),
         top: true,
     };
     let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace())?;
@@ -984,16 +1013,13 @@ fn connect(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
             }
             Ok(())
         },
-        configs: &[
-            Config {
-                label: FULL,
-                args: &["--connections", "full"],
-            },
-            Config {
-                label: "monitor (summaries)",
-                args: &[],
-            },
-        ],
+        configs: &with_baseline(
+            vec![
+                Config::of(FULL, &["--connections", "full"]),
+                Config::of("monitor (summaries)", &[]),
+            ],
+            opts,
+        ),
         top: false,
     };
     let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace())?;
