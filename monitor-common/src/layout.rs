@@ -90,6 +90,10 @@ pub struct Layout {
     pub sk_err: u32,
     /// `sock_common.skc_state` (one byte: a TCP state).
     pub sk_state: u32,
+    /// 1 when `sock_common` starts as it has since 2.6 (`skc_daddr` 0, `skc_rcv_saddr` 4,
+    /// `skc_dport` 12, `skc_num` 14, `skc_family` 16, `skc_state` 18): the programs then read
+    /// those 20 bytes at once instead of field by field.
+    pub sk_common_packed: u32,
     /// `inet_sock.inet_sport`: the local port, still set after the socket is unhashed (a
     /// connection reset before accept returns has `skc_num` cleared).
     pub inet_sport: u32,
@@ -210,6 +214,7 @@ impl Layout {
             sk_protocol: MISSING,
             sk_err: MISSING,
             sk_state: MISSING,
+            sk_common_packed: 0,
             inet_sport: MISSING,
             mm_exe_file: MISSING,
             file_path_dentry: MISSING,

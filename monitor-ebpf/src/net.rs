@@ -79,28 +79,94 @@ fn take_pending() -> Option<PendingSock> {
     Some(pending)
 }
 
-/// Fills family, type, protocol, ports and addresses from a kernel socket.
-fn fill_from_sock(sk: u64, ev: &mut SockEvent) {
-    ev.sk = sk;
-    ev.family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
-    ev.sock_type = read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0);
-    ev.protocol = read_at::<u16>(sk, layout!(sk_protocol)).unwrap_or(0);
-    ev.local_port = match read_at::<u16>(sk, layout!(sk_num)) {
-        Ok(0) | Err(_) => u16::from_be(read_at::<u16>(sk, layout!(inet_sport)).unwrap_or(0)),
-        Ok(port) => port,
-    };
-    ev.remote_port = u16::from_be(read_at::<u16>(sk, layout!(sk_dport)).unwrap_or(0));
-    if ev.family == AF_INET {
-        if let Ok(a) = read_at::<[u8; 4]>(sk, layout!(sk_rcv_saddr)) {
-            ev.local_addr[..4].copy_from_slice(&a);
-        }
-        if let Ok(a) = read_at::<[u8; 4]>(sk, layout!(sk_daddr)) {
-            ev.remote_addr[..4].copy_from_slice(&a);
-        }
-    } else if ev.family == AF_INET6 {
-        ev.local_addr = read_at(sk, layout!(sk_v6_rcv_saddr)).unwrap_or([0; 16]);
-        ev.remote_addr = read_at(sk, layout!(sk_v6_daddr)).unwrap_or([0; 16]);
+/// The head of `struct sock_common`: IPv4 addresses, ports, family, state.
+struct Common {
+    daddr: [u8; 4],
+    rcv_saddr: [u8; 4],
+    /// Network byte order.
+    dport: u16,
+    /// Host byte order (0 once a reset unhashed the socket).
+    num: u16,
+    family: u16,
+    state: u8,
+}
+
+/// Reads [`Common`]: in one read where the layout is the one every kernel since 2.6 has
+/// (`skc_daddr` at 0 … `skc_state` at 18; userspace checks it against BTF), else field by
+/// field.
+#[inline(always)]
+fn common(sk: u64) -> Result<Common, i64> {
+    if layout!(sk_common_packed) == 1 {
+        let b: [u8; 20] = read_at(sk, 0)?;
+        return Ok(Common {
+            daddr: [b[0], b[1], b[2], b[3]],
+            rcv_saddr: [b[4], b[5], b[6], b[7]],
+            dport: u16::from_ne_bytes([b[12], b[13]]),
+            num: u16::from_ne_bytes([b[14], b[15]]),
+            family: u16::from_ne_bytes([b[16], b[17]]),
+            state: b[18],
+        });
     }
+    Ok(Common {
+        daddr: read_at(sk, layout!(sk_daddr))?,
+        rcv_saddr: read_at(sk, layout!(sk_rcv_saddr))?,
+        dport: read_at(sk, layout!(sk_dport))?,
+        num: read_at(sk, layout!(sk_num))?,
+        family: read_at(sk, layout!(sk_family))?,
+        state: read_at(sk, layout!(sk_state))?,
+    })
+}
+
+/// `sk_type` and `sk_protocol`: one read when they are adjacent (they are since 5.6, protocol
+/// first).
+#[inline(always)]
+fn type_and_protocol(sk: u64) -> (u16, u16) {
+    let (t, p) = (layout!(sk_type), layout!(sk_protocol));
+    if p != MISSING && t == p.wrapping_add(2) {
+        if let Ok(both) = read_at::<[u16; 2]>(sk, p) {
+            return (both[1], both[0]);
+        }
+    }
+    (
+        read_at::<u16>(sk, t).unwrap_or(0),
+        read_at::<u16>(sk, p).unwrap_or(0),
+    )
+}
+
+/// `skc_v6_daddr` and `skc_v6_rcv_saddr`: (local, remote), in one read when adjacent.
+#[inline(always)]
+fn v6_addresses(sk: u64) -> ([u8; 16], [u8; 16]) {
+    let (d, s) = (layout!(sk_v6_daddr), layout!(sk_v6_rcv_saddr));
+    if d != MISSING && s == d.wrapping_add(16) {
+        if let Ok(both) = read_at::<[[u8; 16]; 2]>(sk, d) {
+            return (both[1], both[0]);
+        }
+    }
+    (
+        read_at(sk, s).unwrap_or([0; 16]),
+        read_at(sk, d).unwrap_or([0; 16]),
+    )
+}
+
+/// Fills family, type, protocol, ports and addresses from a kernel socket; its head, for
+/// the caller's own use of the state.
+fn fill_from_sock(sk: u64, ev: &mut SockEvent) -> Option<Common> {
+    ev.sk = sk;
+    (ev.sock_type, ev.protocol) = type_and_protocol(sk);
+    let c = common(sk).ok()?;
+    ev.family = c.family;
+    ev.local_port = match c.num {
+        0 => u16::from_be(read_at::<u16>(sk, layout!(inet_sport)).unwrap_or(0)),
+        port => port,
+    };
+    ev.remote_port = u16::from_be(c.dport);
+    if c.family == AF_INET {
+        ev.local_addr[..4].copy_from_slice(&c.rcv_saddr);
+        ev.remote_addr[..4].copy_from_slice(&c.daddr);
+    } else if c.family == AF_INET6 {
+        (ev.local_addr, ev.remote_addr) = v6_addresses(sk);
+    }
+    Some(c)
 }
 
 /// A zeroed socket event for the current task in the per-CPU scratch slot.
@@ -212,7 +278,7 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     ev.fd = pending.fd as i32;
     let sk = sock_of_fd(current_task(), pending.fd);
     if sk != 0 {
-        fill_from_sock(sk, ev);
+        let _ = fill_from_sock(sk, ev);
         if r == -EINPROGRESS && ev.protocol == IPPROTO_TCP {
             in_progress(sk, ev);
         }
@@ -277,9 +343,10 @@ fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
         send(ev, EventKind::Accept as u32);
         return Ok(());
     }
-    fill_from_sock(sk, ev);
     // a connection reset while it waited in the accept queue is already closed
-    ev.sk_state = read_at::<u8>(sk, layout!(sk_state)).unwrap_or(0) as u16;
+    if let Some(c) = fill_from_sock(sk, ev) {
+        ev.sk_state = c.state as u16;
+    }
     send(ev, EventKind::Accept as u32);
     Ok(())
 }
@@ -579,7 +646,8 @@ fn try_set_state(ctx: &RawTracePointContext) -> Result<(), i64> {
     if !wanted(sk, old, new) || read_at::<u16>(sk, layout!(sk_protocol))? != IPPROTO_TCP {
         return Ok(());
     }
-    let family: u16 = read_at(sk, layout!(sk_family))?;
+    let c = common(sk)?;
+    let family = c.family;
     let mut ev = TcpStateEvent {
         header: header(EventKind::TcpState as u32),
         sk,
@@ -587,7 +655,7 @@ fn try_set_state(ctx: &RawTracePointContext) -> Result<(), i64> {
         new_state: new,
         family,
         sport: u16::from_be(read_at::<u16>(sk, layout!(inet_sport))?),
-        dport: u16::from_be(read_at::<u16>(sk, layout!(sk_dport))?),
+        dport: u16::from_be(c.dport),
         _pad: 0,
         sk_err: 0,
         _pad2: 0,
@@ -597,13 +665,10 @@ fn try_set_state(ctx: &RawTracePointContext) -> Result<(), i64> {
         bytes_sent: 0,
     };
     if family == AF_INET6 {
-        ev.saddr = read_at(sk, layout!(sk_v6_rcv_saddr))?;
-        ev.daddr = read_at(sk, layout!(sk_v6_daddr))?;
+        (ev.saddr, ev.daddr) = v6_addresses(sk);
     } else {
-        let s: [u8; 4] = read_at(sk, layout!(sk_rcv_saddr))?;
-        let d: [u8; 4] = read_at(sk, layout!(sk_daddr))?;
-        ev.saddr[..4].copy_from_slice(&s);
-        ev.daddr[..4].copy_from_slice(&d);
+        ev.saddr[..4].copy_from_slice(&c.rcv_saddr);
+        ev.daddr[..4].copy_from_slice(&c.daddr);
     }
     if new == TCP_CLOSE {
         ev.sk_err = read_at::<i32>(sk, layout!(sk_err)).unwrap_or(0);

@@ -56,6 +56,18 @@ pub fn header(kind: u32) -> EventHeader {
     }
 }
 
+/// Two `u32` fields of the struct at `base`: one read when they are adjacent (`cred.euid`,
+/// `.egid`; `task_struct.loginuid`, `.sessionid`), else two. A field this kernel lacks gives an
+/// error for both (the callers' defaults then apply to both).
+#[inline(always)]
+fn pair(base: u64, a: u32, b: u32) -> Result<(u32, u32), i64> {
+    if a != MISSING && b == a.wrapping_add(4) {
+        let both: [u32; 2] = read_at(base, a)?;
+        return Ok((both[0], both[1]));
+    }
+    Ok((read_at(base, a)?, read_at(base, b)?))
+}
+
 /// tgid of `task->real_parent`.
 #[inline(always)]
 pub fn parent_tgid(task: u64) -> u32 {
@@ -72,10 +84,10 @@ pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
     info.gid = (uid_gid >> 32) as u32;
     info.ppid = parent_tgid(task);
     let cred = read_at::<u64>(task, layout!(task_cred)).unwrap_or(0);
-    info.euid = read_at::<u32>(cred, layout!(cred_euid)).unwrap_or(info.uid);
-    info.egid = read_at::<u32>(cred, layout!(cred_egid)).unwrap_or(info.gid);
-    info.loginuid = read_at::<u32>(task, layout!(task_loginuid)).unwrap_or(AUDIT_UNSET);
-    info.sessionid = read_at::<u32>(task, layout!(task_sessionid)).unwrap_or(AUDIT_UNSET);
+    (info.euid, info.egid) =
+        pair(cred, layout!(cred_euid), layout!(cred_egid)).unwrap_or((info.uid, info.gid));
+    (info.loginuid, info.sessionid) = pair(task, layout!(task_loginuid), layout!(task_sessionid))
+        .unwrap_or((AUDIT_UNSET, AUDIT_UNSET));
     info._pad = 0;
     info.start_ns = read_at::<u64>(task, layout!(task_group_leader))
         .and_then(|leader| read_at::<u64>(leader, layout!(task_start_boottime)))

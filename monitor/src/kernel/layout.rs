@@ -33,6 +33,14 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         full.extend_from_slice(path);
         member("sock", &full)
     };
+    let (daddr, rcv_saddr, dport, num, family, state) = (
+        sock(&["skc_daddr"])?,
+        sock(&["skc_rcv_saddr"])?,
+        sock(&["skc_dport"])?,
+        sock(&["skc_num"])?,
+        sock(&["skc_family"])?,
+        sock(&["skc_state"])?,
+    );
     let layout = Layout {
         tp_exec_filename: tp("sched", "sched_process_exec").offset(tracefs, "filename")?,
         tp_exit_group_dead: tp("sched", "sched_process_exit")
@@ -96,6 +104,9 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         sk_protocol: member("sock", &["sk_protocol"])?,
         sk_err: member("sock", &["sk_err"])?,
         sk_state: sock(&["skc_state"])?,
+        sk_common_packed: u32::from(
+            (daddr, rcv_saddr, dport, num, family, state) == (0, 4, 12, 14, 16, 18),
+        ),
         inet_sport: member("inet_sock", &["inet_sport"])?,
         mm_exe_file: optional("mm_struct", &["exe_file"]),
         file_path_dentry: optional("file", &["f_path", "dentry"]),
@@ -170,6 +181,13 @@ mod tests {
         // struct sock starts with struct sock_common: family and addresses are near the start
         assert!(layout.sk_family < 64 && layout.sk_daddr == 0);
         assert_eq!(layout.sk_rcv_saddr, 4);
+        // the head of sock_common is read in one go
+        assert_eq!(layout.sk_common_packed, 1);
+        assert_eq!(layout.sk_type, layout.sk_protocol + 2);
+        // read in pairs: euid/egid, loginuid/sessionid
+        assert_eq!(layout.cred_egid, layout.cred_euid + 4);
+        assert_eq!(layout.task_sessionid, layout.task_loginuid + 4);
+        assert_eq!(layout.sk_v6_rcv_saddr, layout.sk_v6_daddr + 16);
         // the executable path walk: qstr is { hash, len } then the name pointer
         assert_eq!(layout.dentry_name, layout.dentry_name_len + 4);
         for off in [
