@@ -639,6 +639,39 @@ pub mod tests {
         assert_eq!(names(&hit), ["netcat_run"]);
         assert_eq!(hit[0].severity, Severity::Low);
         assert!(see(&mut a, &exec_of("/usr/bin/ls"), 0).is_empty());
+
+        // the reference's container example, as docs/rules.md has it
+        let doc = include_str!("../../../docs/rules.md");
+        let example = doc
+            .split("```toml")
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .unwrap();
+        let local2 = &example[example.find("[[rule]]\nid = \"LOCAL-2\"").unwrap()..];
+        let mut a = with(local2);
+        let in_web = |exe: &str, image: &str| {
+            let mut r = exec_of(exe);
+            r.process.placement = Some(Arc::new(crate::container::Placement {
+                container: Some(Arc::new(crate::container::Container {
+                    id: "ab".repeat(32),
+                    runtime: crate::container::cgroup::Runtime::Containerd,
+                    name: Some("web-1".into()),
+                    image: Some(image.into()),
+                })),
+                ..Default::default()
+            }));
+            r
+        };
+        let web = "registry.example/web:2.1";
+        let hit = see(&mut a, &in_web("/bin/sh", web), 0);
+        assert_eq!(names(&hit), ["unexpected_program_in_web_container"]);
+        assert!(hit[0]
+            .message
+            .contains("[in containerd container web-1 abababababab"));
+        assert!(see(&mut a, &in_web("/usr/sbin/nginx", web), 1).is_empty());
+        assert!(see(&mut a, &in_web("/bin/sh", "registry.example/db:1"), 2).is_empty());
+        // a host shell is in no container
+        assert!(see(&mut a, &exec_of("/bin/sh"), 3).is_empty());
     }
 
     #[test]

@@ -571,6 +571,20 @@ when = { all = [
   { field = "process.name", in = ["nc", "ncat", "netcat", "socat"] },
   { not = { field = "process.user.name", equals = "backup" } },
 ] }
+
+# in the containers of one image, nothing but its server runs
+[[rule]]
+id = "LOCAL-2"
+name = "unexpected_program_in_web_container"
+severity = "high"
+description = "A program other than nginx ran in a container of the web image."
+threat.tactic = { id = "TA0002", name = "Execution" }
+threat.technique = { id = "T1059", name = "Command and Scripting Interpreter" }
+when = { all = [
+  { field = "event.action", equals = "exec" },
+  { field = "container.image.name", prefix = "registry.example/web:" },
+  { not = { field = "process.name", equals = "nginx" } },
+] }
 ```
 
 A condition is `{ all = [...] }`, `{ any = [...] }`, `{ not = {...} }`, or a test of one field:
