@@ -401,3 +401,45 @@ fn a_shell_spawned_by_a_service_in_a_container_raises_an_alert_naming_it() {
         .unwrap_or_else(|| panic!("{}", report["network"]));
     assert_eq!(listener["container"]["id"], id.as_str());
 }
+
+/// `monitor top` in a real terminal: a container started before it (so found in /proc at start)
+/// is one group named after it, apart from the host's services.
+#[test]
+fn top_shows_a_running_container_as_a_group_named_after_it() {
+    image();
+    let _one = podman_lock();
+    let name = marker("ctrtop");
+    let cidfile = std::env::temp_dir().join(format!("{name}.cid"));
+    let out = podman_run(
+        &[
+            "-d",
+            "--network",
+            "none",
+            "--name",
+            &name,
+            "--cidfile",
+            &cidfile.to_string_lossy(),
+        ],
+        &["/bin/sleep", "600"],
+    )
+    .output()
+    .unwrap();
+    assert_ok(&out);
+    let id = cid(&cidfile);
+    let _ = std::fs::remove_file(&cidfile);
+    let _running = Running(id.clone());
+    monitor_e2e::require_root();
+    let t = monitor_e2e::tmux::Tmux::start(
+        "ctrtop",
+        &format!("{} top", monitor_bin().display()),
+        180,
+        50,
+    );
+    let header = format!("container {name} (podman, localhost/bb:1) {}", &id[..12]);
+    let screen = t.wait_screen("the container's group", T, |s| s.contains(&header));
+    let line = screen.lines().find(|l| l.contains(&header)).unwrap();
+    // its one process, `sleep 600`, and nothing of the host's
+    assert!(line.contains("· 1 pro"), "{line}");
+    t.keys(&["q"]);
+    assert_eq!(t.wait_exit(T), 0, "top's exit status");
+}
