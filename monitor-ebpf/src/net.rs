@@ -22,8 +22,11 @@ use monitor_common::{
 use crate::{
     emit::{count_drop, send},
     globals::layout,
-    maps::{PendingSock, SentKey, PENDING_CONNECT, PENDING_SOCK, SENT, SOCK_SCRATCH, STATE_GUARD},
-    task::{current_task, fill_task_info, header, is_self, read_at, sock_of_fd},
+    maps::{
+        PendingSock, SentKey, PENDING_CONNECT, PENDING_SCRATCH, PENDING_SOCK, SENT, SOCK_SCRATCH,
+        STATE_GUARD,
+    },
+    task::{current_task, fill_task_info, header, is_self, read_at, sock_of_fd, zero16},
 };
 
 fn tid() -> u32 {
@@ -34,15 +37,17 @@ fn arg<T>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
     unsafe { ctx.read_at(off as usize) }.map_err(|e| e as i64)
 }
 
-fn empty_pending() -> PendingSock {
-    PendingSock {
-        fd: -1,
-        sockaddr_len: 0,
-        args: 0,
-        protocol: 0,
-        _pad: 0,
-        sockaddr: [0; SOCKADDR_CAP],
-    }
+/// This CPU's pending-call scratch, its fixed fields reset (the address bytes are not: only
+/// `sockaddr_len` of them count).
+fn empty_pending() -> Option<&'static mut PendingSock> {
+    let p = PENDING_SCRATCH.get_ptr_mut(0)?;
+    let pending = unsafe { &mut *p };
+    pending.fd = -1;
+    pending.sockaddr_len = 0;
+    pending.args = 0;
+    pending.protocol = 0;
+    pending._pad = 0;
+    Some(pending)
 }
 
 /// Remembers fd and (optionally) the caller's socket address for the exit program.
@@ -50,7 +55,9 @@ fn remember(fd: i64, addr: u64, addr_len: i64) -> Result<(), i64> {
     if is_self() {
         return Ok(());
     }
-    let mut pending = empty_pending();
+    let Some(pending) = empty_pending() else {
+        return Err(-1);
+    };
     pending.fd = fd;
     if addr != 0 && addr_len > 0 {
         let mut len = addr_len as u32;
@@ -68,7 +75,9 @@ fn remember(fd: i64, addr: u64, addr_len: i64) -> Result<(), i64> {
             pending.sockaddr_len = len;
         }
     }
-    PENDING_SOCK.insert(tid(), pending, 0).map_err(|e| e as i64)
+    PENDING_SOCK
+        .insert(tid(), &*pending, 0)
+        .map_err(|e| e as i64)
 }
 
 /// Takes the pending call of this thread, if any.
@@ -187,8 +196,8 @@ fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
     ev.local_port = 0;
     ev.remote_port = 0;
     ev.sk_state = 0;
-    ev.local_addr = [0; 16];
-    ev.remote_addr = [0; 16];
+    zero16(&mut ev.local_addr);
+    zero16(&mut ev.remote_addr);
     ev.sockaddr_len = 0;
     ev.sk_err = 0;
     ev.peer_pid = 0;
@@ -544,10 +553,14 @@ pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
         if family != AF_PACKET && !raw_ip {
             return Ok(());
         }
-        let mut pending = empty_pending();
+        let Some(pending) = empty_pending() else {
+            return Err(-1);
+        };
         pending.args = (family as u32) | ((base_type as u32) << 16);
         pending.protocol = protocol as u32;
-        PENDING_SOCK.insert(tid(), pending, 0).map_err(|e| e as i64)
+        PENDING_SOCK
+            .insert(tid(), &*pending, 0)
+            .map_err(|e| e as i64)
     })();
     0
 }

@@ -1,7 +1,7 @@
 //! Reading the current task. Struct offsets come from kernel BTF via `LAYOUT` (aya emits no
 //! CO-RE relocations), so every read is a checked `bpf_probe_read_kernel`.
 use aya_ebpf::helpers::{
-    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_kernel,
+    bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_kernel,
     generated::bpf_get_current_task, generated::bpf_ktime_get_boot_ns,
     generated::bpf_probe_read_kernel_str,
 };
@@ -15,6 +15,17 @@ use crate::globals::{config, layout};
 
 /// `PF_KTHREAD` from include/linux/sched.h (stable since 2.6).
 pub const PF_KTHREAD: u32 = 0x0020_0000;
+
+/// Clears 16 bytes at an 8-aligned place with two stores. `= [0; 16]` compiles to a call to the
+/// BPF `memset`, a loop of 16 single-byte stores.
+#[inline(always)]
+pub fn zero16(a: &mut [u8; 16]) {
+    let p = a.as_mut_ptr() as *mut u64;
+    unsafe {
+        core::ptr::write_volatile(p, 0);
+        core::ptr::write_volatile(p.add(1), 0);
+    }
+}
 
 /// Reads a `T` at `base + off` in kernel memory.
 #[inline(always)]
@@ -92,7 +103,14 @@ pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
     info.start_ns = read_at::<u64>(task, layout!(task_group_leader))
         .and_then(|leader| read_at::<u64>(leader, layout!(task_start_boottime)))
         .unwrap_or(0);
-    info.comm = bpf_get_current_comm().unwrap_or([0; 16]);
+    // straight into the record: the safe wrapper zeroes a copy first, and zeroing is a call to
+    // the BPF `memset`, a byte-by-byte loop (the helper itself clears the buffer on failure)
+    unsafe {
+        aya_ebpf::helpers::generated::bpf_get_current_comm(
+            info.comm.as_mut_ptr() as *mut core::ffi::c_void,
+            16,
+        )
+    };
 }
 
 /// The `struct sock *` behind file descriptor `fd` of `task`, or 0. Only used on descriptors a
