@@ -75,9 +75,12 @@ fn remember(fd: i64, addr: u64, addr_len: i64) -> Result<(), i64> {
             pending.sockaddr_len = len;
         }
     }
-    PENDING_SOCK
-        .insert(tid(), &*pending, 0)
-        .map_err(|e| e as i64)
+    store(pending)
+}
+
+/// Stores this thread's pending call from the scratch slot (by reference: no stack copy).
+fn store(pending: &PendingSock) -> Result<(), i64> {
+    PENDING_SOCK.insert(tid(), pending, 0).map_err(|e| e as i64)
 }
 
 /// Takes the pending call of this thread, if any.
@@ -558,9 +561,7 @@ pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
         };
         pending.args = (family as u32) | ((base_type as u32) << 16);
         pending.protocol = protocol as u32;
-        PENDING_SOCK
-            .insert(tid(), &*pending, 0)
-            .map_err(|e| e as i64)
+        store(pending)
     })();
     0
 }
