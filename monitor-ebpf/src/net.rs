@@ -502,10 +502,7 @@ fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
         return Ok(());
     }
     let sk = sock_of_fd(current_task(), pending.fd);
-    if sk == 0
-        || read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) != SOCK_DGRAM
-        || read_at::<u16>(sk, layout!(sk_protocol)).unwrap_or(0) != IPPROTO_UDP
-    {
+    if sk == 0 || type_and_protocol(sk) != (SOCK_DGRAM, IPPROTO_UDP) {
         return Ok(());
     }
     // port and address: sockaddr_in bytes 2..8, sockaddr_in6 bytes 2..4 and 8..24 (padding

@@ -48,22 +48,25 @@ impl From<&monitor_common::task::Placement> for Namespaces {
 impl Namespaces {
     /// A process's namespaces from `/proc/PID/ns/*` (0 where unreadable).
     pub fn of_pid(proc_root: &Path, pid: &str) -> Self {
-        let ns = |name: &str| -> u32 {
-            std::fs::read_link(proc_root.join(pid).join("ns").join(name))
-                .ok()
-                .and_then(|l| {
-                    let text = l.to_string_lossy().into_owned();
-                    let inode = text.split_once(":[")?.1.strip_suffix(']')?.parse().ok()?;
-                    Some(inode)
-                })
-                .unwrap_or(0)
-        };
+        let ns = |kind: &str| namespace_inode(proc_root, pid, kind).unwrap_or(0);
         Self {
             mnt: ns("mnt"),
             pid: ns("pid"),
             net: ns("net"),
         }
     }
+}
+
+/// The inode of a process's namespace of `kind` (`mnt`, `pid`, `net`…): the link
+/// `/proc/PID/ns/KIND` reads `kind:[inode]`.
+pub fn namespace_inode(proc_root: &Path, pid: &str, kind: &str) -> Option<u32> {
+    let link = std::fs::read_link(proc_root.join(pid).join("ns").join(kind)).ok()?;
+    let text = link.to_string_lossy();
+    text.strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Where a process runs: its namespaces and container. Shared by every process that runs in
@@ -79,14 +82,6 @@ pub struct Placement {
     pub foreign_ns: bool,
     /// `container.*` as JSON, made on first use.
     pub json: OnceLock<Json>,
-}
-
-impl PartialEq for Placement {
-    fn eq(&self, other: &Self) -> bool {
-        self.ns == other.ns
-            && self.container == other.container
-            && self.foreign_root == other.foreign_root
-    }
 }
 
 /// Placements kept for reuse; past this the cache starts over.

@@ -47,27 +47,33 @@ pub fn payload_bytes(ev: &TcpStateEvent) -> (u64, u64) {
     (ev.bytes_sent, ev.bytes_received.saturating_sub(fin))
 }
 
+/// What a connect (or a datagram's first send) says: the destination the caller gave, the
+/// source once the kernel assigned one, the outcome.
+fn connect_info(ev: &SockEvent, o: &Outcome) -> ConnectInfo {
+    let destination = ev.requested();
+    let source = match destination {
+        // the source (with its ephemeral port) once the kernel assigned one
+        Some(Address::Inet(_)) => ev.local().filter(|a| a.port() != 0),
+        _ => None,
+    };
+    ConnectInfo {
+        transport: transport(ev.sock_type, ev.protocol, ev.family),
+        destination,
+        source,
+        fd: ev.fd,
+        errno: o.errno,
+        nonblocking: o.nonblocking,
+        connect_duration_ns: o
+            .nonblocking
+            .then(|| o.resolved_ns.saturating_sub(ev.header.ts_ns)),
+        unknown: o.unknown,
+    }
+}
+
 impl Pipeline {
     /// The record of a connect whose outcome is known.
     fn connect_record(&mut self, ev: &SockEvent, o: &Outcome) -> Record {
-        let destination = ev.requested();
-        let source = match destination {
-            // the source (with its ephemeral port) once the kernel assigned one
-            Some(Address::Inet(_)) => ev.local().filter(|a| a.port() != 0),
-            _ => None,
-        };
-        let info = ConnectInfo {
-            transport: transport(ev.sock_type, ev.protocol, ev.family),
-            destination,
-            source,
-            fd: ev.fd,
-            errno: o.errno,
-            nonblocking: o.nonblocking,
-            connect_duration_ns: o
-                .nonblocking
-                .then(|| o.resolved_ns.saturating_sub(ev.header.ts_ns)),
-            unknown: o.unknown,
-        };
+        let info = connect_info(ev, o);
         let mut cx = self.enrich();
         Record {
             time: cx.wall(o.resolved_ns),
@@ -172,11 +178,7 @@ impl Pipeline {
                     resolved_ns: s.header.ts_ns,
                     unknown: false,
                 };
-                let mut record = self.connect_record(s, &now);
-                if let What::Connect(info) = record.what {
-                    record.what = What::Send(info);
-                }
-                Some(record)
+                Some(self.sock_record(s, What::Send(Box::new(connect_info(s, &now)))))
             }
             EventKind::Socket => {
                 let info = SocketInfo {

@@ -27,17 +27,13 @@ pub struct Found {
 
 /// Socket owners (socket inode → the lowest pid holding it: a forking server's parent,
 /// usually), and one pid in each network namespace other than the monitor's own.
-fn owners_and_namespaces(proc_root: &Path) -> (HashMap<u64, u32>, HashMap<u64, u32>) {
+fn owners_and_namespaces(proc_root: &Path) -> (HashMap<u64, u32>, HashMap<u32, u32>) {
     let mut owners: HashMap<u64, u32> = HashMap::new();
-    let mut namespaces: HashMap<u64, u32> = HashMap::new();
+    let mut namespaces: HashMap<u32, u32> = HashMap::new();
     let Ok(pids) = crate::state::proc_scan::pids(proc_root) else {
         return (owners, namespaces);
     };
-    let netns = |pid: &str| -> Option<u64> {
-        let link = fs::read_link(proc_root.join(pid).join("ns").join("net")).ok()?;
-        let text = link.to_string_lossy().into_owned();
-        text.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()
-    };
+    let netns = |pid: &str| crate::container::namespace_inode(proc_root, pid, "net");
     let own = netns("self");
     for pid in pids {
         if let Some(ns) = netns(&pid.to_string()).filter(|ns| Some(*ns) != own) {
@@ -84,7 +80,7 @@ pub fn scan(proc_root: &Path) -> anyhow::Result<Vec<Found>> {
     let mut udp = procfs::net::udp().unwrap_or_default();
     udp.extend(procfs::net::udp6().unwrap_or_default());
     let mut found = of_namespace(&owners, &tcp, &udp);
-    let mut others: Vec<(u64, u32)> = namespaces.into_iter().collect();
+    let mut others: Vec<(u32, u32)> = namespaces.into_iter().collect();
     others.sort_unstable();
     for (_, pid) in others {
         let Ok(p) = procfs::process::Process::new_with_root(proc_root.join(pid.to_string())) else {

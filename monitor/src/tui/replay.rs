@@ -497,18 +497,26 @@ fn item(v: &Value) -> Option<(i128, Item)> {
                 direction: direction(v),
             })
         }
-        "connect" => What::Connect(Box::new(ConnectInfo {
-            transport: transport(s(v, &["network", "transport"])),
-            destination: addr(v.get("destination")).map(Address::Inet).or_else(|| {
-                s(v, &["destination", "address"]).map(|p| Address::Unix(p.as_bytes().to_vec()))
-            }),
-            source: addr(v.get("source")),
-            fd: fd(),
-            errno: errno_of(v),
-            nonblocking: net["nonblocking"] == true,
-            connect_duration_ns: u(&net, &["connect_duration_ns"]),
-            unknown: s(v, &["event", "outcome"]) == Some("unknown"),
-        })),
+        // a send line is written as a connect line is (`render::net::send_line`)
+        "connect" | "send" => {
+            let info = Box::new(ConnectInfo {
+                transport: transport(s(v, &["network", "transport"])),
+                destination: addr(v.get("destination")).map(Address::Inet).or_else(|| {
+                    s(v, &["destination", "address"]).map(|p| Address::Unix(p.as_bytes().to_vec()))
+                }),
+                source: addr(v.get("source")),
+                fd: fd(),
+                errno: errno_of(v),
+                nonblocking: net["nonblocking"] == true,
+                connect_duration_ns: u(&net, &["connect_duration_ns"]),
+                unknown: s(v, &["event", "outcome"]) == Some("unknown"),
+            });
+            if action == "send" {
+                What::Send(info)
+            } else {
+                What::Connect(info)
+            }
+        }
         "accept" => What::Accept(SockInfo {
             transport: transport(s(v, &["network", "transport"])),
             local: addr(v.get("destination")),
@@ -526,16 +534,6 @@ fn item(v: &Value) -> Option<(i128, Item)> {
             path: s(v, &["server", "address"]).map(|p| p.as_bytes().to_vec()),
             ..Default::default()
         }),
-        "send" => What::Send(Box::new(ConnectInfo {
-            transport: transport(s(v, &["network", "transport"])),
-            destination: addr(v.get("destination")).map(Address::Inet),
-            source: addr(v.get("source")),
-            fd: fd(),
-            errno: None,
-            nonblocking: false,
-            connect_duration_ns: None,
-            unknown: false,
-        })),
         "socket" => What::Socket(SocketInfo {
             family: 0,
             sock_type: 0,
