@@ -577,19 +577,7 @@ fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
     let _ = killed.wait();
     std::thread::sleep(Duration::from_millis(500));
 
-    let last = Command::new("last")
-        .args([
-            "-w",
-            "-i",
-            "--time-format",
-            "iso",
-            "-f",
-            "/var/log/wtmp",
-            &fx.user,
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&last.stdout).into_owned();
+    let text = fx.last();
     // (tty, start) → state, for this test's logins
     let mut by_last = BTreeMap::new();
     for row in text.lines() {

@@ -6,7 +6,6 @@ use std::{
     io::{Read, Write},
     net::{TcpListener, TcpStream},
     os::unix::fs::symlink,
-    path::PathBuf,
     process::Command,
     sync::{Mutex, MutexGuard, OnceLock},
     time::{Duration, Instant},
@@ -79,9 +78,37 @@ fn podman_run(extra: &[&str], cmd: &[&str]) -> Command {
     c
 }
 
-/// A container's id from its `--cidfile`.
-fn cid(file: &PathBuf) -> String {
-    let id = std::fs::read_to_string(file).unwrap().trim().to_owned();
+/// How a test container runs.
+#[derive(PartialEq)]
+enum Mode {
+    /// In the foreground, removed when it ends (`--rm`): run to its end.
+    Removed,
+    /// In the background (`-d`): the caller removes it (see [`Running`]).
+    Detached,
+}
+
+/// Runs `cmd` in a container named `name` on network `network` (`none`, `host`); its id, as
+/// podman wrote it to `--cidfile`.
+fn run_container(mode: Mode, network: &str, name: &str, cmd: &[&str]) -> String {
+    let cidfile = std::env::temp_dir().join(format!("{name}.cid"));
+    let mode = if mode == Mode::Detached { "-d" } else { "--rm" };
+    let out = podman_run(
+        &[
+            mode,
+            "--network",
+            network,
+            "--name",
+            name,
+            "--cidfile",
+            &cidfile.to_string_lossy(),
+        ],
+        cmd,
+    )
+    .output()
+    .unwrap();
+    assert_ok(&out);
+    let id = std::fs::read_to_string(&cidfile).unwrap().trim().to_owned();
+    let _ = std::fs::remove_file(&cidfile);
     assert_eq!(id.len(), 64, "{id}");
     id
 }
@@ -97,11 +124,11 @@ impl Drop for Running {
     }
 }
 
-/// The inode of the monitor's (the host's) mount namespace.
-fn host_mnt_ns() -> u64 {
-    let link = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+/// The inode of this process's (the host's) namespace of `kind` (`mnt`, `net`).
+fn host_ns(kind: &str) -> u64 {
+    let link = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
     let text = link.to_string_lossy().into_owned();
-    text.trim_start_matches("mnt:[")
+    text.trim_start_matches(&format!("{kind}:["))
         .trim_end_matches(']')
         .parse()
         .unwrap()
@@ -127,24 +154,12 @@ fn a_5ms_process_in_a_container_names_it_on_exec_and_exit_and_host_processes_do_
     let m = Monitor::start(&[]);
     let mk = marker("ctr5ms");
     let name = marker("ctr");
-    let cidfile = std::env::temp_dir().join(format!("{name}.cid"));
-    let out = podman_run(
-        &[
-            "--rm",
-            "--network",
-            "none",
-            "--name",
-            &name,
-            "--cidfile",
-            &cidfile.to_string_lossy(),
-        ],
+    let id = run_container(
+        Mode::Removed,
+        "none",
+        &name,
         &["/bin/sh", "-c", "sleep 0.005", &mk],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&out);
-    let id = cid(&cidfile);
-    let _ = std::fs::remove_file(&cidfile);
+    );
     // a host process at the same time
     let host_mk = marker("host");
     assert_ok(
@@ -178,7 +193,7 @@ fn a_5ms_process_in_a_container_names_it_on_exec_and_exit_and_host_processes_do_
         "{exec}"
     );
     let ns = &exec["monitor"]["process"]["namespaces"];
-    assert_ne!(ns["mnt"].as_u64(), Some(host_mnt_ns()), "{exec}");
+    assert_ne!(ns["mnt"].as_u64(), Some(host_ns("mnt")), "{exec}");
     assert!(
         ns["pid"].as_u64().unwrap() > 0 && ns["net"].as_u64().unwrap() > 0,
         "{exec}"
@@ -211,50 +226,22 @@ fn connections_made_in_a_container_are_attributed_to_it() {
         let _ = s.read_to_end(&mut buf);
     });
     let name = marker("ctrnet");
-    let cidfile = std::env::temp_dir().join(format!("{name}.cid"));
-    let out = podman_run(
-        &[
-            "--rm",
-            "--network",
-            "host",
-            "--name",
-            &name,
-            "--cidfile",
-            &cidfile.to_string_lossy(),
-        ],
-        &["/bin/sh", "-c", &format!("echo hi | nc 127.0.0.1 {port}")],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&out);
+    let cmd = format!("echo hi | nc 127.0.0.1 {port}");
+    let host_id = run_container(Mode::Removed, "host", &name, &["/bin/sh", "-c", &cmd]);
     server.join().unwrap();
-    let host_id = cid(&cidfile);
-    let _ = std::fs::remove_file(&cidfile);
 
     // 2. its own network namespace: a server and a client inside one container
     let inner = marker("ctrns");
-    let cidfile = std::env::temp_dir().join(format!("{inner}.cid"));
-    let out = podman_run(
-        &[
-            "--rm",
-            "--network",
-            "none",
-            "--name",
-            &inner,
-            "--cidfile",
-            &cidfile.to_string_lossy(),
-        ],
+    let inner_id = run_container(
+        Mode::Removed,
+        "none",
+        &inner,
         &[
             "/bin/sh",
             "-c",
             "nc -l -p 9000 >/dev/null & sleep 0.3; echo hi | nc 127.0.0.1 9000; wait",
         ],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&out);
-    let inner_id = cid(&cidfile);
-    let _ = std::fs::remove_file(&cidfile);
+    );
 
     let out_conn = m.wait_for("the container's connect", T, |l| {
         action(l) == "connect"
@@ -272,14 +259,7 @@ fn connections_made_in_a_container_are_attributed_to_it() {
     assert_eq!(out_conn["destination"]["ip"], "127.0.0.1");
     assert_eq!(out_conn["event"]["outcome"], "success", "{out_conn}");
     // --network host: the host's network namespace, the container's mount namespace
-    let own_netns = {
-        let link = std::fs::read_link("/proc/self/ns/net").unwrap();
-        let t = link.to_string_lossy().into_owned();
-        t.trim_start_matches("net:[")
-            .trim_end_matches(']')
-            .parse::<u64>()
-            .unwrap()
-    };
+    let own_netns = host_ns("net");
     assert_eq!(
         out_conn["monitor"]["process"]["namespaces"]["net"].as_u64(),
         Some(own_netns),
@@ -307,25 +287,13 @@ fn a_shell_spawned_by_a_service_in_a_container_raises_an_alert_naming_it() {
     let m = Monitor::start(&[]);
     let name = marker("ctrweb");
     let port = free_port();
-    let cidfile = std::env::temp_dir().join(format!("{name}.cid"));
     // a "service" that hands each connection to a shell: the shape of a web shell
-    let out = podman_run(
-        &[
-            "-d",
-            "--network",
-            "host",
-            "--name",
-            &name,
-            "--cidfile",
-            &cidfile.to_string_lossy(),
-        ],
+    let id = run_container(
+        Mode::Detached,
+        "host",
+        &name,
         &["/bin/nc", "-ll", "-p", &port.to_string(), "-e", "/bin/sh"],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&out);
-    let id = cid(&cidfile);
-    let _ = std::fs::remove_file(&cidfile);
+    );
     let _running = Running(id.clone());
     let deadline = Instant::now() + T;
     let mut c = loop {
@@ -410,24 +378,7 @@ fn top_shows_a_running_container_as_a_group_named_after_it() {
     let _one = podman_lock();
     // short: the sessions pane is half the terminal wide
     let name = format!("top{}", std::process::id());
-    let cidfile = std::env::temp_dir().join(format!("{name}.cid"));
-    let out = podman_run(
-        &[
-            "-d",
-            "--network",
-            "none",
-            "--name",
-            &name,
-            "--cidfile",
-            &cidfile.to_string_lossy(),
-        ],
-        &["/bin/sleep", "600"],
-    )
-    .output()
-    .unwrap();
-    assert_ok(&out);
-    let id = cid(&cidfile);
-    let _ = std::fs::remove_file(&cidfile);
+    let id = run_container(Mode::Detached, "none", &name, &["/bin/sleep", "600"]);
     let _running = Running(id.clone());
     monitor_e2e::require_root();
     let t = monitor_e2e::tmux::Tmux::start(

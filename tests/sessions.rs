@@ -233,19 +233,7 @@ fn tty_login_gets_its_tty_from_wtmp_as_last_prints_it() {
         .unwrap_or_else(|| panic!("no tty: {exec}"));
     assert!(tty.starts_with("pts/"), "{tty}");
     // `last` reads the same record: user, tty, host and login time must agree
-    let last = Command::new("last")
-        .args([
-            "-w",
-            "-i",
-            "--time-format",
-            "iso",
-            "-f",
-            "/var/log/wtmp",
-            &fx.user,
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&last.stdout);
+    let text = fx.last();
     let row = text
         .lines()
         .find(|l| l.split_whitespace().nth(1) == Some(tty))

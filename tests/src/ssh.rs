@@ -335,6 +335,24 @@ impl SshFixture {
             .stdin(Stdio::null());
     }
 
+    /// What `last` says of the test user's logins in /var/log/wtmp: full (`-w`) user and
+    /// host columns, addresses as numbers (`-i`), ISO times.
+    pub fn last(&self) -> String {
+        let out = std::process::Command::new("last")
+            .args([
+                "-w",
+                "-i",
+                "--time-format",
+                "iso",
+                "-f",
+                "/var/log/wtmp",
+                &self.user,
+            ])
+            .output()
+            .expect("last");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// `ssh -i key user@127.0.0.1 <command>` (publickey).
     pub fn ssh_key(&self, command: &str, extra: &[&str]) -> Output {
         self.ssh_key_to(self.port, command, extra)
