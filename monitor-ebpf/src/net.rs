@@ -26,7 +26,7 @@ use crate::{
         PendingSock, SentKey, PENDING_CONNECT, PENDING_SCRATCH, PENDING_SOCK, SENT, SOCK_SCRATCH,
         STATE_GUARD,
     },
-    task::{current_task, fill_task_info, header, is_self, read_at, sock_of_fd, zero16},
+    task::{current_task, fill_task_info, header, is_self, read_at, sock_of_fd, zero16, zeroed},
 };
 
 fn tid() -> u32 {
@@ -43,10 +43,12 @@ fn empty_pending() -> Option<&'static mut PendingSock> {
     let p = PENDING_SCRATCH.get_ptr_mut(0)?;
     let pending = unsafe { &mut *p };
     pending.fd = -1;
-    pending.sockaddr_len = 0;
-    pending.args = 0;
-    pending.protocol = 0;
-    pending._pad = 0;
+    crate::clear!(
+        pending.sockaddr_len,
+        pending.args,
+        pending.protocol,
+        pending._pad
+    );
     Some(pending)
 }
 
@@ -190,21 +192,23 @@ fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
     let ev = unsafe { &mut *ev };
     ev.header = header(kind as u32);
     fill_task_info(current_task(), &mut ev.task);
-    ev.sk = 0;
-    ev.ret = 0;
     ev.fd = -1;
-    ev.family = 0;
-    ev.sock_type = 0;
-    ev.protocol = 0;
-    ev.local_port = 0;
-    ev.remote_port = 0;
-    ev.sk_state = 0;
+    crate::clear!(
+        ev.sk,
+        ev.ret,
+        ev.family,
+        ev.sock_type,
+        ev.protocol,
+        ev.local_port,
+        ev.remote_port,
+        ev.sk_state,
+        ev.sockaddr_len,
+        ev.sk_err,
+        ev.peer_pid,
+        ev._pad
+    );
     zero16(&mut ev.local_addr);
     zero16(&mut ev.remote_addr);
-    ev.sockaddr_len = 0;
-    ev.sk_err = 0;
-    ev.peer_pid = 0;
-    ev._pad = 0;
     Some(ev)
 }
 
@@ -508,7 +512,10 @@ fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
     // port and address: sockaddr_in bytes 2..8, sockaddr_in6 bytes 2..4 and 8..24 (padding
     // and flow info left out: callers need not clear them)
     let a = &pending.sockaddr;
-    let mut key = SentKey { sk, dest: [0; 20] };
+    // zeroed whole, its padding included: the key is hashed as bytes
+    let mut slot = core::mem::MaybeUninit::<SentKey>::uninit();
+    let key = zeroed(&mut slot);
+    key.sk = sk;
     key.dest[0] = a[2];
     key.dest[1] = a[3];
     let family = u16::from_ne_bytes([a[0], a[1]]);
@@ -520,10 +527,10 @@ fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
     } else {
         key.dest[2..6].copy_from_slice(&a[4..8]);
     }
-    if unsafe { SENT.get(key) }.is_some() {
+    if unsafe { SENT.get(*key) }.is_some() {
         return Ok(());
     }
-    let _ = SENT.insert(key, 1, 0);
+    let _ = SENT.insert(*key, 1, 0);
     let Some(ev) = new_event(EventKind::Send) else {
         return Ok(());
     };
@@ -659,22 +666,16 @@ fn try_set_state(ctx: &RawTracePointContext) -> Result<(), i64> {
     }
     let c = common(sk)?;
     let family = c.family;
-    let mut ev = TcpStateEvent {
-        header: header(EventKind::TcpState as u32),
-        sk,
-        old_state: old,
-        new_state: new,
-        family,
-        sport: u16::from_be(read_at::<u16>(sk, layout!(inet_sport))?),
-        dport: u16::from_be(c.dport),
-        _pad: 0,
-        sk_err: 0,
-        _pad2: 0,
-        saddr: [0; 16],
-        daddr: [0; 16],
-        bytes_received: 0,
-        bytes_sent: 0,
-    };
+    let sport = u16::from_be(read_at::<u16>(sk, layout!(inet_sport))?);
+    let mut slot = core::mem::MaybeUninit::<TcpStateEvent>::uninit();
+    let ev = zeroed(&mut slot);
+    ev.header = header(EventKind::TcpState as u32);
+    ev.sk = sk;
+    ev.old_state = old;
+    ev.new_state = new;
+    ev.family = family;
+    ev.sport = sport;
+    ev.dport = u16::from_be(c.dport);
     if family == AF_INET6 {
         (ev.saddr, ev.daddr) = v6_addresses(sk);
     } else {
@@ -686,6 +687,6 @@ fn try_set_state(ctx: &RawTracePointContext) -> Result<(), i64> {
         ev.bytes_received = read_at::<u64>(sk, layout!(tcp_bytes_received)).unwrap_or(0);
         ev.bytes_sent = read_at::<u64>(sk, layout!(tcp_bytes_sent)).unwrap_or(0);
     }
-    send(&ev, EventKind::TcpState as u32);
+    send(ev, EventKind::TcpState as u32);
     Ok(())
 }

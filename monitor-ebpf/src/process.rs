@@ -17,7 +17,6 @@ use monitor_common::{
         EXEC_FILENAME_WALKED, EXEC_FILE_DELETED, FAILED_EXEC_ARG_CAP, FAILED_EXEC_MAX_ARGS,
         FILENAME_CAP,
     },
-    task::TaskInfo,
 };
 
 use crate::{
@@ -27,7 +26,7 @@ use crate::{
     path,
     task::{
         current_task, fill_placement, fill_task_info, header, is_kthread, is_self, parent_tgid,
-        read_at,
+        read_at, zeroed,
     },
 };
 
@@ -391,24 +390,11 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i64> {
     if !group_dead || is_kthread(task) {
         return Ok(());
     }
-    let mut event = ExitEvent {
-        header: header(EventKind::Exit as u32),
-        task: TaskInfo {
-            ppid: 0,
-            uid: 0,
-            gid: 0,
-            euid: 0,
-            egid: 0,
-            loginuid: 0,
-            sessionid: 0,
-            _pad: 0,
-            start_ns: 0,
-            comm: [0; 16],
-        },
-        exit_status: read_at::<u32>(task, layout!(task_exit_code)).unwrap_or(0),
-        _pad: 0,
-    };
+    let mut slot = core::mem::MaybeUninit::<ExitEvent>::uninit();
+    let event = zeroed(&mut slot);
+    event.header = header(EventKind::Exit as u32);
+    event.exit_status = read_at::<u32>(task, layout!(task_exit_code)).unwrap_or(0);
     fill_task_info(task, &mut event.task);
-    send(&event, EventKind::Exit as u32);
+    send(event, EventKind::Exit as u32);
     Ok(())
 }

@@ -27,6 +27,36 @@ pub fn zero16(a: &mut [u8; 16]) {
     }
 }
 
+/// `slot` filled with zero bytes by 8-byte stores, in place (a `T` returned by value is copied,
+/// and the copy of known zeros becomes a `memset` again). `T { x: 0, a: [0; 16], .. }`
+/// compiles to calls of the BPF `memset`, a loop of single-byte stores, for every run of zeros.
+/// `T` is one of our plain-data records (no references), 8-aligned, its size a multiple of 8.
+#[inline(always)]
+pub fn zeroed<T: Copy>(slot: &mut core::mem::MaybeUninit<T>) -> &mut T {
+    const {
+        assert!(core::mem::size_of::<T>().is_multiple_of(8) && core::mem::align_of::<T>() == 8);
+    }
+    let w = slot.as_mut_ptr() as *mut u64;
+    let mut i = 0;
+    while i < core::mem::size_of::<T>() / 8 {
+        unsafe { core::ptr::write_volatile(w.add(i), 0) };
+        i += 1;
+    }
+    unsafe { slot.assume_init_mut() }
+}
+
+/// Sets each place to 0 with a store of its own: consecutive zero stores would be merged into
+/// a call of the byte-by-byte `memset` (see [`zeroed`]).
+#[macro_export]
+macro_rules! clear {
+    ($($place:expr),+ $(,)?) => {
+        $({
+            let place = core::ptr::addr_of_mut!($place);
+            unsafe { core::ptr::write_volatile(place, 0) };
+        })+
+    };
+}
+
 /// Reads a `T` at `base + off` in kernel memory.
 #[inline(always)]
 pub fn read_at<T>(base: u64, off: u32) -> Result<T, i64> {
