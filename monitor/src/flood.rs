@@ -334,7 +334,7 @@ mod tests {
         assert!(Floods::candidate(&accept(0, 1)));
         assert!(Floods::candidate(&end(0, 1)));
         let mut in_session = accept(0, 1);
-        in_session.session = Some(crate::pipeline::record::SessionView {
+        in_session.session = Some(Box::new(crate::pipeline::record::SessionView {
             session: crate::state::sessions::Session {
                 id: 1,
                 kind: "sshd",
@@ -353,7 +353,7 @@ mod tests {
             },
             leader_image: None,
             leader_start: None,
-        });
+        }));
         assert!(!Floods::candidate(&in_session));
         let mut from_tmp = accept(0, 1);
         from_tmp.process.image = Some(std::sync::Arc::new(crate::state::proctable::Image {

@@ -134,7 +134,12 @@ impl Output {
         let len = self.batch.len();
         // serializing our own structs to memory cannot fail but for a bug: never panic, and
         // never leave half a line behind
-        if serde_json::to_writer(&mut self.batch, line).is_ok() {
+        // our writer first (the same bytes, cheaper); serde_json for what it does not take
+        let written = crate::render::ndjson::write(&mut self.batch, line).is_ok() || {
+            self.batch.truncate(len);
+            serde_json::to_writer(&mut self.batch, line).is_ok()
+        };
+        if written {
             self.batch.push(b'\n');
             self.batch_lines += 1;
         } else {
@@ -145,6 +150,23 @@ impl Output {
     /// Adds a line to the batch; a full batch is handed off (or shed, if the queue is full).
     pub fn emit<T: Serialize>(&mut self, line: &T) {
         self.append(line);
+        self.batch_filled();
+    }
+
+    /// Adds the line `write` puts at the end of the batch, if it writes one (true).
+    pub fn emit_written(&mut self, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
+        let len = self.batch.len();
+        if !write(&mut self.batch) {
+            self.batch.truncate(len);
+            return false;
+        }
+        self.batch.push(b'\n');
+        self.batch_lines += 1;
+        self.batch_filled();
+        true
+    }
+
+    fn batch_filled(&mut self) {
         if self.batch.len() >= BATCH_BYTES {
             self.send_batch(false);
         }

@@ -101,7 +101,7 @@ fn running(
         .get(e.pid)
         .and_then(|p| p.session)
         .and_then(|id| sessions.get(id))
-        .map(|s| session_view(clock, table, s));
+        .map(|s| Box::new(session_view(clock, table, s)));
     Record {
         time: clock.wall_ns(clock::boot_now_ns()),
         process,

@@ -66,7 +66,7 @@ impl Watch {
             },
             host: self.renderer.host.clone(),
             process: own_process().into(),
-            monitor: Some(ext),
+            monitor: Some(Box::new(ext)),
             ..Default::default()
         }
     }
@@ -102,6 +102,16 @@ impl Watch {
 
     /// A record's line, then the alerts it raised.
     fn print(&mut self, record: &Record, alerts: Vec<crate::detect::alerts::Alert>) {
+        // a connection storm's lines go straight into the batch; an alert copies its record's
+        // line, so a record that raised one builds it
+        let renderer = &self.renderer;
+        if alerts.is_empty()
+            && self
+                .output
+                .emit_written(|out| renderer.write_hot(record, out))
+        {
+            return;
+        }
         let Some(line) = self.renderer.line(record) else {
             return;
         };

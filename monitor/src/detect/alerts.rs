@@ -582,11 +582,11 @@ pub mod tests {
         // from an ssh session: a bind shell
         let mut s = crate::state::sessions::Sessions::default();
         let id = s.start("sshd", 7, None, 0);
-        py.session = Some(crate::pipeline::record::SessionView {
+        py.session = Some(Box::new(crate::pipeline::record::SessionView {
             session: s.get(id).cloned().unwrap(),
             leader_image: None,
             leader_start: None,
-        });
+        }));
         assert_eq!(see(&mut a, &py, 300)[0].severity, Severity::High);
         let hit = see(&mut a, &listen_by("/usr/sbin/nginx"), 400);
         assert_eq!(hit[0].severity, Severity::Medium);

@@ -216,7 +216,7 @@ impl Pipeline {
             process,
             session: id
                 .and_then(|id| self.sessions.get(id))
-                .map(|s| session_view(&self.clock, &self.table, s)),
+                .map(|s| Box::new(session_view(&self.clock, &self.table, s))),
             what: What::Auth(Box::new(info)),
         }
     }

@@ -182,7 +182,7 @@ impl Pipeline {
     fn with_session(&mut self, mut record: Record) -> Record {
         let session = self.session_of(record.process.pid);
         if let Some(s) = session.and_then(|id| self.sessions.get(id)) {
-            record.session = Some(enrich::session_view(&self.clock, &self.table, s));
+            record.session = Some(Box::new(enrich::session_view(&self.clock, &self.table, s)));
         }
         record
     }
@@ -207,7 +207,7 @@ impl Pipeline {
             return;
         }
         let mut record = record;
-        record.session = Some(enrich::session_view(&self.clock, &self.table, s));
+        record.session = Some(Box::new(enrich::session_view(&self.clock, &self.table, s)));
         self.ready.push(record);
     }
 
@@ -226,7 +226,8 @@ impl Pipeline {
                 continue;
             }
             let mut record = h.record;
-            record.session = session.map(|s| enrich::session_view(&self.clock, &self.table, s));
+            record.session =
+                session.map(|s| Box::new(enrich::session_view(&self.clock, &self.table, s)));
             self.ready.push(record);
         }
     }

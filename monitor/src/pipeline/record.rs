@@ -22,7 +22,8 @@ pub struct Record {
     /// The process it is about; for a connection, the socket's owner (pid 0 when none).
     pub process: Proc,
     /// The login session of that process (or of the sshd that logged an auth line).
-    pub session: Option<SessionView>,
+    /// Boxed: most records have none, and a record is moved several times on its way out.
+    pub session: Option<Box<SessionView>>,
     pub what: What,
 }
 

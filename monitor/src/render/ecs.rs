@@ -31,8 +31,9 @@ pub struct Line {
     pub network: Option<Network>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// Boxed: the largest block, and a line is moved several times on its way out.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub monitor: Option<Ext>,
+    pub monitor: Option<Box<Ext>>,
 }
 
 #[derive(Serialize, Debug, Default)]

@@ -3,8 +3,10 @@
 //! resolved by the pipeline (`crate::pipeline::record`). `ecs.rs` is the output schema, `text.rs`
 //! makes byte strings safe for it, `alert.rs` the alert lines.
 pub mod alert;
+mod direct;
 pub mod ecs;
 pub mod json;
+pub mod ndjson;
 pub mod net;
 pub mod process;
 pub mod schema;
@@ -13,7 +15,6 @@ pub mod text;
 
 use std::{
     cell::RefCell,
-    collections::HashMap,
     sync::{Arc, LazyLock},
 };
 
@@ -34,7 +35,7 @@ pub struct Renderer {
     /// The `process.*` block last written for each process, with the process as it was then:
     /// reused while the process is unchanged, since a server writes the same block on every
     /// connection line.
-    written: RefCell<HashMap<u32, (Proc, Json)>>,
+    written: RefCell<foldhash::HashMap<u32, (Proc, Json)>>,
 }
 
 /// Processes whose written block is kept; past this the cache starts over.
@@ -113,7 +114,7 @@ impl Renderer {
             event,
             host: self.host.clone(),
             process: process.into(),
-            monitor: Some(ext),
+            monitor: Some(Box::new(ext)),
             ..Default::default()
         }
     }
@@ -318,6 +319,34 @@ mod tests {
     fn process_of(r: &Renderer, rec: &Record) -> serde_json::Value {
         let line = r.line(rec).unwrap();
         serde_json::to_value(&line).unwrap()["process"].clone()
+    }
+
+    /// Lines go out through `ndjson`'s writer: byte for byte what serde_json writes, raw
+    /// blocks, sessions and text that needs escaping included.
+    #[test]
+    fn lines_are_written_as_serde_json_writes_them() {
+        let r = Renderer::new("vm".into());
+        let p = proc_of(
+            80,
+            1,
+            &["/usr/sbin/nginx", "-g", "off;\n\u{1b}[2J\"x\""],
+            T0,
+        );
+        let records = [
+            disconnect(p.clone(), None),
+            disconnect(p.clone(), None),
+            disconnect(p.clone(), Some(ssh_session(1, 70))),
+            exit(T0, p.clone(), 0),
+        ];
+        for rec in &records {
+            let line = r.line(rec).unwrap();
+            let mut ours = Vec::new();
+            ndjson::write(&mut ours, &line).unwrap();
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(&line).unwrap()
+            );
+        }
     }
 
     /// A server's connection lines reuse its written block, and what they show is exactly what

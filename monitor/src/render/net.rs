@@ -41,7 +41,7 @@ pub fn endpoint(addr: SocketAddr) -> Endpoint {
 
 /// An address as text. IPv4 by hand: `Display` goes through the formatter's padding machinery,
 /// which cost more than the rest of a connection's line.
-fn ip_text(ip: IpAddr) -> String {
+pub(super) fn ip_text(ip: IpAddr) -> String {
     let IpAddr::V4(v4) = ip else {
         return ip.to_string();
     };
@@ -61,7 +61,7 @@ fn ip_text(ip: IpAddr) -> String {
     s
 }
 
-fn ip_type(addr: &SocketAddr) -> &'static str {
+pub(super) fn ip_type(addr: &SocketAddr) -> &'static str {
     if addr.ip().to_canonical().is_ipv4() {
         "ipv4"
     } else {
@@ -95,7 +95,7 @@ pub fn type_name(sock_type: u16) -> String {
     }
 }
 
-fn direction_name(d: Direction) -> &'static str {
+pub(super) fn direction_name(d: Direction) -> &'static str {
     match d {
         Direction::Egress => "egress",
         Direction::Ingress => "ingress",

@@ -52,7 +52,7 @@ pub fn attach(line: &mut Line, v: &SessionView) {
     if let ProcessBlock::Fields(p) = &mut line.process {
         p.entry_leader = Some(Box::new(leader));
     }
-    line.monitor.get_or_insert_with(Ext::default).session = Some(session_ext(s));
+    line.monitor.get_or_insert_with(Box::default).session = Some(session_ext(s));
 }
 
 fn user(name: &str) -> Option<User> {
@@ -153,10 +153,10 @@ pub fn auth_line(r: &Renderer, rec: &Record, a: &AuthInfo) -> Line {
         },
         host: r.host.clone(),
         process: process.into(),
-        monitor: Some(Ext {
+        monitor: Some(Box::new(Ext {
             auth: Some(ext),
             ..Default::default()
-        }),
+        })),
         ..Default::default()
     };
     l.user = line_user;

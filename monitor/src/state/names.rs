@@ -1,6 +1,8 @@
 //! uid/gid → name, through the C library (so NSS sources such as LDAP work), cached.
 //! A miss is cached briefly, so an account created while the monitor runs is soon resolved.
-use std::{collections::HashMap, ffi::CStr, sync::Arc, time::Duration};
+use std::{ffi::CStr, sync::Arc, time::Duration};
+
+use foldhash::HashMap;
 
 use crate::clock::coarse_now;
 

@@ -2,7 +2,9 @@
 //! connect or accept call, or — for a non-blocking connect — from the state change), and
 //! connects still in progress. This is what ties a state change that runs in softirq context,
 //! with no meaningful pid, to its process.
-use std::{collections::HashMap, net::SocketAddr};
+use std::net::SocketAddr;
+
+use foldhash::HashMap;
 
 use monitor_common::net::{
     SockEvent, TcpStateEvent, EINPROGRESS, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT,

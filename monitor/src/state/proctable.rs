@@ -1,10 +1,7 @@
 //! The process table: every live process (seeded from /proc, then kept current by fork, exec
 //! and exit events), plus recently exited ones for a grace period so that late events about
 //! them (a child's exec after its parent exited, say) still resolve. Memory is bounded.
-use std::{
-    collections::{HashMap, VecDeque},
-    sync::Arc,
-};
+use std::{collections::VecDeque, sync::Arc};
 
 use crate::{container::Placement, state::proc_scan::ProcEntry};
 
@@ -58,7 +55,7 @@ pub struct Process {
 }
 
 pub struct ProcTable {
-    procs: HashMap<u32, Process>,
+    procs: foldhash::HashMap<u32, Process>,
     /// (exit time, pid), oldest first.
     exited: VecDeque<(u64, u32)>,
     grace_ns: u64,
@@ -68,7 +65,7 @@ pub struct ProcTable {
 impl ProcTable {
     pub fn new(grace_ns: u64, max_entries: usize) -> Self {
         Self {
-            procs: HashMap::new(),
+            procs: foldhash::HashMap::default(),
             exited: VecDeque::new(),
             grace_ns,
             max_entries,

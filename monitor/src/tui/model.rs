@@ -764,7 +764,7 @@ pub mod tests {
         Record {
             time,
             process,
-            session,
+            session: session.map(Box::new),
             what,
         }
     }

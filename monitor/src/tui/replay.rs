@@ -574,7 +574,7 @@ fn item(v: &Value) -> Option<(i128, Item)> {
         Item::Record(Box::new(Record {
             time: t,
             process: process(v),
-            session: session(v),
+            session: session(v).map(Box::new),
             what,
         })),
     ))

@@ -77,7 +77,7 @@ fn session_model() -> Model {
     let curl = proc_of(103, 101, &["curl", "http://192.0.2.9/x"], T0 + 3 * S);
     m.record(&exec(T0 + 3 * S, curl.clone(), Some(s.clone())));
     let mut c = connect(T0 + 3 * S, curl, "10.0.0.5:40100", "192.0.2.9:80");
-    c.session = Some(s);
+    c.session = Some(Box::new(s));
     m.record(&c);
     // a service without a login
     let nginx = proc_of(
@@ -323,7 +323,7 @@ fn rendered_lines_replay_into_the_same_picture() {
         "10.0.0.5:40100",
         "192.0.2.9:80",
     );
-    c.session = Some(s);
+    c.session = Some(Box::new(s));
     records.push(c);
     records.push(exec(
         T0 - 100 * S,
