@@ -255,7 +255,7 @@ pub struct CaptureArgs {
     pub max_argv_bytes: u32,
 
     /// Size of the kernel ring buffer in MiB (a power of two).
-    #[arg(long, value_name = "MIB", default_value_t = 16, value_parser = ring_mib)]
+    #[arg(long, value_name = "MIB", default_value_t = 8, value_parser = ring_mib)]
     pub ring_buffer_mib: u32,
 
     /// Milliseconds between ring-buffer drains when the kernel does not wake the reader (it
