@@ -145,6 +145,7 @@ impl Alerts {
         let mut context: Option<Context> = None;
         for rule in rules.enabled() {
             let hit = match (rule.detector, &rule.when) {
+                (Some(d), _) if !d.looks_at(&r.what) => None,
                 (Some(d), _) => d.judge(rule, r, memory, lineage),
                 (None, Some(when)) if when.matches(r) => Some(super::detectors::Hit {
                     severity: rule.severity,

@@ -1,122 +1,128 @@
 //! The lines a connection storm is made of — TCP/UDP `connect`, `send`, `accept` and
 //! `disconnect` of a process outside any login session — written straight into the output
 //! batch, with no `Line` built, moved and dropped on the way (1.6 KB each, and its own strings).
-//! What they show is decided where it is for every line (`net.rs`'s endpoints and names,
-//! `Renderer::known_process`, `NetworkExt`); this file only writes it out, in the schema's field
-//! order. A test checks, for each kind of record, that the bytes are exactly those of
-//! `Renderer::line` serialized. Every other record (and one that raised an alert, whose line the
-//! alert copies) takes `Renderer::line`.
+//! What they show is decided where it is for every line (`net.rs`'s endpoints and names, the
+//! process's blocks as `Renderer::known_process_json` keeps them); this file only writes it out,
+//! in the schema's field order, mostly as fixed text. A test checks, for each kind of record,
+//! that the bytes are exactly those of `Renderer::line` serialized. Every other record (and one
+//! that raised an alert, whose line the alert copies) takes `Renderer::line`.
 use std::net::SocketAddr;
 
 use super::{
-    container_json,
-    ecs::{NetworkExt, ProcessBlock},
-    ndjson,
-    net::{direction_name, ip_text, ip_type},
+    container_json, ndjson,
+    net::{direction_name, ip_type, write_ip},
     Renderer,
 };
 use crate::{
-    clock::format_epoch_ns,
+    clock::write_epoch_ns,
     errno,
     events::net::Address,
     pipeline::record::{ConnectInfo, DisconnectInfo, Record, SockInfo, What},
     state::nettable::Direction,
 };
 
-/// A JSON object being written: `{`, fields, `}`.
-struct Obj<'a> {
-    out: &'a mut Vec<u8>,
-    first: bool,
+fn put(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(s.as_bytes());
 }
 
-impl<'a> Obj<'a> {
-    fn open(out: &'a mut Vec<u8>) -> Self {
-        out.push(b'{');
-        Self { out, first: true }
-    }
-
-    /// `"key":`; keys are the schema's own names, which need no escaping.
-    fn key(&mut self, key: &str) -> &mut Vec<u8> {
-        if !std::mem::take(&mut self.first) {
-            self.out.push(b',');
-        }
-        self.out.push(b'"');
-        self.out.extend_from_slice(key.as_bytes());
-        self.out.extend_from_slice(b"\":");
-        self.out
-    }
-
-    fn raw(&mut self, key: &str, json: &str) {
-        self.key(key).extend_from_slice(json.as_bytes());
-    }
-
-    fn str(&mut self, key: &str, s: &str) {
-        let out = self.key(key);
-        out.push(b'"');
-        ndjson::escape_into(out, s);
-        out.push(b'"');
-    }
-
-    fn num(&mut self, key: &str, n: impl itoa::Integer) {
-        let out = self.key(key);
-        out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-    }
-
-    fn obj(&mut self, key: &str) -> Obj<'_> {
-        Obj::open(self.key(key))
-    }
-
-    fn close(self) {
-        self.out.push(b'}');
-    }
+fn num(out: &mut Vec<u8>, n: impl itoa::Integer) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
-/// An IP endpoint as `net::endpoint` shows it, with the bytes this end sent when known.
-fn endpoint(o: &mut Obj, key: &str, addr: SocketAddr, bytes: Option<u64>) {
-    let mut e = o.obj(key);
-    e.str("ip", &ip_text(addr.ip().to_canonical()));
-    e.num("port", addr.port());
+fn text(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    ndjson::escape_into(out, s);
+    out.push(b'"');
+}
+
+/// `,"KEY":{"ip":"…","port":…[,"bytes":…]}`: an IP endpoint as `net::endpoint` shows it, with
+/// the bytes this end sent when known.
+fn endpoint(out: &mut Vec<u8>, key: &str, addr: SocketAddr, bytes: Option<u64>) {
+    put(out, key);
+    put(out, "{\"ip\":\"");
+    write_ip(out, addr.ip().to_canonical());
+    put(out, "\",\"port\":");
+    num(out, addr.port());
     if let Some(b) = bytes {
-        e.num("bytes", b);
+        put(out, ",\"bytes\":");
+        num(out, b);
     }
-    e.close();
+    out.push(b'}');
 }
 
-fn network(o: &mut Obj, transport: Option<&str>, type_: Option<&str>, direction: Option<&str>) {
-    let mut n = o.obj("network");
-    if let Some(t) = transport {
-        n.str("transport", t);
+/// `,"network":{…}`, each field when known.
+fn network(
+    out: &mut Vec<u8>,
+    transport: Option<&str>,
+    type_: Option<&str>,
+    direction: Option<&str>,
+) {
+    put(out, ",\"network\":{");
+    let mut sep = "";
+    for (key, value) in [
+        ("\"transport\":", transport),
+        ("\"type\":", type_),
+        ("\"direction\":", direction),
+    ] {
+        if let Some(v) = value {
+            put(out, sep);
+            put(out, key);
+            text(out, v);
+            sep = ",";
+        }
     }
-    if let Some(t) = type_ {
-        n.str("type", t);
-    }
-    if let Some(d) = direction {
-        n.str("direction", d);
-    }
-    n.close();
+    out.push(b'}');
 }
 
-fn error(o: &mut Obj, errno: i32) {
-    let mut e = o.obj("error");
-    e.str("code", &errno::code(errno));
-    e.str("message", &errno::message(errno));
-    e.close();
+fn error(out: &mut Vec<u8>, errno: i32) {
+    put(out, ",\"error\":{\"code\":");
+    text(out, &errno::code(errno));
+    put(out, ",\"message\":");
+    text(out, &errno::message(errno));
+    out.push(b'}');
 }
 
-/// What `direct` writes for a record, taken apart.
+/// What `write_hot` writes for a record, taken apart.
 enum Hot<'a> {
     Connect(&'a ConnectInfo, &'static str),
     Accept(&'a SockInfo),
     Disconnect(&'a DisconnectInfo),
 }
 
+impl Hot<'_> {
+    /// The `event` block up to its action (its kind, category and type are fixed per action).
+    fn event(&self) -> &'static str {
+        match self {
+            Hot::Connect(_, "send") => {
+                r#"{"kind":"event","category":["network"],"type":["connection","start"],"action":"send""#
+            }
+            Hot::Connect(..) => {
+                r#"{"kind":"event","category":["network"],"type":["connection","start"],"action":"connect""#
+            }
+            Hot::Accept(_) => {
+                r#"{"kind":"event","category":["network"],"type":["connection","start"],"action":"accept""#
+            }
+            Hot::Disconnect(_) => {
+                r#"{"kind":"event","category":["network"],"type":["connection","end"],"action":"disconnect""#
+            }
+        }
+    }
+
+    fn outcome(&self) -> Option<&'static str> {
+        match self {
+            Hot::Connect(_, "send") | Hot::Accept(_) => Some("success"),
+            Hot::Connect(c, _) if c.unknown => Some("unknown"),
+            Hot::Connect(c, _) if c.errno.is_some() => Some("failure"),
+            Hot::Connect(..) => Some("success"),
+            Hot::Disconnect(_) => None,
+        }
+    }
+}
+
 impl Renderer {
     /// Writes `r`'s line into `out` if it is one of the lines this file writes (see above);
     /// false, with `out` untouched, for every other record.
     pub fn write_hot(&self, r: &Record, out: &mut Vec<u8>) -> bool {
-        if r.session.is_some() {
-            return false;
-        }
         let hot = match &r.what {
             What::Connect(c) if !matches!(c.destination, Some(Address::Unix(_))) => {
                 Hot::Connect(c, "connect")
@@ -128,49 +134,35 @@ impl Renderer {
             What::Disconnect(d) if !d.owner_unknown => Hot::Disconnect(d),
             _ => return false,
         };
-        let (ProcessBlock::Written(process), process_ext) = self.known_process(r) else {
+        let Some((process, process_ext)) = self.known_process_json(r) else {
             return false;
         };
-        let mut o = Obj::open(out);
-        o.str("@timestamp", &format_epoch_ns(r.time));
-        {
-            let mut e = o.obj("event");
-            e.str("kind", "event");
-            e.raw("category", r#"["network"]"#);
-            let (types, action, outcome, duration) = match &hot {
-                Hot::Connect(c, action) => {
-                    let outcome = if *action == "send" || !(c.unknown || c.errno.is_some()) {
-                        "success"
-                    } else if c.unknown {
-                        "unknown"
-                    } else {
-                        "failure"
-                    };
-                    (r#"["connection","start"]"#, *action, Some(outcome), None)
-                }
-                Hot::Accept(_) => (r#"["connection","start"]"#, "accept", Some("success"), None),
-                Hot::Disconnect(d) => (r#"["connection","end"]"#, "disconnect", None, d.duration),
-            };
-            e.raw("type", types);
-            e.str("action", action);
-            if let Some(outcome) = outcome {
-                e.str("outcome", outcome);
-            }
-            if let Some(d) = duration {
-                e.num("duration", d);
-            }
-            e.close();
+        out.reserve(1024 + process.get().len());
+        put(out, "{\"@timestamp\":\"");
+        write_epoch_ns(out, r.time);
+        put(out, "\",\"event\":");
+        put(out, hot.event());
+        if let Some(outcome) = hot.outcome() {
+            put(out, ",\"outcome\":");
+            text(out, outcome);
         }
+        if let Hot::Disconnect(DisconnectInfo {
+            duration: Some(d), ..
+        }) = hot
         {
-            let mut h = o.obj("host");
-            h.raw("hostname", self.host.hostname.get());
-            h.close();
+            put(out, ",\"duration\":");
+            num(out, *d);
         }
-        o.raw("process", process.get());
+        put(out, "},\"host\":{\"hostname\":");
+        put(out, self.host.hostname.get());
+        put(out, "},\"process\":");
+        put(out, process.get());
         if let Some(c) = r.process.placement.as_deref().and_then(container_json) {
-            o.raw("container", c.get());
+            put(out, ",\"container\":");
+            put(out, c.get());
         }
-        let mut ext = NetworkExt::default();
+        // `monitor.network.*`, whose fields these lines have in this order
+        let (mut nonblocking, mut connect_duration, mut fd) = (false, None, None);
         match &hot {
             Hot::Connect(c, _) => {
                 let dest = match c.destination {
@@ -179,37 +171,31 @@ impl Renderer {
                 };
                 if let Some(dest) = dest {
                     if let Some(src) = c.source {
-                        endpoint(&mut o, "source", src, None);
+                        endpoint(out, ",\"source\":", src, None);
                     }
-                    endpoint(&mut o, "destination", dest, None);
+                    endpoint(out, ",\"destination\":", dest, None);
                 }
-                network(
-                    &mut o,
-                    c.transport,
-                    dest.as_ref().map(ip_type),
-                    Some("egress"),
-                );
+                network(out, c.transport, dest.as_ref().map(ip_type), Some("egress"));
                 if let Some(errno) = c.errno {
-                    error(&mut o, errno);
+                    error(out, errno);
                 }
-                ext.nonblocking = c.nonblocking.then_some(true);
-                ext.connect_duration_ns = c.connect_duration_ns;
-                ext.fd = Some(c.fd);
+                (nonblocking, connect_duration, fd) =
+                    (c.nonblocking, c.connect_duration_ns, Some(c.fd));
             }
             Hot::Accept(a) => {
                 if let Some(remote) = a.remote {
-                    endpoint(&mut o, "source", remote, None);
+                    endpoint(out, ",\"source\":", remote, None);
                 }
                 if let Some(local) = a.local {
-                    endpoint(&mut o, "destination", local, None);
+                    endpoint(out, ",\"destination\":", local, None);
                 }
                 network(
-                    &mut o,
+                    out,
                     a.transport,
                     a.local.as_ref().map(ip_type),
                     Some("ingress"),
                 );
-                ext.fd = Some(a.fd);
+                fd = Some(a.fd);
             }
             Hot::Disconnect(d) => {
                 let local = (d.local, Some(d.bytes_sent));
@@ -218,27 +204,39 @@ impl Renderer {
                     Some(Direction::Ingress) => (remote, local),
                     _ => (local, remote),
                 };
-                endpoint(&mut o, "source", src.0, src.1);
-                endpoint(&mut o, "destination", dst.0, dst.1);
+                endpoint(out, ",\"source\":", src.0, src.1);
+                endpoint(out, ",\"destination\":", dst.0, dst.1);
                 network(
-                    &mut o,
+                    out,
                     Some("tcp"),
                     Some(ip_type(&d.local)),
                     d.direction.map(direction_name),
                 );
                 if d.errno != 0 {
-                    error(&mut o, d.errno);
+                    error(out, d.errno);
                 }
             }
         }
-        {
-            let mut m = o.obj("monitor");
-            // the blocks every line shares, serialized from the same structs
-            let _ = ndjson::write(m.key("process"), &process_ext);
-            let _ = ndjson::write(m.key("network"), &ext);
-            m.close();
+        put(out, ",\"monitor\":{\"process\":");
+        put(out, process_ext.get());
+        put(out, ",\"network\":{");
+        let mut sep = "";
+        if nonblocking {
+            put(out, "\"nonblocking\":true");
+            sep = ",";
         }
-        o.close();
+        if let Some(ns) = connect_duration {
+            put(out, sep);
+            put(out, "\"connect_duration_ns\":");
+            num(out, ns);
+            sep = ",";
+        }
+        if let Some(fd) = fd {
+            put(out, sep);
+            put(out, "\"fd\":");
+            num(out, fd);
+        }
+        put(out, "}}}");
         true
     }
 }
@@ -390,8 +388,16 @@ mod tests {
             foreign_ns: true,
             json: Default::default(),
         }));
+        // the same process (its `process.*` block reused) under another task name, and moved
+        // into the container: `monitor.process.*` follows
+        let mut renamed = plain.clone();
+        renamed.comm = Some(*b"worker\0\0\0\0\0\0\0\0\0\0");
+        let moved = Proc {
+            placement: contained.placement.clone(),
+            ..renamed.clone()
+        };
         let mut written = 0;
-        for p in [&plain, &odd, &contained] {
+        for p in [&plain, &odd, &contained, &renamed, &moved, &plain] {
             for rec in records(p) {
                 // twice: the first line writes the process block, the second reuses it
                 for _ in 0..2 {
@@ -401,7 +407,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(written, 66);
+        assert_eq!(written, 132);
     }
 
     /// Lines this file does not write are left to `Renderer::line`.

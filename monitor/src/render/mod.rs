@@ -35,7 +35,17 @@ pub struct Renderer {
     /// The `process.*` block last written for each process, with the process as it was then:
     /// reused while the process is unchanged, since a server writes the same block on every
     /// connection line.
-    written: RefCell<foldhash::HashMap<u32, (Proc, Json)>>,
+    written: RefCell<foldhash::HashMap<u32, Written>>,
+}
+
+/// A process's blocks as its last line wrote them.
+struct Written {
+    /// The process they were written for.
+    process: Proc,
+    /// `process.*`.
+    block: Json,
+    /// `monitor.process.*`, once a line written straight into the batch needed it.
+    ext: Option<Json>,
 }
 
 /// Processes whose written block is kept; past this the cache starts over.
@@ -61,17 +71,64 @@ impl Renderer {
             return (known_process_block(p).into(), ext);
         }
         let mut written = self.written.borrow_mut();
-        if let Some((seen, json)) = written.get(&p.pid) {
-            if same_process(seen, p) {
-                return (ProcessBlock::Written(json.clone()), ext);
+        if let Some(w) = written.get(&p.pid) {
+            if same_process(&w.process, p) {
+                return (ProcessBlock::Written(w.block.clone()), ext);
             }
         }
         let json = Json::of(&known_process_block(p));
         if written.len() >= WRITTEN_MAX {
             written.clear();
         }
-        written.insert(p.pid, (p.clone(), json.clone()));
+        written.insert(
+            p.pid,
+            Written {
+                process: p.clone(),
+                block: json.clone(),
+                ext: None,
+            },
+        );
         (ProcessBlock::Written(json), ext)
+    }
+
+    /// [`Self::known_process`] as JSON text, both blocks reused while the process is
+    /// unchanged: `process.*`, and `monitor.process.*` (which also shows the task name and
+    /// the namespaces). `None` for a record of a login session.
+    pub(crate) fn known_process_json(&self, rec: &Record) -> Option<(Json, Json)> {
+        if rec.session.is_some() {
+            return None;
+        }
+        let p = &rec.process;
+        let mut written = self.written.borrow_mut();
+        if let Some(w) = written.get_mut(&p.pid) {
+            if same_process(&w.process, p) {
+                let ext = match &w.ext {
+                    Some(ext) if same_ext(&w.process, p) => ext.clone(),
+                    _ => {
+                        // the block is still this process's: keep it, with this ext
+                        let ext = Json::of(&process_ext(p));
+                        w.process = p.clone();
+                        w.ext = Some(ext.clone());
+                        ext
+                    }
+                };
+                return Some((w.block.clone(), ext));
+            }
+        }
+        let block = Json::of(&known_process_block(p));
+        let ext = Json::of(&process_ext(p));
+        if written.len() >= WRITTEN_MAX {
+            written.clear();
+        }
+        written.insert(
+            p.pid,
+            Written {
+                process: p.clone(),
+                block: block.clone(),
+                ext: Some(ext.clone()),
+            },
+        );
+        Some((block, ext))
     }
 
     /// The ECS line of a record, with its session block. `None` for records `watch` does not
@@ -171,6 +228,17 @@ fn same_process(a: &Proc, b: &Proc) -> bool {
         && a.audit == b.audit
         && same_image(&a.image, &b.image)
         && same_parent
+}
+
+/// True when two processes the block of one serves for (`same_process`) also show the same
+/// `monitor.process.*`: same task name and placement.
+fn same_ext(a: &Proc, b: &Proc) -> bool {
+    let same_placement = match (&a.placement, &b.placement) {
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y),
+        (None, None) => true,
+        _ => false,
+    };
+    a.comm == b.comm && same_placement
 }
 
 fn id_name(id: &Id) -> IdName {

@@ -41,24 +41,34 @@ pub fn endpoint(addr: SocketAddr) -> Endpoint {
 
 /// An address as text. IPv4 by hand: `Display` goes through the formatter's padding machinery,
 /// which cost more than the rest of a connection's line.
-pub(super) fn ip_text(ip: IpAddr) -> String {
-    let IpAddr::V4(v4) = ip else {
+fn ip_text(ip: IpAddr) -> String {
+    let IpAddr::V4(_) = ip else {
         return ip.to_string();
     };
-    let mut s = String::with_capacity(15);
+    let mut s = Vec::with_capacity(15);
+    write_ip(&mut s, ip);
+    // digits and dots only
+    s.into_iter().map(char::from).collect()
+}
+
+/// [`ip_text`] appended to `out`.
+pub(super) fn write_ip(out: &mut Vec<u8>, ip: IpAddr) {
+    let IpAddr::V4(v4) = ip else {
+        let _ = std::io::Write::write_fmt(out, format_args!("{ip}"));
+        return;
+    };
     for (i, octet) in v4.octets().into_iter().enumerate() {
         if i > 0 {
-            s.push('.');
+            out.push(b'.');
         }
         if octet >= 100 {
-            s.push(char::from(b'0' + octet / 100));
+            out.push(b'0' + octet / 100);
         }
         if octet >= 10 {
-            s.push(char::from(b'0' + octet / 10 % 10));
+            out.push(b'0' + octet / 10 % 10);
         }
-        s.push(char::from(b'0' + octet % 10));
+        out.push(b'0' + octet % 10);
     }
-    s
 }
 
 pub(super) fn ip_type(addr: &SocketAddr) -> &'static str {

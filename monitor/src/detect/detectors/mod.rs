@@ -99,6 +99,30 @@ impl Detector {
         )
     }
 
+    /// Whether the detector can match a record of this kind at all: checked before `judge`,
+    /// which each record of a storm would otherwise reach for every rule. (Each detector
+    /// still checks the kind itself; every detector's tests go through this check.)
+    pub fn looks_at(self, what: &What) -> bool {
+        match self {
+            Detector::LoginAfterFailures
+            | Detector::BruteForce
+            | Detector::RootLogin
+            | Detector::NewSourceLogin
+            | Detector::LogInjection
+            | Detector::SudoFailures => matches!(what, What::Auth(_)),
+            Detector::ExecFromWritableDir
+            | Detector::ExecFromMemory
+            | Detector::ExecOfDeletedFile
+            | Detector::DownloadAndExecute
+            | Detector::ServiceSpawnedShell => matches!(what, What::Exec(_)),
+            Detector::ShellNetworkConnection => matches!(what, What::Connect(_)),
+            Detector::NewListener => matches!(what, What::Listen(_)),
+            Detector::RawSocket => matches!(what, What::Socket(_)),
+            // a task name in brackets, on any record
+            Detector::KernelThreadMimicry => true,
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|d| d.name() == name)
     }
