@@ -189,7 +189,12 @@ impl Output {
             return;
         }
         let lines = std::mem::take(&mut self.batch_lines);
-        let next = self.shared.take_spare();
+        let mut next = self.shared.take_spare();
+        if self.batch.len() >= BATCH_BYTES {
+            // a storm: the next batch will fill too, and grown from a small buffer it would be
+            // copied five times on the way
+            next.reserve(BATCH_BYTES + BATCH_BYTES / 4);
+        }
         let buf = std::mem::replace(&mut self.batch, next);
         let Some(tx) = &self.tx else { return };
         let len = buf.len();

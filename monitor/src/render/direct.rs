@@ -396,8 +396,15 @@ mod tests {
             placement: contained.placement.clone(),
             ..renamed.clone()
         };
+        // a connection's end carries no task name: the server's lines alternate
+        let unnamed = Proc {
+            comm: None,
+            ..plain.clone()
+        };
         let mut written = 0;
-        for p in [&plain, &odd, &contained, &renamed, &moved, &plain] {
+        for p in [
+            &plain, &odd, &contained, &renamed, &moved, &plain, &unnamed, &plain, &unnamed,
+        ] {
             for rec in records(p) {
                 // twice: the first line writes the process block, the second reuses it
                 for _ in 0..2 {
@@ -407,7 +414,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(written, 132);
+        assert_eq!(written, 198);
     }
 
     /// Lines this file does not write are left to `Renderer::line`.

@@ -44,9 +44,14 @@ struct Written {
     process: Proc,
     /// `process.*`.
     block: Json,
-    /// `monitor.process.*`, once a line written straight into the batch needed it.
-    ext: Option<Json>,
+    /// `monitor.process.*` as lines written straight into the batch needed it: one per task
+    /// name seen (a server's own calls carry it, its connections' ends do not), for the
+    /// placement of `process`.
+    exts: Vec<(Option<[u8; 16]>, Json)>,
 }
+
+/// Task names whose `monitor.process.*` is kept per process (threads may differ).
+const EXTS_MAX: usize = 4;
 
 /// Processes whose written block is kept; past this the cache starts over.
 const WRITTEN_MAX: usize = 4096;
@@ -85,7 +90,7 @@ impl Renderer {
             Written {
                 process: p.clone(),
                 block: json.clone(),
-                ext: None,
+                exts: Vec::new(),
             },
         );
         (ProcessBlock::Written(json), ext)
@@ -102,13 +107,19 @@ impl Renderer {
         let mut written = self.written.borrow_mut();
         if let Some(w) = written.get_mut(&p.pid) {
             if same_process(&w.process, p) {
-                let ext = match &w.ext {
-                    Some(ext) if same_ext(&w.process, p) => ext.clone(),
-                    _ => {
-                        // the block is still this process's: keep it, with this ext
+                if !same_placement(&w.process, p) {
+                    // the block is still this process's; what it shows of its place is not
+                    w.process = p.clone();
+                    w.exts.clear();
+                }
+                let ext = match w.exts.iter().find(|(comm, _)| *comm == p.comm) {
+                    Some((_, ext)) => ext.clone(),
+                    None => {
                         let ext = Json::of(&process_ext(p));
-                        w.process = p.clone();
-                        w.ext = Some(ext.clone());
+                        if w.exts.len() >= EXTS_MAX {
+                            w.exts.clear();
+                        }
+                        w.exts.push((p.comm, ext.clone()));
                         ext
                     }
                 };
@@ -125,7 +136,7 @@ impl Renderer {
             Written {
                 process: p.clone(),
                 block: block.clone(),
-                ext: Some(ext.clone()),
+                exts: vec![(p.comm, ext.clone())],
             },
         );
         Some((block, ext))
@@ -230,15 +241,14 @@ fn same_process(a: &Proc, b: &Proc) -> bool {
         && same_parent
 }
 
-/// True when two processes the block of one serves for (`same_process`) also show the same
-/// `monitor.process.*`: same task name and placement.
-fn same_ext(a: &Proc, b: &Proc) -> bool {
-    let same_placement = match (&a.placement, &b.placement) {
+/// True when two processes the block of one serves for (`same_process`) are placed alike: with
+/// the same task name, they show the same `monitor.process.*`.
+fn same_placement(a: &Proc, b: &Proc) -> bool {
+    match (&a.placement, &b.placement) {
         (Some(x), Some(y)) => Arc::ptr_eq(x, y),
         (None, None) => true,
         _ => false,
-    };
-    a.comm == b.comm && same_placement
+    }
 }
 
 fn id_name(id: &Id) -> IdName {
