@@ -67,6 +67,8 @@ pub struct Pipeline {
     pub auth: AuthCounts,
     /// Containers seen, and where processes run.
     pub containers: Containers,
+    /// The precision of the start times of processes found in /proc.
+    start_tick_ns: u64,
 }
 
 impl Pipeline {
@@ -86,6 +88,7 @@ impl Pipeline {
             auth: AuthCounts::default(),
             containers: Containers::new(Roots::default(), &proc_root),
             proc_root,
+            start_tick_ns: crate::state::proc_scan::tick_ns(),
         }
     }
 
@@ -269,6 +272,8 @@ impl Pipeline {
             KernelEvent::Exit(x) => Some(self.exit(&x, ends)),
             KernelEvent::Sock(s) => {
                 self.place(s.header.pid, &s.task);
+                self.table
+                    .refine_start(s.header.pid, s.task.start_ns, self.start_tick_ns);
                 self.sock_event(&s)
             }
             KernelEvent::TcpState(t) => self.tcp_state(&t),

@@ -29,6 +29,11 @@ pub struct ProcEntry {
     pub cgroup: String,
 }
 
+/// The precision of a start time read from /proc (one clock tick), ns.
+pub fn tick_ns() -> u64 {
+    1_000_000_000 / clock_ticks()
+}
+
 fn clock_ticks() -> u64 {
     // SAFETY: sysconf has no preconditions.
     let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };

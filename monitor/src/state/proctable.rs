@@ -104,6 +104,19 @@ impl ProcTable {
         self.procs.get(&pid)
     }
 
+    /// The exact start of a process found in /proc, from a kernel event about it: /proc gives
+    /// it in clock ticks (`tick_ns`, 10 ms), the kernel in ns. Only within that tick after the
+    /// one known (a start further off is not this process's). Without it, lines made from the
+    /// table (a connection's end) and lines made from a kernel event (its start) would show
+    /// two start times for one process.
+    pub fn refine_start(&mut self, pid: u32, start_ns: u64, tick_ns: u64) {
+        if let Some(p) = self.procs.get_mut(&pid) {
+            if start_ns > p.start_ns && start_ns - p.start_ns < tick_ns {
+                p.start_ns = start_ns;
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.procs.len()
     }
@@ -221,6 +234,31 @@ mod tests {
             args_truncated: false,
             ..Default::default()
         })
+    }
+
+    #[test]
+    fn a_found_process_learns_its_exact_start_from_the_kernel() {
+        let mut t = ProcTable::new(1_000, 100);
+        let found = |pid| ProcEntry {
+            pid,
+            ppid: 1,
+            creds: Creds::default(),
+            start_ns: 1_230_000_000,
+            cpu_ns: 0,
+            rss_kib: 0,
+            comm: b"nginx".to_vec(),
+            exe: Some(b"/usr/sbin/nginx".to_vec()),
+            args: Vec::new(),
+            kernel_thread: false,
+            cgroup: String::new(),
+        };
+        t.seed(vec![found(10), found(11)], |_| None);
+        t.refine_start(10, 1_234_567_890, 10_000_000);
+        assert_eq!(t.get(10).unwrap().start_ns, 1_234_567_890);
+        // not within the tick /proc rounded to: another process's
+        t.refine_start(11, 1_240_000_001, 10_000_000);
+        t.refine_start(11, 1_229_999_999, 10_000_000);
+        assert_eq!(t.get(11).unwrap().start_ns, 1_230_000_000);
     }
 
     #[test]
