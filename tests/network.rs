@@ -467,6 +467,36 @@ fn startup_snapshot_lists_listeners_and_connections_and_their_end_is_attributed(
     );
 }
 
+/// A process that was running before the monitor (found in /proc, whose start it gives in
+/// 10 ms ticks) shows one start time on all its lines: those made from a kernel event (connect,
+/// accept) and those made from the process table (a connection's end).
+#[test]
+fn a_process_found_at_start_shows_one_start_time() {
+    let m = Monitor::start(&[]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let client = TcpStream::connect(addr).unwrap();
+    let (server_side, peer) = listener.accept().unwrap();
+    drop(client);
+    drop(server_side);
+    let mine = |l: &Value| l["process"]["pid"] == me() && ports(l) == (peer.port(), addr.port());
+    let lines: Vec<Value> = ["connect", "accept"]
+        .into_iter()
+        .map(|a| m.wait_for(a, T, |l| action(l) == a && mine(l)))
+        .chain(["egress", "ingress"].into_iter().map(|d| {
+            m.wait_for("disconnect", T, |l| {
+                action(l) == "disconnect" && l["network"]["direction"] == d && mine(l)
+            })
+        }))
+        .collect();
+    m.stop();
+    let start = &lines[0]["process"]["start"];
+    assert!(start.is_string(), "{}", lines[0]);
+    for l in &lines {
+        assert_eq!(&l["process"]["start"], start, "{l}");
+    }
+}
+
 #[test]
 fn connection_storm_loses_nothing() {
     // every connection its own lines (by default a flood is summarised)
