@@ -55,15 +55,10 @@ impl Clock {
 }
 
 pub fn format_epoch_ns(ns: i128) -> String {
-    let secs = ns.div_euclid(1_000_000_000) as i64;
-    let nanos = ns.rem_euclid(1_000_000_000) as u32;
-    if let Some(b) = format_fast(secs, nanos) {
-        // only ASCII digits and separators were written
-        return b.iter().map(|&c| char::from(c)).collect();
-    }
-    DateTime::<Utc>::from_timestamp(secs, nanos)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Nanos, true)
+    let mut s = Vec::with_capacity(30);
+    write_epoch_ns(&mut s, ns);
+    // ASCII only
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// [`format_epoch_ns`] appended to `out` (no allocation in the common case).
@@ -72,7 +67,12 @@ pub fn write_epoch_ns(out: &mut Vec<u8>, ns: i128) {
     let nanos = ns.rem_euclid(1_000_000_000) as u32;
     match format_fast(secs, nanos) {
         Some(b) => out.extend_from_slice(&b),
-        None => out.extend_from_slice(format_epoch_ns(ns).as_bytes()),
+        None => out.extend_from_slice(
+            DateTime::<Utc>::from_timestamp(secs, nanos)
+                .unwrap_or_default()
+                .to_rfc3339_opts(SecondsFormat::Nanos, true)
+                .as_bytes(),
+        ),
     }
 }
 

@@ -131,20 +131,28 @@ impl Output {
 
     /// Appends one line to the current batch.
     fn append<T: Serialize>(&mut self, line: &T) {
+        // our writer first (the same bytes, cheaper), serde_json for what it does not take;
+        // serializing our own structs to memory cannot fail but for a bug: never panic
+        self.append_with(|out| {
+            let len = out.len();
+            crate::render::ndjson::write(out, line).is_ok() || {
+                out.truncate(len);
+                serde_json::to_writer(out, line).is_ok()
+            }
+        });
+    }
+
+    /// Appends the line `write` puts at the end of the batch, if it writes one (true); never
+    /// half a line.
+    fn append_with(&mut self, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
         let len = self.batch.len();
-        // serializing our own structs to memory cannot fail but for a bug: never panic, and
-        // never leave half a line behind
-        // our writer first (the same bytes, cheaper); serde_json for what it does not take
-        let written = crate::render::ndjson::write(&mut self.batch, line).is_ok() || {
+        if !write(&mut self.batch) {
             self.batch.truncate(len);
-            serde_json::to_writer(&mut self.batch, line).is_ok()
-        };
-        if written {
-            self.batch.push(b'\n');
-            self.batch_lines += 1;
-        } else {
-            self.batch.truncate(len);
+            return false;
         }
+        self.batch.push(b'\n');
+        self.batch_lines += 1;
+        true
     }
 
     /// Adds a line to the batch; a full batch is handed off (or shed, if the queue is full).
@@ -155,15 +163,9 @@ impl Output {
 
     /// Adds the line `write` puts at the end of the batch, if it writes one (true).
     pub fn emit_written(&mut self, write: impl FnOnce(&mut Vec<u8>) -> bool) -> bool {
-        let len = self.batch.len();
-        if !write(&mut self.batch) {
-            self.batch.truncate(len);
-            return false;
-        }
-        self.batch.push(b'\n');
-        self.batch_lines += 1;
+        let written = self.append_with(write);
         self.batch_filled();
-        true
+        written
     }
 
     fn batch_filled(&mut self) {

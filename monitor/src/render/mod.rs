@@ -53,6 +53,48 @@ struct Written {
 /// Task names whose `monitor.process.*` is kept per process (threads may differ).
 const EXTS_MAX: usize = 4;
 
+impl Written {
+    fn of(p: &Proc) -> Self {
+        Self {
+            process: p.clone(),
+            block: Json::of(&known_process_block(p)),
+            exts: Vec::new(),
+        }
+    }
+
+    /// `monitor.process.*` of `p`, a process this entry's block serves for: made once per task
+    /// name (and again when the process moved).
+    fn ext(&mut self, p: &Proc) -> Json {
+        if !same_placement(&self.process, p) {
+            // the block is still this process's; what it shows of its place is not
+            self.process = p.clone();
+            self.exts.clear();
+        }
+        if let Some((_, ext)) = self.exts.iter().find(|(comm, _)| *comm == p.comm) {
+            return ext.clone();
+        }
+        let ext = Json::of(&process_ext(p));
+        if self.exts.len() >= EXTS_MAX {
+            self.exts.clear();
+        }
+        self.exts.push((p.comm, ext.clone()));
+        ext
+    }
+}
+
+/// The written blocks of `p`: its process's entry while the process is unchanged, else a new
+/// one (the cache starts over when full).
+fn written_for<'a>(written: &'a mut foldhash::HashMap<u32, Written>, p: &Proc) -> &'a mut Written {
+    if written.len() >= WRITTEN_MAX && !written.contains_key(&p.pid) {
+        written.clear();
+    }
+    let w = written.entry(p.pid).or_insert_with(|| Written::of(p));
+    if !same_process(&w.process, p) {
+        *w = Written::of(p);
+    }
+    w
+}
+
 /// Processes whose written block is kept; past this the cache starts over.
 const WRITTEN_MAX: usize = 4096;
 
@@ -76,24 +118,8 @@ impl Renderer {
             return (known_process_block(p).into(), ext);
         }
         let mut written = self.written.borrow_mut();
-        if let Some(w) = written.get(&p.pid) {
-            if same_process(&w.process, p) {
-                return (ProcessBlock::Written(w.block.clone()), ext);
-            }
-        }
-        let json = Json::of(&known_process_block(p));
-        if written.len() >= WRITTEN_MAX {
-            written.clear();
-        }
-        written.insert(
-            p.pid,
-            Written {
-                process: p.clone(),
-                block: json.clone(),
-                exts: Vec::new(),
-            },
-        );
-        (ProcessBlock::Written(json), ext)
+        let w = written_for(&mut written, p);
+        (ProcessBlock::Written(w.block.clone()), ext)
     }
 
     /// [`Self::known_process`] as JSON text, both blocks reused while the process is
@@ -105,41 +131,9 @@ impl Renderer {
         }
         let p = &rec.process;
         let mut written = self.written.borrow_mut();
-        if let Some(w) = written.get_mut(&p.pid) {
-            if same_process(&w.process, p) {
-                if !same_placement(&w.process, p) {
-                    // the block is still this process's; what it shows of its place is not
-                    w.process = p.clone();
-                    w.exts.clear();
-                }
-                let ext = match w.exts.iter().find(|(comm, _)| *comm == p.comm) {
-                    Some((_, ext)) => ext.clone(),
-                    None => {
-                        let ext = Json::of(&process_ext(p));
-                        if w.exts.len() >= EXTS_MAX {
-                            w.exts.clear();
-                        }
-                        w.exts.push((p.comm, ext.clone()));
-                        ext
-                    }
-                };
-                return Some((w.block.clone(), ext));
-            }
-        }
-        let block = Json::of(&known_process_block(p));
-        let ext = Json::of(&process_ext(p));
-        if written.len() >= WRITTEN_MAX {
-            written.clear();
-        }
-        written.insert(
-            p.pid,
-            Written {
-                process: p.clone(),
-                block: block.clone(),
-                exts: vec![(p.comm, ext.clone())],
-            },
-        );
-        Some((block, ext))
+        let w = written_for(&mut written, p);
+        let ext = w.ext(p);
+        Some((w.block.clone(), ext))
     }
 
     /// The ECS line of a record, with its session block. `None` for records `watch` does not

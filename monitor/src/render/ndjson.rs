@@ -403,57 +403,30 @@ impl<'a, 'b> ser::Serializer for &'b mut Writer<'a> {
     }
 }
 
-impl ser::SerializeSeq for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
+/// The compounds whose members are values (`[a,b]`, or a variant's array).
+macro_rules! element_compounds {
+    ($($compound:ident :: $add:ident),+) => {$(
+        impl ser::$compound for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
+            fn $add<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
+                self.element(value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeTuple for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
-
-impl ser::SerializeTupleVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
-
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), Error> {
-        self.element(value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
-}
+element_compounds!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
 
 impl ser::SerializeMap for Compound<'_, '_> {
     type Ok = ();
@@ -475,38 +448,32 @@ impl ser::SerializeMap for Compound<'_, '_> {
     }
 }
 
-impl ser::SerializeStruct for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
+/// The compounds whose members are our structs' named fields (`{"a":…}`, or a variant's).
+macro_rules! field_compounds {
+    ($($compound:ident),+) => {$(
+        impl ser::$compound for Compound<'_, '_> {
+            type Ok = ();
+            type Error = Error;
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), Error> {
+                self.field(key, value)
+            }
 
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
+            fn end(self) -> Result<(), Error> {
+                self.finish()
+            }
+        }
+    )+};
 }
 
-impl ser::SerializeStructVariant for Compound<'_, '_> {
-    type Ok = ();
-    type Error = Error;
+field_compounds!(SerializeStruct, SerializeStructVariant);
 
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), Error> {
-        self.field(key, value)
-    }
-
-    fn end(self) -> Result<(), Error> {
-        self.finish()
-    }
+fn unsupported(what: &str) -> Error {
+    Error(format!("{what}: unsupported value"))
 }
 
 /// Serializers that take one kind of value and refuse the rest: a map key (a string, or an
@@ -514,7 +481,7 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
 macro_rules! refuse {
     ($what:literal; $($method:ident($($arg:ty),*)),* $(,)?) => {
         $(fn $method(self, $(_: $arg),*) -> Result<(), Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         })*
     };
 }
@@ -530,7 +497,7 @@ macro_rules! refuse_compounds {
         type SerializeStructVariant = ser::Impossible<(), Error>;
 
         fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -538,7 +505,7 @@ macro_rules! refuse_compounds {
             _: &'static str,
             _: &T,
         ) -> Result<(), Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_newtype_variant<T: Serialize + ?Sized>(
@@ -548,15 +515,15 @@ macro_rules! refuse_compounds {
             _: &'static str,
             _: &T,
         ) -> Result<(), Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_tuple_struct(
@@ -564,7 +531,7 @@ macro_rules! refuse_compounds {
             _: &'static str,
             _: usize,
         ) -> Result<Self::SerializeTupleStruct, Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_tuple_variant(
@@ -574,11 +541,11 @@ macro_rules! refuse_compounds {
             _: &'static str,
             _: usize,
         ) -> Result<Self::SerializeTupleVariant, Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_struct(
@@ -586,7 +553,7 @@ macro_rules! refuse_compounds {
             _: &'static str,
             _: usize,
         ) -> Result<Self::SerializeStruct, Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
 
         fn serialize_struct_variant(
@@ -596,7 +563,7 @@ macro_rules! refuse_compounds {
             _: &'static str,
             _: usize,
         ) -> Result<Self::SerializeStructVariant, Error> {
-            Err(Error(concat!($what, ": unsupported value").into()))
+            Err(unsupported($what))
         }
     };
 }

@@ -42,13 +42,10 @@ pub fn endpoint(addr: SocketAddr) -> Endpoint {
 /// An address as text. IPv4 by hand: `Display` goes through the formatter's padding machinery,
 /// which cost more than the rest of a connection's line.
 fn ip_text(ip: IpAddr) -> String {
-    let IpAddr::V4(_) = ip else {
-        return ip.to_string();
-    };
     let mut s = Vec::with_capacity(15);
     write_ip(&mut s, ip);
-    // digits and dots only
-    s.into_iter().map(char::from).collect()
+    // ASCII only
+    String::from_utf8(s).unwrap_or_default()
 }
 
 /// [`ip_text`] appended to `out`.
