@@ -2,6 +2,9 @@
 //! live in `task.rs` (reading the current task) and `emit.rs` (the ring buffer).
 #![no_std]
 #![no_main]
+// `atomic_xadd`: the only atomic add on this target (see `maps::outstanding_add`)
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
 mod emit;
 mod globals;

@@ -76,6 +76,39 @@ pub static SOCK_SCRATCH: PerCpuArray<SockEvent> = PerCpuArray::with_max_entries(
 #[map]
 pub static PENDING_CONNECT: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
 
+/// Upper bounds of what two maps hold, so that programs skip look-ups that cannot find
+/// anything (a hash look-up costs more than the rest of a program that returns early):
+/// [`OUTSTANDING_CONNECTS`] entries of `PENDING_CONNECT`, [`OUTSTANDING_SOCKET_CALLS`] socket()
+/// calls in `PENDING_SOCK`. Raised before an insert, lowered after a removal that found one;
+/// an entry the LRU evicted or an insert that replaced one leaves the count too high, which
+/// only costs the look-ups again — never too low.
+#[map]
+pub static OUTSTANDING: Array<u64> = Array::with_max_entries(2, 0);
+pub const OUTSTANDING_CONNECTS: u32 = 0;
+pub const OUTSTANDING_SOCKET_CALLS: u32 = 1;
+
+/// Adds `delta` (wrapping) to an `OUTSTANDING` count, atomically (programs on every CPU share it).
+#[inline(always)]
+pub fn outstanding_add(slot: u32, delta: u64) {
+    if let Some(p) = OUTSTANDING.get_ptr_mut(slot) {
+        // an atomic add whose result is unused: BPF's XADD (core's atomic types have no
+        // read-modify-write operations on this target)
+        unsafe {
+            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+                p, delta,
+            )
+        };
+    }
+}
+
+/// Whether an `OUTSTANDING` count is 0.
+#[inline(always)]
+pub fn none_outstanding(slot: u32) -> bool {
+    OUTSTANDING
+        .get(slot)
+        .is_some_and(|n| unsafe { core::ptr::read_volatile(n) } == 0)
+}
+
 /// A destination an unconnected UDP socket has sent to: only the first datagram of each
 /// (socket, destination) is reported.
 #[repr(C)]

@@ -23,18 +23,22 @@ use crate::{
     emit::{count_drop, send},
     globals::layout,
     maps::{
-        PendingSock, SentKey, PENDING_CONNECT, PENDING_SCRATCH, PENDING_SOCK, SENT, SOCK_SCRATCH,
-        STATE_GUARD,
+        none_outstanding, outstanding_add, PendingSock, SentKey, OUTSTANDING_CONNECTS,
+        OUTSTANDING_SOCKET_CALLS, PENDING_CONNECT, PENDING_SCRATCH, PENDING_SOCK, SENT,
+        SOCK_SCRATCH, STATE_GUARD,
     },
-    task::{current_task, fill_task_info, header, is_self, read_at, sock_of_fd, zero16, zeroed},
+    task::{
+        current_task, fill_task_info, header, is_self, read_at, sock_of_fd, tp_field, zero16,
+        zeroed,
+    },
 };
 
 fn tid() -> u32 {
     bpf_get_current_pid_tgid() as u32
 }
 
-fn arg<T>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
-    unsafe { ctx.read_at(off as usize) }.map_err(|e| e as i64)
+fn arg<T: Copy>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
+    tp_field(ctx, off)
 }
 
 /// This CPU's pending-call scratch, its fixed fields reset (the address bytes are not: only
@@ -310,10 +314,11 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
 /// already left SYN_SENT) or in a state record (it leaves later) — both when it happens in
 /// between, which userspace takes as one.
 fn in_progress(sk: u64, ev: &mut SockEvent) {
+    outstanding_add(OUTSTANDING_CONNECTS, 1);
     let _ = PENDING_CONNECT.insert(sk, 1, 0);
     let state = read_at::<u8>(sk, layout!(sk_state)).unwrap_or(0) as u32;
     if state != TCP_SYN_SENT {
-        let _ = PENDING_CONNECT.remove(sk);
+        let _ = answered(sk);
         ev.sk_state = state as u16;
         if state == TCP_CLOSE {
             ev.sk_err = read_at::<i32>(sk, layout!(sk_err)).unwrap_or(0);
@@ -547,24 +552,22 @@ fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
 #[tracepoint(category = "syscalls", name = "sys_enter_socket")]
 pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
-        if is_self() {
-            return Ok(());
-        }
         let family: i64 = arg(&ctx, layout!(tp_socket_family))?;
         let sock_type: i64 = arg(&ctx, layout!(tp_socket_type))?;
-        let protocol: i64 = arg(&ctx, layout!(tp_socket_protocol))?;
         let base_type = (sock_type & 0xf) as u16;
         let family = family as u16;
         // packet sockets of any type, and raw IP sockets (not e.g. netlink's SOCK_RAW)
         let raw_ip = base_type == SOCK_RAW && (family == AF_INET || family == AF_INET6);
-        if family != AF_PACKET && !raw_ip {
+        if family != AF_PACKET && !raw_ip || is_self() {
             return Ok(());
         }
+        let protocol: i64 = arg(&ctx, layout!(tp_socket_protocol))?;
         let Some(pending) = empty_pending() else {
             return Err(-1);
         };
         pending.args = (family as u32) | ((base_type as u32) << 16);
         pending.protocol = protocol as u32;
+        outstanding_add(OUTSTANDING_SOCKET_CALLS, 1);
         store(pending)
     })();
     0
@@ -573,12 +576,17 @@ pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_exit_socket")]
 pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
+        // every socket() returns here: no look-up unless a raw or packet one is on its way
+        if none_outstanding(OUTSTANDING_SOCKET_CALLS) {
+            return Ok(());
+        }
         let Some(pending) = take_pending() else {
             return Ok(());
         };
         if pending.args == 0 {
             return Ok(());
         }
+        outstanding_add(OUTSTANDING_SOCKET_CALLS, u64::MAX);
         let r = ret(&ctx)?;
         let Some(ev) = new_event(EventKind::Socket) else {
             return Ok(());
@@ -639,18 +647,30 @@ pub fn inet_sock_set_state_nested(ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// Takes `sk` out of `PENDING_CONNECT`: whether it was there (a non-blocking connect still
+/// waiting for its answer). No look-up while none can be there: a blocking connect's
+/// SYN_SENT → ESTABLISHED, one of every connection's state changes, would pay for it.
+#[inline(always)]
+fn answered(sk: u64) -> bool {
+    if none_outstanding(OUTSTANDING_CONNECTS) || PENDING_CONNECT.remove(sk).is_err() {
+        return false;
+    }
+    outstanding_add(OUTSTANDING_CONNECTS, u64::MAX);
+    true
+}
+
 /// Whether a state change is reported, decided on the states alone (and, for a connect's
 /// answer, one map look-up): most of a connection's six changes are not.
 #[inline(always)]
 fn wanted(sk: u64, old: u32, new: u32) -> bool {
     match new {
         // the answer to a non-blocking connect; others are reported by connect/accept
-        TCP_ESTABLISHED => old == TCP_SYN_SENT && PENDING_CONNECT.remove(sk).is_ok(),
+        TCP_ESTABLISHED => old == TCP_SYN_SENT && answered(sk),
         // a connection's end; a refused or failed connect only if it was non-blocking (a
         // blocking one's call reports it); a handshake that never completed is not one
         TCP_CLOSE => match old {
             TCP_LISTEN | TCP_CLOSE | TCP_SYN_RECV => false,
-            TCP_SYN_SENT => PENDING_CONNECT.remove(sk).is_ok(),
+            TCP_SYN_SENT => answered(sk),
             _ => true,
         },
         _ => false,

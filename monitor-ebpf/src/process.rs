@@ -26,7 +26,7 @@ use crate::{
     path,
     task::{
         current_task, fill_placement, fill_task_info, header, is_kthread, is_self, parent_tgid,
-        read_at, zeroed,
+        read_at, tp_field, zeroed,
     },
 };
 
@@ -242,7 +242,7 @@ fn send_record(buf: &mut ExecBuf, task: u64, kind: u32) {
     buf.event.cwd_len = cwd_len as u32;
     let len = EXEC_HEADER + fname_len + argv_len + cwd_len;
     let bytes = unsafe { core::slice::from_raw_parts(buf as *const ExecBuf as *const u8, len) };
-    send_bytes(bytes, kind);
+    send_bytes(bytes, kind, buf.event.header.ts_ns);
 }
 
 #[tracepoint(category = "syscalls", name = "sys_enter_execve")]
@@ -266,8 +266,8 @@ fn remember_exec(ctx: &TracePointContext, filename_off: u32, argv_off: u32) -> R
         return Ok(());
     }
     let pending = PendingExec {
-        filename: unsafe { ctx.read_at(filename_off as usize) }?,
-        argv: unsafe { ctx.read_at(argv_off as usize) }?,
+        filename: tp_field(ctx, filename_off)?,
+        argv: tp_field(ctx, argv_off)?,
     };
     let tid = bpf_get_current_pid_tgid() as u32;
     PENDING_EXEC.insert(tid, pending, 0).map_err(|e| e as i64)
@@ -293,7 +293,7 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
         return Ok(());
     };
     let _ = PENDING_EXEC.remove(tid);
-    let ret: i64 = unsafe { ctx.read_at(layout!(tp_sys_exit_ret) as usize) }?;
+    let ret: i64 = tp_field(ctx, layout!(tp_sys_exit_ret))?;
     if ret >= 0 {
         return Ok(());
     }

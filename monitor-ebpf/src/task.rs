@@ -11,6 +11,8 @@ use monitor_common::{
     task::{Placement, TaskInfo, AUDIT_UNSET, CGROUP_NAME_CAP, CGROUP_PARENT_CAP},
 };
 
+use aya_ebpf::{programs::TracePointContext, EbpfContext as _};
+
 use crate::globals::{config, layout};
 
 /// `PF_KTHREAD` from include/linux/sched.h (stable since 2.6).
@@ -64,6 +66,33 @@ pub fn read_at<T>(base: u64, off: u32) -> Result<T, i64> {
         return Err(-1);
     }
     unsafe { bpf_probe_read_kernel((base + off as u64) as *const T).map_err(|e| e as i64) }
+}
+
+/// A field of a classic tracepoint's record, loaded straight from the context.
+/// `TracePointContext::read_at` calls `bpf_probe_read_kernel` for each field: a helper call
+/// that costs more than the rest of a program that returns early. The verifier allows a
+/// context load only at an offset written in the instruction, so each offset a syscall
+/// tracepoint's fields have (8-byte slots after the 8-byte common header and `__syscall_nr`)
+/// gets a load of its own; the verifier knows `off` (from `LAYOUT`, a frozen read-only map)
+/// and follows only the matching one. Any other offset is read with the helper.
+#[inline(always)]
+pub fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
+    const { assert!(core::mem::size_of::<T>() == 8) };
+    let p = ctx.as_ptr() as *const u8;
+    macro_rules! at {
+        ($o:literal) => {
+            unsafe { core::ptr::read_volatile(p.add($o) as *const T) }
+        };
+    }
+    Ok(match off {
+        16 => at!(16),
+        24 => at!(24),
+        32 => at!(32),
+        40 => at!(40),
+        48 => at!(48),
+        MISSING => return Err(-1),
+        _ => unsafe { ctx.read_at(off as usize) }.map_err(|e| e as i64)?,
+    })
 }
 
 #[inline(always)]
