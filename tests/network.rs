@@ -837,3 +837,44 @@ fn unreachable_and_timed_out_connects_name_their_errno() {
     }
     assert_eq!(nonblocking["monitor"]["network"]["nonblocking"], true);
 }
+
+/// A connection carries the kernel's task name and parent at the call (read from the task in
+/// one span with its credentials pointer, and its parent with its group leader): a process
+/// that renamed itself after its exec shows its new name, its exec line the name it had.
+#[test]
+fn a_renamed_process_shows_its_new_task_name_and_its_parent() {
+    let m = Monitor::start(&[]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mk = marker("rename");
+    // PR_SET_NAME is 15; a task name holds 15 bytes
+    let name = format!("rn{:013}", std::process::id());
+    let status = Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import ctypes,socket,sys\n\
+             ctypes.CDLL(None).prctl(15, sys.argv[1].encode(), 0, 0, 0)\n\
+             socket.create_connection(('127.0.0.1', int(sys.argv[2]))).close()",
+            &name,
+            &port.to_string(),
+            &mk,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let connect = m.wait_for("connect", T, |l| connect_to(l, &mk, port));
+    let exec = m.wait_for("exec", T, |l| action(l) == "exec" && has_arg(l, &mk));
+    m.stop();
+    assert_eq!(
+        connect["monitor"]["process"]["comm"],
+        name.as_str(),
+        "{connect}"
+    );
+    assert_eq!(exec["monitor"]["process"]["comm"], "python3", "{exec}");
+    assert_eq!(connect["process"]["parent"]["pid"], me(), "{connect}");
+    assert_eq!(
+        connect["process"]["start"], exec["process"]["start"],
+        "the group leader's start: {connect}"
+    );
+    drop(listener);
+}

@@ -62,6 +62,8 @@ pub struct Layout {
     pub task_signal: u32,
     /// `task_struct.cred` and `cred.euid.val`, `cred.egid.val`.
     pub task_cred: u32,
+    /// `task_struct.comm`.
+    pub task_comm: u32,
     pub cred_euid: u32,
     pub cred_egid: u32,
     /// `signal_struct.live.counter`.
@@ -191,6 +193,7 @@ impl Layout {
             task_sessionid: MISSING,
             task_signal: MISSING,
             task_cred: MISSING,
+            task_comm: MISSING,
             cred_euid: MISSING,
             cred_egid: MISSING,
             signal_live: MISSING,

@@ -146,22 +146,53 @@ pub fn parent_tgid(task: u64) -> u32 {
         .unwrap_or(0)
 }
 
-/// Fills `info` for the current task.
+/// Words of the struct at `base` from offset `first`, in one read (a probe read per field
+/// costs more than the bytes).
+type Span = [u64; 7];
+
+/// The span at `first` if `other` lies within it (8-aligned, after `first`), and the index of
+/// `other`'s word in it.
 #[inline(always)]
-pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
-    let uid_gid = bpf_get_current_uid_gid();
-    info.uid = uid_gid as u32;
-    info.gid = (uid_gid >> 32) as u32;
-    info.ppid = parent_tgid(task);
-    let cred = read_at::<u64>(task, layout!(task_cred)).unwrap_or(0);
-    (info.euid, info.egid) =
-        pair(cred, layout!(cred_euid), layout!(cred_egid)).unwrap_or((info.uid, info.gid));
-    (info.loginuid, info.sessionid) = pair(task, layout!(task_loginuid), layout!(task_sessionid))
-        .unwrap_or((AUDIT_UNSET, AUDIT_UNSET));
-    info._pad = 0;
-    info.start_ns = read_at::<u64>(task, layout!(task_group_leader))
-        .and_then(|leader| read_at::<u64>(leader, layout!(task_start_boottime)))
-        .unwrap_or(0);
+fn span_with(base: u64, first: u32, other: u32, other_words: u32) -> Option<(Span, usize)> {
+    let d = other.wrapping_sub(first);
+    if first == MISSING || other == MISSING || other <= first || !d.is_multiple_of(8) {
+        return None;
+    }
+    let i = d / 8;
+    if i + other_words > 7 {
+        return None;
+    }
+    read_at::<Span>(base, first).ok().map(|s| (s, i as usize))
+}
+
+/// `task->real_parent` and `task->group_leader`: one read (they are 48 bytes apart), else two.
+#[inline(always)]
+fn parent_and_leader(task: u64) -> (u64, u64) {
+    let (p, l) = (layout!(task_real_parent), layout!(task_group_leader));
+    if let Some((span, i)) = span_with(task, p, l, 1) {
+        return (span[0], span.get(i).copied().unwrap_or(0));
+    }
+    (read_at(task, p).unwrap_or(0), read_at(task, l).unwrap_or(0))
+}
+
+/// `task->cred`, and `task->comm` into `comm`: one read where the name follows the pointer
+/// closely (16 bytes after it since 5.4), else the pointer's read and the name helper.
+#[inline(always)]
+fn cred_and_comm(task: u64, info: &mut TaskInfo) -> u64 {
+    let (c, m) = (layout!(task_cred), layout!(task_comm));
+    if let Some((span, i)) = span_with(task, c, m, 2) {
+        if let (Some(&a), Some(&b)) = (span.get(i), span.get(i + 1)) {
+            // two 8-byte stores (`comm` follows `start_ns`, so it is 8-aligned): a byte
+            // array's assignment becomes 16 single-byte ones
+            const { assert!(core::mem::offset_of!(TaskInfo, comm).is_multiple_of(8)) };
+            let p = info.comm.as_mut_ptr() as *mut u64;
+            unsafe {
+                core::ptr::write_volatile(p, a);
+                core::ptr::write_volatile(p.add(1), b);
+            }
+            return span[0];
+        }
+    }
     // straight into the record: the safe wrapper zeroes a copy first, and zeroing is a call to
     // the BPF `memset`, a byte-by-byte loop (the helper itself clears the buffer on failure)
     unsafe {
@@ -170,6 +201,24 @@ pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
             16,
         )
     };
+    read_at::<u64>(task, c).unwrap_or(0)
+}
+
+/// Fills `info` for the current task.
+#[inline(always)]
+pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
+    let uid_gid = bpf_get_current_uid_gid();
+    info.uid = uid_gid as u32;
+    info.gid = (uid_gid >> 32) as u32;
+    let (parent, leader) = parent_and_leader(task);
+    info.ppid = read_at::<u32>(parent, layout!(task_tgid)).unwrap_or(0);
+    let cred = cred_and_comm(task, info);
+    (info.euid, info.egid) =
+        pair(cred, layout!(cred_euid), layout!(cred_egid)).unwrap_or((info.uid, info.gid));
+    (info.loginuid, info.sessionid) = pair(task, layout!(task_loginuid), layout!(task_sessionid))
+        .unwrap_or((AUDIT_UNSET, AUDIT_UNSET));
+    info._pad = 0;
+    info.start_ns = read_at::<u64>(leader, layout!(task_start_boottime)).unwrap_or(0);
 }
 
 /// The `struct sock *` behind file descriptor `fd` of `task`, or 0. Only used on descriptors a

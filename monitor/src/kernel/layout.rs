@@ -81,6 +81,7 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         task_sessionid: optional("task_struct", &["sessionid"]),
         task_signal: member("task_struct", &["signal"])?,
         task_cred: member("task_struct", &["cred"])?,
+        task_comm: member("task_struct", &["comm"])?,
         cred_euid: member("cred", &["euid", "val"])?,
         cred_egid: member("cred", &["egid", "val"])?,
         signal_live: member("signal_struct", &["live", "counter"])?,
