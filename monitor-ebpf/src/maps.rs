@@ -54,16 +54,18 @@ pub struct PendingSock {
     /// socket(): family | type << 16; protocol in `protocol`.
     pub args: u32,
     pub protocol: u32,
-    pub _pad: u32,
+    /// 1 from the entry program until the exit program takes it: a thread keeps its entry
+    /// between calls (see `net::empty_pending`).
+    pub live: u32,
     pub sockaddr: [u8; SOCKADDR_CAP],
 }
 
 #[map]
 pub static PENDING_SOCK: LruHashMap<u32, PendingSock> = LruHashMap::with_max_entries(16384, 0);
 
-/// Where a `PendingSock` is filled before it is stored: on the stack it would be zeroed whole
-/// first (a call to the BPF `memset`, the costliest symbol of the network programs in a
-/// profile), while only `sockaddr_len` bytes of its address are ever read.
+/// What a thread's first `PendingSock` is inserted from: on the stack it would be zeroed whole
+/// first (a call to the BPF `memset`, a byte loop), while only `sockaddr_len` bytes of its
+/// address are ever read and the rest is reset in place.
 #[map]
 pub static PENDING_SCRATCH: PerCpuArray<PendingSock> = PerCpuArray::with_max_entries(1, 0);
 

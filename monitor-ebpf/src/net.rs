@@ -2,7 +2,8 @@
 //! tracepoints, entry + exit) and TCP state changes (`sock/inet_sock_set_state`).
 //!
 //! Entry programs copy what only exists at entry (the fd, the address the caller passed) into
-//! `PENDING_SOCK`; exit programs read the result and the kernel socket and send one record.
+//! this thread's slot of `PENDING_SOCK`; exit programs read the result and the kernel socket
+//! and send one record.
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_user},
     macros::{raw_tracepoint, tracepoint},
@@ -41,17 +42,28 @@ fn arg<T: Copy>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
     tp_field(ctx, off)
 }
 
-/// This CPU's pending-call scratch, its fixed fields reset (the address bytes are not: only
-/// `sockaddr_len` of them count).
+/// This thread's pending-call slot in `PENDING_SOCK`, its fixed fields reset (the address
+/// bytes are not: only `sockaddr_len` of them count). A thread keeps its slot from call to
+/// call, marked live or not: an insert into the LRU hash, and a removal, each cost several
+/// times a look-up, and a thread makes the same calls over and over. A thread's first call
+/// inserts the slot (copied from this CPU's scratch, which needs no zeroing: it is reset here).
 fn empty_pending() -> Option<&'static mut PendingSock> {
-    let p = PENDING_SCRATCH.get_ptr_mut(0)?;
+    let t = tid();
+    let p = match PENDING_SOCK.get_ptr_mut(t) {
+        Some(p) => p,
+        None => {
+            let first = PENDING_SCRATCH.get_ptr_mut(0)?;
+            PENDING_SOCK.insert(t, unsafe { &*first }, 0).ok()?;
+            PENDING_SOCK.get_ptr_mut(t)?
+        }
+    };
     let pending = unsafe { &mut *p };
     pending.fd = -1;
     crate::clear!(
         pending.sockaddr_len,
         pending.args,
         pending.protocol,
-        pending._pad
+        pending.live
     );
     Some(pending)
 }
@@ -81,20 +93,19 @@ fn remember(fd: i64, addr: u64, addr_len: i64) -> Result<(), i64> {
             pending.sockaddr_len = len;
         }
     }
-    store(pending)
+    pending.live = 1;
+    Ok(())
 }
 
-/// Stores this thread's pending call from the scratch slot (by reference: no stack copy).
-fn store(pending: &PendingSock) -> Result<(), i64> {
-    PENDING_SOCK.insert(tid(), pending, 0).map_err(|e| e as i64)
-}
-
-/// Takes the pending call of this thread, if any.
+/// Takes the pending call of this thread, if it has one waiting for its exit.
 fn take_pending() -> Option<PendingSock> {
-    let t = tid();
-    let pending = unsafe { PENDING_SOCK.get(t) }.copied()?;
-    let _ = PENDING_SOCK.remove(t);
-    Some(pending)
+    let p = PENDING_SOCK.get_ptr_mut(tid())?;
+    let pending = unsafe { &mut *p };
+    if pending.live == 0 {
+        return None;
+    }
+    pending.live = 0;
+    Some(*pending)
 }
 
 /// The head of `struct sock_common`: IPv4 addresses, ports, family, state.
@@ -568,7 +579,8 @@ pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
         pending.args = (family as u32) | ((base_type as u32) << 16);
         pending.protocol = protocol as u32;
         outstanding_add(OUTSTANDING_SOCKET_CALLS, 1);
-        store(pending)
+        pending.live = 1;
+        Ok(())
     })();
     0
 }
