@@ -52,8 +52,9 @@ fn empty_pending() -> Option<&'static mut PendingSock> {
     let p = match PENDING_SOCK.get_ptr_mut(t) {
         Some(p) => p,
         None => {
-            let first = PENDING_SCRATCH.get_ptr_mut(0)?;
-            PENDING_SOCK.insert(t, unsafe { &*first }, 0).ok()?;
+            // by reference: a value would be copied onto the stack first
+            let first: &PendingSock = unsafe { &*PENDING_SCRATCH.get_ptr_mut(0)? };
+            PENDING_SOCK.insert(t, first, 0).ok()?;
             PENDING_SOCK.get_ptr_mut(t)?
         }
     };
