@@ -185,10 +185,13 @@ impl Capture {
 
     /// Reads every record the ring holds into the pipeline.
     pub fn drain(&mut self) {
+        // one clock read for the drain's name look-ups (a storm's drain takes a few ms)
+        self.pipeline.hold_names_clock(Some(clock::coarse_now()));
         let ring = self.ring.get_mut();
         while let Some(item) = ring.next() {
             self.pipeline.handle(&item);
         }
+        self.pipeline.hold_names_clock(None);
     }
 
     /// Waits for the next input — kernel records (the kernel's wake-up or the drain tick),

@@ -109,26 +109,24 @@ impl Enrich<'_> {
     /// Process `pid` as the table knows it; credentials, parent and task name from the
     /// kernel's `task` record when there is one (it is exact at event time).
     pub fn known(&mut self, pid: u32, task: Option<&TaskInfo>) -> Proc {
-        let entry = self.table.get(pid).cloned();
-        let creds = match (task, &entry) {
+        let table: &ProcTable = self.table;
+        let entry = table.get(pid);
+        let creds = match (task, entry) {
             (Some(t), _) => Some(Creds::from(t)),
             (None, Some(e)) => Some(e.creds),
             (None, None) => None,
         };
-        let ppid = task
-            .map(|t| t.ppid)
-            .or(entry.as_ref().map(|e| e.ppid))
-            .unwrap_or(0);
+        let ppid = task.map(|t| t.ppid).or(entry.map(|e| e.ppid)).unwrap_or(0);
         let start = task
             .map(|t| t.start_ns)
             .filter(|&s| s != 0)
-            .or(entry.as_ref().map(|e| e.start_ns))
+            .or(entry.map(|e| e.start_ns))
             .and_then(|s| self.start(s));
-        let placement = entry.as_ref().and_then(|e| e.placement.clone());
+        let placement = entry.and_then(|e| e.placement.clone());
         Proc {
             pid,
             placement,
-            image: entry.map(|e| e.image),
+            image: entry.map(|e| e.image.clone()),
             comm: task.map(|t| t.comm),
             ids: creds.map(|c| self.ids(&c)),
             audit: creds.and_then(|c| self.audit(&c)),

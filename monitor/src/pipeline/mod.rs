@@ -280,6 +280,11 @@ impl Pipeline {
         }
     }
 
+    /// Names' ages are measured at `now` until `None` (see `Names::hold_clock`).
+    pub fn hold_names_clock(&mut self, now: Option<std::time::Duration>) {
+        self.names.hold_clock(now);
+    }
+
     /// Periodic housekeeping: forget long-exited processes, follow clock adjustments, report
     /// connects that never resolved.
     pub fn tick(&mut self, now_boot_ns: u64) {

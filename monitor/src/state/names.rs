@@ -13,16 +13,18 @@ const HIT_TTL: Duration = Duration::from_secs(300);
 pub struct Names {
     users: HashMap<u32, (Option<Arc<str>>, Duration)>,
     groups: HashMap<u32, (Option<Arc<str>>, Duration)>,
+    /// The time the ages are measured at while it is set (see [`Names::hold_clock`]).
+    held: Option<Duration>,
 }
 
 fn cached(
     map: &mut HashMap<u32, (Option<Arc<str>>, Duration)>,
     id: u32,
     lookup: fn(u32) -> Option<String>,
+    held: Option<Duration>,
 ) -> Option<Arc<str>> {
-    // several lookups per event: the coarse clock (a memory read) is precise enough for TTLs
-    // of seconds
-    let now = coarse_now();
+    // the coarse clock is precise enough for TTLs of seconds
+    let now = held.unwrap_or_else(coarse_now);
     if let Some((name, at)) = map.get(&id) {
         let ttl = if name.is_some() { HIT_TTL } else { MISS_TTL };
         if now.saturating_sub(*at) < ttl {
@@ -36,11 +38,17 @@ fn cached(
 
 impl Names {
     pub fn user(&mut self, uid: u32) -> Option<Arc<str>> {
-        cached(&mut self.users, uid, lookup_user)
+        cached(&mut self.users, uid, lookup_user, self.held)
     }
 
     pub fn group(&mut self, gid: u32) -> Option<Arc<str>> {
-        cached(&mut self.groups, gid, lookup_group)
+        cached(&mut self.groups, gid, lookup_group, self.held)
+    }
+
+    /// Measures ages at `now` until `hold_clock(None)`, instead of reading the clock at every
+    /// look-up: a drain of the ring makes several look-ups per record, in a few ms at most.
+    pub fn hold_clock(&mut self, now: Option<Duration>) {
+        self.held = now;
     }
 }
 
@@ -103,5 +111,40 @@ mod tests {
         assert_eq!(names.group(0).as_deref(), Some("root"));
         assert_eq!(names.user(4_000_000_000), None);
         assert!(names.users.contains_key(&4_000_000_000));
+    }
+
+    #[test]
+    fn a_held_clock_ages_entries_at_the_held_time() {
+        use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        fn lookup(id: u32) -> Option<String> {
+            CALLS.fetch_add(1, SeqCst);
+            Some(format!("u{id}"))
+        }
+        let mut map = HashMap::default();
+        let t0 = Duration::from_secs(1_000_000);
+        assert_eq!(cached(&mut map, 7, lookup, Some(t0)).as_deref(), Some("u7"));
+        let fresh = t0 + HIT_TTL - Duration::from_secs(1);
+        assert_eq!(
+            cached(&mut map, 7, lookup, Some(fresh)).as_deref(),
+            Some("u7")
+        );
+        assert_eq!(CALLS.load(SeqCst), 1, "still fresh at the held time");
+        assert_eq!(
+            cached(&mut map, 7, lookup, Some(t0 + HIT_TTL)).as_deref(),
+            Some("u7")
+        );
+        assert_eq!(CALLS.load(SeqCst), 2, "aged out at the held time");
+
+        // released, ages are measured on the clock again: an entry cached at boot is old
+        let mut names = Names::default();
+        names.hold_clock(Some(Duration::from_secs(1)));
+        assert_eq!(names.user(0).as_deref(), Some("root"));
+        assert_eq!(names.held, Some(Duration::from_secs(1)));
+        names.hold_clock(None);
+        names
+            .users
+            .insert(0, (Some(Arc::from("stale")), Duration::ZERO));
+        assert_eq!(names.user(0).as_deref(), Some("root"));
     }
 }
