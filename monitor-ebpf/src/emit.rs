@@ -4,9 +4,10 @@
 //! there for `CONFIG.wakeup_after_ns`, a few ms, by the records' own boot-clock stamps) — so
 //! at low rates a record reaches userspace at once, and the reader's follow-up drain a few ms
 //! later takes the rest of its burst — or when the ring holds more than
-//! `CONFIG.wakeup_threshold` bytes, so that a storm cannot overflow it. Under sustained load nothing is quiet: records are submitted without a wake-up
-//! (the costly part of a submit in a storm) and read in batches by the reader's timer. Every
-//! record that does not fit is counted in `DROPS`.
+//! `CONFIG.wakeup_threshold` bytes, so that a storm cannot overflow it. Under sustained load
+//! nothing is quiet: records are submitted without a wake-up (the costly part of a submit in
+//! a storm) and read in batches by the reader's timer. Every record that does not fit is
+//! counted in `DROPS`.
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use monitor_common::{
     header::EventHeader,

@@ -29,17 +29,13 @@ use crate::{
         SOCK_SCRATCH, STATE_GUARD,
     },
     task::{
-        current_task, fill_task_info, header, is_self, read_at, sock_of_fd, tp_field, zero16,
-        zeroed,
+        current_task, fill_task_info, header, is_self, read_at, sock_of_fd, syscall_ret, tp_field,
+        zero16, zeroed,
     },
 };
 
 fn tid() -> u32 {
     bpf_get_current_pid_tgid() as u32
-}
-
-fn arg<T: Copy>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
-    tp_field(ctx, off)
 }
 
 /// This thread's pending-call slot in `PENDING_SOCK`, its fixed fields reset (the address
@@ -271,18 +267,14 @@ fn copy_sockaddr(ev: &mut SockEvent, pending: &PendingSock) {
     ev.sockaddr = pending.sockaddr;
 }
 
-fn ret(ctx: &TracePointContext) -> Result<i64, i64> {
-    arg(ctx, layout!(tp_sys_exit_ret))
-}
-
 // ---- connect ----
 
 #[tracepoint(category = "syscalls", name = "sys_enter_connect")]
 pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
-        let fd: i64 = arg(&ctx, layout!(tp_connect_fd))?;
-        let addr: u64 = arg(&ctx, layout!(tp_connect_addr))?;
-        let len: i64 = arg(&ctx, layout!(tp_connect_addrlen))?;
+        let fd: i64 = tp_field(&ctx, layout!(tp_connect_fd))?;
+        let addr: u64 = tp_field(&ctx, layout!(tp_connect_addr))?;
+        let len: i64 = tp_field(&ctx, layout!(tp_connect_addrlen))?;
         remember(fd, addr, len)
     })();
     0
@@ -302,7 +294,7 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     if pending.sockaddr_len < 2 || !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
         return Ok(());
     }
-    let r = ret(ctx)?;
+    let r = syscall_ret(ctx)?;
     let Some(ev) = new_event(EventKind::Connect) else {
         return Ok(());
     };
@@ -357,7 +349,7 @@ fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
     if is_self() {
         return Ok(());
     }
-    let fd = ret(ctx)?;
+    let fd = syscall_ret(ctx)?;
     if fd < 0 {
         return Ok(());
     }
@@ -388,7 +380,7 @@ fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
 
 #[tracepoint(category = "syscalls", name = "sys_enter_listen")]
 pub fn sys_enter_listen(ctx: TracePointContext) -> u32 {
-    let _ = arg::<i64>(&ctx, layout!(tp_listen_fd)).and_then(|fd| remember(fd, 0, 0));
+    let _ = tp_field::<i64>(&ctx, layout!(tp_listen_fd)).and_then(|fd| remember(fd, 0, 0));
     0
 }
 
@@ -401,9 +393,9 @@ pub fn sys_exit_listen(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_enter_bind")]
 pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
-        let fd: i64 = arg(&ctx, layout!(tp_bind_fd))?;
-        let addr: u64 = arg(&ctx, layout!(tp_bind_addr))?;
-        let len: i64 = arg(&ctx, layout!(tp_bind_addrlen))?;
+        let fd: i64 = tp_field(&ctx, layout!(tp_bind_fd))?;
+        let addr: u64 = tp_field(&ctx, layout!(tp_bind_addr))?;
+        let len: i64 = tp_field(&ctx, layout!(tp_bind_addrlen))?;
         remember(fd, addr, len)
     })();
     0
@@ -421,7 +413,7 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
     let Some(pending) = take_pending() else {
         return Ok(());
     };
-    if ret(ctx)? != 0 {
+    if syscall_ret(ctx)? != 0 {
         return Ok(());
     }
     let sk = sock_of_fd(current_task(), pending.fd);
@@ -462,12 +454,12 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
 #[tracepoint(category = "syscalls", name = "sys_enter_sendto")]
 pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
-        let addr: u64 = arg(&ctx, layout!(tp_sendto_addr))?;
+        let addr: u64 = tp_field(&ctx, layout!(tp_sendto_addr))?;
         if addr == 0 {
             return Ok(());
         }
-        let fd: i64 = arg(&ctx, layout!(tp_sendto_fd))?;
-        let len: i64 = arg(&ctx, layout!(tp_sendto_addrlen))?;
+        let fd: i64 = tp_field(&ctx, layout!(tp_sendto_fd))?;
+        let len: i64 = tp_field(&ctx, layout!(tp_sendto_addrlen))?;
         remember_destination(fd, addr, len)
     })();
     0
@@ -478,13 +470,13 @@ pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
 #[tracepoint(category = "syscalls", name = "sys_enter_sendmsg")]
 pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
-        let msg: u64 = arg(&ctx, layout!(tp_sendmsg_msg))?;
+        let msg: u64 = tp_field(&ctx, layout!(tp_sendmsg_msg))?;
         let head = unsafe { aya_ebpf::helpers::bpf_probe_read_user(msg as *const [u64; 2]) }
             .map_err(|e| e as i64)?;
         if head[0] == 0 {
             return Ok(());
         }
-        let fd: i64 = arg(&ctx, layout!(tp_sendmsg_fd))?;
+        let fd: i64 = tp_field(&ctx, layout!(tp_sendmsg_fd))?;
         remember_destination(fd, head[0], head[1] as u32 as i32 as i64)
     })();
     0
@@ -518,7 +510,7 @@ fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
     let Some(pending) = take_pending() else {
         return Ok(());
     };
-    let r = ret(ctx)?;
+    let r = syscall_ret(ctx)?;
     if r < 0 || pending.sockaddr_len < 8 {
         return Ok(());
     }
@@ -564,8 +556,8 @@ fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
 #[tracepoint(category = "syscalls", name = "sys_enter_socket")]
 pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
-        let family: i64 = arg(&ctx, layout!(tp_socket_family))?;
-        let sock_type: i64 = arg(&ctx, layout!(tp_socket_type))?;
+        let family: i64 = tp_field(&ctx, layout!(tp_socket_family))?;
+        let sock_type: i64 = tp_field(&ctx, layout!(tp_socket_type))?;
         let base_type = (sock_type & 0xf) as u16;
         let family = family as u16;
         // packet sockets of any type, and raw IP sockets (not e.g. netlink's SOCK_RAW)
@@ -573,7 +565,7 @@ pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
         if family != AF_PACKET && !raw_ip || is_self() {
             return Ok(());
         }
-        let protocol: i64 = arg(&ctx, layout!(tp_socket_protocol))?;
+        let protocol: i64 = tp_field(&ctx, layout!(tp_socket_protocol))?;
         let Some(pending) = empty_pending() else {
             return Err(-1);
         };
@@ -600,7 +592,7 @@ pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
             return Ok(());
         }
         outstanding_add(OUTSTANDING_SOCKET_CALLS, u64::MAX);
-        let r = ret(&ctx)?;
+        let r = syscall_ret(&ctx)?;
         let Some(ev) = new_event(EventKind::Socket) else {
             return Ok(());
         };

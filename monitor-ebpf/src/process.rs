@@ -26,7 +26,7 @@ use crate::{
     path,
     task::{
         current_task, fill_placement, fill_task_info, header, is_kthread, is_self, parent_tgid,
-        read_at, tp_field, zeroed,
+        read_at, syscall_ret, tp_field, zeroed,
     },
 };
 
@@ -293,7 +293,7 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
         return Ok(());
     };
     let _ = PENDING_EXEC.remove(tid);
-    let ret: i64 = tp_field(ctx, layout!(tp_sys_exit_ret))?;
+    let ret = syscall_ret(ctx)?;
     if ret >= 0 {
         return Ok(());
     }

@@ -95,6 +95,12 @@ pub fn tp_field<T: Copy>(ctx: &TracePointContext, off: u32) -> Result<T, i64> {
     })
 }
 
+/// The return value at a `syscalls/sys_exit_*` tracepoint.
+#[inline(always)]
+pub fn syscall_ret(ctx: &TracePointContext) -> Result<i64, i64> {
+    tp_field(ctx, layout!(tp_sys_exit_ret))
+}
+
 #[inline(always)]
 pub fn current_task() -> u64 {
     unsafe { bpf_get_current_task() }
@@ -141,9 +147,13 @@ fn pair(base: u64, a: u32, b: u32) -> Result<(u32, u32), i64> {
 /// tgid of `task->real_parent`.
 #[inline(always)]
 pub fn parent_tgid(task: u64) -> u32 {
-    read_at::<u64>(task, layout!(task_real_parent))
-        .and_then(|parent| read_at::<u32>(parent, layout!(task_tgid)))
-        .unwrap_or(0)
+    tgid_of(read_at::<u64>(task, layout!(task_real_parent)).unwrap_or(0))
+}
+
+/// tgid of the task at `task` (0 when unreadable).
+#[inline(always)]
+fn tgid_of(task: u64) -> u32 {
+    read_at::<u32>(task, layout!(task_tgid)).unwrap_or(0)
 }
 
 /// Words of the struct at `base` from offset `first`, in one read (a probe read per field
@@ -211,7 +221,7 @@ pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
     info.uid = uid_gid as u32;
     info.gid = (uid_gid >> 32) as u32;
     let (parent, leader) = parent_and_leader(task);
-    info.ppid = read_at::<u32>(parent, layout!(task_tgid)).unwrap_or(0);
+    info.ppid = tgid_of(parent);
     let cred = cred_and_comm(task, info);
     (info.euid, info.egid) =
         pair(cred, layout!(cred_euid), layout!(cred_egid)).unwrap_or((info.uid, info.gid));
