@@ -2,8 +2,9 @@
 //! fixture, real processes and connections; keys sent, the screen read back.
 use std::{
     io::{BufRead, BufReader, Write},
+    net::TcpStream,
     process::{Command, Stdio},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use monitor_e2e::{
@@ -321,4 +322,94 @@ fn hostile_argv_and_log_text_are_shown_escaped_and_never_drive_the_terminal() {
     clear_filter(&t);
     quit(&t);
     let _ = std::fs::remove_file(&log);
+}
+
+/// The number before `word` in `line` (`280 accepted` → 280).
+fn count_before(line: &str, word: &str) -> Option<u64> {
+    let at = line.find(word)?;
+    line[..at].split_whitespace().last()?.parse().ok()
+}
+
+#[test]
+fn an_inbound_flood_is_one_row_that_counts_every_connection() {
+    let t = top("flood", "--summary-threshold 20", 250, 60);
+    // a system program (a program run from /tmp is never folded), holding what it accepted
+    // until the peer closes
+    let n: u64 = 400;
+    let (_server, port) = monitor_e2e::spawn_reporting(Command::new("/usr/bin/python3").args([
+        "-c",
+        "import socket,sys,time\n\
+         s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(4096)\n\
+         print(s.getsockname()[1],flush=True)\n\
+         cs=[s.accept()[0] for _ in range(int(sys.argv[1]))]\n\
+         for c in cs: c.recv(1); c.close()\n\
+         time.sleep(120)",
+        &n.to_string(),
+    ]));
+    let port: u16 = port.parse().unwrap();
+    let clients: Vec<TcpStream> = (0..n)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    // the flood's row, and the accepted connections that stayed rows of their own: together,
+    // every connection, while all are open
+    let flood_row = format!("FLOOD tcp 127.0.0.1:{port}");
+    // a connection row's text is "state local remote owner": only accepted ones start with
+    // the server's address
+    let accepted_rows = format!("127.0.0.1:{port} 127.0.0.1:");
+    let deadline = Instant::now() + T;
+    let (folded, single) = loop {
+        filter(&t, &flood_row);
+        let screen = t.screen();
+        let folded = pane(&screen, "Connections and listeners")
+            .into_iter()
+            .find(|l| l.contains("FLOOD"))
+            .and_then(|l| count_before(l, "accepted"));
+        clear_filter(&t);
+        filter(&t, &accepted_rows);
+        let screen = t.screen();
+        let title = line_with(&screen, "Connections and listeners");
+        let rows = pane(&screen, "Connections and listeners")
+            .into_iter()
+            .filter(|l| l.contains(&format!("127.0.0.1:{port} ← 127.0.0.1:")))
+            .count() as u64;
+        // the rows on screen, or all of them as the title counts them
+        let single = title
+            .split(" of ")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next()?.parse().ok())
+            .unwrap_or(rows);
+        clear_filter(&t);
+        if let Some(folded) = folded {
+            if folded + single == n || Instant::now() > deadline {
+                break (folded, single);
+            }
+        }
+        assert!(Instant::now() < deadline, "no flood row:\n{screen}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        folded + single,
+        n,
+        "{folded} in the flood's row + {single} rows of their own"
+    );
+    assert!(folded > n / 2, "most of a flood is folded: {folded} of {n}");
+    filter(&t, &flood_row);
+    let screen = t.wait_screen("the flood's open connections", T, |s| {
+        s.lines()
+            .any(|l| l.contains("FLOOD") && l.contains(&format!("· open {folded} ·")))
+    });
+    let row = line_with(&screen, " accepted (");
+    assert!(row.contains("from 1 peer: 127.0.0.1×"), "{row}");
+    assert!(row.contains("python3["), "its owner: {row}");
+    // the peers close, the server closes after them: every folded connection ends in the row
+    drop(clients);
+    t.wait_screen("every folded connection ended", T, |s| {
+        s.lines().any(|l| {
+            l.contains("FLOOD")
+                && l.contains(&format!(" {folded} accepted"))
+                && l.contains("· open 0 ·")
+        })
+    });
+    clear_filter(&t);
+    quit(&t);
 }

@@ -163,11 +163,26 @@ pub struct WatchArgs {
     #[arg(long)]
     pub forks: bool,
 
+    #[command(flatten)]
+    pub floods: FloodArgs,
+
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+
+    #[command(flatten)]
+    pub rules: RulesArgs,
+}
+
+/// How inbound floods are shown (shared by `watch`, as summary lines, and `top`, as one row
+/// per flooded listener).
+#[derive(Args, Debug, Clone)]
+pub struct FloodArgs {
     /// Inbound connection floods: `summary` folds the accepted connections of a listener
     /// that accepts more than --summary-threshold per second into one `connection_summary`
     /// line per listener per --summary-interval (count, distinct peers, top peers, bytes,
-    /// durations); connections of login sessions, of suspicious processes and any that raise
-    /// an alert stay individual lines. `full` prints every connection.
+    /// durations) — in `top`, into one row per listener; connections of login sessions, of
+    /// suspicious processes and any that raise an alert stay individual. `full` shows every
+    /// connection.
     #[arg(long, value_enum, value_name = "MODE", default_value_t = ConnectionsMode::Summary)]
     pub connections: ConnectionsMode,
 
@@ -179,12 +194,6 @@ pub struct WatchArgs {
     /// Seconds one `connection_summary` line covers.
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = positive_secs)]
     pub summary_interval: f64,
-
-    #[command(flatten)]
-    pub capture: CaptureArgs,
-
-    #[command(flatten)]
-    pub rules: RulesArgs,
 }
 
 /// How inbound connections are reported.
@@ -236,6 +245,9 @@ pub struct TopArgs {
     #[arg(long, value_name = "MS", default_value_t = 500,
           value_parser = clap::value_parser!(u64).range(250..=1000))]
     pub refresh_ms: u64,
+
+    #[command(flatten)]
+    pub floods: FloodArgs,
 
     #[command(flatten)]
     pub capture: CaptureArgs,

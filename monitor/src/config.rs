@@ -298,8 +298,8 @@ mod tests {
         let w = with_file(file, &[]).unwrap();
         assert_eq!(w.stats_interval, 7.5);
         assert!(w.forks);
-        assert_eq!(w.connections, crate::cli::ConnectionsMode::Full);
-        assert_eq!(w.summary_threshold, 50);
+        assert_eq!(w.floods.connections, crate::cli::ConnectionsMode::Full);
+        assert_eq!(w.floods.summary_threshold, 50);
         assert_eq!(w.capture.logins.auth_logs.len(), 2);
         assert_eq!(w.capture.max_argv_bytes, 4096);
         assert_eq!(
@@ -321,7 +321,7 @@ mod tests {
         .unwrap();
         assert_eq!(w.stats_interval, 2.0);
         assert_eq!(w.capture.logins.auth_logs, [PathBuf::from("/x.log")]);
-        assert_eq!(w.connections, crate::cli::ConnectionsMode::Summary);
+        assert_eq!(w.floods.connections, crate::cli::ConnectionsMode::Summary);
         assert!(w.forks, "the rest still from the file");
         // false leaves a flag off
         assert!(!with_file("forks = false", &[]).unwrap().forks);

@@ -11,6 +11,7 @@ use std::{
 };
 
 use crate::{
+    cli::{ConnectionsMode, FloodArgs},
     detect::suspicious,
     pipeline::record::{Proc, Record, What},
     state::nettable::Direction,
@@ -94,7 +95,7 @@ impl Rate {
 }
 
 /// A listener: its owner and address.
-type Listener = (u32, SocketAddr);
+pub type Listener = (u32, SocketAddr);
 
 pub struct Floods {
     /// Accepted connections folded so far (all in summaries once they are due).
@@ -108,6 +109,12 @@ pub struct Floods {
 }
 
 impl Floods {
+    /// The folding `--connections summary` asks for; `None` for `--connections full`.
+    pub fn from_args(args: &FloodArgs) -> Option<Self> {
+        (args.connections == ConnectionsMode::Summary)
+            .then(|| Self::new(args.summary_threshold, args.summary_interval))
+    }
+
     pub fn new(threshold: u32, interval_secs: f64) -> Self {
         Self {
             folded_total: 0,
@@ -133,23 +140,23 @@ impl Floods {
         inbound && record.session.is_none() && !suspicious
     }
 
-    /// Counts an accepted connection or its end into its listener's summary instead of a line;
-    /// false when it must be a line of its own (the listener is not flooded, or the end is of a
-    /// connection that was not folded, or the record may not be folded at all: see
-    /// `candidate`). The caller keeps records that raised an alert.
-    pub fn fold(&mut self, record: &Record) -> bool {
+    /// Counts an accepted connection or its end into its listener's summary instead of a line,
+    /// and says which listener; `None` when it must be a line of its own (the listener is not
+    /// flooded, or the end is of a connection that was not folded, or the record may not be
+    /// folded at all: see `candidate`). The caller keeps records that raised an alert.
+    pub fn fold(&mut self, record: &Record) -> Option<Listener> {
         if !Self::candidate(record) {
-            return false;
+            return None;
         }
         match &record.what {
             What::Accept(a) => {
                 let (Some(local), Some(remote)) = (a.local, a.remote) else {
-                    return false;
+                    return None;
                 };
                 let listener = (record.process.pid, local);
                 let rate = self.rates.entry(listener).or_default().count(record.time);
                 if rate <= self.threshold || self.folded.len() >= OPEN_MAX {
-                    return false;
+                    return None;
                 }
                 self.folded.insert((local, remote), listener);
                 self.folded_total += 1;
@@ -161,12 +168,10 @@ impl Floods {
                     s.peers.retain(|_, n| *n > 1);
                     s.peers_capped = true;
                 }
-                true
+                Some(listener)
             }
             What::Disconnect(d) => {
-                let Some(listener) = self.folded.remove(&(d.local, d.remote)) else {
-                    return false;
-                };
+                let listener = self.folded.remove(&(d.local, d.remote))?;
                 let s = self.summary(listener, record, Some("tcp"));
                 s.ended += 1;
                 s.bytes_received += d.bytes_received;
@@ -174,9 +179,9 @@ impl Floods {
                 if let Some(ns) = d.duration {
                     s.durations.push(ns);
                 }
-                true
+                Some(listener)
             }
-            _ => false,
+            _ => None,
         }
     }
 
@@ -293,7 +298,7 @@ mod tests {
         let mut lines = 0;
         for i in 0..50 {
             let t = t0 + i128::from(i) * 10_000_000; // 100 per second
-            if !f.fold(&accept(t, i)) {
+            if f.fold(&accept(t, i)).is_none() {
                 lines += 1;
             }
         }
@@ -301,7 +306,8 @@ mod tests {
         assert_eq!(lines, 10);
         for i in 0..50 {
             let folded = f.fold(&end(t0 + SECOND_NS, i));
-            assert_eq!(folded, i >= 10, "end {i}");
+            assert_eq!(folded.is_some(), i >= 10, "end {i}");
+            assert!(folded.is_none_or(|l| l == (PID, server())));
         }
         assert!(
             f.due(t0 + 2 * SECOND_NS, false).is_empty(),
@@ -324,7 +330,7 @@ mod tests {
         let mut f = Floods::new(10, 1.0);
         for i in 0..30 {
             // 5 per second
-            assert!(!f.fold(&accept(i128::from(i) * SECOND_NS / 5, i)));
+            assert!(f.fold(&accept(i128::from(i) * SECOND_NS / 5, i)).is_none());
         }
         assert!(f.due(100 * SECOND_NS, true).is_empty());
     }

@@ -52,6 +52,10 @@ pub struct Opts {
     /// each configuration again as `baseline …`: the A/B of a change, on one noisy machine.
     #[arg(long, value_name = "BIN")]
     baseline: Option<PathBuf>,
+    /// connect: also measure `monitor top` on a pseudo-terminal, folding floods (its default)
+    /// and with `--connections full` (exec always measures `top`).
+    #[arg(long)]
+    top: bool,
 }
 
 impl Opts {
@@ -385,8 +389,8 @@ struct Workload<'a> {
     /// configuration labelled so (every operation must be accounted for).
     check: &'a dyn Fn(&Path, &str, u64, &str) -> anyhow::Result<()>,
     configs: &'a [Config],
-    /// Also measure `monitor top` drawing on a pseudo-terminal.
-    top: bool,
+    /// Also measure `monitor top` drawing on a pseudo-terminal, in these configurations.
+    top: &'a [Config],
 }
 
 /// What was measured of one monitor configuration.
@@ -412,7 +416,8 @@ struct Summary {
     configs: Vec<Measured>,
     bpftrace: Vec<f64>,
     bpftrace_hung: u32,
-    top: Measured,
+    /// Per `top` configuration.
+    top: Vec<Measured>,
 }
 
 /// `kernel.bpf_stats_enabled` on while this lives, restored after.
@@ -495,6 +500,7 @@ fn side_by_side(
     let secs = dur.as_secs_f64();
     let mut s = Summary::default();
     s.configs.resize_with(w.configs.len(), Measured::default);
+    s.top.resize_with(w.top.len(), Measured::default);
     for round in 1..=rounds {
         s.base
             .push((w.run)(&unique("base"), dur, None)? as f64 / secs);
@@ -506,17 +512,17 @@ fn side_by_side(
             said += &format!(", {} {:.0}/s", cfg.label, n as f64 / secs);
         }
 
-        if w.top {
-            let mut t = Top::start(bin)?;
+        for (cfg, m) in w.top.iter().zip(&mut s.top) {
+            let mut t = Top::start(cfg.bin.as_deref().unwrap_or(bin), cfg.args)?;
             let (cpu0, _) = cpu_and_rss(t.child.id())?;
             let n = (w.run)(&unique("top"), dur, None)?;
             thread::sleep(Duration::from_millis(300));
             let (cpu1, rss) = cpu_and_rss(t.child.id())?;
             t.quit()?;
-            s.top.rates.push(n as f64 / secs);
-            s.top.cpu_per_1000.push((cpu1 - cpu0) / n as f64 * 1000.0);
-            s.top.peak_rss_kib = s.top.peak_rss_kib.max(rss);
-            said += &format!(", top {:.0}/s", n as f64 / secs);
+            m.rates.push(n as f64 / secs);
+            m.cpu_per_1000.push((cpu1 - cpu0) / n as f64 * 1000.0);
+            m.peak_rss_kib = m.peak_rss_kib.max(rss);
+            said += &format!(", {} {:.0}/s", cfg.label, n as f64 / secs);
         }
 
         if bpftrace {
@@ -654,8 +660,8 @@ fn print_summary(w: &Workload, s: &mut Summary) {
     for (cfg, m) in w.configs.iter().zip(&s.configs) {
         rate_line(&format!("{}, {}", w.name, cfg.label), &m.rates, &s.base);
     }
-    if !s.top.rates.is_empty() {
-        rate_line(&format!("{}, monitor top", w.name), &s.top.rates, &s.base);
+    for (cfg, m) in w.top.iter().zip(&s.top) {
+        rate_line(&format!("{}, {}", w.name, cfg.label), &m.rates, &s.base);
     }
     if !s.bpftrace.is_empty() {
         rate_line(&format!("{}, bpftrace", w.name), &s.bpftrace, &s.base);
@@ -671,9 +677,9 @@ fn print_summary(w: &Workload, s: &mut Summary) {
         cost_lines(w.unit, m);
         kernel_lines(w.unit, m);
     }
-    if !s.top.cpu_per_1000.is_empty() {
-        println!("  monitor top:");
-        cost_lines(w.unit, &mut s.top);
+    for (cfg, m) in w.top.iter().zip(&mut s.top) {
+        println!("  {}:", cfg.label);
+        cost_lines(w.unit, m);
     }
 }
 
@@ -758,7 +764,7 @@ struct Top {
 }
 
 impl Top {
-    fn start(bin: &Path) -> anyhow::Result<Self> {
+    fn start(bin: &Path, args: &[&str]) -> anyhow::Result<Self> {
         use std::os::fd::{FromRawFd, OwnedFd};
         let (mut master, mut slave) = (-1, -1);
         let size = libc::winsize {
@@ -786,6 +792,7 @@ impl Top {
         let slave = fs::File::from(slave);
         let child = Command::new(bin)
             .arg("top")
+            .args(args)
             .env("TERM", "xterm-256color")
             .stdin(slave.try_clone()?)
             .stdout(slave.try_clone()?)
@@ -854,7 +861,7 @@ fn exec(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
         run: &|tag, dur, pace| spawn_loop(tag, dur, pace),
         check: &|out, tag, n, _| check_monitor_output(out, tag, n),
         configs: &with_baseline(vec![Config::of("monitor", &[])], opts),
-        top: true,
+        top: &[Config::of("monitor top", &[])],
     };
     let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace())?;
     let (spawned, polled) = polling_share(dur)?;
@@ -987,6 +994,20 @@ fn count_connections(out: &Path, port: u16) -> anyhow::Result<(u64, u64, u64)> {
     Ok((connects, accepts, folded))
 }
 
+/// `top`'s configurations for the connect benchmark (none without `--top`).
+fn top_configs(opts: &Opts) -> Vec<Config> {
+    if !opts.top {
+        return Vec::new();
+    }
+    with_baseline(
+        vec![
+            Config::of("top (floods folded)", &[]),
+            Config::of("top (every connection)", &["--connections", "full"]),
+        ],
+        opts,
+    )
+}
+
 fn connect(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
     let dur = opts.dur();
     let w = Workload {
@@ -1020,7 +1041,7 @@ fn connect(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
             ],
             opts,
         ),
-        top: false,
+        top: &top_configs(opts),
     };
     let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace())?;
     let lat = latency(bin, &w, LATENCY_RATE, dur)?;

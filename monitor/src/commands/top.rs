@@ -14,6 +14,7 @@ use crate::{
     cli::TopArgs,
     clock::{self, Clock},
     detect::{alerts::Alerts, rules::Rules},
+    flood::Floods,
     pipeline::capture::Capture,
     sources::host,
     state::sock_diag,
@@ -86,6 +87,7 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
         model.record(&r);
     }
     let mut alerts = Alerts::new(rules, Some(args.rules.state_dir.clone()));
+    let mut floods = Floods::from_args(&args.floods);
     alerts.learn_logins(&std::mem::take(&mut capture.past_logins));
     let started = Instant::now();
     let mut diag = sock_diag::SockDiag::open().ok();
@@ -109,8 +111,17 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                 stepped = capture.step() => {
                     stepped?;
                     for r in capture.pipeline.take_ready() {
-                        model.record(&r);
-                        for a in alerts.observe(&r, started.elapsed(), &capture.pipeline.table) {
+                        let raised = alerts.observe(&r, started.elapsed(), &capture.pipeline.table);
+                        // the rule of watch's summaries: what raised an alert stays a row
+                        let folded = match floods.as_mut() {
+                            Some(f) if raised.is_empty() => f.fold(&r),
+                            _ => None,
+                        };
+                        match folded {
+                            Some(listener) => model.folded(&r, listener),
+                            None => model.record(&r),
+                        }
+                        for a in raised {
                             model.alert(&r, &a);
                         }
                     }
@@ -130,7 +141,12 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                     for (r, a) in alerts.closed(started.elapsed()) {
                         model.alert(&r, &a);
                     }
-                    model.frame(wall_now());
+                    let now = wall_now();
+                    // the row is the flood's account: the summaries themselves are not shown
+                    if let Some(f) = floods.as_mut() {
+                        f.due(now, false);
+                    }
+                    model.frame(now);
                     status.source = host_uptime();
                     draw(&mut screen, frozen.as_ref().unwrap_or(&model), &mut ui, &status)?;
                 }

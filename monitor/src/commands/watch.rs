@@ -13,7 +13,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::{
     attempts::Attempts,
-    cli::{ConnectionsMode, WatchArgs},
+    cli::WatchArgs,
     clock,
     detect::{alerts::Alerts, rules::Rules},
     flood::Floods,
@@ -86,7 +86,12 @@ impl Watch {
         let alerts = self.alerts.observe(record, now, lineage);
         // a flooded listener's connection, counted into its summary instead — unless it
         // raised an alert
-        if alerts.is_empty() && self.floods.as_mut().is_some_and(|f| f.fold(record)) {
+        if alerts.is_empty()
+            && self
+                .floods
+                .as_mut()
+                .is_some_and(|f| f.fold(record).is_some())
+        {
             return;
         }
         // a PATH search's misses wait for the exec they end in (one that raised an alert
@@ -260,8 +265,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         output,
         alerts: Alerts::new(rules, Some(args.rules.state_dir.clone())),
         attempts: Attempts::default(),
-        floods: (args.connections == ConnectionsMode::Summary)
-            .then(|| Floods::new(args.summary_threshold, args.summary_interval)),
+        floods: Floods::from_args(&args.floods),
         started: Instant::now(),
     };
     let start = watch.own_line(

@@ -5,17 +5,20 @@
 //!
 //! Memory is bounded: exited processes and closed connections stay (greyed) for `GREY_NS`
 //! and are then dropped, ended sessions too; the short-lived and events lists keep their
-//! latest entries; connections beyond `CONNS_MAX` are counted, not kept.
+//! latest entries; connections beyond `CONNS_MAX` are counted, not kept; an inbound flood is
+//! one row per listener (`floods.rs`), kept for `FLOOD_KEEP_NS` after its last connection.
 use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,
     sync::Arc,
 };
 
+use super::floods::{FloodRow, SummaryLine};
 use crate::{
     container::Container,
     detect::alerts::{Alert, Severity},
     events::net::Address,
+    flood::Listener,
     pipeline::record::{Id, Proc, Record, What},
     signal::Termination,
     sources::authlog::AuthEvent,
@@ -32,6 +35,8 @@ pub const EVENTS_MAX: usize = 1000;
 const EXITED_MAX: usize = 2_000;
 /// Bound on tracked connections.
 const CONNS_MAX: usize = 200_000;
+/// How long a flood's row stays after its last folded connection.
+pub const FLOOD_KEEP_NS: i128 = 60_000_000_000;
 /// Rates are averaged over this many seconds (per-minute ones over 60).
 const RATE_WINDOW_S: i64 = 5;
 
@@ -213,6 +218,8 @@ pub struct Model {
     pub sessions: HashMap<u64, SessionRow>,
     pub conns: HashMap<(SocketAddr, SocketAddr), ConnRow>,
     pub conns_untracked: u64,
+    /// Inbound floods, one row per listener (owner, address).
+    pub floods: HashMap<Listener, FloodRow>,
     pub listeners: HashMap<(&'static str, SocketAddr, u32), ListenRow>,
     /// Newest last.
     pub short: VecDeque<ShortRow>,
@@ -414,6 +421,46 @@ impl Model {
         }
     }
 
+    /// Takes in an accepted connection, or the end of one, that `crate::flood` folded into
+    /// its listener's flood instead of a row of its own.
+    pub fn folded(&mut self, r: &Record, listener: Listener) {
+        let session = r.session.as_ref().map(|v| v.session.id);
+        self.ensure_proc(&r.process, session);
+        let transport = match &r.what {
+            What::Accept(a) => a.transport.unwrap_or("tcp"),
+            _ => "tcp",
+        };
+        if matches!(r.what, What::Accept(_)) {
+            self.bucket(r.time).conn += 1;
+        }
+        let row = self
+            .floods
+            .entry(listener)
+            .or_insert_with(|| FloodRow::new(listener.0, listener.1, transport, r.time));
+        match &r.what {
+            What::Accept(a) => {
+                if let Some(peer) = a.remote {
+                    row.accept(r.time, peer.ip());
+                }
+            }
+            What::Disconnect(d) => row.end(r.time, d.bytes_sent, d.bytes_received),
+            _ => {}
+        }
+    }
+
+    /// A capture's `connection_summary` line (replay): added to its listener's flood.
+    pub fn summary(&mut self, process: &Proc, s: &SummaryLine) {
+        let Some(server) = s.server else {
+            return;
+        };
+        self.ensure_proc(process, None);
+        let transport = s.transport.unwrap_or("tcp");
+        self.floods
+            .entry((process.pid, server))
+            .or_insert_with(|| FloodRow::new(process.pid, server, transport, s.start))
+            .summary(s);
+    }
+
     fn add_conn(&mut self, c: ConnRow) {
         let key = (c.local, c.remote);
         if self.conns.len() >= CONNS_MAX && !self.conns.contains_key(&key) {
@@ -600,6 +647,7 @@ impl Model {
         }
         self.conns
             .retain(|_, c| c.closed.is_none_or(|cl| cl.at >= cutoff));
+        self.floods.retain(|_, f| f.last >= now - FLOOD_KEEP_NS);
         let live_sessions: std::collections::HashSet<u64> = self
             .procs
             .values()

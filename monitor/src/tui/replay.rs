@@ -1,7 +1,8 @@
 //! A capture made by `monitor watch` (NDJSON), read back into the records the live view is
 //! kept from, so that a capture shipped off a server is looked at the same way — with a time
 //! cursor. Each ECS line is turned back into a `Record` (the inverse of `render`), an alert
-//! line into an alerts-pane row, a `stats` line into the loss counters. A line that is not
+//! line into an alerts-pane row, a `stats` line into the loss counters, a `connection_summary`
+//! into its listener's flood row. A line that is not
 //! JSON, or not one of ours, is counted and skipped, never fatal.
 use std::{
     io::{BufRead, BufReader, Read},
@@ -13,7 +14,10 @@ use std::{
 use anyhow::Context as _;
 use serde_json::Value;
 
-use super::model::{EventKind, EventRow, Loss, Model};
+use super::{
+    floods::SummaryLine,
+    model::{EventKind, EventRow, Loss, Model},
+};
 use crate::{
     container::{cgroup::Runtime, Container, Namespaces, Placement},
     detect::alerts::Severity,
@@ -34,6 +38,11 @@ pub enum Item {
     Record(Box<Record>),
     Event(EventRow),
     Loss(Loss),
+    /// `connection_summary`: a flooded listener's folded connections.
+    Summary {
+        process: Box<Proc>,
+        line: SummaryLine,
+    },
     /// `monitor_start`: when and where the capture began.
     Start {
         host: String,
@@ -455,6 +464,37 @@ fn item(v: &Value) -> Option<(i128, Item)> {
                 }),
             ));
         }
+        "connection_summary" => {
+            let sm = &v["monitor"]["summary"];
+            let line = SummaryLine {
+                server: addr(v.get("server")),
+                transport: transport(s(v, &["network", "transport"])),
+                start: s(v, &["event", "start"]).and_then(time).unwrap_or(t),
+                end: s(v, &["event", "end"]).and_then(time).unwrap_or(t),
+                accepted: u(sm, &["accepted"])?,
+                ended: u(sm, &["ended"]).unwrap_or(0),
+                distinct_peers: u(sm, &["distinct_peers"]).unwrap_or(0),
+                distinct_peers_capped: sm["distinct_peers_capped"] == true,
+                top_peers: sm["top_peers"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| Some((s(p, &["ip"])?.parse().ok()?, u(p, &["count"])?)))
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                bytes_sent: u(sm, &["bytes_sent"]).unwrap_or(0),
+                bytes_received: u(sm, &["bytes_received"]).unwrap_or(0),
+            };
+            line.server?;
+            return Some((
+                t,
+                Item::Summary {
+                    process: Box::new(process(v)),
+                    line,
+                },
+            ));
+        }
         "exec" => What::Exec(Box::new(ExecInfo {
             errno: if s(v, &["event", "outcome"]) == Some("failure") {
                 errno_of(v).unwrap_or(-1)
@@ -586,6 +626,7 @@ pub fn apply(m: &mut Model, item: &Item) {
         Item::Record(r) => m.record(r),
         Item::Event(e) => m.event(e.clone()),
         Item::Loss(l) => m.loss = *l,
+        Item::Summary { process, line } => m.summary(process, line),
         Item::Start { host } => {
             if m.host.is_empty() {
                 m.host.clone_from(host);

@@ -1,6 +1,6 @@
 //! The rows of each pane, built from the model: the sessions pane's groups (login sessions,
 //! then services by their top ancestor below PID 1) with their process trees, connections and
-//! listeners; the short-lived, connections and events lists. Filtering and sorting happen
+//! listeners; the short-lived, connections (with a flood as one row) and events lists. Filtering and sorting happen
 //! here; every string from outside goes through `safe`.
 use std::{
     collections::{HashMap, HashSet},
@@ -13,7 +13,10 @@ use ratatui::{
 };
 
 use super::{
-    model::{ConnRow, EventKind, EventRow, ListenRow, Model, ProcRow, SessionRow, ShortRow},
+    floods::FloodRow,
+    model::{
+        ConnRow, EventKind, EventRow, ListenRow, Model, ProcRow, SessionRow, ShortRow, GREY_NS,
+    },
     safe,
     ui::{Pane, Ui},
 };
@@ -43,6 +46,8 @@ pub enum RowKey {
     More(u32),
     Conn(SocketAddr, SocketAddr),
     Listen(&'static str, SocketAddr, u32),
+    /// A flooded listener: its owner and address.
+    Flood(u32, SocketAddr),
     Short(i128, u32),
     Event(i128, u32, usize),
 }
@@ -61,6 +66,7 @@ pub enum Look<'a> {
     Drawn(Line<'static>),
     Short(&'a ShortRow),
     Listen(&'a ListenRow),
+    Flood(&'a FloodRow),
     Conn(&'a ConnRow),
     Event(&'a EventRow),
 }
@@ -81,6 +87,7 @@ impl Row<'_> {
             Look::Drawn(l) => l.clone(),
             Look::Short(r) => short_line(m, r, pal),
             Look::Listen(l) => listen_line(m, l, pal),
+            Look::Flood(f) => flood_line(m, f, pal),
             Look::Conn(c) => conn_line(m, c, pal),
             Look::Event(e) => event_line(m, e, pal),
         }
@@ -404,6 +411,7 @@ struct Tree<'a> {
     filter: &'a Filter,
     conns_of: HashMap<u32, Vec<&'a ConnRow>>,
     listens_of: HashMap<u32, Vec<&'a ListenRow>>,
+    floods_of: HashMap<u32, Vec<&'a FloodRow>>,
     /// Tree rows are drawn as they are built (only expanded groups have any).
     rows: Vec<Row<'static>>,
 }
@@ -461,6 +469,27 @@ impl Tree<'_> {
             self.rows.push(Row {
                 key: RowKey::Listen(l.transport, l.local, l.pid),
                 look: Look::Drawn(Line::from(spans)),
+                group: None,
+                detail: Some(DetailRef::Proc(p.pid)),
+            });
+        }
+        for f in self.floods_of.get(&p.pid).cloned().unwrap_or_default() {
+            let style = if self.m.now - f.last > GREY_NS {
+                self.pal.dim()
+            } else {
+                self.pal.fg(Color::Magenta)
+            };
+            self.rows.push(Row {
+                key: RowKey::Flood(f.pid, f.server),
+                look: Look::Drawn(Line::styled(
+                    format!(
+                        " {inner}   ↳ flood {} {} ← {}",
+                        f.transport,
+                        endpoint(f.server),
+                        flood_counts(self.m, f)
+                    ),
+                    style,
+                )),
                 group: None,
                 detail: Some(DetailRef::Proc(p.pid)),
             });
@@ -529,7 +558,7 @@ impl Tree<'_> {
 }
 
 /// The sessions pane: login sessions first, then services; each expandable into its process
-/// tree, with each process's listeners and connections.
+/// tree, with each process's listeners, floods and connections.
 pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
     let filter = Filter::new(&ui.filter);
     let mut groups = groups(m);
@@ -583,6 +612,13 @@ pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
     for v in listens_of.values_mut() {
         v.sort_by_key(|l| (l.transport, l.local));
     }
+    let mut floods_of: HashMap<u32, Vec<&FloodRow>> = HashMap::new();
+    for f in m.floods.values() {
+        floods_of.entry(f.pid).or_default().push(f);
+    }
+    for v in floods_of.values_mut() {
+        v.sort_by_key(|f| f.server);
+    }
     let mut tree = Tree {
         m,
         ui,
@@ -590,6 +626,7 @@ pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
         filter: &filter,
         conns_of,
         listens_of,
+        floods_of,
         rows: Vec::new(),
     };
     for g in &groups {
@@ -628,7 +665,7 @@ fn group_rows(t: &mut Tree, g: &Group) {
     let keep: Option<HashSet<u32>> = if t.filter.active() && !t.filter.matches(&header) {
         let mut keep = HashSet::new();
         for p in &g.procs {
-            let conn_text: String = t
+            let mut conn_text: String = t
                 .conns_of
                 .get(&p.pid)
                 .map(|cs| {
@@ -637,6 +674,9 @@ fn group_rows(t: &mut Tree, g: &Group) {
                         .collect()
                 })
                 .unwrap_or_default();
+            for f in t.floods_of.get(&p.pid).into_iter().flatten() {
+                conn_text.push_str(&format!(" flood {}", endpoint(f.server)));
+            }
             if t.filter
                 .matches(&format!("{}{conn_text}", proc_text(p, g.session)))
             {
@@ -821,6 +861,82 @@ fn listen_line(m: &Model, l: &ListenRow, pal: Palette) -> Line<'static> {
     Line::from(spans)
 }
 
+/// `1480 accepted (512/s)`: how big a flood is, and how fast it comes now.
+fn flood_size(m: &Model, f: &FloodRow) -> String {
+    format!("{} accepted ({:.0}/s)", f.accepted, f.rate(m.now))
+}
+
+/// `from 2 peers: 127.0.0.1×1400 127.0.0.2×80 · open 3 · ↑1.2K ↓300B`: where a flood comes
+/// from, what of it is open, and what the ended connections carried (peers are parsed
+/// addresses: nothing to escape).
+fn flood_detail(f: &FloodRow) -> String {
+    let peers = f.distinct_peers();
+    let top: Vec<String> = f
+        .top_peers(3)
+        .iter()
+        .map(|(ip, n)| format!("{ip}×{n}"))
+        .collect();
+    format!(
+        "from {}{peers} peer{}: {}{} · open {} · ↑{} ↓{}",
+        if f.peers_capped { "≥" } else { "" },
+        if peers == 1 { "" } else { "s" },
+        top.join(" "),
+        if (peers as usize) > top.len() {
+            " …"
+        } else {
+            ""
+        },
+        f.open(),
+        bytes(f.bytes_sent),
+        bytes(f.bytes_received)
+    )
+}
+
+/// All a flood's row counts, for the tree and the details.
+pub fn flood_counts(m: &Model, f: &FloodRow) -> String {
+    format!("{} {}", flood_size(m, f), flood_detail(f))
+}
+
+fn flood_text(m: &Model, f: &FloodRow) -> String {
+    let (name, who) = owner(m, f.pid);
+    format!(
+        "FLOOD {} {} {name} {who} {}",
+        f.transport,
+        endpoint(f.server),
+        flood_counts(m, f)
+    )
+}
+
+/// A flood: the listener, its size and owner first (what a narrow pane keeps), then where
+/// it comes from. Bold while connections are folded into it, greyed once it has gone quiet.
+fn flood_line(m: &Model, f: &FloodRow, pal: Palette) -> Line<'static> {
+    let (name, who) = owner(m, f.pid);
+    let quiet = m.now - f.last > GREY_NS;
+    let (tag, style) = if quiet {
+        (pal.dim(), pal.dim())
+    } else {
+        (pal.fg(Color::Magenta).patch(pal.bold()), Style::default())
+    };
+    let who = if who.is_empty() {
+        String::new()
+    } else {
+        format!(" {who}")
+    };
+    Line::from(vec![
+        Span::styled("FLOOD  ", tag),
+        Span::styled(
+            format!(
+                "{} {} ← {} {name}{who} · {}",
+                f.transport,
+                endpoint(f.server),
+                flood_size(m, f),
+                flood_detail(f)
+            ),
+            style,
+        ),
+    ])
+}
+
 fn duration_of(m: &Model, c: &ConnRow) -> Option<i128> {
     c.since.map(|s| c.closed.map_or(m.now, |cl| cl.at) - s)
 }
@@ -861,7 +977,8 @@ fn conn_line(m: &Model, c: &ConnRow, pal: Palette) -> Line<'static> {
     )
 }
 
-/// Listeners (new ones first), then TCP connections.
+/// Listeners (new ones first), then floods (one row per flooded listener, the latest first),
+/// then TCP connections.
 pub fn conns<'a>(m: &'a Model, ui: &Ui) -> Vec<Row<'a>> {
     let filter = Filter::new(&ui.filter);
     let detail = |pid: u32| m.procs.contains_key(&pid).then_some(DetailRef::Proc(pid));
@@ -877,6 +994,19 @@ pub fn conns<'a>(m: &'a Model, ui: &Ui) -> Vec<Row<'a>> {
             detail: detail(l.pid),
         })
         .collect();
+    let mut floods: Vec<&FloodRow> = m.floods.values().collect();
+    floods.sort_by_key(|f| (std::cmp::Reverse(f.last), f.server, f.pid));
+    rows.extend(
+        floods
+            .into_iter()
+            .filter(|f| !filter.active() || filter.matches(&flood_text(m, f)))
+            .map(|f| Row {
+                key: RowKey::Flood(f.pid, f.server),
+                look: Look::Flood(f),
+                group: None,
+                detail: detail(f.pid),
+            }),
+    );
     let mut conns: Vec<&ConnRow> = m.conns.values().collect();
     match ui.sort_of(Pane::Conns) {
         1 => conns.sort_by_key(|c| std::cmp::Reverse(duration_of(m, c))),

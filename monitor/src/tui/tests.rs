@@ -1,7 +1,7 @@
 //! The view as a person sees it, drawn on ratatui's `TestBackend`: sessions with their trees,
 //! greyed exited processes, the filter, small terminals, hostile strings, and the replay of
 //! rendered lines back into the same picture.
-use std::sync::Arc;
+use std::{net::SocketAddr, sync::Arc};
 
 use ratatui::{backend::TestBackend, buffer::Buffer, style::Modifier, Terminal};
 
@@ -473,4 +473,132 @@ fn a_container_s_processes_are_one_group_named_after_it_and_replay_the_same() {
         "{}",
         text(&b)
     );
+}
+
+fn accepted(time: i128, p: Proc, local: SocketAddr, remote: SocketAddr) -> Record {
+    let info = crate::pipeline::record::SockInfo {
+        transport: Some("tcp"),
+        local: Some(local),
+        remote: Some(remote),
+        fd: 5,
+        ..Default::default()
+    };
+    rec(time, p, None, What::Accept(info))
+}
+
+fn ended(time: i128, p: Proc, local: SocketAddr, remote: SocketAddr) -> Record {
+    let info = crate::pipeline::record::DisconnectInfo {
+        local,
+        remote,
+        direction: Some(crate::state::nettable::Direction::Ingress),
+        duration: Some(1_000_000),
+        bytes_sent: 100,
+        bytes_received: 10,
+        errno: 0,
+        owner_unknown: false,
+    };
+    rec(time, p, None, What::Disconnect(info))
+}
+
+/// What `top` does with a record: folded into its listener's flood, or a row of its own.
+fn take(m: &mut Model, floods: &mut crate::flood::Floods, r: &Record) {
+    match floods.fold(r) {
+        Some(listener) => m.folded(r, listener),
+        None => m.record(r),
+    }
+}
+
+/// The screen line holding `needle`, from `needle` on (panes sit side by side).
+fn line_of(b: &Buffer, needle: &str) -> String {
+    let screen = text(b);
+    let line = screen
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("no {needle:?} in\n{screen}"));
+    line[line.find(needle).unwrap_or(0)..].trim_end().to_owned()
+}
+
+#[test]
+fn a_flood_is_one_row_that_counts_every_folded_connection_and_replays_the_same() {
+    let server: SocketAddr = "10.0.0.5:443".parse().unwrap();
+    let peer = |i: u32| SocketAddr::new([192, 0, 2, (i % 3) as u8].into(), 20000 + i as u16);
+    let nginx = proc_of(200, 1, &["/usr/sbin/nginx"], T0 - 100 * S);
+    let mut m = Model::new("vm".into(), T0, S / 2);
+    m.record(&exec(T0 - 100 * S, nginx.clone(), None));
+    let mut floods = crate::flood::Floods::new(20, 10.0);
+    // 300 connections in one second from 3 peers, each ended; and one of a login session
+    for i in 0..300 {
+        let r = accepted(T0 + i128::from(i) * S / 300, nginx.clone(), server, peer(i));
+        take(&mut m, &mut floods, &r);
+    }
+    // a server a logged-in admin started, accepting in the same second
+    let admin: SocketAddr = "198.51.100.7:50000".parse().unwrap();
+    let theirs = proc_of(300, 101, &["python3", "-m", "http.server"], T0 - S);
+    let mut own = accepted(T0 + S / 2, theirs, "10.0.0.5:8000".parse().unwrap(), admin);
+    own.session = Some(Box::new(ssh_session(7, 100)));
+    take(&mut m, &mut floods, &own);
+    for i in 0..300 {
+        let r = ended(T0 + S + i128::from(i), nginx.clone(), server, peer(i));
+        take(&mut m, &mut floods, &r);
+    }
+    m.frame(T0 + 2 * S);
+    assert_eq!(m.floods.len(), 1);
+    let f = &m.floods[&(200, server)];
+    let single = |m: &Model| m.conns.values().filter(|c| c.local == server).count() as u64;
+    // the first 20 of the second are rows, every other one is in the flood: none is lost
+    assert_eq!((f.accepted, single(&m)), (280, 20));
+    assert_eq!((f.ended, f.open()), (280, 0));
+    assert_eq!((f.bytes_sent, f.bytes_received), (28_000, 2_800));
+    assert_eq!(f.distinct_peers(), 3);
+    assert!(
+        m.conns
+            .contains_key(&("10.0.0.5:8000".parse().unwrap(), admin)),
+        "the session's connection is a row of its own"
+    );
+    let live = draw(&m, &mut Ui::default(), 400, 50);
+    let row = line_of(&live, "FLOOD");
+    assert_eq!(
+        row,
+        "FLOOD  tcp 10.0.0.5:443 ← 280 accepted (140/s) nginx[200] alice · from 3 peers: \
+         192.0.2.2×94 192.0.2.0×93 192.0.2.1×93 · open 0 · ↑27.3K ↓2.7K"
+    );
+    assert!(
+        line_of(&live, "Connections and listeners").contains("280 folded into floods"),
+        "the pane's title counts the folded"
+    );
+
+    // the summary line `watch` writes for the same flood, read back by the replay
+    let r = crate::render::Renderer::new("vm".into());
+    let summaries = floods.due(T0 + 2 * S, true);
+    assert_eq!(summaries.len(), 1);
+    let ndjson: String = std::iter::once(r.line(&exec(T0 - 100 * S, nginx, None)).unwrap())
+        .chain(
+            summaries
+                .iter()
+                .map(|s| crate::render::net::summary_line(&r, s)),
+        )
+        .map(|l| serde_json::to_string(&l).unwrap() + "\n")
+        .collect();
+    let path = std::env::temp_dir().join(format!("monitor-replay-flood-{}", std::process::id()));
+    std::fs::write(&path, ndjson).unwrap();
+    let capture = super::replay::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(capture.skipped, 0, "the summary line is understood");
+    let mut replayed = Model::new("vm".into(), T0, S / 2);
+    for (_, item) in &capture.items {
+        super::replay::apply(&mut replayed, item);
+    }
+    replayed.frame(T0 + 2 * S);
+    let f = &replayed.floods[&(200, server)];
+    assert_eq!((f.accepted, f.ended, f.distinct_peers()), (280, 280, 3));
+    let again = draw(&replayed, &mut Ui::default(), 400, 50);
+    assert_eq!(
+        line_of(&again, "FLOOD"),
+        row,
+        "the same row from the capture"
+    );
+
+    // a minute after it went quiet, the flood's row is gone
+    m.frame(T0 + 2 * S + super::model::FLOOD_KEEP_NS);
+    assert!(m.floods.is_empty());
 }

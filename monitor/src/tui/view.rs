@@ -187,11 +187,18 @@ fn draw_pane(
             format!("{logins} login{}", if logins == 1 { "" } else { "s" })
         }
         Pane::Short => format!("{} kept", m.short.len()),
-        Pane::Conns => format!(
-            "{} listening, {} connections",
-            m.listeners.len(),
-            m.conns.values().filter(|c| c.closed.is_none()).count()
-        ),
+        Pane::Conns => {
+            let mut s = format!(
+                "{} listening, {} connections",
+                m.listeners.len(),
+                m.conns.values().filter(|c| c.closed.is_none()).count()
+            );
+            let folded: u64 = m.floods.values().map(|f| f.accepted).sum();
+            if folded > 0 {
+                s.push_str(&format!(", {folded} folded into floods"));
+            }
+            s
+        }
         Pane::Events => format!("{}", m.events.len()),
     };
     let sort = sorts(pane)
@@ -429,6 +436,16 @@ fn draw_detail(f: &mut Frame, area: Rect, m: &Model, ui: &Ui, p: &ProcRow) {
     let mut net = Vec::new();
     for l in m.listeners.values().filter(|l| l.pid == p.pid) {
         net.push(format!("LISTEN {} {}", l.transport, l.local));
+    }
+    let mut floods: Vec<_> = m.floods.values().filter(|f| f.pid == p.pid).collect();
+    floods.sort_by_key(|f| f.server);
+    for fl in floods {
+        net.push(format!(
+            "FLOOD {} {} ← {}",
+            fl.transport,
+            fl.server,
+            rows::flood_counts(m, fl)
+        ));
     }
     for c in m.conns.values().filter(|c| c.pid == p.pid) {
         let arrow = match c.direction {
