@@ -6,8 +6,8 @@
 //! and send one record.
 use aya_ebpf::{
     helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_user},
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
 };
 use monitor_common::{
     counters::{GUARD_BUSY, GUARD_RESCUED},
@@ -613,14 +613,18 @@ pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
 /// 4-tuple, why it ended (`sk_err`) and how many bytes it carried.
 /// `TP_PROTO(const struct sock *sk, const int oldstate, const int newstate)`.
 ///
-/// A raw tracepoint, and that matters: the kernel skips a classic tracepoint's program
-/// whenever any BPF tracing program is already running on the CPU, and this one fires in
-/// softirq, which interrupts them (0.5–1.5 % of a loopback storm's state changes were lost so).
-/// A raw tracepoint's program is skipped only when it is itself running on that CPU — which
-/// still happens when a softirq interrupts it (~0.1 % under the same load). Hence the busy flag
-/// for the backup program below. Fields are read from the socket, as the tracepoint's are.
-#[raw_tracepoint(tracepoint = "inet_sock_set_state")]
-pub fn inet_sock_set_state(ctx: RawTracePointContext) -> i32 {
+/// A BTF raw tracepoint (`tp_btf`), and both halves of that matter:
+/// - raw: the kernel skips a classic tracepoint's program whenever any BPF tracing program is
+///   already running on the CPU, and this one fires in softirq, which interrupts them
+///   (0.5–1.5 % of a loopback storm's state changes were lost so). A raw tracepoint's program
+///   is skipped only when it is itself running on that CPU — which still happens when a
+///   softirq interrupts it (~0.1 % under the same load). Hence the busy flag for the backup
+///   program below.
+/// - BTF: the kernel hands the socket over with its type, so its fields are plain loads the
+///   verifier checks against `struct sock` (and makes fault-safe), not one
+///   `bpf_probe_read_kernel` call each (`sk_field`).
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
     let busy = STATE_GUARD.get_ptr_mut(GUARD_BUSY);
     if let Some(b) = busy {
         unsafe { *b = 1 };
@@ -637,8 +641,8 @@ pub fn inet_sock_set_state(ctx: RawTracePointContext) -> i32 {
 /// recursion guard) but runs this one, which sees the busy flag and does the work. Otherwise
 /// it returns at once. Only a state change nested inside this program while it rescues
 /// another one is lost — and counted (primary misses minus rescues).
-#[raw_tracepoint(tracepoint = "inet_sock_set_state")]
-pub fn inet_sock_set_state_nested(ctx: RawTracePointContext) -> i32 {
+#[btf_tracepoint(function = "inet_sock_set_state")]
+pub fn inet_sock_set_state_nested(ctx: BtfTracePointContext) -> i32 {
     let Some(busy) = STATE_GUARD.get_ptr_mut(GUARD_BUSY) else {
         return 0;
     };
@@ -650,6 +654,29 @@ pub fn inet_sock_set_state_nested(ctx: RawTracePointContext) -> i32 {
     }
     let _ = try_set_state(&ctx);
     0
+}
+
+/// A field of the socket a BTF tracepoint was given (or of the `tcp_sock` the kernel said it
+/// is): a plain load at `off` (a constant the verifier knows, from `LAYOUT`), checked by the
+/// verifier to lie within one member of the pointer's type. A field this kernel lacks is an
+/// error, and its load is never verified.
+#[inline(always)]
+fn sk_field<T: Copy>(sk: *const u8, off: u32) -> Result<T, i64> {
+    if off == MISSING {
+        return Err(-1);
+    }
+    Ok(unsafe { core::ptr::read_volatile(sk.add(off as usize) as *const T) })
+}
+
+/// A field of `struct tcp_sock` (or of the `inet_sock` it starts with): loaded from `tp`, the
+/// socket as the kernel vouched it is one; read from `sk` should it not have (`tp` null: not a
+/// full TCP socket, which a state change of a TCP socket always is).
+#[inline(always)]
+fn tcp_field<T: Copy>(tp: *const u8, sk: *const u8, off: u32) -> Result<T, i64> {
+    if tp.is_null() {
+        return read_at(sk as u64, off);
+    }
+    sk_field(tp, off)
 }
 
 /// Takes `sk` out of `PENDING_CONNECT`: whether it was there (a non-blocking connect still
@@ -682,35 +709,41 @@ fn wanted(sk: u64, old: u32, new: u32) -> bool {
     }
 }
 
-fn try_set_state(ctx: &RawTracePointContext) -> Result<(), i64> {
-    let sk: u64 = ctx.arg(0);
-    let old = ctx.arg::<u64>(1) as u32;
-    let new = ctx.arg::<u64>(2) as u32;
-    if !wanted(sk, old, new) || read_at::<u16>(sk, layout!(sk_protocol))? != IPPROTO_TCP {
+fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    let sk: *const u8 = ctx.arg(0);
+    let old: u32 = ctx.arg(1);
+    let new: u32 = ctx.arg(2);
+    if !wanted(sk as u64, old, new) || sk_field::<u16>(sk, layout!(sk_protocol))? != IPPROTO_TCP {
         return Ok(());
     }
-    let c = common(sk)?;
-    let family = c.family;
-    let sport = u16::from_be(read_at::<u16>(sk, layout!(inet_sport))?);
+    let family: u16 = sk_field(sk, layout!(sk_family))?;
+    // the same socket as a `struct tcp_sock`, for the fields beyond `struct sock`: the local
+    // port (`inet_sock`) and the byte counts
+    let tp =
+        unsafe { aya_ebpf::helpers::generated::bpf_skc_to_tcp_sock(sk as *mut core::ffi::c_void) }
+            as *const u8;
+    let sport = u16::from_be(tcp_field(tp, sk, layout!(inet_sport))?);
     let mut slot = core::mem::MaybeUninit::<TcpStateEvent>::uninit();
     let ev = zeroed(&mut slot);
     ev.header = header(EventKind::TcpState as u32);
-    ev.sk = sk;
+    ev.sk = sk as u64;
     ev.old_state = old;
     ev.new_state = new;
     ev.family = family;
     ev.sport = sport;
-    ev.dport = u16::from_be(c.dport);
+    ev.dport = u16::from_be(sk_field(sk, layout!(sk_dport))?);
     if family == AF_INET6 {
-        (ev.saddr, ev.daddr) = v6_addresses(sk);
+        (ev.saddr, ev.daddr) = v6_addresses(sk as u64);
     } else {
-        ev.saddr[..4].copy_from_slice(&c.rcv_saddr);
-        ev.daddr[..4].copy_from_slice(&c.daddr);
+        let saddr: u32 = sk_field(sk, layout!(sk_rcv_saddr))?;
+        let daddr: u32 = sk_field(sk, layout!(sk_daddr))?;
+        ev.saddr[..4].copy_from_slice(&saddr.to_ne_bytes());
+        ev.daddr[..4].copy_from_slice(&daddr.to_ne_bytes());
     }
     if new == TCP_CLOSE {
-        ev.sk_err = read_at::<i32>(sk, layout!(sk_err)).unwrap_or(0);
-        ev.bytes_received = read_at::<u64>(sk, layout!(tcp_bytes_received)).unwrap_or(0);
-        ev.bytes_sent = read_at::<u64>(sk, layout!(tcp_bytes_sent)).unwrap_or(0);
+        ev.sk_err = sk_field::<i32>(sk, layout!(sk_err)).unwrap_or(0);
+        ev.bytes_received = tcp_field::<u64>(tp, sk, layout!(tcp_bytes_received)).unwrap_or(0);
+        ev.bytes_sent = tcp_field::<u64>(tp, sk, layout!(tcp_bytes_sent)).unwrap_or(0);
     }
     send(ev, EventKind::TcpState as u32);
     Ok(())

@@ -8,7 +8,7 @@ use std::{
 use anyhow::{anyhow, Context as _};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{ProgramError, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, ProgramError, RawTracePoint, TracePoint},
     Ebpf, EbpfLoader,
 };
 use monitor_common::{
@@ -18,7 +18,7 @@ use monitor_common::{
 };
 
 use super::tracefs::Tracepoint;
-use Hook::{Raw, Tracepoint as Tp};
+use Hook::{BtfRaw, Raw, Tracepoint as Tp};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
 
@@ -29,6 +29,9 @@ enum Hook {
     /// A raw tracepoint (typed access to the tracepoint's arguments), by tracepoint name;
     /// the category is only used to check the tracepoint exists.
     Raw(&'static str, &'static str),
+    /// A raw tracepoint whose arguments carry their kernel types (`tp_btf`), by name: the
+    /// program loads fields of the structures they point to directly.
+    BtfRaw(&'static str, &'static str),
 }
 
 /// The backup TCP state program: its own skips are not losses (the primary ran then).
@@ -57,20 +60,22 @@ const PROGRAMS: &[(&str, Hook)] = &[
     ("sys_exit_sendmsg", Tp("syscalls", "sys_exit_sendmsg")),
     ("sys_enter_socket", Tp("syscalls", "sys_enter_socket")),
     ("sys_exit_socket", Tp("syscalls", "sys_exit_socket")),
-    ("inet_sock_set_state", Raw("sock", "inet_sock_set_state")),
+    ("inet_sock_set_state", BtfRaw("sock", "inet_sock_set_state")),
     // after the primary: runs its state changes when a softirq interrupted it (net.rs)
-    (NESTED_STATE_PROGRAM, Raw("sock", "inet_sock_set_state")),
+    (NESTED_STATE_PROGRAM, BtfRaw("sock", "inet_sock_set_state")),
 ];
 
 /// Names of the tracepoints the programs need, `category/name`.
 pub fn required_tracepoints() -> impl Iterator<Item = (&'static str, &'static str)> {
     PROGRAMS.iter().map(|(_, hook)| match *hook {
-        Hook::Tracepoint(c, n) | Hook::Raw(c, n) => (c, n),
+        Hook::Tracepoint(c, n) | Hook::Raw(c, n) | Hook::BtfRaw(c, n) => (c, n),
     })
 }
 
 pub struct Settings {
     pub layout: Layout,
+    /// The kernel's BTF (the typed tracepoints are found in it).
+    pub btf: std::path::PathBuf,
     pub config: Config,
     pub ring_bytes: u32,
 }
@@ -102,9 +107,11 @@ impl Probes {
             .load(OBJECT)
             .map_err(|e| anyhow!("the kernel refused the monitor's BPF maps or object: {e}"))?;
 
+        let btf = aya::Btf::parse_file(&settings.btf, aya::Endianness::default())
+            .with_context(|| format!("reading kernel BTF from {}", settings.btf.display()))?;
         let mut attached = Vec::new();
         for &(prog_name, hook) in PROGRAMS {
-            attach(&mut ebpf, prog_name, hook).map_err(|e| {
+            attach(&mut ebpf, prog_name, hook, &btf).map_err(|e| {
                 anyhow!(
                     "cannot load or attach BPF program {prog_name}: {}",
                     describe(&e)
@@ -112,10 +119,11 @@ impl Probes {
             })?;
             attached.push(match hook {
                 Hook::Tracepoint(c, n) => format!("tracepoint/{c}/{n}"),
-                Hook::Raw(_, n) if prog_name == NESTED_STATE_PROGRAM => {
-                    format!("raw_tracepoint/{n} (backup)")
-                }
                 Hook::Raw(_, n) => format!("raw_tracepoint/{n}"),
+                Hook::BtfRaw(_, n) if prog_name == NESTED_STATE_PROGRAM => {
+                    format!("tp_btf/{n} (backup)")
+                }
+                Hook::BtfRaw(_, n) => format!("tp_btf/{n}"),
             });
         }
         let drops = PerCpuArray::try_from(ebpf.take_map("DROPS").context("map DROPS")?)?;
@@ -212,7 +220,12 @@ fn fdinfo_value(fdinfo: &str, wanted: &str) -> Option<u64> {
     })
 }
 
-fn attach(ebpf: &mut Ebpf, prog_name: &str, hook: Hook) -> Result<(), ProgramError> {
+fn attach(
+    ebpf: &mut Ebpf,
+    prog_name: &str,
+    hook: Hook,
+    btf: &aya::Btf,
+) -> Result<(), ProgramError> {
     let prog = ebpf
         .program_mut(prog_name)
         .ok_or(ProgramError::UnexpectedProgramType)?;
@@ -226,6 +239,11 @@ fn attach(ebpf: &mut Ebpf, prog_name: &str, hook: Hook) -> Result<(), ProgramErr
             let raw: &mut RawTracePoint = prog.try_into()?;
             raw.load()?;
             raw.attach(name)?;
+        }
+        Hook::BtfRaw(_, name) => {
+            let tp: &mut BtfTracePoint = prog.try_into()?;
+            tp.load(name, btf)?;
+            tp.attach()?;
         }
     }
     Ok(())

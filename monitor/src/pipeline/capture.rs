@@ -112,6 +112,7 @@ impl Capture {
         let ring_bytes = args.ring_buffer_mib * 1024 * 1024;
         let settings = Settings {
             layout,
+            btf: args.btf.clone(),
             config: Config {
                 self_tgid: std::process::id(),
                 argv_limit: args.max_argv_bytes,
