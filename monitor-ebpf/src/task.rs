@@ -1,8 +1,10 @@
 //! Reading the current task. Struct offsets come from kernel BTF via `LAYOUT` (aya emits no
-//! CO-RE relocations), so every read is a checked `bpf_probe_read_kernel`.
+//! CO-RE relocations). The current task is a typed pointer (`bpf_get_current_task_btf`), so
+//! its fields and those of the structures it points to are plain loads the verifier checks
+//! ([`field`]); memory reached through anything else is read with `bpf_probe_read_kernel`.
 use aya_ebpf::helpers::{
     bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_kernel,
-    generated::bpf_get_current_task, generated::bpf_ktime_get_boot_ns,
+    generated::bpf_get_current_task_btf, generated::bpf_ktime_get_boot_ns,
     generated::bpf_probe_read_kernel_str,
 };
 use monitor_common::{
@@ -101,9 +103,11 @@ pub fn syscall_ret(ctx: &TracePointContext) -> Result<i64, i64> {
     tp_field(ctx, layout!(tp_sys_exit_ret))
 }
 
+/// The current task, as a pointer whose type the verifier knows (`bpf_get_current_task_btf`):
+/// its fields can be loaded with [`field`] (and still read with [`read_at`]).
 #[inline(always)]
 pub fn current_task() -> u64 {
-    unsafe { bpf_get_current_task() }
+    unsafe { bpf_get_current_task_btf() as u64 }
 }
 
 /// True for events of the monitor itself.
@@ -132,103 +136,63 @@ pub fn header(kind: u32) -> EventHeader {
     }
 }
 
-/// Two `u32` fields of the struct at `base`: one read when they are adjacent (`cred.euid`,
-/// `.egid`; `task_struct.loginuid`, `.sessionid`), else two. A field this kernel lacks gives an
-/// error for both (the callers' defaults then apply to both).
-#[inline(always)]
-fn pair(base: u64, a: u32, b: u32) -> Result<(u32, u32), i64> {
-    if a != MISSING && b == a.wrapping_add(4) {
-        let both: [u32; 2] = read_at(base, a)?;
-        return Ok((both[0], both[1]));
-    }
-    Ok((read_at(base, a)?, read_at(base, b)?))
-}
-
-/// tgid of `task->real_parent`.
+/// tgid of `task->real_parent` (`task` from a raw tracepoint: read, not loaded).
 #[inline(always)]
 pub fn parent_tgid(task: u64) -> u32 {
-    tgid_of(read_at::<u64>(task, layout!(task_real_parent)).unwrap_or(0))
+    let parent = read_at::<u64>(task, layout!(task_real_parent)).unwrap_or(0);
+    read_at::<u32>(parent, layout!(task_tgid)).unwrap_or(0)
 }
 
-/// tgid of the task at `task` (0 when unreadable).
+/// A field of a structure whose type the verifier knows — the current task from
+/// [`current_task`], a BTF tracepoint's argument, a pointer loaded from either — as a plain
+/// load at `off` (a constant the verifier knows, from `LAYOUT`), which it checks lies within
+/// one member of that type and makes fault-safe: no `bpf_probe_read_kernel` call. A field this
+/// kernel lacks is an error, and its load is never verified.
 #[inline(always)]
-fn tgid_of(task: u64) -> u32 {
-    read_at::<u32>(task, layout!(task_tgid)).unwrap_or(0)
+pub fn field<T: Copy>(base: u64, off: u32) -> Result<T, i64> {
+    if off == MISSING {
+        return Err(-1);
+    }
+    Ok(unsafe { core::ptr::read_volatile((base + off as u64) as *const T) })
 }
 
-/// Words of the struct at `base` from offset `first`, in one read (a probe read per field
-/// costs more than the bytes).
-type Span = [u64; 7];
-
-/// The span at `first` if `other` lies within it (8-aligned, after `first`), and the index of
-/// `other`'s word in it.
-#[inline(always)]
-fn span_with(base: u64, first: u32, other: u32, other_words: u32) -> Option<(Span, usize)> {
-    let d = other.wrapping_sub(first);
-    if first == MISSING || other == MISSING || other <= first || !d.is_multiple_of(8) {
-        return None;
-    }
-    let i = d / 8;
-    if i + other_words > 7 {
-        return None;
-    }
-    read_at::<Span>(base, first).ok().map(|s| (s, i as usize))
-}
-
-/// `task->real_parent` and `task->group_leader`: one read (they are 48 bytes apart), else two.
-#[inline(always)]
-fn parent_and_leader(task: u64) -> (u64, u64) {
-    let (p, l) = (layout!(task_real_parent), layout!(task_group_leader));
-    if let Some((span, i)) = span_with(task, p, l, 1) {
-        return (span[0], span.get(i).copied().unwrap_or(0));
-    }
-    (read_at(task, p).unwrap_or(0), read_at(task, l).unwrap_or(0))
-}
-
-/// `task->cred`, and `task->comm` into `comm`: one read where the name follows the pointer
-/// closely (16 bytes after it since 5.4), else the pointer's read and the name helper.
-#[inline(always)]
-fn cred_and_comm(task: u64, info: &mut TaskInfo) -> u64 {
-    let (c, m) = (layout!(task_cred), layout!(task_comm));
-    if let Some((span, i)) = span_with(task, c, m, 2) {
-        if let (Some(&a), Some(&b)) = (span.get(i), span.get(i + 1)) {
-            // two 8-byte stores (`comm` follows `start_ns`, so it is 8-aligned): a byte
-            // array's assignment becomes 16 single-byte ones
-            const { assert!(core::mem::offset_of!(TaskInfo, comm).is_multiple_of(8)) };
-            let p = info.comm.as_mut_ptr() as *mut u64;
-            unsafe {
-                core::ptr::write_volatile(p, a);
-                core::ptr::write_volatile(p.add(1), b);
-            }
-            return span[0];
-        }
-    }
-    // straight into the record: the safe wrapper zeroes a copy first, and zeroing is a call to
-    // the BPF `memset`, a byte-by-byte loop (the helper itself clears the buffer on failure)
-    unsafe {
-        aya_ebpf::helpers::generated::bpf_get_current_comm(
-            info.comm.as_mut_ptr() as *mut core::ffi::c_void,
-            16,
-        )
-    };
-    read_at::<u64>(task, c).unwrap_or(0)
-}
-
-/// Fills `info` for the current task.
+/// Fills `info` for the current task (`task`, from [`current_task`]): every field a load
+/// from the typed task, its parent, group leader and creds.
 #[inline(always)]
 pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
     let uid_gid = bpf_get_current_uid_gid();
     info.uid = uid_gid as u32;
     info.gid = (uid_gid >> 32) as u32;
-    let (parent, leader) = parent_and_leader(task);
-    info.ppid = tgid_of(parent);
-    let cred = cred_and_comm(task, info);
-    (info.euid, info.egid) =
-        pair(cred, layout!(cred_euid), layout!(cred_egid)).unwrap_or((info.uid, info.gid));
-    (info.loginuid, info.sessionid) = pair(task, layout!(task_loginuid), layout!(task_sessionid))
-        .unwrap_or((AUDIT_UNSET, AUDIT_UNSET));
+    let parent: u64 = field(task, layout!(task_real_parent)).unwrap_or(0);
+    info.ppid = field(parent, layout!(task_tgid)).unwrap_or(0);
+    // two 8-byte stores (`comm` follows `start_ns`, so it is 8-aligned): a byte array's
+    // assignment becomes 16 single-byte ones
+    const { assert!(core::mem::offset_of!(TaskInfo, comm).is_multiple_of(8)) };
+    let comm = layout!(task_comm);
+    let name = (
+        field::<u64>(task, comm),
+        field::<u64>(task, comm.wrapping_add(8)),
+    );
+    let p = info.comm.as_mut_ptr() as *mut u64;
+    if let (Ok(a), Ok(b)) = name {
+        unsafe {
+            core::ptr::write_volatile(p, a);
+            core::ptr::write_volatile(p.add(1), b);
+        }
+    } else {
+        // the helper clears the buffer itself on failure
+        unsafe {
+            aya_ebpf::helpers::generated::bpf_get_current_comm(p as *mut core::ffi::c_void, 16)
+        };
+    }
+    let cred: u64 = field(task, layout!(task_cred)).unwrap_or(0);
+    info.euid = field(cred, layout!(cred_euid)).unwrap_or(info.uid);
+    info.egid = field(cred, layout!(cred_egid)).unwrap_or(info.gid);
+    info.loginuid = field(task, layout!(task_loginuid)).unwrap_or(AUDIT_UNSET);
+    info.sessionid = field(task, layout!(task_sessionid)).unwrap_or(AUDIT_UNSET);
     info._pad = 0;
-    info.start_ns = read_at::<u64>(leader, layout!(task_start_boottime)).unwrap_or(0);
+    let leader: u64 = field(task, layout!(task_group_leader)).unwrap_or(0);
+    info.start_ns = field(leader, layout!(task_start_boottime)).unwrap_or(0);
 }
 
 /// The `struct sock *` behind file descriptor `fd` of `task`, or 0. Only used on descriptors a

@@ -185,9 +185,6 @@ mod tests {
         // the head of sock_common is read in one go
         assert_eq!(layout.sk_common_packed, 1);
         assert_eq!(layout.sk_type, layout.sk_protocol + 2);
-        // read in pairs: euid/egid, loginuid/sessionid
-        assert_eq!(layout.cred_egid, layout.cred_euid + 4);
-        assert_eq!(layout.task_sessionid, layout.task_loginuid + 4);
         assert_eq!(layout.sk_v6_rcv_saddr, layout.sk_v6_daddr + 16);
         // the executable path walk: qstr is { hash, len } then the name pointer
         assert_eq!(layout.dentry_name, layout.dentry_name_len + 4);
