@@ -5,8 +5,8 @@ use aya_ebpf::{
         bpf_get_current_pid_tgid, bpf_probe_read_user,
         generated::{bpf_get_smp_processor_id, bpf_probe_read_kernel_str, bpf_probe_read_user_str},
     },
-    macros::{raw_tracepoint, tracepoint},
-    programs::{RawTracePointContext, TracePointContext},
+    macros::{btf_tracepoint, tracepoint},
+    programs::{BtfTracePointContext, TracePointContext},
     EbpfContext,
 };
 use monitor_common::{
@@ -25,8 +25,8 @@ use crate::{
     maps::{PendingExec, EXEC_SCRATCH, PENDING_EXEC},
     path,
     task::{
-        current_task, fill_placement, fill_task_info, header, is_kthread, is_self, parent_tgid,
-        read_at, syscall_ret, tp_field, zeroed,
+        current_task, field, fill_placement, fill_task_info, header, is_kthread, is_self,
+        parent_tgid, read_at, syscall_ret, tp_field, zeroed,
     },
 };
 
@@ -34,20 +34,21 @@ const EXEC_HEADER: usize = core::mem::size_of::<monitor_common::process::ExecEve
 
 /// A new task: `TP_PROTO(struct task_struct *task, u64 clone_flags)`. Threads and kernel
 /// threads are skipped; the parent is read from the new task, so `CLONE_PARENT` is right.
-#[raw_tracepoint(tracepoint = "task_newtask")]
-pub fn task_newtask(ctx: RawTracePointContext) -> i32 {
+/// A BTF tracepoint: the new task comes typed, so its fields are plain loads.
+#[btf_tracepoint(function = "task_newtask")]
+pub fn task_newtask(ctx: BtfTracePointContext) -> i32 {
     let _ = try_task_newtask(&ctx);
     0
 }
 
-fn try_task_newtask(ctx: &RawTracePointContext) -> Result<(), i64> {
+fn try_task_newtask(ctx: &BtfTracePointContext) -> Result<(), i64> {
     if is_self() {
         return Ok(());
     }
-    let child: u64 = ctx.arg(0);
+    let child = ctx.arg::<*const u8>(0) as u64;
     let clone_flags: u64 = ctx.arg(1);
-    let pid: u32 = read_at(child, layout!(task_pid))?;
-    let tgid: u32 = read_at(child, layout!(task_tgid))?;
+    let pid: u32 = field(child, layout!(task_pid))?;
+    let tgid: u32 = field(child, layout!(task_tgid))?;
     if pid != tgid || is_kthread(child) {
         return Ok(());
     }

@@ -117,10 +117,10 @@ pub fn is_self() -> bool {
     tgid == config!(self_tgid)
 }
 
-/// True when the current task is a kernel thread.
+/// True when `task` (typed: see [`field`]) is a kernel thread.
 #[inline(always)]
 pub fn is_kthread(task: u64) -> bool {
-    matches!(read_at::<u32>(task, layout!(task_flags)), Ok(f) if f & PF_KTHREAD != 0)
+    matches!(field::<u32>(task, layout!(task_flags)), Ok(f) if f & PF_KTHREAD != 0)
 }
 
 /// Header for an event about the current task.
@@ -136,11 +136,11 @@ pub fn header(kind: u32) -> EventHeader {
     }
 }
 
-/// tgid of `task->real_parent` (`task` from a raw tracepoint: read, not loaded).
+/// tgid of `task->real_parent` (`task` typed: see [`field`]).
 #[inline(always)]
 pub fn parent_tgid(task: u64) -> u32 {
-    let parent = read_at::<u64>(task, layout!(task_real_parent)).unwrap_or(0);
-    read_at::<u32>(parent, layout!(task_tgid)).unwrap_or(0)
+    let parent: u64 = field(task, layout!(task_real_parent)).unwrap_or(0);
+    field(parent, layout!(task_tgid)).unwrap_or(0)
 }
 
 /// A field of a structure whose type the verifier knows — the current task from
@@ -163,8 +163,7 @@ pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
     let uid_gid = bpf_get_current_uid_gid();
     info.uid = uid_gid as u32;
     info.gid = (uid_gid >> 32) as u32;
-    let parent: u64 = field(task, layout!(task_real_parent)).unwrap_or(0);
-    info.ppid = field(parent, layout!(task_tgid)).unwrap_or(0);
+    info.ppid = parent_tgid(task);
     // two 8-byte stores (`comm` follows `start_ns`, so it is 8-aligned): a byte array's
     // assignment becomes 16 single-byte ones
     const { assert!(core::mem::offset_of!(TaskInfo, comm).is_multiple_of(8)) };

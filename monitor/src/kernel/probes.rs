@@ -8,7 +8,7 @@ use std::{
 use anyhow::{anyhow, Context as _};
 use aya::{
     maps::{MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, ProgramError, RawTracePoint, TracePoint},
+    programs::{BtfTracePoint, ProgramError, TracePoint},
     Ebpf, EbpfLoader,
 };
 use monitor_common::{
@@ -18,7 +18,7 @@ use monitor_common::{
 };
 
 use super::tracefs::Tracepoint;
-use Hook::{BtfRaw, Raw, Tracepoint as Tp};
+use Hook::{Btf, Tracepoint as Tp};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
 
@@ -26,12 +26,10 @@ static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/mo
 enum Hook {
     /// A classic tracepoint: category/name.
     Tracepoint(&'static str, &'static str),
-    /// A raw tracepoint (typed access to the tracepoint's arguments), by tracepoint name;
-    /// the category is only used to check the tracepoint exists.
-    Raw(&'static str, &'static str),
-    /// A raw tracepoint whose arguments carry their kernel types (`tp_btf`), by name: the
-    /// program loads fields of the structures they point to directly.
-    BtfRaw(&'static str, &'static str),
+    /// A raw tracepoint whose arguments carry their kernel types (`tp_btf`), by tracepoint
+    /// name (the category is only used to check the tracepoint exists): the program loads
+    /// fields of the structures they point to directly.
+    Btf(&'static str, &'static str),
 }
 
 /// The backup TCP state program: its own skips are not losses (the primary ran then).
@@ -39,7 +37,7 @@ const NESTED_STATE_PROGRAM: &str = "inet_sock_set_state_nested";
 
 /// Every program of the object: (program name, hook). Process programs first, then network.
 const PROGRAMS: &[(&str, Hook)] = &[
-    ("task_newtask", Raw("task", "task_newtask")),
+    ("task_newtask", Btf("task", "task_newtask")),
     ("sched_process_exec", Tp("sched", "sched_process_exec")),
     ("sys_enter_execve", Tp("syscalls", "sys_enter_execve")),
     ("sys_enter_execveat", Tp("syscalls", "sys_enter_execveat")),
@@ -60,15 +58,15 @@ const PROGRAMS: &[(&str, Hook)] = &[
     ("sys_exit_sendmsg", Tp("syscalls", "sys_exit_sendmsg")),
     ("sys_enter_socket", Tp("syscalls", "sys_enter_socket")),
     ("sys_exit_socket", Tp("syscalls", "sys_exit_socket")),
-    ("inet_sock_set_state", BtfRaw("sock", "inet_sock_set_state")),
+    ("inet_sock_set_state", Btf("sock", "inet_sock_set_state")),
     // after the primary: runs its state changes when a softirq interrupted it (net.rs)
-    (NESTED_STATE_PROGRAM, BtfRaw("sock", "inet_sock_set_state")),
+    (NESTED_STATE_PROGRAM, Btf("sock", "inet_sock_set_state")),
 ];
 
 /// Names of the tracepoints the programs need, `category/name`.
 pub fn required_tracepoints() -> impl Iterator<Item = (&'static str, &'static str)> {
     PROGRAMS.iter().map(|(_, hook)| match *hook {
-        Hook::Tracepoint(c, n) | Hook::Raw(c, n) | Hook::BtfRaw(c, n) => (c, n),
+        Hook::Tracepoint(c, n) | Hook::Btf(c, n) => (c, n),
     })
 }
 
@@ -119,11 +117,10 @@ impl Probes {
             })?;
             attached.push(match hook {
                 Hook::Tracepoint(c, n) => format!("tracepoint/{c}/{n}"),
-                Hook::Raw(_, n) => format!("raw_tracepoint/{n}"),
-                Hook::BtfRaw(_, n) if prog_name == NESTED_STATE_PROGRAM => {
+                Hook::Btf(_, n) if prog_name == NESTED_STATE_PROGRAM => {
                     format!("tp_btf/{n} (backup)")
                 }
-                Hook::BtfRaw(_, n) => format!("tp_btf/{n}"),
+                Hook::Btf(_, n) => format!("tp_btf/{n}"),
             });
         }
         let drops = PerCpuArray::try_from(ebpf.take_map("DROPS").context("map DROPS")?)?;
@@ -235,12 +232,7 @@ fn attach(
             tp.load()?;
             tp.attach(category, name)?;
         }
-        Hook::Raw(_, name) => {
-            let raw: &mut RawTracePoint = prog.try_into()?;
-            raw.load()?;
-            raw.attach(name)?;
-        }
-        Hook::BtfRaw(_, name) => {
+        Hook::Btf(_, name) => {
             let tp: &mut BtfTracePoint = prog.try_into()?;
             tp.load(name, btf)?;
             tp.attach()?;
