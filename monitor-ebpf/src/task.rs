@@ -216,17 +216,18 @@ pub fn sock_of_fd(task: u64, fd: i64) -> u64 {
     lookup().unwrap_or(0)
 }
 
-/// Fills `p` for `task`: namespace inodes and the names of its cgroup and the cgroup's parent.
-/// Anything unreadable (an offset this kernel lacks) stays 0 / empty.
+/// Fills `p` for `task` (typed: see [`field`]): namespace inodes and the names of its cgroup
+/// and the cgroup's parent. Anything unreadable (an offset this kernel lacks) stays 0 / empty.
+/// The pointers from the task to the names are loads; the names are read.
 #[inline(always)]
 pub fn fill_placement(task: u64, p: &mut Placement) {
     p._pad = 0;
-    let nsproxy = read_at::<u64>(task, layout!(task_nsproxy)).unwrap_or(0);
-    p.mnt_ns = read_at::<u64>(nsproxy, layout!(nsproxy_mnt_ns))
-        .and_then(|ns| read_at::<u32>(ns, layout!(mnt_ns_inum)))
+    let nsproxy = field::<u64>(task, layout!(task_nsproxy)).unwrap_or(0);
+    p.mnt_ns = field::<u64>(nsproxy, layout!(nsproxy_mnt_ns))
+        .and_then(|ns| field::<u32>(ns, layout!(mnt_ns_inum)))
         .unwrap_or(0);
-    p.net_ns = read_at::<u64>(nsproxy, layout!(nsproxy_net_ns))
-        .and_then(|ns| read_at::<u32>(ns, layout!(net_ns_inum)))
+    p.net_ns = field::<u64>(nsproxy, layout!(nsproxy_net_ns))
+        .and_then(|ns| field::<u32>(ns, layout!(net_ns_inum)))
         .unwrap_or(0);
     p.pid_ns = active_pid_ns(task).unwrap_or(0);
     p.cgroup_name[0] = 0;
@@ -234,11 +235,11 @@ pub fn fill_placement(task: u64, p: &mut Placement) {
     let Ok(kn) = cgroup_node(task) else {
         return;
     };
-    if let Ok(name) = read_at::<u64>(kn, layout!(kernfs_name)) {
+    if let Ok(name) = field::<u64>(kn, layout!(kernfs_name)) {
         read_str(p.cgroup_name.as_mut_ptr(), CGROUP_NAME_CAP as u32, name);
     }
-    if let Ok(name) = read_at::<u64>(kn, layout!(kernfs_parent))
-        .and_then(|up| read_at::<u64>(up, layout!(kernfs_name)))
+    if let Ok(name) = field::<u64>(kn, layout!(kernfs_parent))
+        .and_then(|up| field::<u64>(up, layout!(kernfs_name)))
     {
         read_str(p.cgroup_parent.as_mut_ptr(), CGROUP_PARENT_CAP as u32, name);
     }
@@ -259,23 +260,23 @@ fn active_pid_ns(task: u64) -> Result<u32, i64> {
     read_at(ns, layout!(pid_ns_inum))
 }
 
-/// The kernfs node (the directory in cgroupfs) of the task's cgroup: on the v1 hierarchy of
-/// `CONFIG.cgroup_subsys`, or on the unified one.
+/// The kernfs node (the directory in cgroupfs) of the task's cgroup (typed, as is the task):
+/// on the v1 hierarchy of `CONFIG.cgroup_subsys`, or on the unified one.
 #[inline(always)]
 fn cgroup_node(task: u64) -> Result<u64, i64> {
-    let cset: u64 = read_at(task, layout!(task_cgroups))?;
+    let cset: u64 = field(task, layout!(task_cgroups))?;
     let ssid = config!(cgroup_subsys);
     let cgroup: u64 = if ssid == MISSING {
-        read_at(cset, layout!(css_set_dfl_cgrp))?
+        field(cset, layout!(css_set_dfl_cgrp))?
     } else {
         let subsys = layout!(css_set_subsys);
         if ssid >= 64 || subsys == MISSING {
             return Err(-1);
         }
-        let css: u64 = read_at(cset, subsys + ssid * 8)?;
-        read_at(css, layout!(css_cgroup))?
+        let css: u64 = field(cset, subsys + ssid * 8)?;
+        field(css, layout!(css_cgroup))?
     };
-    read_at(cgroup, layout!(cgroup_kn))
+    field(cgroup, layout!(cgroup_kn))
 }
 
 /// A NUL-terminated kernel string into `dst` (`cap` bytes); empty when unreadable.
