@@ -194,21 +194,22 @@ pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
     info.start_ns = field(leader, layout!(task_start_boottime)).unwrap_or(0);
 }
 
-/// The `struct sock *` behind file descriptor `fd` of `task`, or 0. Only used on descriptors a
-/// socket call just succeeded on, so the file is a socket.
+/// The `struct sock *` behind file descriptor `fd` of `task` (typed: see [`field`]), or 0.
+/// Only used on descriptors a socket call just succeeded on, so the file is a socket.
 #[inline(always)]
 pub fn sock_of_fd(task: u64, fd: i64) -> u64 {
     if fd < 0 {
         return 0;
     }
     let lookup = || -> Result<u64, i64> {
-        let files: u64 = read_at(task, layout!(task_files))?;
-        let fdt: u64 = read_at(files, layout!(files_fdt))?;
-        let max: u32 = read_at(fdt, layout!(fdt_max_fds))?;
+        // typed down to the fd array (a pointer to pointers: its elements are read)
+        let files: u64 = field(task, layout!(task_files))?;
+        let fdt: u64 = field(files, layout!(files_fdt))?;
+        let max: u32 = field(fdt, layout!(fdt_max_fds))?;
         if fd as u64 >= max as u64 {
             return Err(-1);
         }
-        let array: u64 = read_at(fdt, layout!(fdt_fd))?;
+        let array: u64 = field(fdt, layout!(fdt_fd))?;
         let file: u64 = read_at(array, (fd as u32).wrapping_mul(8))?;
         let socket: u64 = read_at(file, layout!(file_private_data))?;
         read_at(socket, layout!(socket_sk))
