@@ -66,6 +66,9 @@ pub struct Layout {
     pub task_comm: u32,
     pub cred_euid: u32,
     pub cred_egid: u32,
+    /// `cred.uid.val`, `cred.gid.val`: the real ids.
+    pub cred_uid: u32,
+    pub cred_gid: u32,
     /// `signal_struct.live.counter`.
     pub signal_live: u32,
     pub mm_arg_start: u32,
@@ -196,6 +199,8 @@ impl Layout {
             task_comm: MISSING,
             cred_euid: MISSING,
             cred_egid: MISSING,
+            cred_uid: MISSING,
+            cred_gid: MISSING,
             signal_live: MISSING,
             mm_arg_start: MISSING,
             mm_arg_end: MISSING,

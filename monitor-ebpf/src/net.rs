@@ -29,8 +29,8 @@ use crate::{
         SOCK_SCRATCH, STATE_GUARD,
     },
     task::{
-        current_task, fill_task_info, header, is_self, read_at, sock_of_fd, syscall_ret, tp_field,
-        zero16, zeroed,
+        current_task, fill_task_info, header, is_self, read_at, sock_of_fd, syscall_ret,
+        task_header, tp_field, zero16, zeroed,
     },
 };
 
@@ -202,8 +202,9 @@ fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
         return None;
     };
     let ev = unsafe { &mut *ev };
-    ev.header = header(kind as u32);
-    fill_task_info(current_task(), &mut ev.task);
+    let task = current_task();
+    ev.header = task_header(task, kind as u32);
+    fill_task_info(task, &mut ev.task);
     ev.fd = -1;
     crate::clear!(
         ev.sk,

@@ -26,7 +26,7 @@ use crate::{
     path,
     task::{
         current_task, field, fill_placement, fill_task_info, header, is_kthread, is_self,
-        parent_tgid, read_at, syscall_ret, tp_field, zeroed,
+        parent_tgid, read_at, syscall_ret, task_header, tp_field, zeroed,
     },
 };
 
@@ -79,7 +79,7 @@ fn begin_exec_record(task: u64, kind: EventKind, errno: i32) -> Option<&'static 
         return None;
     };
     let ev = &mut buf.event;
-    ev.header = header(kind as u32);
+    ev.header = task_header(task, kind as u32);
     fill_task_info(task, &mut ev.task);
     fill_placement(task, &mut ev.placement);
     ev.errno = errno;
@@ -393,7 +393,7 @@ fn try_exit(ctx: &TracePointContext) -> Result<(), i64> {
     }
     let mut slot = core::mem::MaybeUninit::<ExitEvent>::uninit();
     let event = zeroed(&mut slot);
-    event.header = header(EventKind::Exit as u32);
+    event.header = task_header(task, EventKind::Exit as u32);
     event.exit_status = read_at::<u32>(task, layout!(task_exit_code)).unwrap_or(0);
     fill_task_info(task, &mut event.task);
     send(event, EventKind::Exit as u32);

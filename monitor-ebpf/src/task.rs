@@ -3,9 +3,8 @@
 //! its fields and those of the structures it points to are plain loads the verifier checks
 //! ([`field`]); memory reached through anything else is read with `bpf_probe_read_kernel`.
 use aya_ebpf::helpers::{
-    bpf_get_current_pid_tgid, bpf_get_current_uid_gid, bpf_probe_read_kernel,
-    generated::bpf_get_current_task_btf, generated::bpf_ktime_get_boot_ns,
-    generated::bpf_probe_read_kernel_str,
+    bpf_get_current_pid_tgid, bpf_probe_read_kernel, generated::bpf_get_current_task_btf,
+    generated::bpf_ktime_get_boot_ns, generated::bpf_probe_read_kernel_str,
 };
 use monitor_common::{
     header::EventHeader,
@@ -123,7 +122,21 @@ pub fn is_kthread(task: u64) -> bool {
     matches!(field::<u32>(task, layout!(task_flags)), Ok(f) if f & PF_KTHREAD != 0)
 }
 
-/// Header for an event about the current task.
+/// Header for an event about `task`, the typed current task: its ids are loads, not a helper
+/// call.
+#[inline(always)]
+pub fn task_header(task: u64, kind: u32) -> EventHeader {
+    EventHeader {
+        kind,
+        pid: field(task, layout!(task_tgid)).unwrap_or(0),
+        tid: field(task, layout!(task_pid)).unwrap_or(0),
+        _pad: 0,
+        ts_ns: unsafe { bpf_ktime_get_boot_ns() },
+    }
+}
+
+/// Header for an event about the current task, where the task itself is not at hand (the TCP
+/// state program runs in whatever task a softirq interrupted).
 #[inline(always)]
 pub fn header(kind: u32) -> EventHeader {
     let pid_tgid = bpf_get_current_pid_tgid();
@@ -160,10 +173,10 @@ pub fn field<T: Copy>(base: u64, off: u32) -> Result<T, i64> {
 /// from the typed task, its parent, group leader and creds.
 #[inline(always)]
 pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
-    let uid_gid = bpf_get_current_uid_gid();
-    info.uid = uid_gid as u32;
-    info.gid = (uid_gid >> 32) as u32;
     info.ppid = parent_tgid(task);
+    let cred: u64 = field(task, layout!(task_cred)).unwrap_or(0);
+    info.uid = field(cred, layout!(cred_uid)).unwrap_or(0);
+    info.gid = field(cred, layout!(cred_gid)).unwrap_or(0);
     // two 8-byte stores (`comm` follows `start_ns`, so it is 8-aligned): a byte array's
     // assignment becomes 16 single-byte ones
     const { assert!(core::mem::offset_of!(TaskInfo, comm).is_multiple_of(8)) };
@@ -184,7 +197,6 @@ pub fn fill_task_info(task: u64, info: &mut TaskInfo) {
             aya_ebpf::helpers::generated::bpf_get_current_comm(p as *mut core::ffi::c_void, 16)
         };
     }
-    let cred: u64 = field(task, layout!(task_cred)).unwrap_or(0);
     info.euid = field(cred, layout!(cred_euid)).unwrap_or(info.uid);
     info.egid = field(cred, layout!(cred_egid)).unwrap_or(info.gid);
     info.loginuid = field(task, layout!(task_loginuid)).unwrap_or(AUDIT_UNSET);

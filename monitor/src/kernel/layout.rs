@@ -84,6 +84,8 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         task_comm: member("task_struct", &["comm"])?,
         cred_euid: member("cred", &["euid", "val"])?,
         cred_egid: member("cred", &["egid", "val"])?,
+        cred_uid: member("cred", &["uid", "val"])?,
+        cred_gid: member("cred", &["gid", "val"])?,
         signal_live: member("signal_struct", &["live", "counter"])?,
         mm_arg_start: member("mm_struct", &["arg_start"])?,
         mm_arg_end: member("mm_struct", &["arg_end"])?,
