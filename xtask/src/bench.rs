@@ -822,7 +822,13 @@ impl Top {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while !top.drawn.load(Ordering::Relaxed) {
-            if Instant::now() > deadline || top.child.try_wait()?.is_some() {
+            if let Some(status) = top.child.try_wait()? {
+                bail!(
+                    "monitor top {} exited with {status} before drawing",
+                    args.join(" ")
+                );
+            }
+            if Instant::now() > deadline {
                 let _ = top.child.kill();
                 bail!("monitor top did not draw within 30 s");
             }
@@ -994,18 +1000,16 @@ fn count_connections(out: &Path, port: u16) -> anyhow::Result<(u64, u64, u64)> {
     Ok((connects, accepts, folded))
 }
 
-/// `top`'s configurations for the connect benchmark (none without `--top`).
+/// `top`'s configurations for the connect benchmark (none without `--top`), of this build
+/// only: an earlier `--baseline` build's `top` may not know `--connections`.
 fn top_configs(opts: &Opts) -> Vec<Config> {
     if !opts.top {
         return Vec::new();
     }
-    with_baseline(
-        vec![
-            Config::of("top (floods folded)", &[]),
-            Config::of("top (every connection)", &["--connections", "full"]),
-        ],
-        opts,
-    )
+    vec![
+        Config::of("top (floods folded)", &[]),
+        Config::of("top (every connection)", &["--connections", "full"]),
+    ]
 }
 
 fn connect(bin: &Path, opts: &Opts) -> anyhow::Result<()> {

@@ -97,7 +97,12 @@ impl Probes {
         }
         let cpus =
             aya::util::nr_cpus().map_err(|(what, e)| anyhow!("cannot count CPUs ({what}: {e})"))?;
+        // parsed once: the loader would otherwise read /sys/kernel/btf/vmlinux itself, and the
+        // typed tracepoints are found in it
+        let btf = aya::Btf::parse_file(&settings.btf, aya::Endianness::default())
+            .with_context(|| format!("reading kernel BTF from {}", settings.btf.display()))?;
         let mut ebpf = EbpfLoader::new()
+            .btf(Some(&btf))
             .override_global("LAYOUT", &settings.layout, true)
             .override_global("CONFIG", &settings.config, true)
             .map_max_entries("EVENTS", settings.ring_bytes)
@@ -105,8 +110,6 @@ impl Probes {
             .load(OBJECT)
             .map_err(|e| anyhow!("the kernel refused the monitor's BPF maps or object: {e}"))?;
 
-        let btf = aya::Btf::parse_file(&settings.btf, aya::Endianness::default())
-            .with_context(|| format!("reading kernel BTF from {}", settings.btf.display()))?;
         let mut attached = Vec::new();
         for &(prog_name, hook) in PROGRAMS {
             attach(&mut ebpf, prog_name, hook, &btf).map_err(|e| {
