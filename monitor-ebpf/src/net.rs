@@ -29,7 +29,7 @@ use crate::{
         SOCK_SCRATCH, STATE_GUARD,
     },
     task::{
-        current_task, fill_task_info, header, is_self, read_at, sock_of_fd, syscall_ret,
+        current_task, field, fill_task_info, header, is_self, read_at, sock_of_fd, syscall_ret,
         task_header, tp_field, zero16, zeroed,
     },
 };
@@ -623,7 +623,7 @@ pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
 ///   program below.
 /// - BTF: the kernel hands the socket over with its type, so its fields are plain loads the
 ///   verifier checks against `struct sock` (and makes fault-safe), not one
-///   `bpf_probe_read_kernel` call each (`sk_field`).
+///   `bpf_probe_read_kernel` call each (`task::field`).
 #[btf_tracepoint(function = "inet_sock_set_state")]
 pub fn inet_sock_set_state(ctx: BtfTracePointContext) -> i32 {
     let busy = STATE_GUARD.get_ptr_mut(GUARD_BUSY);
@@ -657,27 +657,15 @@ pub fn inet_sock_set_state_nested(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// A field of the socket a BTF tracepoint was given (or of the `tcp_sock` the kernel said it
-/// is): a plain load at `off` (a constant the verifier knows, from `LAYOUT`), checked by the
-/// verifier to lie within one member of the pointer's type. A field this kernel lacks is an
-/// error, and its load is never verified.
-#[inline(always)]
-fn sk_field<T: Copy>(sk: *const u8, off: u32) -> Result<T, i64> {
-    if off == MISSING {
-        return Err(-1);
-    }
-    Ok(unsafe { core::ptr::read_volatile(sk.add(off as usize) as *const T) })
-}
-
 /// A field of `struct tcp_sock` (or of the `inet_sock` it starts with): loaded from `tp`, the
-/// socket as the kernel vouched it is one; read from `sk` should it not have (`tp` null: not a
+/// socket as the kernel vouched it is one; read from `sk` should it not have (`tp` 0: not a
 /// full TCP socket, which a state change of a TCP socket always is).
 #[inline(always)]
-fn tcp_field<T: Copy>(tp: *const u8, sk: *const u8, off: u32) -> Result<T, i64> {
-    if tp.is_null() {
-        return read_at(sk as u64, off);
+fn tcp_field<T: Copy>(tp: u64, sk: u64, off: u32) -> Result<T, i64> {
+    if tp == 0 {
+        return read_at(sk, off);
     }
-    sk_field(tp, off)
+    field(tp, off)
 }
 
 /// Takes `sk` out of `PENDING_CONNECT`: whether it was there (a non-blocking connect still
@@ -711,38 +699,39 @@ fn wanted(sk: u64, old: u32, new: u32) -> bool {
 }
 
 fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
-    let sk: *const u8 = ctx.arg(0);
+    // typed: the socket's fields are loads (`field`)
+    let sk = ctx.arg::<*const u8>(0) as u64;
     let old: u32 = ctx.arg(1);
     let new: u32 = ctx.arg(2);
-    if !wanted(sk as u64, old, new) || sk_field::<u16>(sk, layout!(sk_protocol))? != IPPROTO_TCP {
+    if !wanted(sk, old, new) || field::<u16>(sk, layout!(sk_protocol))? != IPPROTO_TCP {
         return Ok(());
     }
-    let family: u16 = sk_field(sk, layout!(sk_family))?;
+    let family: u16 = field(sk, layout!(sk_family))?;
     // the same socket as a `struct tcp_sock`, for the fields beyond `struct sock`: the local
     // port (`inet_sock`) and the byte counts
     let tp =
         unsafe { aya_ebpf::helpers::generated::bpf_skc_to_tcp_sock(sk as *mut core::ffi::c_void) }
-            as *const u8;
+            as u64;
     let sport = u16::from_be(tcp_field(tp, sk, layout!(inet_sport))?);
     let mut slot = core::mem::MaybeUninit::<TcpStateEvent>::uninit();
     let ev = zeroed(&mut slot);
     ev.header = header(EventKind::TcpState as u32);
-    ev.sk = sk as u64;
+    ev.sk = sk;
     ev.old_state = old;
     ev.new_state = new;
     ev.family = family;
     ev.sport = sport;
-    ev.dport = u16::from_be(sk_field(sk, layout!(sk_dport))?);
+    ev.dport = u16::from_be(field(sk, layout!(sk_dport))?);
     if family == AF_INET6 {
-        (ev.saddr, ev.daddr) = v6_addresses(sk as u64);
+        (ev.saddr, ev.daddr) = v6_addresses(sk);
     } else {
-        let saddr: u32 = sk_field(sk, layout!(sk_rcv_saddr))?;
-        let daddr: u32 = sk_field(sk, layout!(sk_daddr))?;
+        let saddr: u32 = field(sk, layout!(sk_rcv_saddr))?;
+        let daddr: u32 = field(sk, layout!(sk_daddr))?;
         ev.saddr[..4].copy_from_slice(&saddr.to_ne_bytes());
         ev.daddr[..4].copy_from_slice(&daddr.to_ne_bytes());
     }
     if new == TCP_CLOSE {
-        ev.sk_err = sk_field::<i32>(sk, layout!(sk_err)).unwrap_or(0);
+        ev.sk_err = field::<i32>(sk, layout!(sk_err)).unwrap_or(0);
         ev.bytes_received = tcp_field::<u64>(tp, sk, layout!(tcp_bytes_received)).unwrap_or(0);
         ev.bytes_sent = tcp_field::<u64>(tp, sk, layout!(tcp_bytes_sent)).unwrap_or(0);
     }
