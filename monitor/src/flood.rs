@@ -25,6 +25,49 @@ const OPEN_MAX: usize = 1 << 20;
 const PEERS_MAX: usize = 1 << 16;
 const SECOND_NS: i128 = 1_000_000_000;
 
+/// Accepts per peer address, bounded: past `max` distinct peers, those seen once are let go
+/// (the busiest stay) and the count of distinct peers becomes a floor (`capped`). Kept by a
+/// summary here and by `top`'s flood row.
+#[derive(Debug, Clone)]
+pub struct Peers {
+    counts: HashMap<IpAddr, u64>,
+    max: usize,
+    /// More peers than are remembered.
+    pub capped: bool,
+}
+
+impl Peers {
+    pub fn new(max: usize) -> Self {
+        Self {
+            counts: HashMap::new(),
+            max,
+            capped: false,
+        }
+    }
+
+    /// `n` more accepts from `ip` (an IPv4-mapped IPv6 address counts as the IPv4 one).
+    pub fn add(&mut self, ip: IpAddr, n: u64) {
+        *self.counts.entry(ip.to_canonical()).or_default() += n;
+        if self.counts.len() > self.max {
+            self.counts.retain(|_, n| *n > 1);
+            self.capped = true;
+        }
+    }
+
+    /// Distinct peers remembered (all of them unless `capped`).
+    pub fn distinct(&self) -> usize {
+        self.counts.len()
+    }
+
+    /// The `n` peers with the most accepts, most first (ties by address).
+    pub fn top(&self, n: usize) -> Vec<(IpAddr, u64)> {
+        let mut v: Vec<(IpAddr, u64)> = self.counts.iter().map(|(ip, c)| (*ip, *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v
+    }
+}
+
 /// One listener's summary over an interval.
 #[derive(Debug, Clone)]
 pub struct Summary {
@@ -38,9 +81,7 @@ pub struct Summary {
     pub accepted: u64,
     pub ended: u64,
     /// Accepts per peer address.
-    pub peers: HashMap<IpAddr, u64>,
-    /// More peers than were remembered.
-    pub peers_capped: bool,
+    pub peers: Peers,
     pub bytes_received: u64,
     pub bytes_sent: u64,
     /// Durations of the connections that ended, ns.
@@ -51,10 +92,7 @@ pub struct Summary {
 impl Summary {
     /// The peers with the most accepts, most first (ties by address).
     pub fn top_peers(&self) -> Vec<(IpAddr, u64)> {
-        let mut v: Vec<(IpAddr, u64)> = self.peers.iter().map(|(ip, n)| (*ip, *n)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v.truncate(TOP_PEERS);
-        v
+        self.peers.top(TOP_PEERS)
     }
 
     /// The 50th and 99th percentiles (nearest rank) and the maximum of the durations.
@@ -143,9 +181,10 @@ impl Floods {
     /// Counts an accepted connection or its end into its listener's summary instead of a line,
     /// and says which listener; `None` when it must be a line of its own (the listener is not
     /// flooded, or the end is of a connection that was not folded, or the record may not be
-    /// folded at all: see `candidate`). The caller keeps records that raised an alert.
-    pub fn fold(&mut self, record: &Record) -> Option<Listener> {
-        if !Self::candidate(record) {
+    /// folded at all: see `candidate`), and always unless `may_fold` (not when the record
+    /// raised an alert, which stays a line of its own).
+    pub fn fold(&mut self, record: &Record, may_fold: bool) -> Option<Listener> {
+        if !may_fold || !Self::candidate(record) {
             return None;
         }
         match &record.what {
@@ -162,12 +201,7 @@ impl Floods {
                 self.folded_total += 1;
                 let s = self.summary(listener, record, a.transport);
                 s.accepted += 1;
-                *s.peers.entry(remote.ip().to_canonical()).or_default() += 1;
-                if s.peers.len() > PEERS_MAX {
-                    // keep the busiest: drop peers seen once
-                    s.peers.retain(|_, n| *n > 1);
-                    s.peers_capped = true;
-                }
+                s.peers.add(remote.ip(), 1);
                 Some(listener)
             }
             What::Disconnect(d) => {
@@ -202,8 +236,7 @@ impl Floods {
             end: record.time + interval,
             accepted: 0,
             ended: 0,
-            peers: HashMap::new(),
-            peers_capped: false,
+            peers: Peers::new(PEERS_MAX),
             bytes_received: 0,
             bytes_sent: 0,
             durations: Vec::new(),
@@ -298,14 +331,14 @@ mod tests {
         let mut lines = 0;
         for i in 0..50 {
             let t = t0 + i128::from(i) * 10_000_000; // 100 per second
-            if f.fold(&accept(t, i)).is_none() {
+            if f.fold(&accept(t, i), true).is_none() {
                 lines += 1;
             }
         }
         // the first 10 of the second are lines, the rest folded
         assert_eq!(lines, 10);
         for i in 0..50 {
-            let folded = f.fold(&end(t0 + SECOND_NS, i));
+            let folded = f.fold(&end(t0 + SECOND_NS, i), true);
             assert_eq!(folded.is_some(), i >= 10, "end {i}");
             assert!(folded.is_none_or(|l| l == (PID, server())));
         }
@@ -317,7 +350,7 @@ mod tests {
         assert_eq!(s.len(), 1);
         let s = &s[0];
         assert_eq!((s.accepted, s.ended), (40, 40));
-        assert_eq!(s.peers.len(), 3);
+        assert_eq!(s.peers.distinct(), 3);
         assert_eq!(s.top_peers()[0].1, 14);
         assert_eq!((s.bytes_sent, s.bytes_received), (4000, 400));
         assert_eq!(s.duration_percentiles(), Some((30_000, 49_000, 49_000)));
@@ -330,7 +363,9 @@ mod tests {
         let mut f = Floods::new(10, 1.0);
         for i in 0..30 {
             // 5 per second
-            assert!(f.fold(&accept(i128::from(i) * SECOND_NS / 5, i)).is_none());
+            assert!(f
+                .fold(&accept(i128::from(i) * SECOND_NS / 5, i), true)
+                .is_none());
         }
         assert!(f.due(100 * SECOND_NS, true).is_empty());
     }
@@ -378,7 +413,7 @@ mod tests {
     fn summaries_at_exit_end_now() {
         let mut f = Floods::new(1, 60.0);
         for i in 0..5 {
-            f.fold(&accept(SECOND_NS + i128::from(i), i));
+            f.fold(&accept(SECOND_NS + i128::from(i), i), true);
         }
         let s = f.due(2 * SECOND_NS, true);
         assert_eq!(s.len(), 1);

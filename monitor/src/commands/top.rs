@@ -112,11 +112,8 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                     stepped?;
                     for r in capture.pipeline.take_ready() {
                         let raised = alerts.observe(&r, started.elapsed(), &capture.pipeline.table);
-                        // the rule of watch's summaries: what raised an alert stays a row
-                        let folded = match floods.as_mut() {
-                            Some(f) if raised.is_empty() => f.fold(&r),
-                            _ => None,
-                        };
+                        // what raised an alert stays a row
+                        let folded = floods.as_mut().and_then(|f| f.fold(&r, raised.is_empty()));
                         match folded {
                             Some(listener) => model.folded(&r, listener),
                             None => model.record(&r),

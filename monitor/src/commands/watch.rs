@@ -86,17 +86,15 @@ impl Watch {
         let alerts = self.alerts.observe(record, now, lineage);
         // a flooded listener's connection, counted into its summary instead — unless it
         // raised an alert
-        if alerts.is_empty()
-            && self
-                .floods
-                .as_mut()
-                .is_some_and(|f| f.fold(record).is_some())
-        {
-            return;
+        let quiet = alerts.is_empty();
+        if let Some(f) = self.floods.as_mut() {
+            if f.fold(record, quiet).is_some() {
+                return;
+            }
         }
         // a PATH search's misses wait for the exec they end in (one that raised an alert
         // is printed at once)
-        let release = self.attempts.fold(record, alerts.is_empty());
+        let release = self.attempts.fold(record, quiet);
         for held in &release.before {
             self.print(held, Vec::new());
         }

@@ -370,8 +370,8 @@ pub fn summary_line(r: &Renderer, s: &Summary) -> Line {
     let summary = SummaryExt {
         accepted: s.accepted,
         ended: s.ended,
-        distinct_peers: s.peers.len(),
-        distinct_peers_capped: s.peers_capped.then_some(true),
+        distinct_peers: s.peers.distinct(),
+        distinct_peers_capped: s.peers.capped.then_some(true),
         top_peers: s
             .top_peers()
             .into_iter()

@@ -6,9 +6,11 @@
 //! replay, from the capture's `connection_summary` lines. Nothing folded goes uncounted: every
 //! folded accept is in `accepted`, every folded end in `ended`.
 use std::{
-    collections::{HashMap, VecDeque},
+    collections::VecDeque,
     net::{IpAddr, SocketAddr},
 };
+
+use crate::flood::Peers;
 
 /// Peers remembered per row (beyond it, peers seen once are let go and the distinct count
 /// becomes a floor).
@@ -52,11 +54,11 @@ pub struct FloodRow {
     pub bytes_sent: u64,
     pub bytes_received: u64,
     /// Accepts per peer address (the busiest, once there are more than `PEERS_MAX`).
-    peers: HashMap<IpAddr, u64>,
+    peers: Peers,
     /// The most distinct peers a replayed summary reported (its peers are not all listed).
     reported_peers: u64,
-    /// Fewer peers are known than there were.
-    pub peers_capped: bool,
+    /// A replayed summary had more peers than it listed.
+    unlisted_peers: bool,
     /// Folded accepts per second, the latest seconds: (second, accepts).
     seconds: VecDeque<(i64, u64)>,
 }
@@ -73,9 +75,9 @@ impl FloodRow {
             ended: 0,
             bytes_sent: 0,
             bytes_received: 0,
-            peers: HashMap::new(),
+            peers: Peers::new(PEERS_MAX),
             reported_peers: 0,
-            peers_capped: false,
+            unlisted_peers: false,
             seconds: VecDeque::new(),
         }
     }
@@ -83,15 +85,6 @@ impl FloodRow {
     fn seen(&mut self, time: i128) {
         self.since = self.since.min(time);
         self.last = self.last.max(time);
-    }
-
-    fn count_peer(&mut self, ip: IpAddr, n: u64) {
-        *self.peers.entry(ip.to_canonical()).or_default() += n;
-        if self.peers.len() > PEERS_MAX {
-            // keep the busiest: let go of the peers seen once
-            self.peers.retain(|_, n| *n > 1);
-            self.peers_capped = true;
-        }
     }
 
     /// `n` accepts in the second `second`.
@@ -117,7 +110,7 @@ impl FloodRow {
     pub fn accept(&mut self, time: i128, peer: IpAddr) {
         self.seen(time);
         self.accepted += 1;
-        self.count_peer(peer, 1);
+        self.peers.add(peer, 1);
         self.count_second(time.div_euclid(SECOND_NS) as i64, 1);
     }
 
@@ -139,10 +132,10 @@ impl FloodRow {
         self.bytes_received += s.bytes_received;
         let listed: u64 = s.top_peers.iter().map(|(_, n)| n).sum();
         for (ip, n) in &s.top_peers {
-            self.count_peer(*ip, *n);
+            self.peers.add(*ip, *n);
         }
         self.reported_peers = self.reported_peers.max(s.distinct_peers);
-        self.peers_capped |= s.distinct_peers_capped
+        self.unlisted_peers |= s.distinct_peers_capped
             || (s.distinct_peers as usize > s.top_peers.len() && listed < s.accepted);
         let first = s.start.div_euclid(SECOND_NS) as i64;
         let last = (s.end - 1).max(s.start).div_euclid(SECOND_NS) as i64;
@@ -162,17 +155,19 @@ impl FloodRow {
         self.accepted.saturating_sub(self.ended)
     }
 
+    /// Fewer peers are known than there were: `distinct_peers` is a floor.
+    pub fn peers_capped(&self) -> bool {
+        self.peers.capped || self.unlisted_peers
+    }
+
     /// Distinct peers (a floor when `peers_capped`).
     pub fn distinct_peers(&self) -> u64 {
-        (self.peers.len() as u64).max(self.reported_peers)
+        (self.peers.distinct() as u64).max(self.reported_peers)
     }
 
     /// The busiest peers, most accepts first (ties by address).
     pub fn top_peers(&self, n: usize) -> Vec<(IpAddr, u64)> {
-        let mut v: Vec<(IpAddr, u64)> = self.peers.iter().map(|(ip, c)| (*ip, *c)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v.truncate(n);
-        v
+        self.peers.top(n)
     }
 
     /// Folded accepts per second over the last whole seconds before `now`'s (fewer if the
@@ -246,7 +241,7 @@ mod tests {
         f.summary(&line);
         assert_eq!((f.accepted, f.ended, f.open()), (2006, 2000, 6));
         assert_eq!(f.distinct_peers(), 40);
-        assert!(f.peers_capped, "only some of the 40 peers are listed");
+        assert!(f.peers_capped(), "only some of the 40 peers are listed");
         assert_eq!(f.top_peers(5), [(IpAddr::from([192, 0, 2, 1]), 1200)]);
         assert_eq!((f.since, f.last), (t0, t0 + 10 * SECOND_NS));
         // 2 × 1003 over 10 seconds: its last 5 seconds hold 2 × 500
@@ -263,8 +258,8 @@ mod tests {
         for i in 0..(PEERS_MAX as u32 + 10) {
             f.accept(0, std::net::Ipv4Addr::from(0x0b00_0000u32 + i).into());
         }
-        assert!(f.peers_capped);
-        assert!(f.peers.len() <= PEERS_MAX + 1);
+        assert!(f.peers_capped());
+        assert!(f.peers.distinct() <= PEERS_MAX + 1);
         assert_eq!(f.top_peers(1), [(busy, 5)]);
         assert_eq!(f.accepted, PEERS_MAX as u64 + 15);
     }

@@ -878,7 +878,7 @@ fn flood_detail(f: &FloodRow) -> String {
         .collect();
     format!(
         "from {}{peers} peer{}: {}{} · open {} · ↑{} ↓{}",
-        if f.peers_capped { "≥" } else { "" },
+        if f.peers_capped() { "≥" } else { "" },
         if peers == 1 { "" } else { "s" },
         top.join(" "),
         if (peers as usize) > top.len() {

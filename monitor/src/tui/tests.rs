@@ -502,7 +502,7 @@ fn ended(time: i128, p: Proc, local: SocketAddr, remote: SocketAddr) -> Record {
 
 /// What `top` does with a record: folded into its listener's flood, or a row of its own.
 fn take(m: &mut Model, floods: &mut crate::flood::Floods, r: &Record) {
-    match floods.fold(r) {
+    match floods.fold(r, true) {
         Some(listener) => m.folded(r, listener),
         None => m.record(r),
     }
