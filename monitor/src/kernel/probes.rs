@@ -97,7 +97,10 @@ impl Probes {
         }
         let cpus =
             aya::util::nr_cpus().map_err(|(what, e)| anyhow!("cannot count CPUs ({what}: {e})"))?;
+        // no kernel BTF for the loader: it would parse its own copy for CO-RE relocations, and
+        // the object has none (offsets come in `LAYOUT`)
         let mut ebpf = EbpfLoader::new()
+            .btf(None)
             .override_global("LAYOUT", &settings.layout, true)
             .override_global("CONFIG", &settings.config, true)
             .map_max_entries("EVENTS", settings.ring_bytes)
@@ -105,9 +108,8 @@ impl Probes {
             .load(OBJECT)
             .map_err(|e| anyhow!("the kernel refused the monitor's BPF maps or object: {e}"))?;
 
-        // the typed tracepoints are found in the kernel's BTF. Parsed again rather than given
-        // to the loader, which parses its own: one parse held across the load and the attach
-        // raised the start's peak RSS from 29 to 41 MiB, two in turn do not
+        // the typed tracepoints are found in the kernel's BTF: parsed once, after the load (held
+        // across it as well, it raised the start's peak RSS from 29 to 41 MiB)
         let btf = aya::Btf::parse_file(&settings.btf, aya::Endianness::default())
             .with_context(|| format!("reading kernel BTF from {}", settings.btf.display()))?;
         let mut attached = Vec::new();
@@ -203,8 +205,7 @@ impl Probes {
     }
 }
 
-/// Returns the pages of the parsed kernel BTF (~12 MiB of small allocations, twice: the
-/// loader's and ours) to the system: glibc keeps a freed range below the top of its heap
+/// Returns the pages of the parsed kernel BTF (~12 MiB of small allocations) to the system: glibc keeps a freed range below the top of its heap
 /// resident, and the monitor's idle RSS would carry it for good.
 fn give_back_freed_memory() {
     #[cfg(target_env = "gnu")]
