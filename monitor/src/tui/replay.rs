@@ -2,8 +2,8 @@
 //! kept from, so that a capture shipped off a server is looked at the same way — with a time
 //! cursor. Each ECS line is turned back into a `Record` (the inverse of `render`), an alert
 //! line into an alerts-pane row, a `stats` line into the loss counters, a `connection_summary`
-//! into its listener's flood row. A line that is not
-//! JSON, or not one of ours, is counted and skipped, never fatal.
+//! into its listener's flood row. A line that is not JSON, or not one of ours, is counted and
+//! skipped, never fatal.
 use std::{
     io::{BufRead, BufReader, Read},
     net::{IpAddr, SocketAddr},
