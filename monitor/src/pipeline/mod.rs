@@ -195,13 +195,13 @@ impl Pipeline {
 
     /// Puts a record out, with its session; holds it if the session still waits for auth.log.
     fn route(&mut self, record: Record) {
-        let now = clock::boot_now_ns();
         let session = self.session_of(record.process.pid);
         let Some(s) = session.and_then(|id| self.sessions.get(id)) else {
             self.ready.push(record);
             return;
         };
-        if s.awaiting_auth(now, self.hold_ns) {
+        // the clock only for a session's record: a storm's records have none
+        if s.awaiting_auth(clock::boot_now_ns(), self.hold_ns) {
             let id = s.id;
             if self.held.len() >= HELD_MAX {
                 self.release(|_| true);
