@@ -339,6 +339,30 @@ fn polling_share(dur: Duration) -> anyhow::Result<(u64, u64)> {
 /// A workload's body: (tag, duration, pace) → operations made.
 type RunFn = dyn Fn(&str, Duration, Option<Duration>) -> anyhow::Result<u64>;
 
+/// CPU time (user + system, seconds) of this process and of its reaped children.
+fn own_cpu() -> f64 {
+    let secs = |who| {
+        // SAFETY: an out-pointer to a zeroed rusage.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        if unsafe { libc::getrusage(who, &mut u) } != 0 {
+            return 0.0;
+        }
+        let tv = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        tv(u.ru_utime) + tv(u.ru_stime)
+    };
+    secs(libc::RUSAGE_SELF) + secs(libc::RUSAGE_CHILDREN)
+}
+
+/// Runs the workload once: operations made, and the workload's own CPU per operation (µs) —
+/// its threads and the processes it spawned, kernel time included, so the kernel programs
+/// and tracepoint dispatch a tracer adds to each operation (BPF statistics off: no clock
+/// reads of theirs in it). Monitors and bpftrace are children too, but reaped only after.
+fn timed_run(w: &Workload, tag: &str, dur: Duration) -> anyhow::Result<(u64, f64)> {
+    let cpu0 = own_cpu();
+    let n = (w.run)(tag, dur, None)?;
+    Ok((n, (own_cpu() - cpu0) / n.max(1) as f64 * 1e6))
+}
+
 /// A monitor configuration measured: a label, the extra `watch` arguments, and the binary
 /// when it is not the one just built (`--baseline`).
 pub struct Config {
@@ -401,6 +425,8 @@ struct Measured {
     peak_rss_kib: u64,
     lost: u64,
     lines_per_op: Vec<f64>,
+    /// The workload's own CPU per operation (µs), per round (see `timed_run`).
+    workload_us: Vec<f64>,
     /// From the kernel-cost round: per program (runs, run_time_ns), and the operations made.
     programs: Vec<(String, u64, u64)>,
     cost_ops: u64,
@@ -413,8 +439,11 @@ struct Measured {
 #[derive(Default)]
 struct Summary {
     base: Vec<f64>,
+    /// The workload's own CPU per operation with no tracer (µs), per round.
+    base_workload_us: Vec<f64>,
     configs: Vec<Measured>,
     bpftrace: Vec<f64>,
+    bpftrace_workload_us: Vec<f64>,
     bpftrace_hung: u32,
     /// Per `top` configuration.
     top: Vec<Measured>,
@@ -473,7 +502,8 @@ fn monitor_round(
     let (cpu0, idle) = cpu_and_rss(run.child.id())?;
     m.idle_rss_kib = m.idle_rss_kib.max(idle);
     m.ring_rss_kib = m.ring_rss_kib.max(ring_rss_kib(run.child.id()));
-    let n = (w.run)(&tag, dur, None)?;
+    let (n, workload_us) = timed_run(w, &tag, dur)?;
+    m.workload_us.push(workload_us);
     // let the monitor catch up before sampling its CPU time
     thread::sleep(Duration::from_millis(300));
     let (cpu1, rss) = cpu_and_rss(run.child.id())?;
@@ -502,8 +532,9 @@ fn side_by_side(
     s.configs.resize_with(w.configs.len(), Measured::default);
     s.top.resize_with(w.top.len(), Measured::default);
     for round in 1..=rounds {
-        s.base
-            .push((w.run)(&unique("base"), dur, None)? as f64 / secs);
+        let (n, workload_us) = timed_run(w, &unique("base"), dur)?;
+        s.base.push(n as f64 / secs);
+        s.base_workload_us.push(workload_us);
         let mut said = format!("round {round}: none {:.0}/s", s.base[s.base.len() - 1]);
 
         for (cfg, m) in w.configs.iter().zip(&mut s.configs) {
@@ -528,7 +559,8 @@ fn side_by_side(
         if bpftrace {
             let out = tmp.join(format!("bpftrace-bench-{}.txt", std::process::id()));
             let mut b = start_bpftrace(&out, w.bpftrace)?;
-            let n = (w.run)(&unique("bt"), dur, None)?;
+            let (n, workload_us) = timed_run(w, &unique("bt"), dur)?;
+            s.bpftrace_workload_us.push(workload_us);
             // bpftrace's detach can hang: its round has a deadline, then it is killed
             if sigint_and_wait(&mut b.child, Duration::from_secs(20)).is_err() {
                 s.bpftrace_hung += 1;
@@ -672,6 +704,7 @@ fn print_summary(w: &Workload, s: &mut Summary) {
             );
         }
     }
+    workload_lines(w, s);
     for (cfg, m) in w.configs.iter().zip(&mut s.configs) {
         println!("  {}:", cfg.label);
         cost_lines(w.unit, m);
@@ -681,6 +714,33 @@ fn print_summary(w: &Workload, s: &mut Summary) {
         println!("  {}:", cfg.label);
         cost_lines(w.unit, m);
     }
+}
+
+/// What each tracer adds to the workload's own CPU per operation: the cost its kernel side
+/// puts on the traced threads, which is what moves the rate ratio (medians of the rounds).
+fn workload_lines(w: &Workload, s: &Summary) {
+    if s.base_workload_us.is_empty() {
+        return;
+    }
+    let one = w.unit.trim_end_matches('s');
+    let alone = median(&mut s.base_workload_us.clone());
+    println!("  workload's own CPU per {one} (its threads and children, kernel time included):");
+    println!("    {:<30} {alone:>9.2} µs", "no tracer");
+    let line = |label: &str, runs: &[f64]| {
+        if runs.is_empty() {
+            return;
+        }
+        let with = median(&mut runs.to_vec());
+        println!(
+            "    {label:<30} {with:>9.2} µs   +{:.2} µs   alone/with {:.3}",
+            with - alone,
+            alone / with
+        );
+    };
+    for (cfg, m) in w.configs.iter().zip(&s.configs) {
+        line(&cfg.label, &m.workload_us);
+    }
+    line("bpftrace", &s.bpftrace_workload_us);
 }
 
 /// A configuration's userspace CPU per operation, RSS, lines per operation and loss.
