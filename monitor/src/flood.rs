@@ -144,6 +144,9 @@ pub struct Floods {
     open: HashMap<Listener, Summary>,
     /// Folded connections not yet ended: (local, remote) → listener.
     folded: HashMap<(SocketAddr, SocketAddr), Listener>,
+    /// Whether folded connections are counted into summaries (`watch`), or only decided on
+    /// (`top`, whose flood rows keep their own account).
+    summaries: bool,
 }
 
 impl Floods {
@@ -161,7 +164,15 @@ impl Floods {
             rates: HashMap::new(),
             open: HashMap::new(),
             folded: HashMap::new(),
+            summaries: true,
         }
+    }
+
+    /// The same decisions, with no summaries built: for a caller that keeps its own account
+    /// of what is folded (`top`'s flood rows), so that no connection is counted twice.
+    pub fn deciding_only(mut self) -> Self {
+        self.summaries = false;
+        self
     }
 
     /// Whether a record may be folded at all: an accepted connection or the end of one, of a
@@ -199,19 +210,23 @@ impl Floods {
                 }
                 self.folded.insert((local, remote), listener);
                 self.folded_total += 1;
-                let s = self.summary(listener, record, a.transport);
-                s.accepted += 1;
-                s.peers.add(remote.ip(), 1);
+                if self.summaries {
+                    let s = self.summary(listener, record, a.transport);
+                    s.accepted += 1;
+                    s.peers.add(remote.ip(), 1);
+                }
                 Some(listener)
             }
             What::Disconnect(d) => {
                 let listener = self.folded.remove(&(d.local, d.remote))?;
-                let s = self.summary(listener, record, Some("tcp"));
-                s.ended += 1;
-                s.bytes_received += d.bytes_received;
-                s.bytes_sent += d.bytes_sent;
-                if let Some(ns) = d.duration {
-                    s.durations.push(ns);
+                if self.summaries {
+                    let s = self.summary(listener, record, Some("tcp"));
+                    s.ended += 1;
+                    s.bytes_received += d.bytes_received;
+                    s.bytes_sent += d.bytes_sent;
+                    if let Some(ns) = d.duration {
+                        s.durations.push(ns);
+                    }
                 }
                 Some(listener)
             }
@@ -262,9 +277,14 @@ impl Floods {
             })
             .collect();
         out.sort_by_key(|s| s.start);
+        self.forget_quiet(now);
+        out
+    }
+
+    /// Forgets the rates of listeners with no accept for two whole seconds before `now`.
+    pub fn forget_quiet(&mut self, now: i128) {
         let stale = now.div_euclid(SECOND_NS) - 2;
         self.rates.retain(|_, r| r.second >= stale);
-        out
     }
 }
 
@@ -356,6 +376,30 @@ mod tests {
         assert_eq!(s.duration_percentiles(), Some((30_000, 49_000, 49_000)));
         assert_eq!(s.server, server());
         assert!(f.due(t0 + 20 * SECOND_NS, true).is_empty());
+    }
+
+    #[test]
+    fn deciding_only_folds_the_same_connections_and_builds_no_summary() {
+        let (mut full, mut deciding) = (Floods::new(10, 5.0), Floods::new(10, 5.0).deciding_only());
+        let t0 = 100 * SECOND_NS;
+        for i in 0..50 {
+            let t = t0 + i128::from(i) * 10_000_000;
+            assert_eq!(
+                full.fold(&accept(t, i), true),
+                deciding.fold(&accept(t, i), true),
+                "accept {i}"
+            );
+        }
+        for i in 0..50 {
+            let e = end(t0 + SECOND_NS, i);
+            assert_eq!(full.fold(&e, true), deciding.fold(&e, true), "end {i}");
+        }
+        assert_eq!((full.folded_total, deciding.folded_total), (40, 40));
+        assert_eq!(full.due(t0 + 6 * SECOND_NS, true).len(), 1);
+        assert!(deciding.due(t0 + 6 * SECOND_NS, true).is_empty());
+        // its rates are forgotten all the same once the listener is quiet
+        deciding.forget_quiet(t0 + 6 * SECOND_NS);
+        assert!(deciding.rates.is_empty());
     }
 
     #[test]

@@ -87,7 +87,8 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
         model.record(&r);
     }
     let mut alerts = Alerts::new(rules, Some(args.rules.state_dir.clone()));
-    let mut floods = Floods::from_args(&args.floods);
+    // the flood rows are the account of what is folded: no summaries besides
+    let mut floods = Floods::from_args(&args.floods).map(Floods::deciding_only);
     alerts.learn_logins(&std::mem::take(&mut capture.past_logins));
     let started = Instant::now();
     let mut diag = sock_diag::SockDiag::open().ok();
@@ -139,9 +140,8 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
                         model.alert(&r, &a);
                     }
                     let now = wall_now();
-                    // the row is the flood's account: the summaries themselves are not shown
                     if let Some(f) = floods.as_mut() {
-                        f.due(now, false);
+                        f.forget_quiet(now);
                     }
                     model.frame(now);
                     status.source = host_uptime();

@@ -500,9 +500,14 @@ fn ended(time: i128, p: Proc, local: SocketAddr, remote: SocketAddr) -> Record {
     rec(time, p, None, What::Disconnect(info))
 }
 
-/// What `top` does with a record: folded into its listener's flood, or a row of its own.
-fn take(m: &mut Model, floods: &mut crate::flood::Floods, r: &Record) {
-    match floods.fold(r, true) {
+/// What `top` does with a record: folded into its listener's flood, or a row of its own
+/// (its `Floods` only decide); `watch`'s summarising `Floods` is fed the same record, for the
+/// replay.
+fn take(m: &mut Model, floods: &mut [crate::flood::Floods; 2], r: &Record) {
+    let [deciding, summarising] = floods;
+    let folded = deciding.fold(r, true);
+    assert_eq!(folded, summarising.fold(r, true), "the same decision");
+    match folded {
         Some(listener) => m.folded(r, listener),
         None => m.record(r),
     }
@@ -525,7 +530,10 @@ fn a_flood_is_one_row_that_counts_every_folded_connection_and_replays_the_same()
     let nginx = proc_of(200, 1, &["/usr/sbin/nginx"], T0 - 100 * S);
     let mut m = Model::new("vm".into(), T0, S / 2);
     m.record(&exec(T0 - 100 * S, nginx.clone(), None));
-    let mut floods = crate::flood::Floods::new(20, 10.0);
+    let mut floods = [
+        crate::flood::Floods::new(20, 10.0).deciding_only(),
+        crate::flood::Floods::new(20, 10.0),
+    ];
     // 300 connections in one second from 3 peers, each ended; and one of a login session
     for i in 0..300 {
         let r = accepted(T0 + i128::from(i) * S / 300, nginx.clone(), server, peer(i));
@@ -569,7 +577,11 @@ fn a_flood_is_one_row_that_counts_every_folded_connection_and_replays_the_same()
 
     // the summary line `watch` writes for the same flood, read back by the replay
     let r = crate::render::Renderer::new("vm".into());
-    let summaries = floods.due(T0 + 2 * S, true);
+    assert!(
+        floods[0].due(T0 + 2 * S, true).is_empty(),
+        "top builds no summary"
+    );
+    let summaries = floods[1].due(T0 + 2 * S, true);
     assert_eq!(summaries.len(), 1);
     let ndjson: String = std::iter::once(r.line(&exec(T0 - 100 * S, nginx, None)).unwrap())
         .chain(
