@@ -330,6 +330,36 @@ fn failed_exec_reports_errno_and_what_was_tried() {
     assert_eq!(denied["error"]["code"], "EACCES");
 }
 
+/// execveat passes filename and argv one argument later than execve: both are reported all
+/// the same (they are read from the caller's saved registers at the call's exit).
+#[test]
+fn failed_execveat_reports_what_was_tried() {
+    let m = Monitor::start(&[]);
+    let mk = marker("execveat");
+    let name = format!("./missing-{mk}");
+    // execveat(AT_FDCWD, name, [name, mk], [], 0): x86-64 syscall 322
+    let script = "import ctypes,sys\n\
+                  libc=ctypes.CDLL(None,use_errno=True)\n\
+                  name,mk=(a.encode() for a in sys.argv[1:3])\n\
+                  argv=(ctypes.c_char_p*3)(name,mk,None)\n\
+                  envp=(ctypes.c_char_p*1)(None)\n\
+                  r=libc.syscall(322,-100,name,argv,envp,0)\n\
+                  sys.exit(0 if r==-1 and ctypes.get_errno()==2 else 1)\n";
+    let status = Command::new("/usr/bin/python3")
+        .args(["-c", script, &name, &mk])
+        .status()
+        .unwrap();
+    assert!(status.success(), "execveat did not fail with ENOENT");
+    let line = m.wait_for("failed execveat", T, |l| {
+        action(l) == "exec" && l["event"]["outcome"] == "failure" && has_arg(l, &mk)
+    });
+    m.stop();
+    assert_eq!(line["error"]["code"], "ENOENT");
+    assert_eq!(args(&line), vec![name.clone(), mk.clone()]);
+    let exe = line["process"]["executable"].as_str().unwrap_or_default();
+    assert!(exe.ends_with(&format!("missing-{mk}")), "{exe}");
+}
+
 #[test]
 fn threads_are_not_processes() {
     let m = Monitor::start(&["--forks"]);

@@ -17,12 +17,12 @@ pub struct Layout {
     pub tp_newtask_pid: u32,
     /// `task/task_newtask`: `u64 clone_flags`.
     pub tp_newtask_clone_flags: u32,
-    /// `syscalls/sys_enter_execve`: `filename`, `argv`.
-    pub tp_execve_filename: u32,
-    pub tp_execve_argv: u32,
-    /// `syscalls/sys_enter_execveat`: `filename`, `argv`.
-    pub tp_execveat_filename: u32,
-    pub tp_execveat_argv: u32,
+    /// `struct pt_regs` (from BTF): where a syscall's first three arguments are still held at
+    /// its exit (x86-64: `di`, `si`, `dx`; [`MISSING`] elsewhere). A failed execve's filename
+    /// and argv pointers are read there (`bpf_task_pt_regs`), so no entry program is needed.
+    pub regs_arg0: u32,
+    pub regs_arg1: u32,
+    pub regs_arg2: u32,
     /// `syscalls/sys_exit_*`: `long ret` (one layout, `struct syscall_trace_exit`, for all).
     pub tp_sys_exit_ret: u32,
     /// `syscalls/sys_enter_connect`: `fd`, `uservaddr`, `addrlen`.
@@ -164,10 +164,9 @@ impl Layout {
             tp_exit_group_dead: MISSING,
             tp_newtask_pid: MISSING,
             tp_newtask_clone_flags: MISSING,
-            tp_execve_filename: MISSING,
-            tp_execve_argv: MISSING,
-            tp_execveat_filename: MISSING,
-            tp_execveat_argv: MISSING,
+            regs_arg0: MISSING,
+            regs_arg1: MISSING,
+            regs_arg2: MISSING,
             tp_sys_exit_ret: MISSING,
             tp_connect_fd: MISSING,
             tp_connect_addr: MISSING,

@@ -32,18 +32,6 @@ pub static STATE_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 #[map]
 pub static EXEC_SCRATCH: Array<ExecBuf> = Array::with_max_entries(1, 0);
 
-/// User pointers of an execve in flight, by thread id, so that a failed exec can be reported
-/// with what it tried to run.
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct PendingExec {
-    pub filename: u64,
-    pub argv: u64,
-}
-
-#[map]
-pub static PENDING_EXEC: LruHashMap<u32, PendingExec> = LruHashMap::with_max_entries(16384, 0);
-
 /// A socket call in flight (connect, bind, listen, socket), by thread id: its fd, or the
 /// socket() arguments, and the address the caller passed, copied at entry.
 #[repr(C)]

@@ -1,8 +1,8 @@
 //! Process life cycle: fork (`task_newtask`), exec (`sched_process_exec`), failed exec
-//! (`sys_enter/exit_execve*`) and exit (`sched_process_exit`).
+//! (`sys_exit_execve*`) and exit (`sched_process_exit`).
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_pid_tgid, bpf_probe_read_user,
+        bpf_probe_read_user,
         generated::{bpf_get_smp_processor_id, bpf_probe_read_kernel_str, bpf_probe_read_user_str},
     },
     macros::{btf_tracepoint, tracepoint},
@@ -22,11 +22,11 @@ use monitor_common::{
 use crate::{
     emit::{count_drop, send, send_bytes},
     globals::{config, layout},
-    maps::{PendingExec, EXEC_SCRATCH, PENDING_EXEC},
+    maps::EXEC_SCRATCH,
     path,
     task::{
         current_task, field, fill_placement, fill_task_info, header, is_kthread, is_self,
-        parent_tgid, read_at, syscall_ret, task_header, tp_field, zeroed,
+        parent_tgid, read_at, syscall_ret, task_header, zeroed,
     },
 };
 
@@ -246,59 +246,40 @@ fn send_record(buf: &mut ExecBuf, task: u64, kind: u32) {
     send_bytes(bytes, kind, buf.event.header.ts_ns);
 }
 
-#[tracepoint(category = "syscalls", name = "sys_enter_execve")]
-pub fn sys_enter_execve(ctx: TracePointContext) -> u32 {
-    let _ = remember_exec(&ctx, layout!(tp_execve_filename), layout!(tp_execve_argv));
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_execveat")]
-pub fn sys_enter_execveat(ctx: TracePointContext) -> u32 {
-    let _ = remember_exec(
-        &ctx,
-        layout!(tp_execveat_filename),
-        layout!(tp_execveat_argv),
-    );
-    0
-}
-
-fn remember_exec(ctx: &TracePointContext, filename_off: u32, argv_off: u32) -> Result<(), i64> {
-    if is_self() {
-        return Ok(());
-    }
-    let pending = PendingExec {
-        filename: tp_field(ctx, filename_off)?,
-        argv: tp_field(ctx, argv_off)?,
-    };
-    let tid = bpf_get_current_pid_tgid() as u32;
-    PENDING_EXEC.insert(tid, pending, 0).map_err(|e| e as i64)
-}
-
+/// `execve(filename, argv, envp)`.
 #[tracepoint(category = "syscalls", name = "sys_exit_execve")]
 pub fn sys_exit_execve(ctx: TracePointContext) -> u32 {
-    let _ = try_exit_exec(&ctx);
+    let _ = try_exit_exec(&ctx, layout!(regs_arg0), layout!(regs_arg1));
     0
 }
 
+/// `execveat(dirfd, filename, argv, envp, flags)`.
 #[tracepoint(category = "syscalls", name = "sys_exit_execveat")]
 pub fn sys_exit_execveat(ctx: TracePointContext) -> u32 {
-    let _ = try_exit_exec(&ctx);
+    let _ = try_exit_exec(&ctx, layout!(regs_arg1), layout!(regs_arg2));
     0
 }
 
 /// A failed exec returns to the caller with the caller's memory intact, so the filename and
-/// argv the caller passed are still readable here.
-fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(pending) = (unsafe { PENDING_EXEC.get(tid) }).copied() else {
-        return Ok(());
-    };
-    let _ = PENDING_EXEC.remove(tid);
+/// argv the caller passed are still readable here — and so are the pointers to them: the
+/// task's saved user registers (`bpf_task_pt_regs`, loads from the typed `pt_regs`) hold the
+/// call's arguments until it returns, and other threads cannot change them. So no entry
+/// program keeps them in a map for every exec, and a successful exec (`ret` 0) costs this
+/// program one load and a compare.
+fn try_exit_exec(ctx: &TracePointContext, filename_reg: u32, argv_reg: u32) -> Result<(), i64> {
     let ret = syscall_ret(ctx)?;
-    if ret >= 0 {
+    if ret >= 0 || is_self() {
         return Ok(());
     }
     let task = current_task();
+    let regs = unsafe { aya_ebpf::helpers::generated::bpf_task_pt_regs(task as *mut _) } as u64;
+    let (filename, argv) = match regs {
+        0 => (0, 0),
+        regs => (
+            field::<u64>(regs, filename_reg).unwrap_or(0),
+            field::<u64>(regs, argv_reg).unwrap_or(0),
+        ),
+    };
     let Some(buf) = begin_exec_record(task, EventKind::ExecFailed, (-ret) as i32) else {
         return Ok(());
     };
@@ -307,7 +288,7 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
         bpf_probe_read_user_str(
             buf.data.as_mut_ptr() as *mut core::ffi::c_void,
             FILENAME_CAP as u32,
-            pending.filename as *const core::ffi::c_void,
+            filename as *const core::ffi::c_void,
         )
     };
     let fname_len = filename_len(n, &mut ev.flags);
@@ -323,7 +304,7 @@ fn try_exit_exec(ctx: &TracePointContext) -> Result<(), i64> {
     let running = &mut ev.argv_len as *mut u32;
     unsafe { core::ptr::write_volatile(running, 0) };
     let mut argc: u32 = 0;
-    let argv = pending.argv as *const u64;
+    let argv = argv as *const u64;
     for i in 0..FAILED_EXEC_MAX_ARGS {
         let Ok(arg) = (unsafe { bpf_probe_read_user(argv.wrapping_add(i as usize)) }) else {
             break;

@@ -48,10 +48,11 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
             .unwrap_or(MISSING),
         tp_newtask_pid: tp("task", "task_newtask").offset(tracefs, "pid")?,
         tp_newtask_clone_flags: tp("task", "task_newtask").offset(tracefs, "clone_flags")?,
-        tp_execve_filename: tp("syscalls", "sys_enter_execve").offset(tracefs, "filename")?,
-        tp_execve_argv: tp("syscalls", "sys_enter_execve").offset(tracefs, "argv")?,
-        tp_execveat_filename: tp("syscalls", "sys_enter_execveat").offset(tracefs, "filename")?,
-        tp_execveat_argv: tp("syscalls", "sys_enter_execveat").offset(tracefs, "argv")?,
+        // the syscall ABI's argument registers, as saved at entry (x86-64; other
+        // architectures keep the first in `orig_*` and are not resolved)
+        regs_arg0: optional("pt_regs", &["di"]),
+        regs_arg1: optional("pt_regs", &["si"]),
+        regs_arg2: optional("pt_regs", &["dx"]),
         tp_sys_exit_ret: sys_exit.offset(tracefs, "ret")?,
         tp_connect_fd: connect.offset(tracefs, "fd")?,
         tp_connect_addr: connect.offset(tracefs, "uservaddr")?,
@@ -179,7 +180,11 @@ mod tests {
         assert_ne!(layout.task_loginuid, MISSING);
         assert_ne!(layout.task_sessionid, MISSING);
         assert_ne!(layout.tp_exit_group_dead, MISSING);
-        assert_eq!(layout.tp_execve_argv, layout.tp_execve_filename + 8);
+        // x86-64's pt_regs: … dx, si, di, orig_ax … (8 bytes each)
+        assert_eq!(
+            (layout.regs_arg1, layout.regs_arg2),
+            (layout.regs_arg0 - 8, layout.regs_arg0 - 16)
+        );
         assert_eq!(layout.task_tgid, layout.task_pid + 4);
         // struct sock starts with struct sock_common: family and addresses are near the start
         assert!(layout.sk_family < 64 && layout.sk_daddr == 0);

@@ -39,8 +39,6 @@ const NESTED_STATE_PROGRAM: &str = "inet_sock_set_state_nested";
 const PROGRAMS: &[(&str, Hook)] = &[
     ("task_newtask", Btf("task", "task_newtask")),
     ("sched_process_exec", Tp("sched", "sched_process_exec")),
-    ("sys_enter_execve", Tp("syscalls", "sys_enter_execve")),
-    ("sys_enter_execveat", Tp("syscalls", "sys_enter_execveat")),
     ("sys_exit_execve", Tp("syscalls", "sys_exit_execve")),
     ("sys_exit_execveat", Tp("syscalls", "sys_exit_execveat")),
     ("sched_process_exit", Tp("sched", "sched_process_exit")),
