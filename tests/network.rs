@@ -243,9 +243,41 @@ fn packet_socket_is_reported() {
     });
     // SAFETY: our fd.
     unsafe { libc::close(fd) };
-    m.stop();
+    // a raw ICMP socket, its type with flags (only the base type counts), and a datagram
+    // socket, which is nobody's business
+    // SAFETY: plain socket(2) calls; closed below.
+    let udp = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+    let icmp = unsafe {
+        libc::socket(
+            libc::AF_INET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_ICMP,
+        )
+    };
+    assert!(icmp >= 0 && udp >= 0, "{}", std::io::Error::last_os_error());
+    let raw = m.wait_for("raw socket", T, |l| {
+        action(l) == "socket"
+            && l["process"]["pid"] == me()
+            && l["monitor"]["network"]["fd"] == icmp
+    });
+    // SAFETY: our fds.
+    unsafe {
+        libc::close(icmp);
+        libc::close(udp);
+    }
+    let lines = m.stop().lines;
     assert_eq!(line["monitor"]["network"]["socket_type"], "SOCK_RAW");
+    assert_eq!(line["monitor"]["network"]["protocol"], proto);
     assert_eq!(line["event"]["outcome"], "success");
+    assert_eq!(raw["monitor"]["network"]["family"], "AF_INET");
+    assert_eq!(raw["monitor"]["network"]["socket_type"], "SOCK_RAW");
+    assert_eq!(raw["monitor"]["network"]["protocol"], libc::IPPROTO_ICMP);
+    assert_eq!(raw["network"]["transport"], "icmp");
+    let ours = lines
+        .iter()
+        .filter(|l| action(l) == "socket" && l["process"]["pid"] == me())
+        .count();
+    assert_eq!(ours, 2, "only the packet and the raw socket are reported");
 }
 
 #[test]

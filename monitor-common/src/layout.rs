@@ -19,7 +19,8 @@ pub struct Layout {
     pub tp_newtask_clone_flags: u32,
     /// `struct pt_regs` (from BTF): where a syscall's first three arguments are still held at
     /// its exit (x86-64: `di`, `si`, `dx`; [`MISSING`] elsewhere). A failed execve's filename
-    /// and argv pointers are read there (`bpf_task_pt_regs`), so no entry program is needed.
+    /// and argv pointers and socket()'s arguments are read there (`bpf_task_pt_regs`), so
+    /// those calls need no entry program.
     pub regs_arg0: u32,
     pub regs_arg1: u32,
     pub regs_arg2: u32,
@@ -41,10 +42,6 @@ pub struct Layout {
     pub tp_sendto_addrlen: u32,
     pub tp_sendmsg_fd: u32,
     pub tp_sendmsg_msg: u32,
-    /// `syscalls/sys_enter_socket`: `family`, `type`, `protocol`.
-    pub tp_socket_family: u32,
-    pub tp_socket_type: u32,
-    pub tp_socket_protocol: u32,
 
     // --- kernel struct members (from BTF) ---
     pub task_flags: u32,
@@ -180,9 +177,6 @@ impl Layout {
             tp_sendto_addrlen: MISSING,
             tp_sendmsg_fd: MISSING,
             tp_sendmsg_msg: MISSING,
-            tp_socket_family: MISSING,
-            tp_socket_type: MISSING,
-            tp_socket_protocol: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,
             task_real_parent: MISSING,

@@ -39,9 +39,6 @@ pub static EXEC_SCRATCH: Array<ExecBuf> = Array::with_max_entries(1, 0);
 pub struct PendingSock {
     pub fd: i64,
     pub sockaddr_len: u32,
-    /// socket(): family | type << 16; protocol in `protocol`.
-    pub args: u32,
-    pub protocol: u32,
     /// 1 from the entry program until the exit program takes it: a thread keeps its entry
     /// between calls (see `net::empty_pending`).
     pub live: u32,
@@ -66,16 +63,14 @@ pub static SOCK_SCRATCH: PerCpuArray<SockEvent> = PerCpuArray::with_max_entries(
 #[map]
 pub static PENDING_CONNECT: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
 
-/// Upper bounds of what two maps hold, so that programs skip look-ups that cannot find
+/// An upper bound of what a map holds, so that programs skip look-ups that cannot find
 /// anything (a hash look-up costs more than the rest of a program that returns early):
-/// [`OUTSTANDING_CONNECTS`] entries of `PENDING_CONNECT`, [`OUTSTANDING_SOCKET_CALLS`] socket()
-/// calls in `PENDING_SOCK`. Raised before an insert, lowered after a removal that found one;
-/// an entry the LRU evicted or an insert that replaced one leaves the count too high, which
-/// only costs the look-ups again — never too low.
+/// [`OUTSTANDING_CONNECTS`] entries of `PENDING_CONNECT`. Raised before an insert, lowered
+/// after a removal that found one; an entry the LRU evicted or an insert that replaced one
+/// leaves the count too high, which only costs the look-ups again — never too low.
 #[map]
-pub static OUTSTANDING: Array<u64> = Array::with_max_entries(2, 0);
+pub static OUTSTANDING: Array<u64> = Array::with_max_entries(1, 0);
 pub const OUTSTANDING_CONNECTS: u32 = 0;
-pub const OUTSTANDING_SOCKET_CALLS: u32 = 1;
 
 /// Adds `delta` (wrapping) to an `OUTSTANDING` count, atomically (programs on every CPU share it).
 #[inline(always)]

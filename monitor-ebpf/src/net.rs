@@ -25,12 +25,11 @@ use crate::{
     globals::layout,
     maps::{
         none_outstanding, outstanding_add, PendingSock, SentKey, OUTSTANDING_CONNECTS,
-        OUTSTANDING_SOCKET_CALLS, PENDING_CONNECT, PENDING_SCRATCH, PENDING_SOCK, SENT,
-        SOCK_SCRATCH, STATE_GUARD,
+        PENDING_CONNECT, PENDING_SCRATCH, PENDING_SOCK, SENT, SOCK_SCRATCH, STATE_GUARD,
     },
     task::{
-        current_task, field, fill_task_info, header, is_self, read_at, sock_of_fd, syscall_ret,
-        task_header, tp_field, zero16, zeroed,
+        current_task, field, fill_task_info, header, is_self, read_at, saved_regs, sock_of_fd,
+        syscall_arg, syscall_ret, task_header, tp_field, zero16, zeroed,
     },
 };
 
@@ -56,12 +55,7 @@ fn empty_pending() -> Option<&'static mut PendingSock> {
     };
     let pending = unsafe { &mut *p };
     pending.fd = -1;
-    crate::clear!(
-        pending.sockaddr_len,
-        pending.args,
-        pending.protocol,
-        pending.live
-    );
+    crate::clear!(pending.sockaddr_len, pending.live);
     Some(pending)
 }
 
@@ -554,54 +548,31 @@ fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
 
 // ---- raw and packet sockets ----
 
-#[tracepoint(category = "syscalls", name = "sys_enter_socket")]
-pub fn sys_enter_socket(ctx: TracePointContext) -> u32 {
+/// `socket(family, type, protocol)`: only an exit program, which reads the call's arguments
+/// from the caller's saved registers (`saved_regs`) and returns at once unless they ask for a
+/// packet or raw IP socket — so every connection's socket() costs one near-empty run, not an
+/// entry and an exit run with a hand-over between them.
+#[tracepoint(category = "syscalls", name = "sys_exit_socket")]
+pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
-        let family: i64 = tp_field(&ctx, layout!(tp_socket_family))?;
-        let sock_type: i64 = tp_field(&ctx, layout!(tp_socket_type))?;
-        let base_type = (sock_type & 0xf) as u16;
-        let family = family as u16;
+        let regs = saved_regs(current_task());
+        let family = syscall_arg(regs, layout!(regs_arg0))? as u16;
+        let base_type = (syscall_arg(regs, layout!(regs_arg1))? & 0xf) as u16;
         // packet sockets of any type, and raw IP sockets (not e.g. netlink's SOCK_RAW)
         let raw_ip = base_type == SOCK_RAW && (family == AF_INET || family == AF_INET6);
         if family != AF_PACKET && !raw_ip || is_self() {
             return Ok(());
         }
-        let protocol: i64 = tp_field(&ctx, layout!(tp_socket_protocol))?;
-        let Some(pending) = empty_pending() else {
-            return Err(-1);
-        };
-        pending.args = (family as u32) | ((base_type as u32) << 16);
-        pending.protocol = protocol as u32;
-        outstanding_add(OUTSTANDING_SOCKET_CALLS, 1);
-        pending.live = 1;
-        Ok(())
-    })();
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_exit_socket")]
-pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
-    let _ = (|| -> Result<(), i64> {
-        // every socket() returns here: no look-up unless a raw or packet one is on its way
-        if none_outstanding(OUTSTANDING_SOCKET_CALLS) {
-            return Ok(());
-        }
-        let Some(pending) = take_pending() else {
-            return Ok(());
-        };
-        if pending.args == 0 {
-            return Ok(());
-        }
-        outstanding_add(OUTSTANDING_SOCKET_CALLS, u64::MAX);
+        let protocol = syscall_arg(regs, layout!(regs_arg2))? as u16;
         let r = syscall_ret(&ctx)?;
         let Some(ev) = new_event(EventKind::Socket) else {
             return Ok(());
         };
         ev.ret = r;
         ev.fd = if r >= 0 { r as i32 } else { -1 };
-        ev.family = pending.args as u16;
-        ev.sock_type = (pending.args >> 16) as u16;
-        ev.protocol = pending.protocol as u16;
+        ev.family = family;
+        ev.sock_type = base_type;
+        ev.protocol = protocol;
         send(ev, EventKind::Socket as u32);
         Ok(())
     })();

@@ -26,7 +26,7 @@ use crate::{
     path,
     task::{
         current_task, field, fill_placement, fill_task_info, header, is_kthread, is_self,
-        parent_tgid, read_at, syscall_ret, task_header, zeroed,
+        parent_tgid, read_at, saved_regs, syscall_arg, syscall_ret, task_header, zeroed,
     },
 };
 
@@ -272,14 +272,9 @@ fn try_exit_exec(ctx: &TracePointContext, filename_reg: u32, argv_reg: u32) -> R
         return Ok(());
     }
     let task = current_task();
-    let regs = unsafe { aya_ebpf::helpers::generated::bpf_task_pt_regs(task as *mut _) } as u64;
-    let (filename, argv) = match regs {
-        0 => (0, 0),
-        regs => (
-            field::<u64>(regs, filename_reg).unwrap_or(0),
-            field::<u64>(regs, argv_reg).unwrap_or(0),
-        ),
-    };
+    let regs = saved_regs(task);
+    let filename = syscall_arg(regs, filename_reg).unwrap_or(0);
+    let argv = syscall_arg(regs, argv_reg).unwrap_or(0);
     let Some(buf) = begin_exec_record(task, EventKind::ExecFailed, (-ret) as i32) else {
         return Ok(());
     };

@@ -5,6 +5,7 @@
 use aya_ebpf::helpers::{
     bpf_get_current_pid_tgid, bpf_probe_read_kernel, generated::bpf_get_current_task_btf,
     generated::bpf_ktime_get_boot_ns, generated::bpf_probe_read_kernel_str,
+    generated::bpf_task_pt_regs,
 };
 use monitor_common::{
     header::EventHeader,
@@ -107,6 +108,24 @@ pub fn syscall_ret(ctx: &TracePointContext) -> Result<i64, i64> {
 #[inline(always)]
 pub fn current_task() -> u64 {
     unsafe { bpf_get_current_task_btf() as u64 }
+}
+
+/// The user registers `task` (typed: [`current_task`]) saved when it entered the kernel, as a
+/// typed `struct pt_regs` pointer. A syscall's arguments are loads from there
+/// ([`syscall_arg`]), at its exit as at its entry: an exit program needs no entry program to
+/// hand them over.
+#[inline(always)]
+pub fn saved_regs(task: u64) -> u64 {
+    unsafe { bpf_task_pt_regs(task as *mut _) as u64 }
+}
+
+/// Argument `reg` (`layout!(regs_arg0..2)`) of the syscall in progress, from [`saved_regs`].
+#[inline(always)]
+pub fn syscall_arg(regs: u64, reg: u32) -> Result<u64, i64> {
+    if regs == 0 {
+        return Err(-1);
+    }
+    field(regs, reg)
 }
 
 /// True for events of the monitor itself.

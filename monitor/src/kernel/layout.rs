@@ -25,7 +25,6 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
     let sys_exit = tp("syscalls", "sys_exit_execve");
     let connect = tp("syscalls", "sys_enter_connect");
     let bind = tp("syscalls", "sys_enter_bind");
-    let socket = tp("syscalls", "sys_enter_socket");
     let sendto = tp("syscalls", "sys_enter_sendto");
     let sendmsg = tp("syscalls", "sys_enter_sendmsg");
     let sock = |path: &[&str]| -> anyhow::Result<u32> {
@@ -66,9 +65,6 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         tp_sendto_addrlen: sendto.offset(tracefs, "addr_len")?,
         tp_sendmsg_fd: sendmsg.offset(tracefs, "fd")?,
         tp_sendmsg_msg: sendmsg.offset(tracefs, "msg")?,
-        tp_socket_family: socket.offset(tracefs, "family")?,
-        tp_socket_type: socket.offset(tracefs, "type")?,
-        tp_socket_protocol: socket.offset(tracefs, "protocol")?,
 
         task_flags: member("task_struct", &["flags"])?,
         task_pid: member("task_struct", &["pid"])?,

@@ -54,7 +54,6 @@ const PROGRAMS: &[(&str, Hook)] = &[
     ("sys_exit_sendto", Tp("syscalls", "sys_exit_sendto")),
     ("sys_enter_sendmsg", Tp("syscalls", "sys_enter_sendmsg")),
     ("sys_exit_sendmsg", Tp("syscalls", "sys_exit_sendmsg")),
-    ("sys_enter_socket", Tp("syscalls", "sys_enter_socket")),
     ("sys_exit_socket", Tp("syscalls", "sys_exit_socket")),
     ("inet_sock_set_state", Btf("sock", "inet_sock_set_state")),
     // after the primary: runs its state changes when a softirq interrupted it (net.rs)
