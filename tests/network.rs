@@ -910,3 +910,185 @@ fn a_renamed_process_shows_its_new_task_name_and_its_parent() {
     );
     drop(listener);
 }
+
+/// `(local port, peer port)` of a connected socket, as the kernel has them.
+fn socket_ports(fd: i32) -> (u16, u16) {
+    let name = |peer: bool| {
+        // SAFETY: a zeroed sockaddr_in and its length as out-parameters of our own socket.
+        let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let p = (&mut a as *mut libc::sockaddr_in).cast();
+        let rc = unsafe {
+            if peer {
+                libc::getpeername(fd, p, &mut len)
+            } else {
+                libc::getsockname(fd, p, &mut len)
+            }
+        };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        u16::from_be(a.sin_port)
+    };
+    (name(false), name(true))
+}
+
+fn loopback(port: u16) -> libc::sockaddr_in {
+    libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(std::net::Ipv4Addr::LOCALHOST).to_be(),
+        },
+        sin_zero: [0; 8],
+    }
+}
+
+/// Connects a new TCP socket to `addr` (any memory), closes it with a reset; the socket's
+/// (local, peer) ports, or `None` if the connect failed.
+fn connect_raw(addr: *const libc::sockaddr_in) -> Option<(u16, u16)> {
+    // SAFETY: plain socket calls on our own fd; `addr` is readable for a sockaddr_in.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let ports = (libc::connect(fd, addr.cast(), len) == 0).then(|| socket_ports(fd));
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+        libc::close(fd);
+        ports
+    }
+}
+
+/// The connect lines of this process to 127.0.0.1, by (source port, destination port).
+fn our_connects(lines: &[Value]) -> std::collections::HashMap<u16, Vec<u16>> {
+    let mut by_source: std::collections::HashMap<u16, Vec<u16>> = Default::default();
+    for l in lines {
+        if action(l) == "connect"
+            && l["process"]["pid"] == me()
+            && l["event"]["outcome"] == "success"
+        {
+            let (source, destination) = ports(l);
+            by_source.entry(source).or_default().push(destination);
+        }
+    }
+    by_source
+}
+
+/// Another thread rewrites the address while connect runs, between two listening ports: the
+/// kernel connects to one, the copy the monitor made at the call's entry may name the other.
+/// Every line must name the port the kernel connected to.
+#[test]
+fn a_connect_is_reported_where_the_kernel_connected_not_where_a_rewritten_buffer_points() {
+    let (a, b) = (
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    );
+    for l in [&a, &b] {
+        // SAFETY: listen(2) again on a listening socket only deepens its backlog.
+        unsafe { libc::listen(l.as_raw_fd(), 4096) };
+    }
+    let (pa, pb) = (
+        a.local_addr().unwrap().port(),
+        b.local_addr().unwrap().port(),
+    );
+    let m = Monitor::start(&["--connections", "full"]);
+    let shared: &'static mut libc::sockaddr_in = Box::leak(Box::new(loopback(pa)));
+    let addr = shared as *mut libc::sockaddr_in as usize;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipper = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let port = addr as *mut libc::sockaddr_in;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for p in [pa, pb] {
+                    // SAFETY: the leaked address lives for ever; racing the connect is the test.
+                    unsafe { std::ptr::write_volatile(&mut (*port).sin_port, p.to_be()) };
+                }
+            }
+        })
+    };
+    let made: Vec<(u16, u16)> = (0..600)
+        .filter_map(|_| connect_raw(addr as *const libc::sockaddr_in))
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    flipper.join().unwrap();
+    let last = made.last().copied().expect("no connection succeeded");
+    m.wait_for("the last connect", T, |l| {
+        action(l) == "connect" && l["process"]["pid"] == me() && ports(l).0 == last.0
+    });
+    let lines = m.stop().lines;
+    let seen = our_connects(&lines);
+    let (to_a, to_b) = (
+        made.iter().filter(|(_, p)| *p == pa).count(),
+        made.iter().filter(|(_, p)| *p == pb).count(),
+    );
+    assert!(
+        to_a > 0 && to_b > 0,
+        "the race never went both ways: {to_a}/{to_b}"
+    );
+    for (source, peer) in &made {
+        let reported = seen.get(source).cloned().unwrap_or_default();
+        assert!(
+            reported.contains(peer),
+            "connection from port {source} went to {peer}, reported as {reported:?} \
+             ({} connections: {to_a} to {pa}, {to_b} to {pb})",
+            made.len()
+        );
+    }
+}
+
+/// An address in a page the process never touched (a file mapping): the monitor's copy at the
+/// call's entry cannot fault it in, the kernel's read does. The connection is still reported,
+/// with where it went.
+#[test]
+fn a_connect_whose_address_the_monitor_cannot_copy_is_still_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let m = Monitor::start(&["--connections", "full"]);
+    let file = std::env::temp_dir().join(marker("sockaddr"));
+    let bytes = {
+        let a = loopback(port);
+        // SAFETY: a plain C struct viewed as its bytes.
+        unsafe {
+            std::slice::from_raw_parts(
+                (&a as *const libc::sockaddr_in).cast::<u8>(),
+                std::mem::size_of::<libc::sockaddr_in>(),
+            )
+        }
+        .to_vec()
+    };
+    std::fs::write(&file, &bytes).unwrap();
+    let f = std::fs::File::open(&file).unwrap();
+    // SAFETY: a private read-only mapping of our file's first page, unmapped below; it is
+    // never read by this process, only by the kernel's connect.
+    let page = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    assert_ne!(page, libc::MAP_FAILED);
+    let made = connect_raw(page as *const libc::sockaddr_in).expect("connect");
+    // SAFETY: our mapping.
+    unsafe { libc::munmap(page, 4096) };
+    let _ = std::fs::remove_file(&file);
+    let line = m.wait_for("the connect", T, |l| {
+        action(l) == "connect" && l["process"]["pid"] == me() && ports(l).0 == made.0
+    });
+    m.stop();
+    assert_eq!(ports(&line), made);
+    assert_eq!(line["destination"]["ip"], "127.0.0.1");
+    assert_eq!(line["event"]["outcome"], "success");
+}

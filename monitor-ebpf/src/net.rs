@@ -281,12 +281,17 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     0
 }
 
+/// What is reported is decided by the socket's own family, not by the caller's buffer: the
+/// copy made at entry can differ from what the kernel read a moment later (another thread
+/// rewrote it in between), or be missing (a page the copy could not fault in, such as an
+/// untouched file mapping, which the kernel's own read faults in) — and a connection must not
+/// be hidden so. Userspace takes the destination from the socket too whenever it has one.
 fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     let Some(pending) = take_pending() else {
         return Ok(());
     };
-    let family = u16::from_ne_bytes([pending.sockaddr[0], pending.sockaddr[1]]);
-    if pending.sockaddr_len < 2 || !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
+    let sk = sock_of_fd(current_task(), pending.fd);
+    if sk == 0 && pending.sockaddr_len < 2 {
         return Ok(());
     }
     let r = syscall_ret(ctx)?;
@@ -295,12 +300,15 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     };
     ev.ret = r;
     ev.fd = pending.fd as i32;
-    let sk = sock_of_fd(current_task(), pending.fd);
-    if sk != 0 {
-        let _ = fill_from_sock(sk, ev);
-        if r == -EINPROGRESS && ev.protocol == IPPROTO_TCP {
-            in_progress(sk, ev);
-        }
+    let family = match sk {
+        0 => u16::from_ne_bytes([pending.sockaddr[0], pending.sockaddr[1]]),
+        sk => fill_from_sock(sk, ev).map_or(0, |c| c.family),
+    };
+    if !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
+        return Ok(());
+    }
+    if sk != 0 && r == -EINPROGRESS && ev.protocol == IPPROTO_TCP {
+        in_progress(sk, ev);
     }
     ev.family = family;
     copy_sockaddr(ev, &pending);

@@ -47,10 +47,30 @@ pub fn payload_bytes(ev: &TcpStateEvent) -> (u64, u64) {
     (ev.bytes_sent, ev.bytes_received.saturating_sub(fin))
 }
 
-/// What a connect (or a datagram's first send) says: the destination the caller gave, the
-/// source once the kernel assigned one, the outcome.
-fn connect_info(ev: &SockEvent, o: &Outcome) -> ConnectInfo {
-    let destination = ev.requested();
+const AF_UNSPEC: u16 = 0;
+
+/// The peer a connect reached, as the kernel's socket has it (a connected or connecting inet
+/// socket); otherwise the address the caller gave. The caller's buffer is copied at the call's
+/// entry, and another thread can rewrite it before the kernel reads it: a connection to one
+/// place must not be reported as one to another.
+fn destination(ev: &SockEvent) -> Option<Address> {
+    match ev.remote() {
+        Some(peer) if peer.port() != 0 => Some(Address::Inet(peer)),
+        _ => ev.requested(),
+    }
+}
+
+/// A successful `connect(AF_UNSPEC)`: a datagram socket's peer dissolved, not a connection.
+fn dissolved(ev: &SockEvent) -> bool {
+    ev.ret == 0
+        && ev.requested() == Some(Address::Other(AF_UNSPEC))
+        && ev.remote().is_none_or(|peer| peer.port() == 0)
+}
+
+/// What a connect (or a datagram's first send) says: where it went (a connect's
+/// [`destination`]; a send's address as given: a connected datagram socket can still send
+/// elsewhere), the source once the kernel assigned one, the outcome.
+fn connect_info(ev: &SockEvent, destination: Option<Address>, o: &Outcome) -> ConnectInfo {
     let source = match destination {
         // the source (with its ephemeral port) once the kernel assigned one
         Some(Address::Inet(_)) => ev.local().filter(|a| a.port() != 0),
@@ -73,7 +93,7 @@ fn connect_info(ev: &SockEvent, o: &Outcome) -> ConnectInfo {
 impl Pipeline {
     /// The record of a connect whose outcome is known.
     fn connect_record(&mut self, ev: &SockEvent, o: &Outcome) -> Record {
-        let info = connect_info(ev, o);
+        let info = connect_info(ev, destination(ev), o);
         let mut cx = self.enrich();
         Record {
             time: cx.wall(o.resolved_ns),
@@ -113,6 +133,7 @@ impl Pipeline {
                 .filter(|e| !e.is_empty()),
         };
         match EventKind::from_u32(s.header.kind)? {
+            EventKind::Connect if dissolved(s) => None,
             EventKind::Connect => {
                 let tcp = s.protocol == IPPROTO_TCP
                     || (s.sock_type == SOCK_STREAM && s.family != AF_UNIX);
@@ -178,7 +199,10 @@ impl Pipeline {
                     resolved_ns: s.header.ts_ns,
                     unknown: false,
                 };
-                Some(self.sock_record(s, What::Send(Box::new(connect_info(s, &now)))))
+                Some(self.sock_record(
+                    s,
+                    What::Send(Box::new(connect_info(s, s.requested(), &now))),
+                ))
             }
             EventKind::Socket => {
                 let info = SocketInfo {
@@ -288,5 +312,65 @@ impl Pipeline {
             let record = self.connect_record(&p.event, &outcome);
             self.route(record);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_common::net::AF_INET;
+
+    use super::*;
+
+    /// A connect record of an IPv4 socket whose peer is `peer` (port 0: none) and whose
+    /// caller's buffer named `requested`.
+    fn connect(peer: ([u8; 4], u16), requested: &[u8], ret: i64) -> SockEvent {
+        // SAFETY: a plain-old-data record; all zeroes is a valid one.
+        let mut ev: SockEvent = unsafe { std::mem::zeroed() };
+        ev.family = AF_INET;
+        ev.ret = ret;
+        ev.remote_addr[..4].copy_from_slice(&peer.0);
+        ev.remote_port = peer.1;
+        ev.sockaddr[..requested.len()].copy_from_slice(requested);
+        ev.sockaddr_len = requested.len() as u32;
+        ev
+    }
+
+    fn sockaddr_in(ip: [u8; 4], port: u16) -> Vec<u8> {
+        let mut raw = AF_INET.to_ne_bytes().to_vec();
+        raw.extend_from_slice(&port.to_be_bytes());
+        raw.extend_from_slice(&ip);
+        raw.extend_from_slice(&[0; 8]);
+        raw
+    }
+
+    #[test]
+    fn a_connect_goes_where_its_socket_is_connected_not_where_the_buffer_points() {
+        let ev = connect(([10, 0, 0, 9], 443), &sockaddr_in([10, 0, 0, 1], 80), 0);
+        assert_eq!(
+            destination(&ev),
+            Some(Address::Inet("10.0.0.9:443".parse().unwrap()))
+        );
+        // no peer (a failed connect): the buffer as copied is all there is
+        let failed = connect(([0; 4], 0), &sockaddr_in([10, 0, 0, 1], 80), -111);
+        assert_eq!(
+            destination(&failed),
+            Some(Address::Inet("10.0.0.1:80".parse().unwrap()))
+        );
+        // a buffer the monitor could not copy: the socket's peer still names it
+        let uncopied = connect(([10, 0, 0, 9], 443), &[], 0);
+        assert_eq!(
+            destination(&uncopied),
+            Some(Address::Inet("10.0.0.9:443".parse().unwrap()))
+        );
+        assert!(!dissolved(&ev) && !dissolved(&failed) && !dissolved(&uncopied));
+    }
+
+    #[test]
+    fn only_a_successful_unspec_connect_without_a_peer_is_a_dissolve() {
+        let unspec = [0u8; 16];
+        assert!(dissolved(&connect(([0; 4], 0), &unspec, 0)));
+        // the copy said AF_UNSPEC but the kernel connected: a connection all the same
+        assert!(!dissolved(&connect(([10, 0, 0, 9], 53), &unspec, 0)));
+        assert!(!dissolved(&connect(([0; 4], 0), &unspec, -22)));
     }
 }
