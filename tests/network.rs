@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use monitor_e2e::{action, has_arg, marker, Monitor, Value};
+use monitor_e2e::{action, free_port, has_arg, marker, Monitor, Value};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -1045,45 +1045,61 @@ fn a_connect_is_reported_where_the_kernel_connected_not_where_a_rewritten_buffer
     }
 }
 
-/// An address in a page the process never touched (a file mapping): the monitor's copy at the
-/// call's entry cannot fault it in, the kernel's read does. The connection is still reported,
-/// with where it went.
+/// `addr` in a page this process never touches: a private mapping of a file holding it, which
+/// the monitor's copy at a call's entry cannot fault in (the kernel's own read does). Unmapped
+/// when dropped.
+struct Untouched(*mut libc::c_void);
+
+impl Untouched {
+    fn new(addr: libc::sockaddr_in) -> Self {
+        let file = std::env::temp_dir().join(marker("sockaddr"));
+        // SAFETY: a plain C struct viewed as its bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&addr as *const libc::sockaddr_in).cast::<u8>(),
+                std::mem::size_of::<libc::sockaddr_in>(),
+            )
+        };
+        std::fs::write(&file, bytes).unwrap();
+        let f = std::fs::File::open(&file).unwrap();
+        let _ = std::fs::remove_file(&file);
+        // SAFETY: a private read-only mapping of the file's first page, which outlives it.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_READ,
+                libc::MAP_PRIVATE,
+                f.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(page, libc::MAP_FAILED);
+        Self(page)
+    }
+
+    fn addr(&self) -> *const libc::sockaddr_in {
+        self.0 as *const libc::sockaddr_in
+    }
+}
+
+impl Drop for Untouched {
+    fn drop(&mut self) {
+        // SAFETY: our mapping.
+        unsafe { libc::munmap(self.0, 4096) };
+    }
+}
+
+/// The connection is still reported, with where it went, when the monitor cannot copy the
+/// address the caller passed.
 #[test]
 fn a_connect_whose_address_the_monitor_cannot_copy_is_still_reported() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let m = Monitor::start(&["--connections", "full"]);
-    let file = std::env::temp_dir().join(marker("sockaddr"));
-    let bytes = {
-        let a = loopback(port);
-        // SAFETY: a plain C struct viewed as its bytes.
-        unsafe {
-            std::slice::from_raw_parts(
-                (&a as *const libc::sockaddr_in).cast::<u8>(),
-                std::mem::size_of::<libc::sockaddr_in>(),
-            )
-        }
-        .to_vec()
-    };
-    std::fs::write(&file, &bytes).unwrap();
-    let f = std::fs::File::open(&file).unwrap();
-    // SAFETY: a private read-only mapping of our file's first page, unmapped below; it is
-    // never read by this process, only by the kernel's connect.
-    let page = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ,
-            libc::MAP_PRIVATE,
-            f.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(page, libc::MAP_FAILED);
-    let made = connect_raw(page as *const libc::sockaddr_in).expect("connect");
-    // SAFETY: our mapping.
-    unsafe { libc::munmap(page, 4096) };
-    let _ = std::fs::remove_file(&file);
+    let page = Untouched::new(loopback(port));
+    let made = connect_raw(page.addr()).expect("connect");
+    drop(page);
     let line = m.wait_for("the connect", T, |l| {
         action(l) == "connect" && l["process"]["pid"] == me() && ports(l).0 == made.0
     });
@@ -1091,4 +1107,90 @@ fn a_connect_whose_address_the_monitor_cannot_copy_is_still_reported() {
     assert_eq!(ports(&line), made);
     assert_eq!(line["destination"]["ip"], "127.0.0.1");
     assert_eq!(line["event"]["outcome"], "success");
+}
+
+/// A UDP service bound to a port through an address the monitor cannot copy is still a
+/// listener line.
+#[test]
+fn a_udp_bind_whose_address_the_monitor_cannot_copy_is_still_reported() {
+    let port = free_port();
+    let m = Monitor::start(&[]);
+    let page = Untouched::new(loopback(port));
+    // SAFETY: plain socket calls on our own fd; the mapping is readable.
+    let fd = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(
+            libc::bind(fd, page.addr().cast(), len),
+            0,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+        fd
+    };
+    let line = m.wait_for("udp listen", T, |l| {
+        action(l) == "listen" && l["process"]["pid"] == me() && l["server"]["port"] == port
+    });
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+    m.stop();
+    assert_eq!(line["network"]["transport"], "udp");
+}
+
+/// A datagram sent to an address the monitor cannot copy is still reported: once per socket,
+/// with no destination (where it went is unknown; that it went is not).
+#[test]
+fn a_datagram_to_an_address_the_monitor_cannot_copy_is_still_reported() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let m = Monitor::start(&[]);
+    let page = Untouched::new(loopback(port));
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..3 {
+        // SAFETY: our socket; a readable buffer and address.
+        let sent = unsafe {
+            libc::sendto(
+                client.as_raw_fd(),
+                b"x".as_ptr().cast(),
+                1,
+                0,
+                page.addr().cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        assert_eq!(sent, 1, "{}", std::io::Error::last_os_error());
+    }
+    let mut buf = [0u8; 4];
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(server.recv(&mut buf).unwrap(), 1, "the datagram went");
+    let fd = client.as_raw_fd();
+    m.wait_for("send", T, |l| {
+        action(l) == "send" && l["process"]["pid"] == me() && l["monitor"]["network"]["fd"] == fd
+    });
+    let lines = m.stop().lines;
+    let sends: Vec<&Value> = lines
+        .iter()
+        .filter(|l| {
+            action(l) == "send"
+                && l["process"]["pid"] == me()
+                && l["monitor"]["network"]["fd"] == fd
+        })
+        .collect();
+    // the first send's address could not be copied; the kernel's read then mapped the page
+    // for this process, so a later send's copy succeeds and names the destination (once)
+    let unnamed = sends.iter().filter(|l| l["destination"].is_null()).count();
+    assert_eq!(
+        unnamed, 1,
+        "one line per socket with no destination: {sends:?}"
+    );
+    assert!(sends.len() <= 2, "{sends:?}");
+    for l in &sends {
+        assert!(
+            l["destination"].is_null() || l["destination"]["port"] == port,
+            "{l}"
+        );
+        assert_eq!(l["network"]["transport"], "udp");
+    }
 }

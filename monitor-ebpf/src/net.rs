@@ -435,8 +435,11 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
     }
     if matches!(kind, EventKind::Bind) {
         let sock_type = read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0);
-        let requested_port = [pending.sockaddr[2], pending.sockaddr[3]];
-        if sock_type != SOCK_DGRAM || requested_port == [0, 0] {
+        // a client's bind to port 0 is left out — when the copy says so: an address the
+        // entry could not copy (a page it cannot fault in) is reported, not guessed at
+        let ephemeral =
+            pending.sockaddr_len >= 4 && [pending.sockaddr[2], pending.sockaddr[3]] == [0, 0];
+        if sock_type != SOCK_DGRAM || ephemeral {
             return Ok(());
         }
     }
@@ -474,12 +477,15 @@ pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
 pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
         let msg: u64 = tp_field(&ctx, layout!(tp_sendmsg_msg))?;
-        let head = unsafe { aya_ebpf::helpers::bpf_probe_read_user(msg as *const [u64; 2]) }
-            .map_err(|e| e as i64)?;
+        let fd: i64 = tp_field(&ctx, layout!(tp_sendmsg_fd))?;
+        let Ok(head) = (unsafe { aya_ebpf::helpers::bpf_probe_read_user(msg as *const [u64; 2]) })
+        else {
+            // a message header this copy cannot fault in: reported with no destination
+            return remember(fd, 0, 0);
+        };
         if head[0] == 0 {
             return Ok(());
         }
-        let fd: i64 = tp_field(&ctx, layout!(tp_sendmsg_fd))?;
         remember_destination(fd, head[0], head[1] as u32 as i32 as i64)
     })();
     0
@@ -487,12 +493,13 @@ pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
 
 /// Remembers an inet destination for the exit program (nothing for other families).
 fn remember_destination(fd: i64, addr: u64, len: i64) -> Result<(), i64> {
-    let family = unsafe { aya_ebpf::helpers::bpf_probe_read_user(addr as *const u16) }
-        .map_err(|e| e as i64)?;
-    if !matches!(family, AF_INET | AF_INET6) {
-        return Ok(());
+    match unsafe { aya_ebpf::helpers::bpf_probe_read_user(addr as *const u16) } {
+        Ok(family) if matches!(family, AF_INET | AF_INET6) => remember(fd, addr, len),
+        Ok(_) => Ok(()),
+        // an address this copy cannot fault in (the kernel's own read can): the exit still
+        // reports the datagram, to a destination it cannot name
+        Err(_) => remember(fd, 0, 0),
     }
-    remember(fd, addr, len)
 }
 
 #[tracepoint(category = "syscalls", name = "sys_exit_sendto")]
@@ -514,30 +521,38 @@ fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
         return Ok(());
     };
     let r = syscall_ret(ctx)?;
-    if r < 0 || pending.sockaddr_len < 8 {
+    if r < 0 {
         return Ok(());
     }
     let sk = sock_of_fd(current_task(), pending.fd);
     if sk == 0 || type_and_protocol(sk) != (SOCK_DGRAM, IPPROTO_UDP) {
         return Ok(());
     }
-    // port and address: sockaddr_in bytes 2..8, sockaddr_in6 bytes 2..4 and 8..24 (padding
-    // and flow info left out: callers need not clear them)
-    let a = &pending.sockaddr;
     // zeroed whole, its padding included: the key is hashed as bytes
     let mut slot = core::mem::MaybeUninit::<SentKey>::uninit();
     let key = zeroed(&mut slot);
     key.sk = sk;
-    key.dest[0] = a[2];
-    key.dest[1] = a[3];
-    let family = u16::from_ne_bytes([a[0], a[1]]);
-    if family == AF_INET6 {
-        if pending.sockaddr_len < 24 {
-            return Ok(());
-        }
-        key.dest[2..18].copy_from_slice(&a[8..24]);
+    // the entry could not copy the address (a call with too short a one fails, r < 0): one
+    // record per socket, with no destination
+    let uncopied = pending.sockaddr_len < 8;
+    if uncopied {
+        // a byte no real destination's key sets (past the IPv4 and IPv6 addresses)
+        key.dest[19] = 0xff;
     } else {
-        key.dest[2..6].copy_from_slice(&a[4..8]);
+        // port and address: sockaddr_in bytes 2..8, sockaddr_in6 bytes 2..4 and 8..24
+        // (padding and flow info left out: callers need not clear them)
+        let a = &pending.sockaddr;
+        key.dest[0] = a[2];
+        key.dest[1] = a[3];
+        let family = u16::from_ne_bytes([a[0], a[1]]);
+        if family == AF_INET6 {
+            if pending.sockaddr_len < 24 {
+                return Ok(());
+            }
+            key.dest[2..18].copy_from_slice(&a[8..24]);
+        } else {
+            key.dest[2..6].copy_from_slice(&a[4..8]);
+        }
     }
     if unsafe { SENT.get(*key) }.is_some() {
         return Ok(());
