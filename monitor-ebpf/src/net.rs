@@ -494,7 +494,7 @@ pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
 /// Remembers an inet destination for the exit program (nothing for other families).
 fn remember_destination(fd: i64, addr: u64, len: i64) -> Result<(), i64> {
     match unsafe { aya_ebpf::helpers::bpf_probe_read_user(addr as *const u16) } {
-        Ok(family) if matches!(family, AF_INET | AF_INET6) => remember(fd, addr, len),
+        Ok(AF_INET | AF_INET6) => remember(fd, addr, len),
         Ok(_) => Ok(()),
         // an address this copy cannot fault in (the kernel's own read can): the exit still
         // reports the datagram, to a destination it cannot name
