@@ -1045,20 +1045,22 @@ fn a_connect_is_reported_where_the_kernel_connected_not_where_a_rewritten_buffer
     }
 }
 
-/// `addr` in a page this process never touches: a private mapping of a file holding it, which
-/// the monitor's copy at a call's entry cannot fault in (the kernel's own read does). Unmapped
-/// when dropped.
+/// An address in a page this process never touches: a private mapping of a file holding it,
+/// which the monitor's copy at a call's entry cannot fault in (the kernel's own read does).
+/// Unmapped when dropped.
 struct Untouched(*mut libc::c_void);
 
 impl Untouched {
     fn new(addr: libc::sockaddr_in) -> Self {
+        Self::of(&addr)
+    }
+
+    /// `addr`, a plain C struct, as the mapped bytes.
+    fn of<T>(addr: &T) -> Self {
         let file = std::env::temp_dir().join(marker("sockaddr"));
         // SAFETY: a plain C struct viewed as its bytes.
         let bytes = unsafe {
-            std::slice::from_raw_parts(
-                (&addr as *const libc::sockaddr_in).cast::<u8>(),
-                std::mem::size_of::<libc::sockaddr_in>(),
-            )
+            std::slice::from_raw_parts((addr as *const T).cast::<u8>(), std::mem::size_of::<T>())
         };
         std::fs::write(&file, bytes).unwrap();
         let f = std::fs::File::open(&file).unwrap();
@@ -1193,4 +1195,39 @@ fn a_datagram_to_an_address_the_monitor_cannot_copy_is_still_reported() {
         );
         assert_eq!(l["network"]["transport"], "udp");
     }
+}
+
+/// A unix connect is named by the socket it reached, as the kernel has it: here the caller's
+/// address could not be copied at all, and the line still names the listener's path.
+#[test]
+fn a_unix_connect_names_the_socket_it_reached() {
+    let dir = std::env::temp_dir().join(marker("unixpeer"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("s.sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let m = Monitor::start(&[]);
+    // SAFETY: a zeroed sockaddr_un is valid; the path fits (a temp dir and a marker).
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (d, s) in addr.sun_path.iter_mut().zip(path.to_str().unwrap().bytes()) {
+        *d = s as libc::c_char;
+    }
+    let page = Untouched::of(&addr);
+    // SAFETY: our socket; the mapping holds a sockaddr_un.
+    let fd = unsafe {
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        let rc = libc::connect(fd, page.0.cast(), len);
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        fd
+    };
+    let line = m.wait_for("unix connect", T, |l| {
+        action(l) == "connect" && l["process"]["pid"] == me() && l["monitor"]["network"]["fd"] == fd
+    });
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+    m.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(line["destination"]["address"], path.to_str().unwrap());
+    assert_eq!(line["network"]["transport"], "unix");
 }

@@ -146,8 +146,10 @@ pub struct Layout {
     pub kernfs_name: u32,
     pub kernfs_parent: u32,
     /// Unix sockets (optional): `unix_sock.addr`, `unix_address.{len,name}`, the peer of an
-    /// accepted connection `sock.sk_peer_pid` and `upid.nr`.
+    /// accepted connection `sock.sk_peer_pid` and `upid.nr`; a connected socket's peer
+    /// `unix_sock.peer`.
     pub unix_sock_addr: u32,
+    pub unix_sock_peer: u32,
     pub unix_address_len: u32,
     pub unix_address_name: u32,
     pub sk_peer_pid: u32,
@@ -252,6 +254,7 @@ impl Layout {
             kernfs_name: MISSING,
             kernfs_parent: MISSING,
             unix_sock_addr: MISSING,
+            unix_sock_peer: MISSING,
             unix_address_len: MISSING,
             unix_address_name: MISSING,
             sk_peer_pid: MISSING,

@@ -226,28 +226,7 @@ fn fill_unix(sk: u64, ev: &mut SockEvent) {
     ev.sk = sk;
     ev.family = AF_UNIX;
     ev.sock_type = read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0);
-    let name = layout!(unix_address_name);
-    if let Ok(addr) = read_at::<u64>(sk, layout!(unix_sock_addr)) {
-        if let (Ok(len), true) = (
-            read_at::<i32>(addr, layout!(unix_address_len)),
-            name != MISSING,
-        ) {
-            let mut n = len as u32;
-            if n > SOCKADDR_CAP as u32 {
-                n = SOCKADDR_CAP as u32;
-            }
-            let rc = unsafe {
-                aya_ebpf::helpers::generated::bpf_probe_read_kernel(
-                    ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
-                    n,
-                    (addr + name as u64) as *const core::ffi::c_void,
-                )
-            };
-            if rc == 0 && n >= 2 {
-                ev.sockaddr_len = n;
-            }
-        }
-    }
+    unix_name(sk, ev);
     if let Ok(pid) = read_at::<u64>(sk, layout!(sk_peer_pid)) {
         let nr = layout!(upid_nr);
         let numbers = layout!(pid_numbers);
@@ -255,6 +234,34 @@ fn fill_unix(sk: u64, ev: &mut SockEvent) {
             ev.peer_pid = read_at::<u32>(pid, numbers + nr).unwrap_or(0);
         }
     }
+}
+
+/// The name a unix socket is bound to (`unix_sock.addr`; none for an unbound one) into the
+/// record's sockaddr, as the kernel has it. The record's sockaddr is left alone when the
+/// socket has no name, and emptied if the name could not be read.
+fn unix_name(sk: u64, ev: &mut SockEvent) {
+    let name = layout!(unix_address_name);
+    let Ok(addr) = read_at::<u64>(sk, layout!(unix_sock_addr)) else {
+        return;
+    };
+    let Ok(len) = read_at::<i32>(addr, layout!(unix_address_len)) else {
+        return;
+    };
+    if name == MISSING {
+        return;
+    }
+    let mut n = len as u32;
+    if n > SOCKADDR_CAP as u32 {
+        n = SOCKADDR_CAP as u32;
+    }
+    let rc = unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+            ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
+            n,
+            (addr + name as u64) as *const core::ffi::c_void,
+        )
+    };
+    ev.sockaddr_len = if rc == 0 && n >= 2 { n } else { 0 };
 }
 
 fn copy_sockaddr(ev: &mut SockEvent, pending: &PendingSock) {
@@ -312,6 +319,14 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     }
     ev.family = family;
     copy_sockaddr(ev, &pending);
+    // a unix connection's peer is named as the kernel has it, not by the caller's buffer
+    if family == AF_UNIX && r == 0 && sk != 0 {
+        if let Ok(peer) = read_at::<u64>(sk, layout!(unix_sock_peer)) {
+            if peer != 0 {
+                unix_name(peer, ev);
+            }
+        }
+    }
     send(ev, EventKind::Connect as u32);
     Ok(())
 }

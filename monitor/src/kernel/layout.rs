@@ -147,6 +147,7 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
             .or_else(|_| btf.member_offset("kernfs_node", &["parent"]))
             .unwrap_or(MISSING),
         unix_sock_addr: optional("unix_sock", &["addr"]),
+        unix_sock_peer: optional("unix_sock", &["peer"]),
         unix_address_len: optional("unix_address", &["len"]),
         unix_address_name: optional("unix_address", &["name"]),
         sk_peer_pid: optional("sock", &["sk_peer_pid"]),
@@ -219,6 +220,7 @@ mod tests {
             layout.kernfs_name,
             layout.kernfs_parent,
             layout.unix_sock_addr,
+            layout.unix_sock_peer,
             layout.unix_address_len,
             layout.unix_address_name,
             layout.sk_peer_pid,
