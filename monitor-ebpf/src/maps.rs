@@ -32,8 +32,9 @@ pub static STATE_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 #[map]
 pub static EXEC_SCRATCH: Array<ExecBuf> = Array::with_max_entries(1, 0);
 
-/// A socket call in flight (connect, bind, listen, socket), by thread id: its fd, or the
-/// socket() arguments, and the address the caller passed, copied at entry.
+/// A socket call in flight (connect, bind, listen, sendto/sendmsg), by thread id: its fd and
+/// the address the caller passed, copied at entry (`sockaddr_len` 0: none, or one the copy
+/// could not read).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct PendingSock {
