@@ -911,26 +911,6 @@ fn a_renamed_process_shows_its_new_task_name_and_its_parent() {
     drop(listener);
 }
 
-/// `(local port, peer port)` of a connected socket, as the kernel has them.
-fn socket_ports(fd: i32) -> (u16, u16) {
-    let name = |peer: bool| {
-        // SAFETY: a zeroed sockaddr_in and its length as out-parameters of our own socket.
-        let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
-        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        let p = (&mut a as *mut libc::sockaddr_in).cast();
-        let rc = unsafe {
-            if peer {
-                libc::getpeername(fd, p, &mut len)
-            } else {
-                libc::getsockname(fd, p, &mut len)
-            }
-        };
-        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-        u16::from_be(a.sin_port)
-    };
-    (name(false), name(true))
-}
-
 fn loopback(port: u16) -> libc::sockaddr_in {
     libc::sockaddr_in {
         sin_family: libc::AF_INET as libc::sa_family_t,
@@ -945,26 +925,24 @@ fn loopback(port: u16) -> libc::sockaddr_in {
 /// Connects a new TCP socket to `addr` (any memory), closes it with a reset; the socket's
 /// (local, peer) ports, or `None` if the connect failed.
 fn connect_raw(addr: *const libc::sockaddr_in) -> Option<(u16, u16)> {
-    // SAFETY: plain socket calls on our own fd; `addr` is readable for a sockaddr_in.
-    unsafe {
+    use std::os::fd::FromRawFd;
+    // SAFETY: a new socket, owned by the stream at once; `addr` is readable for a sockaddr_in.
+    let s = unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        assert!(fd >= 0);
+        assert!(fd >= 0, "{}", std::io::Error::last_os_error());
+        let s = TcpStream::from_raw_fd(fd);
         let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
-        let ports = (libc::connect(fd, addr.cast(), len) == 0).then(|| socket_ports(fd));
-        let linger = libc::linger {
-            l_onoff: 1,
-            l_linger: 0,
-        };
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&linger as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
-        );
-        libc::close(fd);
-        ports
-    }
+        if libc::connect(fd, addr.cast(), len) != 0 {
+            return None;
+        }
+        s
+    };
+    let ports = (
+        s.local_addr().unwrap().port(),
+        s.peer_addr().unwrap().port(),
+    );
+    reset(s);
+    Some(ports)
 }
 
 /// The connect lines of this process to 127.0.0.1, by (source port, destination port).
