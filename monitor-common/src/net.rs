@@ -6,6 +6,8 @@ use crate::{header::EventHeader, task::TaskInfo};
 /// Longest user-supplied socket address copied (sizeof(struct sockaddr_storage)).
 pub const SOCKADDR_CAP: usize = 128;
 
+/// `connect(AF_UNSPEC)` dissolves a datagram socket's peer.
+pub const AF_UNSPEC: u16 = 0;
 pub const AF_UNIX: u16 = 1;
 pub const AF_INET: u16 = 2;
 pub const AF_INET6: u16 = 10;

@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use monitor_common::{
     header::EventKind,
     net::{
-        SockEvent, TcpStateEvent, AF_UNIX, EINPROGRESS, IPPROTO_TCP, SOCK_STREAM, TCP_CLOSE,
-        TCP_ESTABLISHED,
+        SockEvent, TcpStateEvent, AF_UNIX, AF_UNSPEC, EINPROGRESS, IPPROTO_TCP, SOCK_STREAM,
+        TCP_CLOSE, TCP_ESTABLISHED,
     },
 };
 
@@ -47,8 +47,6 @@ pub fn payload_bytes(ev: &TcpStateEvent) -> (u64, u64) {
     (ev.bytes_sent, ev.bytes_received.saturating_sub(fin))
 }
 
-const AF_UNSPEC: u16 = 0;
-
 /// The peer a connect reached, as the kernel's socket has it (a connected or connecting inet
 /// socket); otherwise the address the caller gave. The caller's buffer is copied at the call's
 /// entry, and another thread can rewrite it before the kernel reads it: a connection to one
@@ -61,10 +59,13 @@ fn destination(ev: &SockEvent) -> Option<Address> {
 }
 
 /// A successful `connect(AF_UNSPEC)`: a datagram socket's peer dissolved, not a connection.
+/// Asked of every connect, so the address family is read from the raw bytes, not parsed (a
+/// unix path would be copied).
 fn dissolved(ev: &SockEvent) -> bool {
     ev.ret == 0
-        && ev.requested() == Some(Address::Other(AF_UNSPEC))
         && ev.remote().is_none_or(|peer| peer.port() == 0)
+        && ev.sockaddr_len >= 2
+        && ev.sockaddr[..2] == AF_UNSPEC.to_ne_bytes()
 }
 
 /// What a connect (or a datagram's first send) says: where it went (a connect's
