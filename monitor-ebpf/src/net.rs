@@ -241,15 +241,15 @@ fn fill_unix(sk: u64, ev: &mut SockEvent) {
 /// socket has no name, and emptied if the name could not be read.
 fn unix_name(sk: u64, ev: &mut SockEvent) {
     let name = layout!(unix_address_name);
+    if name == MISSING {
+        return;
+    }
     let Ok(addr) = read_at::<u64>(sk, layout!(unix_sock_addr)) else {
         return;
     };
     let Ok(len) = read_at::<i32>(addr, layout!(unix_address_len)) else {
         return;
     };
-    if name == MISSING {
-        return;
-    }
     let mut n = len as u32;
     if n > SOCKADDR_CAP as u32 {
         n = SOCKADDR_CAP as u32;
