@@ -732,7 +732,7 @@ fn workload_lines(w: &Workload, s: &Summary) {
         }
         let with = median(&mut runs.to_vec());
         println!(
-            "    {label:<30} {with:>9.2} µs   +{:.2} µs   alone/with {:.3}",
+            "    {label:<30} {with:>9.2} µs   {:+.2} µs   alone/with {:.3}",
             with - alone,
             alone / with
         );
