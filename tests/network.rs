@@ -1023,22 +1023,21 @@ fn a_connect_is_reported_where_the_kernel_connected_not_where_a_rewritten_buffer
     }
 }
 
-/// An address in a page this process never touches: a private mapping of a file holding it,
-/// which the monitor's copy at a call's entry cannot fault in (the kernel's own read does).
-/// Unmapped when dropped.
+/// An address in a page this process never touches: a private mapping of a file holding it.
+/// A BPF copy cannot fault such a page in, the kernel's own read of the address does: a copy
+/// made before the kernel's (at the call's entry) fails, one made after it (the monitor's, at
+/// the exit) does not. Unmapped when dropped.
 struct Untouched(*mut libc::c_void);
 
 impl Untouched {
     fn new(addr: libc::sockaddr_in) -> Self {
-        Self::of(&addr)
-    }
-
-    /// `addr`, a plain C struct, as the mapped bytes.
-    fn of<T>(addr: &T) -> Self {
         let file = std::env::temp_dir().join(marker("sockaddr"));
         // SAFETY: a plain C struct viewed as its bytes.
         let bytes = unsafe {
-            std::slice::from_raw_parts((addr as *const T).cast::<u8>(), std::mem::size_of::<T>())
+            std::slice::from_raw_parts(
+                (&addr as *const libc::sockaddr_in).cast::<u8>(),
+                std::mem::size_of::<libc::sockaddr_in>(),
+            )
         };
         std::fs::write(&file, bytes).unwrap();
         let f = std::fs::File::open(&file).unwrap();
@@ -1070,10 +1069,9 @@ impl Drop for Untouched {
     }
 }
 
-/// The connection is still reported, with where it went, when the monitor cannot copy the
-/// address the caller passed.
+/// A connect through an address in an untouched page is reported, with where it went.
 #[test]
-fn a_connect_whose_address_the_monitor_cannot_copy_is_still_reported() {
+fn a_connect_through_an_address_in_an_untouched_page_is_reported() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let m = Monitor::start(&["--connections", "full"]);
@@ -1089,10 +1087,9 @@ fn a_connect_whose_address_the_monitor_cannot_copy_is_still_reported() {
     assert_eq!(line["event"]["outcome"], "success");
 }
 
-/// A UDP service bound to a port through an address the monitor cannot copy is still a
-/// listener line.
+/// A UDP service bound to a port through an address in an untouched page is a listener line.
 #[test]
-fn a_udp_bind_whose_address_the_monitor_cannot_copy_is_still_reported() {
+fn a_udp_bind_through_an_address_in_an_untouched_page_is_reported() {
     let port = free_port();
     let m = Monitor::start(&[]);
     let page = Untouched::new(loopback(port));
@@ -1117,29 +1114,28 @@ fn a_udp_bind_whose_address_the_monitor_cannot_copy_is_still_reported() {
     assert_eq!(line["network"]["transport"], "udp");
 }
 
-/// A datagram sent to an address the monitor cannot copy is still reported: once per socket,
-/// with no destination (where it went is unknown; that it went is not).
+/// A datagram sent through an address in an untouched page is reported, with its destination
+/// (the send's exit reads the address after the kernel faulted its page in).
 #[test]
-fn a_datagram_to_an_address_the_monitor_cannot_copy_is_still_reported() {
+fn a_datagram_through_an_address_in_an_untouched_page_is_reported_with_its_destination() {
     let server = UdpSocket::bind("127.0.0.1:0").unwrap();
     let port = server.local_addr().unwrap().port();
     let m = Monitor::start(&[]);
     let page = Untouched::new(loopback(port));
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-    for _ in 0..3 {
-        // SAFETY: our socket; a readable buffer and address.
-        let sent = unsafe {
-            libc::sendto(
-                client.as_raw_fd(),
-                b"x".as_ptr().cast(),
-                1,
-                0,
-                page.addr().cast(),
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        };
-        assert_eq!(sent, 1, "{}", std::io::Error::last_os_error());
-    }
+    // one datagram: a later one would find the page mapped by the kernel's first read
+    // SAFETY: our socket; a readable buffer and address.
+    let sent = unsafe {
+        libc::sendto(
+            client.as_raw_fd(),
+            b"x".as_ptr().cast(),
+            1,
+            0,
+            page.addr().cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(sent, 1, "{}", std::io::Error::last_os_error());
     let mut buf = [0u8; 4];
     server
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -1158,44 +1154,74 @@ fn a_datagram_to_an_address_the_monitor_cannot_copy_is_still_reported() {
                 && l["monitor"]["network"]["fd"] == fd
         })
         .collect();
-    // the first send's address could not be copied; the kernel's read then mapped the page
-    // for this process, so a later send's copy succeeds and names the destination (once)
-    let unnamed = sends.iter().filter(|l| l["destination"].is_null()).count();
     assert_eq!(
-        unnamed, 1,
-        "one line per socket with no destination: {sends:?}"
+        sends.len(),
+        1,
+        "one line per socket and destination: {sends:?}"
     );
-    assert!(sends.len() <= 2, "{sends:?}");
-    for l in &sends {
-        assert!(
-            l["destination"].is_null() || l["destination"]["port"] == port,
-            "{l}"
-        );
-        assert_eq!(l["network"]["transport"], "udp");
-    }
+    assert_eq!(sends[0]["destination"]["port"], port, "{}", sends[0]);
+    assert_eq!(sends[0]["destination"]["ip"], "127.0.0.1");
+    assert_eq!(sends[0]["network"]["transport"], "udp");
 }
 
-/// A unix connect is named by the socket it reached, as the kernel has it: here the caller's
-/// address could not be copied at all, and the line still names the listener's path.
+/// An IPv4 UDP socket sends to an `AF_UNSPEC` address as to `AF_INET` (the kernel allows it
+/// for old callers): the datagram is reported where it went, not left out as not inet.
+#[test]
+fn a_datagram_to_an_af_unspec_address_is_reported_where_it_went() {
+    let server = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let m = Monitor::start(&[]);
+    let mut addr = loopback(port);
+    addr.sin_family = libc::AF_UNSPEC as libc::sa_family_t;
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // SAFETY: our socket; a readable buffer and address.
+    let sent = unsafe {
+        libc::sendto(
+            client.as_raw_fd(),
+            b"x".as_ptr().cast(),
+            1,
+            0,
+            (&addr as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(sent, 1, "{}", std::io::Error::last_os_error());
+    let mut buf = [0u8; 4];
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(server.recv(&mut buf).unwrap(), 1, "the datagram went");
+    let fd = client.as_raw_fd();
+    let line = m.wait_for("send", T, |l| {
+        action(l) == "send" && l["process"]["pid"] == me() && l["monitor"]["network"]["fd"] == fd
+    });
+    m.stop();
+    assert_eq!(line["destination"]["port"], port, "{line}");
+    assert_eq!(line["destination"]["ip"], "127.0.0.1");
+}
+
+/// A unix connect is named by the socket it reached, as the kernel has it: here the caller
+/// connects through a symlink, and the line names the path the listener bound.
 #[test]
 fn a_unix_connect_names_the_socket_it_reached() {
     let dir = std::env::temp_dir().join(marker("unixpeer"));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("s.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let link = dir.join("link.sock");
+    std::os::unix::fs::symlink(&path, &link).unwrap();
     let m = Monitor::start(&[]);
     // SAFETY: a zeroed sockaddr_un is valid; the path fits (a temp dir and a marker).
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(path.to_str().unwrap().bytes()) {
+    for (d, s) in addr.sun_path.iter_mut().zip(link.to_str().unwrap().bytes()) {
         *d = s as libc::c_char;
     }
-    let page = Untouched::of(&addr);
-    // SAFETY: our socket; the mapping holds a sockaddr_un.
+    // SAFETY: our socket; a sockaddr_un.
     let fd = unsafe {
         let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
         let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        let rc = libc::connect(fd, page.0.cast(), len);
+        let rc = libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len);
         assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
         fd
     };

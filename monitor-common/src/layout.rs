@@ -17,31 +17,19 @@ pub struct Layout {
     pub tp_newtask_pid: u32,
     /// `task/task_newtask`: `u64 clone_flags`.
     pub tp_newtask_clone_flags: u32,
-    /// `struct pt_regs` (from BTF): where a syscall's first three arguments are still held at
-    /// its exit (x86-64: `di`, `si`, `dx`; [`MISSING`] elsewhere). A failed execve's filename
-    /// and argv pointers and socket()'s arguments are read there (`bpf_task_pt_regs`), so
-    /// those calls need no entry program.
+    /// `struct pt_regs` (from BTF): where a syscall's arguments are still held at its exit
+    /// (x86-64: `di`, `si`, `dx`, `r10`, `r8`, `r9`). Every syscall program is an exit
+    /// program that reads the call's arguments there (`bpf_task_pt_regs`): the fd and the
+    /// address of connect, bind, listen, sendto and sendmsg, socket()'s family, type and
+    /// protocol, a failed execve's filename and argv pointers. So no syscall has an entry
+    /// program, and no syscall entry on the machine passes through a BPF dispatch.
     pub regs_arg0: u32,
     pub regs_arg1: u32,
     pub regs_arg2: u32,
+    pub regs_arg4: u32,
+    pub regs_arg5: u32,
     /// `syscalls/sys_exit_*`: `long ret` (one layout, `struct syscall_trace_exit`, for all).
     pub tp_sys_exit_ret: u32,
-    /// `syscalls/sys_enter_connect`: `fd`, `uservaddr`, `addrlen`.
-    pub tp_connect_fd: u32,
-    pub tp_connect_addr: u32,
-    pub tp_connect_addrlen: u32,
-    /// `syscalls/sys_enter_bind`: `fd`, `umyaddr`, `addrlen`.
-    pub tp_bind_fd: u32,
-    pub tp_bind_addr: u32,
-    pub tp_bind_addrlen: u32,
-    /// `syscalls/sys_enter_listen`: `fd`.
-    pub tp_listen_fd: u32,
-    /// `syscalls/sys_enter_sendto`: `fd`, `addr`, `addr_len`; `sys_enter_sendmsg`: `fd`, `msg`.
-    pub tp_sendto_fd: u32,
-    pub tp_sendto_addr: u32,
-    pub tp_sendto_addrlen: u32,
-    pub tp_sendmsg_fd: u32,
-    pub tp_sendmsg_msg: u32,
 
     // --- kernel struct members (from BTF) ---
     pub task_flags: u32,
@@ -166,19 +154,9 @@ impl Layout {
             regs_arg0: MISSING,
             regs_arg1: MISSING,
             regs_arg2: MISSING,
+            regs_arg4: MISSING,
+            regs_arg5: MISSING,
             tp_sys_exit_ret: MISSING,
-            tp_connect_fd: MISSING,
-            tp_connect_addr: MISSING,
-            tp_connect_addrlen: MISSING,
-            tp_bind_fd: MISSING,
-            tp_bind_addr: MISSING,
-            tp_bind_addrlen: MISSING,
-            tp_listen_fd: MISSING,
-            tp_sendto_fd: MISSING,
-            tp_sendto_addr: MISSING,
-            tp_sendto_addrlen: MISSING,
-            tp_sendmsg_fd: MISSING,
-            tp_sendmsg_msg: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,
             task_real_parent: MISSING,

@@ -3,11 +3,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
-use monitor_common::{
-    header::EventKind,
-    net::{SockEvent, SOCKADDR_CAP},
-    process::ExecBuf,
-};
+use monitor_common::{header::EventKind, net::SockEvent, process::ExecBuf};
 
 /// The one ring buffer: keeps fork → exec → exit of a process in order. Userspace sets its size.
 #[map]
@@ -31,29 +27,6 @@ pub static STATE_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 /// the number of possible CPUs). Too large for a per-CPU array (32 KiB value limit).
 #[map]
 pub static EXEC_SCRATCH: Array<ExecBuf> = Array::with_max_entries(1, 0);
-
-/// A socket call in flight (connect, bind, listen, sendto/sendmsg), by thread id: its fd and
-/// the address the caller passed, copied at entry (`sockaddr_len` 0: none, or one the copy
-/// could not read).
-#[repr(C)]
-#[derive(Clone, Copy)]
-pub struct PendingSock {
-    pub fd: i64,
-    pub sockaddr_len: u32,
-    /// 1 from the entry program until the exit program takes it: a thread keeps its entry
-    /// between calls (see `net::empty_pending`).
-    pub live: u32,
-    pub sockaddr: [u8; SOCKADDR_CAP],
-}
-
-#[map]
-pub static PENDING_SOCK: LruHashMap<u32, PendingSock> = LruHashMap::with_max_entries(16384, 0);
-
-/// What a thread's first `PendingSock` is inserted from: on the stack it would be zeroed whole
-/// first (a call to the BPF `memset`, a byte loop), while only `sockaddr_len` bytes of its
-/// address are ever read and the rest is reset in place.
-#[map]
-pub static PENDING_SCRATCH: PerCpuArray<PendingSock> = PerCpuArray::with_max_entries(1, 0);
 
 /// Where socket events are assembled (too large for the BPF stack with everything else).
 #[map]

@@ -1,11 +1,13 @@
-//! Network programs: connect, accept, listen, UDP bind, raw/packet socket creation (syscall
-//! tracepoints, entry + exit) and TCP state changes (`sock/inet_sock_set_state`).
+//! Network programs: connect, accept, listen, UDP bind, datagrams of unconnected UDP sockets,
+//! raw/packet socket creation (syscall exit tracepoints) and TCP state changes
+//! (`sock/inet_sock_set_state`).
 //!
-//! Entry programs copy what only exists at entry (the fd, the address the caller passed) into
-//! this thread's slot of `PENDING_SOCK`; exit programs read the result and the kernel socket
-//! and send one record.
+//! There are no entry programs. An exit program reads the call's arguments (the fd, the
+//! address the caller passed) from the caller's saved registers (`task::saved_regs`), its
+//! result from the tracepoint, and the kernel socket behind the fd, and sends one record.
+//! Reading the address at the exit also means the kernel has already faulted its page in.
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, generated::bpf_probe_read_user},
+    helpers::generated::bpf_probe_read_user,
     macros::{btf_tracepoint, tracepoint},
     programs::{BtfTracePointContext, TracePointContext},
 };
@@ -14,9 +16,9 @@ use monitor_common::{
     header::EventKind,
     layout::MISSING,
     net::{
-        SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, EINPROGRESS, IPPROTO_TCP,
-        IPPROTO_UDP, SOCKADDR_CAP, SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED, TCP_LISTEN,
-        TCP_SYN_RECV, TCP_SYN_SENT,
+        SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, AF_UNSPEC, EINPROGRESS,
+        IPPROTO_TCP, IPPROTO_UDP, SOCKADDR_CAP, SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED,
+        TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT,
     },
 };
 
@@ -24,79 +26,58 @@ use crate::{
     emit::{count_drop, send},
     globals::layout,
     maps::{
-        none_outstanding, outstanding_add, PendingSock, SentKey, OUTSTANDING_CONNECTS,
-        PENDING_CONNECT, PENDING_SCRATCH, PENDING_SOCK, SENT, SOCK_SCRATCH, STATE_GUARD,
+        none_outstanding, outstanding_add, SentKey, OUTSTANDING_CONNECTS, PENDING_CONNECT, SENT,
+        SOCK_SCRATCH, STATE_GUARD,
     },
     task::{
         current_task, field, fill_task_info, header, is_self, read_at, saved_regs, sock_of_fd,
-        syscall_arg, syscall_ret, task_header, tp_field, zero16, zeroed,
+        syscall_arg, syscall_ret, task_header, zero16, zeroed,
     },
 };
 
-fn tid() -> u32 {
-    bpf_get_current_pid_tgid() as u32
+/// The fd argument (`int`) of the socket call in progress, from its saved registers: the
+/// register's upper half is not part of it.
+#[inline(always)]
+fn fd_arg(regs: u64) -> Result<i32, i64> {
+    Ok(syscall_arg(regs, layout!(regs_arg0))? as i32)
 }
 
-/// This thread's pending-call slot in `PENDING_SOCK`, its fixed fields reset (the address
-/// bytes are not: only `sockaddr_len` of them count). A thread keeps its slot from call to
-/// call, marked live or not: an insert into the LRU hash, and a removal, each cost several
-/// times a look-up, and a thread makes the same calls over and over. A thread's first call
-/// inserts the slot (copied from this CPU's scratch, which needs no zeroing: it is reset here).
-fn empty_pending() -> Option<&'static mut PendingSock> {
-    let t = tid();
-    let p = match PENDING_SOCK.get_ptr_mut(t) {
-        Some(p) => p,
-        None => {
-            // by reference: a value would be copied onto the stack first
-            let first: &PendingSock = unsafe { &*PENDING_SCRATCH.get_ptr_mut(0)? };
-            PENDING_SOCK.insert(t, first, 0).ok()?;
-            PENDING_SOCK.get_ptr_mut(t)?
-        }
+/// A `socklen_t`/`int` length argument.
+#[inline(always)]
+fn len_arg(regs: u64, reg: u32) -> Result<i64, i64> {
+    Ok(syscall_arg(regs, reg)? as u32 as i32 as i64)
+}
+
+/// Copies the socket address the caller passed (`addr`, `addr_len` bytes, capped) into the
+/// record; `sockaddr_len` 0 when there is none or it could not be read.
+fn copy_user_sockaddr(ev: &mut SockEvent, addr: u64, addr_len: i64) {
+    ev.sockaddr_len = 0;
+    if addr == 0 || addr_len <= 0 {
+        return;
+    }
+    let mut len = addr_len as u32;
+    if len > SOCKADDR_CAP as u32 {
+        len = SOCKADDR_CAP as u32;
+    }
+    let rc = unsafe {
+        bpf_probe_read_user(
+            ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
+            len,
+            addr as *const core::ffi::c_void,
+        )
     };
-    let pending = unsafe { &mut *p };
-    pending.fd = -1;
-    crate::clear!(pending.sockaddr_len, pending.live);
-    Some(pending)
+    if rc == 0 {
+        ev.sockaddr_len = len;
+    }
 }
 
-/// Remembers fd and (optionally) the caller's socket address for the exit program.
-fn remember(fd: i64, addr: u64, addr_len: i64) -> Result<(), i64> {
-    if is_self() {
-        return Ok(());
+/// The family in a copied socket address (0 if it has none).
+#[inline(always)]
+fn copied_family(ev: &SockEvent) -> u16 {
+    if ev.sockaddr_len < 2 {
+        return 0;
     }
-    let Some(pending) = empty_pending() else {
-        return Err(-1);
-    };
-    pending.fd = fd;
-    if addr != 0 && addr_len > 0 {
-        let mut len = addr_len as u32;
-        if len > SOCKADDR_CAP as u32 {
-            len = SOCKADDR_CAP as u32;
-        }
-        let rc = unsafe {
-            bpf_probe_read_user(
-                pending.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
-                len,
-                addr as *const core::ffi::c_void,
-            )
-        };
-        if rc == 0 {
-            pending.sockaddr_len = len;
-        }
-    }
-    pending.live = 1;
-    Ok(())
-}
-
-/// Takes the pending call of this thread, if it has one waiting for its exit.
-fn take_pending() -> Option<PendingSock> {
-    let p = PENDING_SOCK.get_ptr_mut(tid())?;
-    let pending = unsafe { &mut *p };
-    if pending.live == 0 {
-        return None;
-    }
-    pending.live = 0;
-    Some(*pending)
+    u16::from_ne_bytes([ev.sockaddr[0], ev.sockaddr[1]])
 }
 
 /// The head of `struct sock_common`: IPv4 addresses, ports, family, state.
@@ -189,13 +170,27 @@ fn fill_from_sock(sk: u64, ev: &mut SockEvent) -> Option<Common> {
     Some(c)
 }
 
-/// A zeroed socket event for the current task in the per-CPU scratch slot.
-fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
+/// This CPU's socket record, not yet started: a program copies the caller's address into it
+/// first when that decides whether there is a record at all.
+fn scratch() -> Option<&'static mut SockEvent> {
     let Some(ev) = SOCK_SCRATCH.get_ptr_mut(0) else {
         count_drop(0);
         return None;
     };
-    let ev = unsafe { &mut *ev };
+    Some(unsafe { &mut *ev })
+}
+
+/// A zeroed socket event for the current task in the per-CPU scratch slot.
+fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
+    let ev = scratch()?;
+    start(ev, kind);
+    ev.sockaddr_len = 0;
+    Some(ev)
+}
+
+/// Starts `ev` as a record of `kind` by the current task: every field zeroed but the
+/// caller's address (`sockaddr`, `sockaddr_len`), which is left as copied.
+fn start(ev: &mut SockEvent, kind: EventKind) {
     let task = current_task();
     ev.header = task_header(task, kind as u32);
     fill_task_info(task, &mut ev.task);
@@ -209,14 +204,12 @@ fn new_event(kind: EventKind) -> Option<&'static mut SockEvent> {
         ev.local_port,
         ev.remote_port,
         ev.sk_state,
-        ev.sockaddr_len,
         ev.sk_err,
         ev.peer_pid,
         ev._pad
     );
     zero16(&mut ev.local_addr);
     zero16(&mut ev.remote_addr);
-    Some(ev)
 }
 
 /// A unix socket: its type, its own name (`unix_sock.addr`, shared by a listener with the
@@ -264,23 +257,7 @@ fn unix_name(sk: u64, ev: &mut SockEvent) {
     ev.sockaddr_len = if rc == 0 && n >= 2 { n } else { 0 };
 }
 
-fn copy_sockaddr(ev: &mut SockEvent, pending: &PendingSock) {
-    ev.sockaddr_len = pending.sockaddr_len;
-    ev.sockaddr = pending.sockaddr;
-}
-
 // ---- connect ----
-
-#[tracepoint(category = "syscalls", name = "sys_enter_connect")]
-pub fn sys_enter_connect(ctx: TracePointContext) -> u32 {
-    let _ = (|| -> Result<(), i64> {
-        let fd: i64 = tp_field(&ctx, layout!(tp_connect_fd))?;
-        let addr: u64 = tp_field(&ctx, layout!(tp_connect_addr))?;
-        let len: i64 = tp_field(&ctx, layout!(tp_connect_addrlen))?;
-        remember(fd, addr, len)
-    })();
-    0
-}
 
 #[tracepoint(category = "syscalls", name = "sys_exit_connect")]
 pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
@@ -288,27 +265,32 @@ pub fn sys_exit_connect(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// What is reported is decided by the socket's own family, not by the caller's buffer: the
-/// copy made at entry can differ from what the kernel read a moment later (another thread
-/// rewrote it in between), or be missing (a page the copy could not fault in, such as an
-/// untouched file mapping, which the kernel's own read faults in) — and a connection must not
-/// be hidden so. Userspace takes the destination from the socket too whenever it has one.
+/// `connect(fd, addr, addrlen)`. What is reported is decided by the socket's own family, not
+/// by the caller's buffer, which another thread can rewrite after the kernel read it — and a
+/// connection must not be hidden or misdirected so. Userspace takes the destination from the
+/// socket whenever it has one; only a failed connect's is the caller's buffer.
 fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
-    let Some(pending) = take_pending() else {
-        return Ok(());
-    };
-    let sk = sock_of_fd(current_task(), pending.fd);
-    if sk == 0 && pending.sockaddr_len < 2 {
+    if is_self() {
         return Ok(());
     }
+    let task = current_task();
+    let regs = saved_regs(task);
+    let fd = fd_arg(regs)?;
+    let sk = sock_of_fd(task, fd as i64);
     let r = syscall_ret(ctx)?;
-    let Some(ev) = new_event(EventKind::Connect) else {
+    let Some(ev) = scratch() else {
         return Ok(());
     };
+    let addr = syscall_arg(regs, layout!(regs_arg1))?;
+    copy_user_sockaddr(ev, addr, len_arg(regs, layout!(regs_arg2))?);
+    if sk == 0 && ev.sockaddr_len < 2 {
+        return Ok(());
+    }
+    start(ev, EventKind::Connect);
     ev.ret = r;
-    ev.fd = pending.fd as i32;
+    ev.fd = fd;
     let family = match sk {
-        0 => u16::from_ne_bytes([pending.sockaddr[0], pending.sockaddr[1]]),
+        0 => copied_family(ev),
         sk => fill_from_sock(sk, ev).map_or(0, |c| c.family),
     };
     if !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
@@ -318,7 +300,6 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
         in_progress(sk, ev);
     }
     ev.family = family;
-    copy_sockaddr(ev, &pending);
     // a unix connection's peer is named as the kernel has it, not by the caller's buffer
     if family == AF_UNIX && r == 0 && sk != 0 {
         if let Ok(peer) = read_at::<u64>(sk, layout!(unix_sock_peer)) {
@@ -396,26 +377,9 @@ fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
 
 // ---- listen, and bind of UDP sockets ----
 
-#[tracepoint(category = "syscalls", name = "sys_enter_listen")]
-pub fn sys_enter_listen(ctx: TracePointContext) -> u32 {
-    let _ = tp_field::<i64>(&ctx, layout!(tp_listen_fd)).and_then(|fd| remember(fd, 0, 0));
-    0
-}
-
 #[tracepoint(category = "syscalls", name = "sys_exit_listen")]
 pub fn sys_exit_listen(ctx: TracePointContext) -> u32 {
     let _ = try_exit_listen_or_bind(&ctx, EventKind::Listen);
-    0
-}
-
-#[tracepoint(category = "syscalls", name = "sys_enter_bind")]
-pub fn sys_enter_bind(ctx: TracePointContext) -> u32 {
-    let _ = (|| -> Result<(), i64> {
-        let fd: i64 = tp_field(&ctx, layout!(tp_bind_fd))?;
-        let addr: u64 = tp_field(&ctx, layout!(tp_bind_addr))?;
-        let len: i64 = tp_field(&ctx, layout!(tp_bind_addrlen))?;
-        remember(fd, addr, len)
-    })();
     0
 }
 
@@ -425,22 +389,23 @@ pub fn sys_exit_bind(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// A successful listen on an inet socket, or a bind of an inet UDP socket to an explicit port
-/// (a UDP service: what `netstat -ulpn` lists).
+/// A successful listen on an inet or unix socket, or a bind of an inet UDP socket to an
+/// explicit port (a UDP service: what `netstat -ulpn` lists). `listen(fd, backlog)`,
+/// `bind(fd, addr, addrlen)`.
 fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(), i64> {
-    let Some(pending) = take_pending() else {
-        return Ok(());
-    };
-    if syscall_ret(ctx)? != 0 {
+    if syscall_ret(ctx)? != 0 || is_self() {
         return Ok(());
     }
-    let sk = sock_of_fd(current_task(), pending.fd);
+    let task = current_task();
+    let regs = saved_regs(task);
+    let fd = fd_arg(regs)?;
+    let sk = sock_of_fd(task, fd as i64);
     let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
     if family == AF_UNIX && matches!(kind, EventKind::Listen) {
         let Some(ev) = new_event(kind) else {
             return Ok(());
         };
-        ev.fd = pending.fd as i32;
+        ev.fd = fd;
         fill_unix(sk, ev);
         send(ev, kind as u32);
         return Ok(());
@@ -448,22 +413,25 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
     if !matches!(family, AF_INET | AF_INET6) {
         return Ok(());
     }
+    let Some(ev) = scratch() else {
+        return Ok(());
+    };
+    ev.sockaddr_len = 0;
     if matches!(kind, EventKind::Bind) {
-        let sock_type = read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0);
-        // a client's bind to port 0 is left out — when the copy says so: an address the
-        // entry could not copy (a page it cannot fault in) is reported, not guessed at
-        let ephemeral =
-            pending.sockaddr_len >= 4 && [pending.sockaddr[2], pending.sockaddr[3]] == [0, 0];
-        if sock_type != SOCK_DGRAM || ephemeral {
+        if read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) != SOCK_DGRAM {
+            return Ok(());
+        }
+        let addr = syscall_arg(regs, layout!(regs_arg1))?;
+        copy_user_sockaddr(ev, addr, len_arg(regs, layout!(regs_arg2))?);
+        // a client's bind to port 0 is left out — when the copy says so: an address the copy
+        // could not read is reported, not guessed at
+        if ev.sockaddr_len >= 4 && [ev.sockaddr[2], ev.sockaddr[3]] == [0, 0] {
             return Ok(());
         }
     }
-    let Some(ev) = new_event(kind) else {
-        return Ok(());
-    };
-    ev.fd = pending.fd as i32;
+    start(ev, kind);
+    ev.fd = fd;
     fill_from_sock(sk, ev);
-    copy_sockaddr(ev, &pending);
     send(ev, kind as u32);
     Ok(())
 }
@@ -471,115 +439,102 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
 // ---- datagrams of unconnected UDP sockets ----
 
 /// `sendto(fd, buf, len, flags, addr, addrlen)`: only with an address (a connected socket's
-/// sends were its connect).
-#[tracepoint(category = "syscalls", name = "sys_enter_sendto")]
-pub fn sys_enter_sendto(ctx: TracePointContext) -> u32 {
+/// sends were its connect). Every TCP `send()` comes here too, and returns at its first
+/// register read.
+#[tracepoint(category = "syscalls", name = "sys_exit_sendto")]
+pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
     let _ = (|| -> Result<(), i64> {
-        let addr: u64 = tp_field(&ctx, layout!(tp_sendto_addr))?;
+        let r = syscall_ret(&ctx)?;
+        if r < 0 {
+            return Ok(());
+        }
+        let regs = saved_regs(current_task());
+        let addr = syscall_arg(regs, layout!(regs_arg4))?;
         if addr == 0 {
             return Ok(());
         }
-        let fd: i64 = tp_field(&ctx, layout!(tp_sendto_fd))?;
-        let len: i64 = tp_field(&ctx, layout!(tp_sendto_addrlen))?;
-        remember_destination(fd, addr, len)
+        exit_send(r, fd_arg(regs)?, addr, len_arg(regs, layout!(regs_arg5))?)
     })();
     0
 }
 
 /// `sendmsg(fd, msg, flags)`: the address is `msg->msg_name` (`struct user_msghdr` starts
 /// with `void *msg_name; int msg_namelen;`).
-#[tracepoint(category = "syscalls", name = "sys_enter_sendmsg")]
-pub fn sys_enter_sendmsg(ctx: TracePointContext) -> u32 {
-    let _ = (|| -> Result<(), i64> {
-        let msg: u64 = tp_field(&ctx, layout!(tp_sendmsg_msg))?;
-        let fd: i64 = tp_field(&ctx, layout!(tp_sendmsg_fd))?;
-        let Ok(head) = (unsafe { aya_ebpf::helpers::bpf_probe_read_user(msg as *const [u64; 2]) })
-        else {
-            // a message header this copy cannot fault in: reported with no destination
-            return remember(fd, 0, 0);
-        };
-        if head[0] == 0 {
-            return Ok(());
-        }
-        remember_destination(fd, head[0], head[1] as u32 as i32 as i64)
-    })();
-    0
-}
-
-/// Remembers an inet destination for the exit program (nothing for other families).
-fn remember_destination(fd: i64, addr: u64, len: i64) -> Result<(), i64> {
-    match unsafe { aya_ebpf::helpers::bpf_probe_read_user(addr as *const u16) } {
-        Ok(AF_INET | AF_INET6) => remember(fd, addr, len),
-        Ok(_) => Ok(()),
-        // an address this copy cannot fault in (the kernel's own read can): the exit still
-        // reports the datagram, to a destination it cannot name
-        Err(_) => remember(fd, 0, 0),
-    }
-}
-
-#[tracepoint(category = "syscalls", name = "sys_exit_sendto")]
-pub fn sys_exit_sendto(ctx: TracePointContext) -> u32 {
-    let _ = try_exit_send(&ctx);
-    0
-}
-
 #[tracepoint(category = "syscalls", name = "sys_exit_sendmsg")]
 pub fn sys_exit_sendmsg(ctx: TracePointContext) -> u32 {
-    let _ = try_exit_send(&ctx);
+    let _ = (|| -> Result<(), i64> {
+        let r = syscall_ret(&ctx)?;
+        if r < 0 {
+            return Ok(());
+        }
+        let regs = saved_regs(current_task());
+        let msg = syscall_arg(regs, layout!(regs_arg1))?;
+        let fd = fd_arg(regs)?;
+        match unsafe { aya_ebpf::helpers::bpf_probe_read_user(msg as *const [u64; 2]) } {
+            Ok([0, _]) => Ok(()),
+            Ok([name, len]) => exit_send(r, fd, name, len as u32 as i32 as i64),
+            // a message header the copy could not read: reported with no destination
+            Err(_) => exit_send(r, fd, 0, 0),
+        }
+    })();
     0
 }
 
 /// The first datagram a UDP socket sent to a destination: reported once per (socket,
 /// destination) — a resolver's or a beacon's thousandth datagram to the same place is not.
-fn try_exit_send(ctx: &TracePointContext) -> Result<(), i64> {
-    let Some(pending) = take_pending() else {
-        return Ok(());
-    };
-    let r = syscall_ret(ctx)?;
-    if r < 0 {
+fn exit_send(r: i64, fd: i32, addr: u64, addr_len: i64) -> Result<(), i64> {
+    if is_self() {
         return Ok(());
     }
-    let sk = sock_of_fd(current_task(), pending.fd);
+    let sk = sock_of_fd(current_task(), fd as i64);
     if sk == 0 || type_and_protocol(sk) != (SOCK_DGRAM, IPPROTO_UDP) {
         return Ok(());
     }
+    let Some(ev) = scratch() else {
+        return Ok(());
+    };
+    copy_user_sockaddr(ev, addr, addr_len);
     // zeroed whole, its padding included: the key is hashed as bytes
     let mut slot = core::mem::MaybeUninit::<SentKey>::uninit();
     let key = zeroed(&mut slot);
     key.sk = sk;
-    // the entry could not copy the address (a call with too short a one fails, r < 0): one
+    // an address the copy could not read (a call with too short a one fails, r < 0): one
     // record per socket, with no destination
-    let uncopied = pending.sockaddr_len < 8;
-    if uncopied {
+    if ev.sockaddr_len < 8 {
+        ev.sockaddr_len = 0;
         // a byte no real destination's key sets (past the IPv4 and IPv6 addresses)
         key.dest[19] = 0xff;
     } else {
         // port and address: sockaddr_in bytes 2..8, sockaddr_in6 bytes 2..4 and 8..24
         // (padding and flow info left out: callers need not clear them)
-        let a = &pending.sockaddr;
+        let a = &ev.sockaddr;
         key.dest[0] = a[2];
         key.dest[1] = a[3];
-        let family = u16::from_ne_bytes([a[0], a[1]]);
-        if family == AF_INET6 {
-            if pending.sockaddr_len < 24 {
-                return Ok(());
+        match copied_family(ev) {
+            AF_INET6 => {
+                if ev.sockaddr_len < 24 {
+                    return Ok(());
+                }
+                key.dest[2..18].copy_from_slice(&a[8..24]);
             }
-            key.dest[2..18].copy_from_slice(&a[8..24]);
-        } else {
-            key.dest[2..6].copy_from_slice(&a[4..8]);
+            AF_INET => key.dest[2..6].copy_from_slice(&a[4..8]),
+            // an IPv4 socket sends to an AF_UNSPEC address as to AF_INET (udp_sendmsg), and
+            // the record says so; an IPv6 socket sends to its connected peer instead
+            AF_UNSPEC if read_at::<u16>(sk, layout!(sk_family)) == Ok(AF_INET) => {
+                key.dest[2..6].copy_from_slice(&a[4..8]);
+                ev.sockaddr[..2].copy_from_slice(&AF_INET.to_ne_bytes());
+            }
+            _ => return Ok(()),
         }
     }
     if unsafe { SENT.get(*key) }.is_some() {
         return Ok(());
     }
     let _ = SENT.insert(*key, 1, 0);
-    let Some(ev) = new_event(EventKind::Send) else {
-        return Ok(());
-    };
+    start(ev, EventKind::Send);
     ev.ret = r;
-    ev.fd = pending.fd as i32;
+    ev.fd = fd;
     fill_from_sock(sk, ev);
-    copy_sockaddr(ev, &pending);
     send(ev, EventKind::Send as u32);
     Ok(())
 }

@@ -23,10 +23,15 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
     let optional = |s: &str, path: &[&str]| btf.member_offset(s, path).unwrap_or(MISSING);
 
     let sys_exit = tp("syscalls", "sys_exit_execve");
-    let connect = tp("syscalls", "sys_enter_connect");
-    let bind = tp("syscalls", "sys_enter_bind");
-    let sendto = tp("syscalls", "sys_enter_sendto");
-    let sendmsg = tp("syscalls", "sys_enter_sendmsg");
+    // the syscall ABI's argument registers, as saved at entry: every syscall program reads
+    // its call's arguments there at the exit (x86-64; other architectures keep the first
+    // argument in `orig_*` and are not supported)
+    let arg = |reg: &str| {
+        member("pt_regs", &[reg]).context(
+            "the syscall argument registers (x86-64 pt_regs) are needed: this kernel's \
+             architecture is not supported",
+        )
+    };
     let sock = |path: &[&str]| -> anyhow::Result<u32> {
         let mut full = vec!["__sk_common"];
         full.extend_from_slice(path);
@@ -47,24 +52,12 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
             .unwrap_or(MISSING),
         tp_newtask_pid: tp("task", "task_newtask").offset(tracefs, "pid")?,
         tp_newtask_clone_flags: tp("task", "task_newtask").offset(tracefs, "clone_flags")?,
-        // the syscall ABI's argument registers, as saved at entry (x86-64; other
-        // architectures keep the first in `orig_*` and are not resolved)
-        regs_arg0: optional("pt_regs", &["di"]),
-        regs_arg1: optional("pt_regs", &["si"]),
-        regs_arg2: optional("pt_regs", &["dx"]),
+        regs_arg0: arg("di")?,
+        regs_arg1: arg("si")?,
+        regs_arg2: arg("dx")?,
+        regs_arg4: arg("r8")?,
+        regs_arg5: arg("r9")?,
         tp_sys_exit_ret: sys_exit.offset(tracefs, "ret")?,
-        tp_connect_fd: connect.offset(tracefs, "fd")?,
-        tp_connect_addr: connect.offset(tracefs, "uservaddr")?,
-        tp_connect_addrlen: connect.offset(tracefs, "addrlen")?,
-        tp_bind_fd: bind.offset(tracefs, "fd")?,
-        tp_bind_addr: bind.offset(tracefs, "umyaddr")?,
-        tp_bind_addrlen: bind.offset(tracefs, "addrlen")?,
-        tp_listen_fd: tp("syscalls", "sys_enter_listen").offset(tracefs, "fd")?,
-        tp_sendto_fd: sendto.offset(tracefs, "fd")?,
-        tp_sendto_addr: sendto.offset(tracefs, "addr")?,
-        tp_sendto_addrlen: sendto.offset(tracefs, "addr_len")?,
-        tp_sendmsg_fd: sendmsg.offset(tracefs, "fd")?,
-        tp_sendmsg_msg: sendmsg.offset(tracefs, "msg")?,
 
         task_flags: member("task_struct", &["flags"])?,
         task_pid: member("task_struct", &["pid"])?,
@@ -177,10 +170,14 @@ mod tests {
         assert_ne!(layout.task_loginuid, MISSING);
         assert_ne!(layout.task_sessionid, MISSING);
         assert_ne!(layout.tp_exit_group_dead, MISSING);
-        // x86-64's pt_regs: … dx, si, di, orig_ax … (8 bytes each)
+        // x86-64's pt_regs: … r10, r9, r8, ax, cx, dx, si, di, orig_ax … (8 bytes each)
         assert_eq!(
             (layout.regs_arg1, layout.regs_arg2),
             (layout.regs_arg0 - 8, layout.regs_arg0 - 16)
+        );
+        assert_eq!(
+            (layout.regs_arg4, layout.regs_arg5),
+            (layout.regs_arg2 - 24, layout.regs_arg2 - 32)
         );
         assert_eq!(layout.task_tgid, layout.task_pid + 4);
         // struct sock starts with struct sock_common: family and addresses are near the start
