@@ -80,29 +80,37 @@ fn sigkill_is_reported_as_the_signal() {
 #[test]
 fn a_process_living_under_5ms_is_caught_with_full_argv() {
     let m = Monitor::start(&[]);
-    let mk = marker("short");
     let extra: Vec<String> = (0..300)
         .map(|i| format!("arg-{i}-{}", "x".repeat(20)))
         .collect();
-    let status = Command::new("/bin/true")
-        .arg(&mk)
-        .args(&extra)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exec = exec_of(&m, &mk);
-    let exit = exit_of(&m, &exec);
+    // a loaded machine (the rest of the suite runs alongside) can stretch one run of
+    // /bin/true past 5 ms: then it is run again, and each run must be caught whole
+    let mut lifetimes = Vec::new();
+    for _ in 0..5 {
+        let mk = marker("short");
+        let status = Command::new("/bin/true")
+            .arg(&mk)
+            .args(&extra)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let exec = exec_of(&m, &mk);
+        let exit = exit_of(&m, &exec);
+        let mut want = vec!["/bin/true".to_string(), mk.clone()];
+        want.extend(extra.iter().cloned());
+        assert_eq!(args(&exec), want);
+        assert_eq!(exec["process"]["args_count"], 302);
+        assert_eq!(exec["monitor"]["process"]["args_original_count"], 302);
+        lifetimes.push(exit["event"]["duration"].as_u64().unwrap());
+        if lifetimes.last().is_some_and(|&ns| ns < 5_000_000) {
+            break;
+        }
+    }
     m.stop();
-    let lifetime_ns = exit["event"]["duration"].as_u64().unwrap();
     assert!(
-        lifetime_ns < 5_000_000,
-        "true lived {lifetime_ns} ns, not a short-lived process"
+        lifetimes.iter().any(|&ns| ns < 5_000_000),
+        "/bin/true never lived under 5 ms: {lifetimes:?} ns"
     );
-    let mut want = vec!["/bin/true".to_string(), mk.clone()];
-    want.extend(extra);
-    assert_eq!(args(&exec), want);
-    assert_eq!(exec["process"]["args_count"], 302);
-    assert_eq!(exec["monitor"]["process"]["args_original_count"], 302);
 }
 
 #[test]
