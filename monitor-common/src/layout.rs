@@ -30,6 +30,21 @@ pub struct Layout {
     pub regs_arg5: u32,
     /// `syscalls/sys_exit_*`: `long ret` (one layout, `struct syscall_trace_exit`, for all).
     pub tp_sys_exit_ret: u32,
+    /// `struct io_kiocb` (from BTF), an io_uring request: its opcode, its file (the socket a
+    /// connect or listen was made on), its result (`cqe.res`), and — in its per-operation
+    /// command — a connect's address pointer and length (`io_connect.addr`, `.addr_len`) and
+    /// an accept's or socket's direct-descriptor slot (`io_accept.file_slot`,
+    /// `io_socket.file_slot`). All [`MISSING`] on kernels whose io_uring the program does not
+    /// know (before 6.0) or without io_uring: then io_uring requests are not followed.
+    pub io_kiocb_opcode: u32,
+    pub io_kiocb_file: u32,
+    pub io_kiocb_res: u32,
+    pub io_connect_addr: u32,
+    pub io_connect_addr_len: u32,
+    pub io_accept_file_slot: u32,
+    pub io_socket_file_slot: u32,
+    /// `packet_sock.num`: a packet socket's protocol (network order; its `sk_protocol` is 0).
+    pub packet_sock_num: u32,
 
     // --- kernel struct members (from BTF) ---
     pub task_flags: u32,
@@ -157,6 +172,14 @@ impl Layout {
             regs_arg4: MISSING,
             regs_arg5: MISSING,
             tp_sys_exit_ret: MISSING,
+            io_kiocb_opcode: MISSING,
+            io_kiocb_file: MISSING,
+            io_kiocb_res: MISSING,
+            io_connect_addr: MISSING,
+            io_connect_addr_len: MISSING,
+            io_accept_file_slot: MISSING,
+            io_socket_file_slot: MISSING,
+            packet_sock_num: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,
             task_real_parent: MISSING,

@@ -1,5 +1,5 @@
-//! Network events: socket calls (connect, accept, listen, UDP bind, raw/packet socket creation)
-//! and TCP state changes.
+//! Network events: socket calls (connect, accept, listen, UDP bind, raw/packet socket creation),
+//! made as system calls or as io_uring requests, and TCP state changes.
 
 use crate::{header::EventHeader, task::TaskInfo};
 
@@ -21,6 +21,18 @@ pub const IPPROTO_UDP: u16 = 17;
 /// A connect on a non-blocking socket that resolves later (the kernel and userspace read its
 /// return value, `-EINPROGRESS`).
 pub const EINPROGRESS: i64 = 115;
+
+/// [`SockEvent::via`]: the socket system call itself.
+pub const VIA_SYSCALL: u32 = 0;
+/// [`SockEvent::via`]: an io_uring request (no system call; `fd` is -1: a request names its
+/// socket by file, not by number).
+pub const VIA_IO_URING: u32 = 1;
+
+/// io_uring request opcodes (`enum io_uring_op`, uapi: fixed numbers) the monitor follows.
+pub const IORING_OP_ACCEPT: u8 = 13;
+pub const IORING_OP_CONNECT: u8 = 16;
+pub const IORING_OP_SOCKET: u8 = 45;
+pub const IORING_OP_LISTEN: u8 = 57;
 
 /// TCP states (include/net/tcp_states.h).
 pub const TCP_ESTABLISHED: u32 = 1;
@@ -67,7 +79,8 @@ pub struct SockEvent {
     /// An accepted unix connection: the pid (in the initial namespace) of the process that
     /// connected (`SO_PEERCRED`); 0 otherwise.
     pub peer_pid: u32,
-    pub _pad: u32,
+    /// How the call was made: [`VIA_SYSCALL`] or [`VIA_IO_URING`].
+    pub via: u32,
 }
 crate::assert_size!(SockEvent, 288);
 

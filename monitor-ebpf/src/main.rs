@@ -8,6 +8,7 @@
 
 mod emit;
 mod globals;
+mod io_uring;
 mod maps;
 mod net;
 mod path;

@@ -18,7 +18,7 @@ use monitor_common::{
     net::{
         SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, AF_UNSPEC, EINPROGRESS,
         IPPROTO_TCP, IPPROTO_UDP, SOCKADDR_CAP, SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED,
-        TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT,
+        TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, VIA_SYSCALL,
     },
 };
 
@@ -121,7 +121,7 @@ fn common(sk: u64) -> Result<Common, i64> {
 /// `sk_type` and `sk_protocol`: one read when they are adjacent (they are since 5.6, protocol
 /// first).
 #[inline(always)]
-fn type_and_protocol(sk: u64) -> (u16, u16) {
+pub(crate) fn type_and_protocol(sk: u64) -> (u16, u16) {
     let (t, p) = (layout!(sk_type), layout!(sk_protocol));
     if p != MISSING && t == p.wrapping_add(2) {
         if let Ok(both) = read_at::<[u16; 2]>(sk, p) {
@@ -206,7 +206,7 @@ fn start(ev: &mut SockEvent, kind: EventKind) {
         ev.sk_state,
         ev.sk_err,
         ev.peer_pid,
-        ev._pad
+        ev.via
     );
     zero16(&mut ev.local_addr);
     zero16(&mut ev.remote_addr);
@@ -278,23 +278,33 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
     let fd = fd_arg(regs)?;
     let sk = sock_of_fd(task, fd as i64);
     let r = syscall_ret(ctx)?;
-    let Some(ev) = scratch() else {
-        return Ok(());
-    };
     let addr = syscall_arg(regs, layout!(regs_arg1))?;
-    copy_user_sockaddr(ev, addr, len_arg(regs, layout!(regs_arg2))?);
+    let len = len_arg(regs, layout!(regs_arg2))?;
+    report_connect(fd, sk, r, addr, len, VIA_SYSCALL);
+    Ok(())
+}
+
+/// A connect that returned `r` on socket `sk` (0: not found), asked for the caller's address
+/// `addr` (`len` bytes), made on `fd` (-1 for an io_uring request) `via` a syscall or io_uring.
+#[inline(always)]
+pub(crate) fn report_connect(fd: i32, sk: u64, r: i64, addr: u64, len: i64, via: u32) {
+    let Some(ev) = scratch() else {
+        return;
+    };
+    copy_user_sockaddr(ev, addr, len);
     if sk == 0 && ev.sockaddr_len < 2 {
-        return Ok(());
+        return;
     }
     start(ev, EventKind::Connect);
     ev.ret = r;
     ev.fd = fd;
+    ev.via = via;
     let family = match sk {
         0 => copied_family(ev),
         sk => fill_from_sock(sk, ev).map_or(0, |c| c.family),
     };
     if !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
-        return Ok(());
+        return;
     }
     if sk != 0 && r == -EINPROGRESS && ev.protocol == IPPROTO_TCP {
         in_progress(sk, ev);
@@ -309,7 +319,6 @@ fn try_exit_connect(ctx: &TracePointContext) -> Result<(), i64> {
         }
     }
     send(ev, EventKind::Connect as u32);
-    Ok(())
 }
 
 /// A non-blocking TCP connect returned: the state program is told to report how it ends.
@@ -343,36 +352,41 @@ pub fn sys_exit_accept4(ctx: TracePointContext) -> u32 {
     0
 }
 
-/// The peer comes from the new socket, so it is known even when the caller passed no buffer.
 fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
     if is_self() {
         return Ok(());
     }
     let fd = syscall_ret(ctx)?;
-    if fd < 0 {
-        return Ok(());
+    if fd >= 0 {
+        report_accept(fd, VIA_SYSCALL);
     }
+    Ok(())
+}
+
+/// An accepted connection, new descriptor `fd` of the current process. The peer comes from
+/// the new socket, so it is known even when the caller passed no buffer.
+pub(crate) fn report_accept(fd: i64, via: u32) {
     let sk = sock_of_fd(current_task(), fd);
     let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
     if !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
-        return Ok(());
+        return;
     }
     let Some(ev) = new_event(EventKind::Accept) else {
-        return Ok(());
+        return;
     };
     ev.ret = fd;
     ev.fd = fd as i32;
+    ev.via = via;
     if family == AF_UNIX {
         fill_unix(sk, ev);
         send(ev, EventKind::Accept as u32);
-        return Ok(());
+        return;
     }
     // a connection reset while it waited in the accept queue is already closed
     if let Some(c) = fill_from_sock(sk, ev) {
         ev.sk_state = c.state as u16;
     }
     send(ev, EventKind::Accept as u32);
-    Ok(())
 }
 
 // ---- listen, and bind of UDP sockets ----
@@ -400,40 +414,51 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
     let regs = saved_regs(task);
     let fd = fd_arg(regs)?;
     let sk = sock_of_fd(task, fd as i64);
-    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
-    if family == AF_UNIX && matches!(kind, EventKind::Listen) {
-        let Some(ev) = new_event(kind) else {
-            return Ok(());
-        };
-        ev.fd = fd;
-        fill_unix(sk, ev);
-        send(ev, kind as u32);
+    if matches!(kind, EventKind::Listen) {
+        report_listen(fd, sk, VIA_SYSCALL);
         return Ok(());
     }
-    if !matches!(family, AF_INET | AF_INET6) {
+    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
+    if !matches!(family, AF_INET | AF_INET6)
+        || read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) != SOCK_DGRAM
+    {
         return Ok(());
     }
     let Some(ev) = scratch() else {
         return Ok(());
     };
-    ev.sockaddr_len = 0;
-    if matches!(kind, EventKind::Bind) {
-        if read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) != SOCK_DGRAM {
-            return Ok(());
-        }
-        let addr = syscall_arg(regs, layout!(regs_arg1))?;
-        copy_user_sockaddr(ev, addr, len_arg(regs, layout!(regs_arg2))?);
-        // a client's bind to port 0 is left out — when the copy says so: an address the copy
-        // could not read is reported, not guessed at
-        if ev.sockaddr_len >= 4 && [ev.sockaddr[2], ev.sockaddr[3]] == [0, 0] {
-            return Ok(());
-        }
+    let addr = syscall_arg(regs, layout!(regs_arg1))?;
+    copy_user_sockaddr(ev, addr, len_arg(regs, layout!(regs_arg2))?);
+    // a client's bind to port 0 is left out — when the copy says so: an address the copy
+    // could not read is reported, not guessed at
+    if ev.sockaddr_len >= 4 && [ev.sockaddr[2], ev.sockaddr[3]] == [0, 0] {
+        return Ok(());
     }
     start(ev, kind);
     ev.fd = fd;
     fill_from_sock(sk, ev);
     send(ev, kind as u32);
     Ok(())
+}
+
+/// A socket `sk` (on `fd`, -1 for an io_uring request) that started listening: an inet one,
+/// or a unix one named by its path.
+pub(crate) fn report_listen(fd: i32, sk: u64, via: u32) {
+    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
+    if !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
+        return;
+    }
+    let Some(ev) = new_event(EventKind::Listen) else {
+        return;
+    };
+    ev.fd = fd;
+    ev.via = via;
+    if family == AF_UNIX {
+        fill_unix(sk, ev);
+    } else {
+        fill_from_sock(sk, ev);
+    }
+    send(ev, EventKind::Listen as u32);
 }
 
 // ---- datagrams of unconnected UDP sockets ----
@@ -551,25 +576,35 @@ pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
         let regs = saved_regs(current_task());
         let family = syscall_arg(regs, layout!(regs_arg0))? as u16;
         let base_type = (syscall_arg(regs, layout!(regs_arg1))? & 0xf) as u16;
-        // packet sockets of any type, and raw IP sockets (not e.g. netlink's SOCK_RAW)
-        let raw_ip = base_type == SOCK_RAW && (family == AF_INET || family == AF_INET6);
-        if family != AF_PACKET && !raw_ip || is_self() {
+        if !is_sniffer(family, base_type) || is_self() {
             return Ok(());
         }
         let protocol = syscall_arg(regs, layout!(regs_arg2))? as u16;
         let r = syscall_ret(&ctx)?;
-        let Some(ev) = new_event(EventKind::Socket) else {
-            return Ok(());
-        };
-        ev.ret = r;
-        ev.fd = if r >= 0 { r as i32 } else { -1 };
-        ev.family = family;
-        ev.sock_type = base_type;
-        ev.protocol = protocol;
-        send(ev, EventKind::Socket as u32);
+        report_socket(r, family, base_type, protocol, VIA_SYSCALL);
         Ok(())
     })();
     0
+}
+
+/// Packet sockets of any type, and raw IP sockets (not e.g. netlink's SOCK_RAW).
+#[inline(always)]
+pub(crate) fn is_sniffer(family: u16, base_type: u16) -> bool {
+    family == AF_PACKET || base_type == SOCK_RAW && (family == AF_INET || family == AF_INET6)
+}
+
+/// A packet or raw socket created: `r` is its new fd or -errno.
+pub(crate) fn report_socket(r: i64, family: u16, base_type: u16, protocol: u16, via: u32) {
+    let Some(ev) = new_event(EventKind::Socket) else {
+        return;
+    };
+    ev.ret = r;
+    ev.fd = if r >= 0 { r as i32 } else { -1 };
+    ev.family = family;
+    ev.sock_type = base_type;
+    ev.protocol = protocol;
+    ev.via = via;
+    send(ev, EventKind::Socket as u32);
 }
 
 // ---- TCP state ----

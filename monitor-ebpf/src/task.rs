@@ -241,11 +241,19 @@ pub fn sock_of_fd(task: u64, fd: i64) -> u64 {
             return Err(-1);
         }
         let array: u64 = field(fdt, layout!(fdt_fd))?;
-        let file: u64 = read_at(array, (fd as u32).wrapping_mul(8))?;
-        let socket: u64 = read_at(file, layout!(file_private_data))?;
-        read_at(socket, layout!(socket_sk))
+        read_at(array, (fd as u32).wrapping_mul(8))
     };
-    lookup().unwrap_or(0)
+    lookup().map_or(0, sock_of_file)
+}
+
+/// The `struct sock *` of a socket's `struct file` (`file->private_data` is its `struct
+/// socket`), or 0.
+#[inline(always)]
+pub fn sock_of_file(file: u64) -> u64 {
+    let Ok(socket) = read_at::<u64>(file, layout!(file_private_data)) else {
+        return 0;
+    };
+    read_at(socket, layout!(socket_sk)).unwrap_or(0)
 }
 
 /// Fills `p` for `task` (typed: see [`field`]): namespace inodes and the names of its cgroup

@@ -3,7 +3,10 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use monitor_common::layout::{Layout, MISSING};
+use monitor_common::{
+    layout::{Layout, MISSING},
+    net::{IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_LISTEN, IORING_OP_SOCKET},
+};
 
 use super::{btf::Btf, cgroups::Hierarchy, tracefs::Tracepoint};
 
@@ -45,6 +48,7 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         sock(&["skc_family"])?,
         sock(&["skc_state"])?,
     );
+    let io = io_uring_offsets(&btf);
     let layout = Layout {
         tp_exec_filename: tp("sched", "sched_process_exec").offset(tracefs, "filename")?,
         tp_exit_group_dead: tp("sched", "sched_process_exit")
@@ -58,6 +62,14 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         regs_arg4: arg("r8")?,
         regs_arg5: arg("r9")?,
         tp_sys_exit_ret: sys_exit.offset(tracefs, "ret")?,
+        io_kiocb_opcode: io.map_or(MISSING, |o| o.opcode),
+        io_kiocb_file: io.map_or(MISSING, |o| o.file),
+        io_kiocb_res: io.map_or(MISSING, |o| o.res),
+        io_connect_addr: io.map_or(MISSING, |o| o.connect_addr),
+        io_connect_addr_len: io.map_or(MISSING, |o| o.connect_addr_len),
+        io_accept_file_slot: io.map_or(MISSING, |o| o.accept_file_slot),
+        io_socket_file_slot: io.map_or(MISSING, |o| o.socket_file_slot),
+        packet_sock_num: optional("packet_sock", &["num"]),
 
         task_flags: member("task_struct", &["flags"])?,
         task_pid: member("task_struct", &["pid"])?,
@@ -149,6 +161,48 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
     Ok((layout, Hierarchy::of_machine(&btf)))
 }
 
+/// Where an io_uring request keeps what the io_uring program reads (see `Layout`).
+#[derive(Clone, Copy, Debug)]
+struct IoUringOffsets {
+    opcode: u32,
+    file: u32,
+    res: u32,
+    connect_addr: u32,
+    connect_addr_len: u32,
+    accept_file_slot: u32,
+    socket_file_slot: u32,
+}
+
+/// The request layout of io_uring as 6.0 and later have it (a request's per-operation data in
+/// `io_kiocb.cmd`, its result in `io_kiocb.cqe`), with the opcodes the monitor's constants
+/// say; `None` on a kernel without io_uring or with another layout (io_uring requests are then
+/// not followed, and the start line's program list shows it).
+fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
+    let at = |s: &str, path: &[&str]| btf.member_offset(s, path).ok();
+    let opcodes = [
+        ("IORING_OP_ACCEPT", IORING_OP_ACCEPT),
+        ("IORING_OP_CONNECT", IORING_OP_CONNECT),
+        ("IORING_OP_SOCKET", IORING_OP_SOCKET),
+        ("IORING_OP_LISTEN", IORING_OP_LISTEN),
+    ];
+    if !opcodes
+        .iter()
+        .all(|&(name, value)| btf.enumerator(name) == Some(i64::from(value)))
+    {
+        return None;
+    }
+    let cmd = at("io_kiocb", &["cmd"])?;
+    Some(IoUringOffsets {
+        opcode: at("io_kiocb", &["opcode"])?,
+        file: at("io_kiocb", &["file"])?,
+        res: at("io_kiocb", &["cqe", "res"])?,
+        connect_addr: cmd + at("io_connect", &["addr"])?,
+        connect_addr_len: cmd + at("io_connect", &["addr_len"])?,
+        accept_file_slot: cmd + at("io_accept", &["file_slot"])?,
+        socket_file_slot: cmd + at("io_socket", &["file_slot"])?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +234,22 @@ mod tests {
             (layout.regs_arg2 - 24, layout.regs_arg2 - 32)
         );
         assert_eq!(layout.task_tgid, layout.task_pid + 4);
+        // io_uring (6.x): the request's command union first, then the opcode; a command
+        // starts with its file
+        assert_eq!(
+            (layout.io_kiocb_file, layout.io_connect_addr),
+            (0, layout.io_kiocb_file + 8)
+        );
+        assert_eq!(layout.io_connect_addr_len, layout.io_connect_addr + 8);
+        assert_eq!(layout.io_kiocb_opcode, 64);
+        for off in [
+            layout.packet_sock_num,
+            layout.io_kiocb_res,
+            layout.io_accept_file_slot,
+            layout.io_socket_file_slot,
+        ] {
+            assert_ne!(off, MISSING);
+        }
         // struct sock starts with struct sock_common: family and addresses are near the start
         assert!(layout.sk_family < 64 && layout.sk_daddr == 0);
         assert_eq!(layout.sk_rcv_saddr, 4);

@@ -14,7 +14,7 @@ use aya::{
 use monitor_common::{
     counters::GUARD_RESCUED,
     header::EventKind,
-    layout::{Config, Layout},
+    layout::{Config, Layout, MISSING},
 };
 
 use super::tracefs::Tracepoint;
@@ -54,6 +54,10 @@ const PROGRAMS: &[(&str, Hook)] = &[
     // after the primary: runs its state changes when a softirq interrupted it (net.rs)
     (NESTED_STATE_PROGRAM, Btf("sock", "inet_sock_set_state")),
 ];
+
+/// The io_uring program: attached when the kernel has io_uring in the layout the program
+/// reads (`Layout::io_kiocb_*`), else left out — the start line's program list says which.
+const IO_URING_PROGRAM: (&str, &str, &str) = ("io_uring_complete", "io_uring", "io_uring_complete");
 
 /// Names of the tracepoints the programs need, `category/name`.
 pub fn required_tracepoints() -> impl Iterator<Item = (&'static str, &'static str)> {
@@ -119,6 +123,23 @@ impl Probes {
                 }
                 Hook::Btf(_, n) => format!("tp_btf/{n}"),
             });
+        }
+        let (prog_name, category, name) = IO_URING_PROGRAM;
+        if settings.layout.io_kiocb_opcode == MISSING
+            || !(Tracepoint { category, name }).exists(tracefs)
+        {
+            log::warn!(
+                "io_uring requests are not followed: this kernel has no io_uring, or not the \
+                 request layout of 6.0 and later"
+            );
+        } else {
+            attach(&mut ebpf, prog_name, Btf(category, name), &btf).map_err(|e| {
+                anyhow!(
+                    "cannot load or attach BPF program {prog_name}: {}",
+                    describe(&e)
+                )
+            })?;
+            attached.push(format!("tp_btf/{name}"));
         }
         drop(btf);
         give_back_freed_memory();

@@ -7,7 +7,7 @@ use monitor_common::{
     header::EventKind,
     net::{
         SockEvent, TcpStateEvent, AF_UNIX, AF_UNSPEC, EINPROGRESS, IPPROTO_TCP, SOCK_STREAM,
-        TCP_CLOSE, TCP_ESTABLISHED,
+        TCP_CLOSE, TCP_ESTABLISHED, VIA_IO_URING,
     },
 };
 
@@ -48,9 +48,9 @@ pub fn payload_bytes(ev: &TcpStateEvent) -> (u64, u64) {
 }
 
 /// The peer a connect reached, as the kernel's socket has it (a connected or connecting inet
-/// socket); otherwise the address the caller gave. The caller's buffer is copied at the call's
-/// entry, and another thread can rewrite it before the kernel reads it: a connection to one
-/// place must not be reported as one to another.
+/// socket); otherwise the address the caller gave. The caller's buffer is read when the call
+/// returned, and another thread can have rewritten it since the kernel read it: a connection
+/// to one place must not be reported as one to another.
 fn destination(ev: &SockEvent) -> Option<Address> {
     match ev.remote() {
         Some(peer) if peer.port() != 0 => Some(Address::Inet(peer)),
@@ -82,6 +82,7 @@ fn connect_info(ev: &SockEvent, destination: Option<Address>, o: &Outcome) -> Co
         destination,
         source,
         fd: ev.fd,
+        io_uring: ev.via == VIA_IO_URING,
         errno: o.errno,
         nonblocking: o.nonblocking,
         connect_duration_ns: o
@@ -122,6 +123,7 @@ impl Pipeline {
             local: s.local(),
             remote: s.remote(),
             fd: s.fd,
+            io_uring: s.via == VIA_IO_URING,
             path: match s.requested() {
                 Some(Address::Unix(path)) if unix => Some(path),
                 _ => None,
@@ -211,6 +213,7 @@ impl Pipeline {
                     sock_type: s.sock_type,
                     protocol: s.protocol,
                     fd: s.fd,
+                    io_uring: s.via == VIA_IO_URING,
                     errno: (s.ret < 0).then_some((-s.ret) as i32),
                 };
                 Some(self.sock_record(s, What::Socket(info)))

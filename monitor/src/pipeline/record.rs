@@ -254,7 +254,10 @@ pub struct ConnectInfo {
     pub destination: Option<Address>,
     /// The local end, once the kernel gave it a port.
     pub source: Option<SocketAddr>,
+    /// -1: none (an io_uring request).
     pub fd: i32,
+    /// Made through io_uring, not a system call.
+    pub io_uring: bool,
     /// Positive errno when it failed.
     pub errno: Option<i32>,
     /// The call returned EINPROGRESS; this is its final outcome.
@@ -271,7 +274,10 @@ pub struct SockInfo {
     pub transport: Option<&'static str>,
     pub local: Option<SocketAddr>,
     pub remote: Option<SocketAddr>,
+    /// -1: none (an io_uring request).
     pub fd: i32,
+    /// Made through io_uring, not a system call.
+    pub io_uring: bool,
     /// A unix socket's name: the path (or `@name`) it listens on, or an accepted
     /// connection's listener's.
     pub path: Option<Vec<u8>>,
@@ -287,6 +293,8 @@ pub struct SocketInfo {
     pub sock_type: u16,
     pub protocol: u16,
     pub fd: i32,
+    /// Made through io_uring, not a system call.
+    pub io_uring: bool,
     /// Positive errno when the call failed.
     pub errno: Option<i32>,
 }

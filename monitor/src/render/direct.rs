@@ -1,5 +1,5 @@
 //! The lines a connection storm is made of — TCP/UDP `connect`, `send`, `accept` and
-//! `disconnect` of a process outside any login session — written straight into the output
+//! `disconnect` system calls of a process outside any login session — written straight into the output
 //! batch, with no `Line` built, moved and dropped on the way (1.6 KB each, and its own strings).
 //! What they show is decided where it is for every line (`net.rs`'s endpoints and names, the
 //! process's blocks as `Renderer::known_process_json` keeps them); this file only writes it out,
@@ -20,6 +20,12 @@ use crate::{
     pipeline::record::{ConnectInfo, DisconnectInfo, Record, SockInfo, What},
     state::nettable::Direction,
 };
+
+/// A socket call of the storm's kind: a system call on an fd (io_uring requests, rare, and
+/// their own `monitor.network` fields, take `Renderer::line`).
+fn plain(fd: i32, io_uring: bool) -> bool {
+    fd >= 0 && !io_uring
+}
 
 fn put(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
@@ -124,13 +130,21 @@ impl Renderer {
     /// false, with `out` untouched, for every other record.
     pub fn write_hot(&self, r: &Record, out: &mut Vec<u8>) -> bool {
         let hot = match &r.what {
-            What::Connect(c) if !matches!(c.destination, Some(Address::Unix(_))) => {
+            What::Connect(c)
+                if plain(c.fd, c.io_uring) && !matches!(c.destination, Some(Address::Unix(_))) =>
+            {
                 Hot::Connect(c, "connect")
             }
-            What::Send(c) if !matches!(c.destination, Some(Address::Unix(_))) => {
+            What::Send(c)
+                if plain(c.fd, c.io_uring) && !matches!(c.destination, Some(Address::Unix(_))) =>
+            {
                 Hot::Connect(c, "send")
             }
-            What::Accept(a) if a.path.is_none() && a.peer_pid.is_none() => Hot::Accept(a),
+            What::Accept(a)
+                if plain(a.fd, a.io_uring) && a.path.is_none() && a.peer_pid.is_none() =>
+            {
+                Hot::Accept(a)
+            }
             What::Disconnect(d) if !d.owner_unknown => Hot::Disconnect(d),
             _ => return false,
         };
@@ -267,6 +281,7 @@ mod tests {
             destination: Some(Address::Inet(inet("10.0.0.1:443"))),
             source: Some(inet("10.0.0.2:40000")),
             fd: 3,
+            io_uring: false,
             errno: None,
             nonblocking: false,
             connect_duration_ns: None,

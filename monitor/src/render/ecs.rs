@@ -408,9 +408,12 @@ pub struct NetworkExt {
     pub socket_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub protocol: Option<u16>,
-    /// The file descriptor of the socket in its process.
+    /// The file descriptor of the socket in its process (none for an io_uring request).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fd: Option<i32>,
+    /// The call was an io_uring request, not a system call.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub io_uring: Option<bool>,
     /// Snapshot connections: direction guessed from whether the local port is listening.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub direction_inferred: Option<bool>,

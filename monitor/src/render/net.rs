@@ -167,7 +167,8 @@ pub fn connect_line(r: &Renderer, rec: &Record, c: &ConnectInfo) -> Line {
         NetworkExt {
             nonblocking: c.nonblocking.then_some(true),
             connect_duration_ns: c.connect_duration_ns,
-            fd: Some(c.fd),
+            fd: (c.fd >= 0).then_some(c.fd),
+            io_uring: c.io_uring.then_some(true),
             ..Default::default()
         },
     );
@@ -202,7 +203,8 @@ pub fn accept_line(r: &Renderer, rec: &Record, a: &SockInfo) -> Line {
         event("accept", CONN_START, Some("success")),
         r.known_process(rec),
         NetworkExt {
-            fd: Some(a.fd),
+            fd: (a.fd >= 0).then_some(a.fd),
+            io_uring: a.io_uring.then_some(true),
             peer_pid: a.peer_pid,
             peer_executable: a.peer_executable.as_deref().map(text::lossy),
             ..Default::default()
@@ -232,7 +234,8 @@ pub fn listen_line(r: &Renderer, rec: &Record, s: &SockInfo) -> Line {
         event("listen", START, Some("success")),
         r.known_process(rec),
         NetworkExt {
-            fd: Some(s.fd),
+            fd: (s.fd >= 0).then_some(s.fd),
+            io_uring: s.io_uring.then_some(true),
             ..Default::default()
         },
     );
@@ -268,6 +271,7 @@ pub fn socket_line(r: &Renderer, rec: &Record, s: &SocketInfo) -> Line {
             socket_type: Some(type_name(s.sock_type)),
             protocol: Some(s.protocol),
             fd: (!failed).then_some(s.fd),
+            io_uring: s.io_uring.then_some(true),
             ..Default::default()
         },
     );

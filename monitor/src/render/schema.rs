@@ -324,6 +324,11 @@ pub const FIELDS: &[Field] = &[
     f("monitor.network.protocol", Long, ""),
     f("monitor.network.fd", Long, "the socket's descriptor"),
     f(
+        "monitor.network.io_uring",
+        Boolean,
+        "the call was an io_uring request, not a system call",
+    ),
+    f(
         "monitor.network.peer_pid",
         Long,
         "an accepted unix connection: the pid that connected (SO_PEERCRED)",

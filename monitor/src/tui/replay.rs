@@ -546,6 +546,7 @@ fn item(v: &Value) -> Option<(i128, Item)> {
                 }),
                 source: addr(v.get("source")),
                 fd: fd(),
+                io_uring: net["io_uring"] == true,
                 errno: errno_of(v),
                 nonblocking: net["nonblocking"] == true,
                 connect_duration_ns: u(&net, &["connect_duration_ns"]),
@@ -562,6 +563,7 @@ fn item(v: &Value) -> Option<(i128, Item)> {
             local: addr(v.get("destination")),
             remote: addr(v.get("source")),
             fd: fd(),
+            io_uring: net["io_uring"] == true,
             path: s(v, &["destination", "address"]).map(|p| p.as_bytes().to_vec()),
             peer_pid: u(&net, &["peer_pid"]).and_then(|n| u32::try_from(n).ok()),
             peer_executable: s(&net, &["peer_executable"]).map(|p| p.as_bytes().to_vec()),
@@ -571,6 +573,7 @@ fn item(v: &Value) -> Option<(i128, Item)> {
             local: addr(v.get("server")),
             remote: None,
             fd: fd(),
+            io_uring: net["io_uring"] == true,
             path: s(v, &["server", "address"]).map(|p| p.as_bytes().to_vec()),
             ..Default::default()
         }),
@@ -581,6 +584,7 @@ fn item(v: &Value) -> Option<(i128, Item)> {
                 .and_then(|p| u16::try_from(p).ok())
                 .unwrap_or(0),
             fd: fd(),
+            io_uring: net["io_uring"] == true,
             errno: errno_of(v),
         }),
         "disconnect" => {

@@ -55,6 +55,7 @@ fn connect(time: i128, p: Proc, local: &str, remote: &str) -> Record {
         destination: Some(Address::Inet(remote.parse().unwrap())),
         source: Some(local.parse().unwrap()),
         fd: 3,
+        io_uring: false,
         errno: None,
         nonblocking: false,
         connect_duration_ns: None,

@@ -1,0 +1,193 @@
+//! Socket calls made as io_uring requests, which are no system calls: a connect, a listen, an
+//! accept and a packet socket made this way are reported as the calls are, marked
+//! `monitor.network.io_uring`. Loopback only.
+use std::{
+    net::{TcpListener, TcpStream},
+    time::Duration,
+};
+
+use io_uring::{opcode, squeue, types, IoUring};
+use monitor_e2e::{action, free_port, Monitor, Value};
+
+const T: Duration = Duration::from_secs(30);
+
+fn me() -> u32 {
+    std::process::id()
+}
+
+/// Submits one request and waits for its completion: its result (a value or -errno).
+fn run(ring: &mut IoUring, entry: squeue::Entry) -> i32 {
+    // SAFETY: every buffer an entry points to outlives this call, which waits for it.
+    unsafe { ring.submission().push(&entry).expect("queue full") };
+    ring.submit_and_wait(1).expect("io_uring_enter");
+    ring.completion().next().expect("a completion").result()
+}
+
+fn loopback(port: u16) -> libc::sockaddr_in {
+    // SAFETY: a zeroed sockaddr_in is valid.
+    let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    a.sin_family = libc::AF_INET as libc::sa_family_t;
+    a.sin_port = port.to_be();
+    a.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+    a
+}
+
+/// A TCP socket made by an io_uring request.
+fn tcp_socket(ring: &mut IoUring) -> i32 {
+    let fd = run(
+        ring,
+        opcode::Socket::new(libc::AF_INET, libc::SOCK_STREAM, 0).build(),
+    );
+    assert!(fd >= 0, "io_uring socket: {}", -fd);
+    fd
+}
+
+fn connect(ring: &mut IoUring, fd: i32, addr: &libc::sockaddr_in) -> i32 {
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let entry = opcode::Connect::new(
+        types::Fd(fd),
+        (addr as *const libc::sockaddr_in).cast(),
+        len,
+    );
+    run(ring, entry.build())
+}
+
+/// This process's local port of `fd`.
+fn local_port(fd: i32) -> u16 {
+    // SAFETY: a zeroed sockaddr_in is valid; getsockname writes at most `len` bytes.
+    let mut a: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let rc = unsafe { libc::getsockname(fd, (&mut a as *mut libc::sockaddr_in).cast(), &mut len) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    u16::from_be(a.sin_port)
+}
+
+fn ours(l: &Value, act: &str) -> bool {
+    action(l) == act && l["process"]["pid"] == me() && l["monitor"]["network"]["io_uring"] == true
+}
+
+/// A connect made through io_uring — a reverse shell's way past tools that follow only system
+/// calls — is a connect line with where it went; so is a refused one; and the connection's
+/// end is attributed to the process.
+#[test]
+fn a_connect_made_through_io_uring_is_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let closed = free_port();
+    let m = Monitor::start(&["--connections", "full"]);
+    let mut ring = IoUring::new(8).unwrap();
+    let fd = tcp_socket(&mut ring);
+    assert_eq!(
+        connect(&mut ring, fd, &loopback(port)),
+        0,
+        "io_uring connect"
+    );
+    let source = local_port(fd);
+    let refused_fd = tcp_socket(&mut ring);
+    let refused = connect(&mut ring, refused_fd, &loopback(closed));
+    assert_eq!(refused, -libc::ECONNREFUSED);
+    let (server_side, _) = listener.accept().unwrap();
+    let line = m.wait_for("io_uring connect", T, |l| {
+        ours(l, "connect") && l["destination"]["port"] == port
+    });
+    let failed = m.wait_for("refused io_uring connect", T, |l| {
+        ours(l, "connect") && l["destination"]["port"] == closed
+    });
+    // SAFETY: our fds.
+    unsafe {
+        libc::close(fd);
+        libc::close(refused_fd);
+    }
+    drop(server_side);
+    let end = m.wait_for("its disconnect", T, |l| {
+        action(l) == "disconnect" && l["source"]["port"] == source
+    });
+    m.stop();
+    assert_eq!(line["event"]["outcome"], "success");
+    assert_eq!(line["destination"]["ip"], "127.0.0.1");
+    assert_eq!(line["source"]["port"], source);
+    assert_eq!(line["network"]["transport"], "tcp");
+    // a request names its socket by file, not by number
+    assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
+    assert_eq!(failed["event"]["outcome"], "failure");
+    assert_eq!(failed["error"]["code"], "ECONNREFUSED");
+    assert_eq!(end["process"]["pid"], me(), "{end}");
+}
+
+/// A listener and its accepts made through io_uring — a bind shell's way past the same tools
+/// — are a listen line and accept lines.
+#[test]
+fn a_listen_and_an_accept_made_through_io_uring_are_reported() {
+    let port = free_port();
+    let m = Monitor::start(&["--connections", "full"]);
+    let mut ring = IoUring::new(8).unwrap();
+    let fd = tcp_socket(&mut ring);
+    let addr = loopback(port);
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let bound = run(
+        &mut ring,
+        opcode::Bind::new(
+            types::Fd(fd),
+            (&addr as *const libc::sockaddr_in).cast(),
+            len,
+        )
+        .build(),
+    );
+    assert_eq!(bound, 0, "io_uring bind");
+    assert_eq!(
+        run(&mut ring, opcode::Listen::new(types::Fd(fd), 8).build()),
+        0,
+        "io_uring listen"
+    );
+    let client = std::thread::spawn(move || TcpStream::connect(("127.0.0.1", port)).unwrap());
+    let accepted = run(
+        &mut ring,
+        opcode::Accept::new(types::Fd(fd), std::ptr::null_mut(), std::ptr::null_mut()).build(),
+    );
+    assert!(accepted >= 0, "io_uring accept: {}", -accepted);
+    let stream = client.join().unwrap();
+    let client_port = stream.local_addr().unwrap().port();
+    let listen = m.wait_for("io_uring listen", T, |l| {
+        ours(l, "listen") && l["server"]["port"] == port
+    });
+    let accept = m.wait_for("io_uring accept", T, |l| {
+        ours(l, "accept") && l["source"]["port"] == client_port
+    });
+    drop(stream);
+    // SAFETY: our fds.
+    unsafe {
+        libc::close(accepted);
+        libc::close(fd);
+    }
+    m.stop();
+    assert_eq!(listen["server"]["ip"], "127.0.0.1");
+    assert_eq!(listen["network"]["transport"], "tcp");
+    assert!(listen["monitor"]["network"]["fd"].is_null(), "{listen}");
+    assert_eq!(accept["destination"]["port"], port);
+    // an accept's result is the new descriptor
+    assert_eq!(accept["monitor"]["network"]["fd"], accepted);
+}
+
+/// A packet socket made through io_uring — a sniffer — is a socket line.
+#[test]
+fn a_packet_socket_made_through_io_uring_is_reported() {
+    let m = Monitor::start(&[]);
+    let mut ring = IoUring::new(8).unwrap();
+    let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+    let fd = run(
+        &mut ring,
+        opcode::Socket::new(libc::AF_PACKET, libc::SOCK_RAW, proto).build(),
+    );
+    assert!(fd >= 0, "io_uring socket: {}", -fd);
+    let line = m.wait_for("io_uring packet socket", T, |l| {
+        ours(l, "socket") && l["monitor"]["network"]["fd"] == fd
+    });
+    // SAFETY: our fd.
+    unsafe { libc::close(fd) };
+    let lines = m.stop().lines;
+    assert_eq!(line["monitor"]["network"]["family"], "AF_PACKET");
+    assert_eq!(line["monitor"]["network"]["socket_type"], "SOCK_RAW");
+    assert_eq!(line["monitor"]["network"]["protocol"], proto);
+    // the TCP sockets io_uring made for the other tests are nobody's business here
+    assert_eq!(lines.iter().filter(|l| ours(l, "socket")).count(), 1);
+}
