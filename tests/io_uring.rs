@@ -102,7 +102,10 @@ fn a_connect_made_through_io_uring_is_reported() {
     let end = m.wait_for("its disconnect", T, |l| {
         action(l) == "disconnect" && l["source"]["port"] == source
     });
-    m.stop();
+    let alert = m.wait_for("the io_uring alert", T, |l| {
+        action(l) == "alert" && l["rule"]["id"] == "MON-3005" && l["process"]["pid"] == me()
+    });
+    let lines = m.stop().lines;
     assert_eq!(line["event"]["outcome"], "success");
     assert_eq!(line["destination"]["ip"], "127.0.0.1");
     assert_eq!(line["source"]["port"], source);
@@ -112,6 +115,16 @@ fn a_connect_made_through_io_uring_is_reported() {
     assert_eq!(failed["event"]["outcome"], "failure");
     assert_eq!(failed["error"]["code"], "ECONNREFUSED");
     assert_eq!(end["process"]["pid"], me(), "{end}");
+    assert_eq!(alert["rule"]["name"], "network_via_io_uring");
+    assert_eq!(alert["threat"]["tactic"]["name"], "Defense Evasion");
+    // a system call's connect is no io_uring request: the listener's accept raised nothing
+    assert!(
+        !lines.iter().any(|l| action(l) == "alert"
+            && l["rule"]["id"] == "MON-3005"
+            && l["destination"]["port"] == port
+            && l["monitor"]["alert"]["trigger"] == "accept"),
+        "an accept by system call raised the io_uring rule"
+    );
 }
 
 /// A listener and its accepts made through io_uring — a bind shell's way past the same tools

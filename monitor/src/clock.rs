@@ -17,31 +17,70 @@ pub fn coarse_now() -> std::time::Duration {
     std::time::Duration::from_nanos(clock_ns(libc::CLOCK_MONOTONIC_COARSE) as u64)
 }
 
+/// realtime − boottime now, in ns: from the pair of reads closest together of three (a read
+/// preempted between its two clocks would be off by the preemption).
+fn sample_offset() -> i128 {
+    (0..3)
+        .map(|_| {
+            let before = clock_ns(libc::CLOCK_BOOTTIME);
+            let real = clock_ns(libc::CLOCK_REALTIME);
+            let after = clock_ns(libc::CLOCK_BOOTTIME);
+            (after - before, real - (before + (after - before) / 2))
+        })
+        .min_by_key(|&(window, _)| window)
+        .map_or(0, |(_, offset)| offset)
+}
+
 /// Nanoseconds on the boot clock (what the kernel programs stamp events with).
 pub fn boot_now_ns() -> u64 {
     clock_ns(libc::CLOCK_BOOTTIME) as u64
 }
 
+/// How far the wall clock must have moved against the boot clock before process start times
+/// follow it (see [`Clock::start_wall_ns`]).
+const START_SLACK_NS: i128 = 1_000_000;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
     /// realtime − boottime, in ns. Re-sampled periodically to follow clock adjustments.
     offset_ns: i128,
+    /// The offset process start times are given with: moved to `offset_ns` only when that
+    /// differs from it by more than [`START_SLACK_NS`].
+    start_offset_ns: i128,
 }
 
 impl Clock {
     pub fn new() -> Self {
-        let mut c = Self { offset_ns: 0 };
-        c.refresh();
-        c
+        let offset_ns = sample_offset();
+        Self {
+            offset_ns,
+            start_offset_ns: offset_ns,
+        }
     }
 
     pub fn refresh(&mut self) {
-        self.offset_ns = clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_BOOTTIME);
+        self.adopt(sample_offset());
+    }
+
+    fn adopt(&mut self, offset_ns: i128) {
+        self.offset_ns = offset_ns;
+        if (offset_ns - self.start_offset_ns).abs() > START_SLACK_NS {
+            self.start_offset_ns = offset_ns;
+        }
     }
 
     /// Unix-epoch nanoseconds of a boot-clock timestamp.
     pub fn wall_ns(&self, boot_ns: u64) -> i128 {
         boot_ns as i128 + self.offset_ns
+    }
+
+    /// Unix-epoch nanoseconds of a process's boot-clock start. A process's start must read
+    /// the same on each of its lines, but every sample of the offset differs from the last by
+    /// the time between its two clock reads (tens of ns, more when preempted): start times
+    /// follow the offset only when the wall clock really moved (a step, or a slew adding up
+    /// to a millisecond).
+    pub fn start_wall_ns(&self, boot_ns: u64) -> i128 {
+        boot_ns as i128 + self.start_offset_ns
     }
 
     /// RFC 3339 UTC with nanoseconds, e.g. `2026-11-25T14:05:42.123456789Z`.
@@ -114,6 +153,28 @@ fn format_fast(secs: i64, nanos: u32) -> Option<[u8; 30]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_time_reads_the_same_until_the_wall_clock_really_moves() {
+        let mut c = Clock {
+            offset_ns: 1_000_000_000,
+            start_offset_ns: 1_000_000_000,
+        };
+        let start = c.start_wall_ns(5);
+        // sampling jitter: events follow it, start times do not
+        for jitter in [20, -350, 999_999, -1_000_000] {
+            c.adopt(1_000_000_000 + jitter);
+            assert_eq!(c.wall_ns(5), 1_000_000_005 + jitter);
+            assert_eq!(c.start_wall_ns(5), start, "{jitter}");
+        }
+        // a step of the wall clock (or a slew that added up to more than 1 ms): both follow
+        c.adopt(1_002_000_000);
+        assert_eq!(c.start_wall_ns(5), 1_002_000_005);
+        assert_eq!(c.wall_ns(5), 1_002_000_005);
+        // repeated samples agree with each other closely
+        let (a, b) = (sample_offset(), sample_offset());
+        assert!((a - b).abs() < START_SLACK_NS, "{a} {b}");
+    }
 
     #[test]
     fn formats_nanosecond_rfc3339() {

@@ -230,8 +230,11 @@ impl fmt::Display for Condition {
             Condition::Any(c) => join(f, c, "or"),
             Condition::Not(c) => write!(f, "not {c}"),
             Condition::Field(name, t) => match t {
-                Test::Equals(v) => write!(f, "{name} = {v:?}"),
-                Test::In(v) => write!(f, "{name} in {v:?}"),
+                Test::Equals(v) => write!(f, "{name} = {v}"),
+                Test::In(v) => {
+                    let items: Vec<String> = v.iter().map(ToString::to_string).collect();
+                    write!(f, "{name} in [{}]", items.join(", "))
+                }
                 Test::Prefix(p) => write!(f, "{name} starts with {p:?}"),
                 Test::Glob(g) => write!(f, "{name} matches {g:?}"),
                 Test::Cidr(c) => write!(f, "{name} in {c}"),

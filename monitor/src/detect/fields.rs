@@ -17,6 +17,17 @@ pub enum Value {
     Bool(bool),
 }
 
+/// As a rule's `when` would write it: `"text"`, `22`, `true`.
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Str(s) => write!(f, "{s:?}"),
+            Value::Num(n) => write!(f, "{n}"),
+            Value::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
 impl Value {
     /// The value as an address, for CIDR tests.
     pub fn ip(&self) -> Option<IpAddr> {
@@ -73,6 +84,10 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("server.ip", "a listener's address"),
     ("server.port", "a listener's port"),
     ("network.transport", "tcp, udp, unix, icmp, …"),
+    (
+        "monitor.network.io_uring",
+        "true when a connect, accept, listen or socket was an io_uring request",
+    ),
     (
         "monitor.session.user",
         "the user of the login session the process descends from",
@@ -234,6 +249,13 @@ pub fn values(r: &Record, field: &str) -> Option<Vec<Value>> {
             What::Disconnect(_) => Some(s("tcp")),
             _ => None,
         }),
+        "monitor.network.io_uring" => one(match &r.what {
+            What::Connect(c) | What::Send(c) => Some(c.io_uring),
+            What::Accept(x) | What::Listen(x) => Some(x.io_uring),
+            What::Socket(x) => Some(x.io_uring),
+            _ => None,
+        }
+        .map(Value::Bool)),
         "monitor.session.user" => one(session.and_then(|x| x.user.clone()).map(s)),
         "monitor.session.source_ip" => one(session.and_then(|x| x.source).map(|a| ip(a.ip()))),
         "monitor.session.auth_method" => one(session.and_then(|x| x.method.clone()).map(s)),

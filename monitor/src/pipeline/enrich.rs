@@ -149,5 +149,5 @@ pub fn session_view(clock: &Clock, table: &ProcTable, s: &Session) -> SessionVie
 
 /// Unix ns of a boot-clock start time (0: unknown).
 fn start_time(clock: &Clock, boot_ns: u64) -> Option<i128> {
-    (boot_ns != 0).then(|| clock.wall_ns(boot_ns))
+    (boot_ns != 0).then(|| clock.start_wall_ns(boot_ns))
 }
