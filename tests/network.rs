@@ -1235,3 +1235,111 @@ fn a_unix_connect_names_the_socket_it_reached() {
     assert_eq!(line["destination"]["address"], path.to_str().unwrap());
     assert_eq!(line["network"]["transport"], "unix");
 }
+
+extern "C" fn ignore_signal(_: libc::c_int) {}
+
+/// SIGUSR2 handled by a handler that does nothing, with `SA_RESTART` (interrupted calls are
+/// restarted) or without (they fail with EINTR).
+fn handle_sigusr2(restart: bool) {
+    // SAFETY: a zeroed sigaction with a valid handler; SIGUSR2 is used by no other test.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore_signal as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = if restart { libc::SA_RESTART } else { 0 };
+        assert_eq!(libc::sigaction(libc::SIGUSR2, &sa, std::ptr::null_mut()), 0);
+    }
+}
+
+/// A blocking connect to `port` in its own thread, interrupted by SIGUSR2 while its SYN waits
+/// (the listener's queue is full); `free` then makes room. The call's result and the source
+/// port.
+fn interrupted_connect(port: u16, free: impl FnOnce()) -> (i32, u16) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let client = std::thread::spawn(move || {
+        // SAFETY: plain socket calls on our own fd.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            tx.send(libc::pthread_self()).unwrap();
+            let addr = loopback(port);
+            let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            let rc = libc::connect(fd, (&addr as *const libc::sockaddr_in).cast(), len);
+            let err = if rc == 0 {
+                0
+            } else {
+                std::io::Error::last_os_error().raw_os_error().unwrap_or(-1)
+            };
+            (fd, err)
+        }
+    });
+    let thread = rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: the client thread is alive (blocked in connect).
+    unsafe { libc::pthread_kill(thread, libc::SIGUSR2) };
+    std::thread::sleep(Duration::from_millis(100));
+    free();
+    let (fd, err) = client.join().unwrap();
+    let stream = {
+        use std::os::fd::FromRawFd;
+        // SAFETY: our fd, owned from here.
+        unsafe { TcpStream::from_raw_fd(fd) }
+    };
+    // the handshake goes on after an EINTR: wait for it
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let source = loop {
+        match stream.peer_addr() {
+            Ok(_) => break stream.local_addr().unwrap().port(),
+            Err(_) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("never connected: {e}"),
+        }
+    };
+    drop(stream);
+    (err, source)
+}
+
+/// A connect interrupted by a signal is one connect line with its real outcome: restarted
+/// (`SA_RESTART`), the restarted call's; returned as EINTR, the socket's answer, since the
+/// handshake goes on and the connection is made — never a failure numbered 512
+/// (`ERESTARTSYS`, which no caller sees), nor two lines, nor none.
+#[test]
+fn a_connect_interrupted_by_a_signal_is_one_line_with_its_real_outcome() {
+    let m = Monitor::start(&["--connections", "full"]);
+    for restart in [true, false] {
+        handle_sigusr2(restart);
+        // backlog 0: one queued connection fills the queue, and the next one's SYN is dropped
+        // (and sent again a second later) until it is accepted
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // SAFETY: our listening socket.
+        assert_eq!(unsafe { libc::listen(listener.as_raw_fd(), 0) }, 0);
+        let port = listener.local_addr().unwrap().port();
+        let queued = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let (err, source) = interrupted_connect(port, || drop(listener.accept().unwrap()));
+        let want = if restart { 0 } else { libc::EINTR };
+        assert_eq!(err, want, "restart {restart}: the call's result");
+        m.wait_for("the interrupted connect", T, |l| {
+            action(l) == "connect" && l["source"]["port"] == source
+        });
+        // the restarted call's record (or a late one) would follow within moments
+        std::thread::sleep(Duration::from_millis(500));
+        let lines: Vec<Value> = m
+            .lines()
+            .into_iter()
+            .filter(|l| {
+                action(l) == "connect"
+                    && l["process"]["pid"] == me()
+                    && l["destination"]["port"] == port
+                    && l["source"]["port"] != queued.local_addr().unwrap().port()
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "restart {restart}: {lines:?}");
+        assert_eq!(lines[0]["event"]["outcome"], "success", "{}", lines[0]);
+        assert!(lines[0]["error"].is_null(), "{}", lines[0]);
+        assert!(
+            lines[0]["monitor"]["network"]["nonblocking"].is_null(),
+            "a blocking call: {}",
+            lines[0]
+        );
+    }
+    m.stop();
+}

@@ -22,6 +22,15 @@ pub const IPPROTO_UDP: u16 = 17;
 /// return value, `-EINPROGRESS`).
 pub const EINPROGRESS: i64 = 115;
 
+/// A return value no caller sees: the call was interrupted (by a signal, or by task work such
+/// as an io_uring completion's) — `ERESTARTSYS`, `ERESTARTNOINTR`, `ERESTARTNOHAND`,
+/// `ERESTART_RESTARTBLOCK`. The kernel then restarts the call, whose exit comes again, or
+/// returns EINTR to the caller; an interrupted TCP connect goes on in the background either
+/// way, like a non-blocking one.
+pub fn interrupted(ret: i64) -> bool {
+    matches!(ret, -512 | -513 | -514 | -516)
+}
+
 /// [`SockEvent::via`]: the socket system call itself.
 pub const VIA_SYSCALL: u32 = 0;
 /// [`SockEvent::via`]: an io_uring request (no system call; `fd` is -1: a request names its

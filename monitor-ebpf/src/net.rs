@@ -16,9 +16,9 @@ use monitor_common::{
     header::EventKind,
     layout::MISSING,
     net::{
-        SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, AF_UNSPEC, EINPROGRESS,
-        IPPROTO_TCP, IPPROTO_UDP, SOCKADDR_CAP, SOCK_DGRAM, SOCK_RAW, TCP_CLOSE, TCP_ESTABLISHED,
-        TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, VIA_SYSCALL,
+        interrupted, SockEvent, TcpStateEvent, AF_INET, AF_INET6, AF_PACKET, AF_UNIX, AF_UNSPEC,
+        EINPROGRESS, IPPROTO_TCP, IPPROTO_UDP, SOCKADDR_CAP, SOCK_DGRAM, SOCK_RAW, TCP_CLOSE,
+        TCP_ESTABLISHED, TCP_LISTEN, TCP_SYN_RECV, TCP_SYN_SENT, VIA_SYSCALL,
     },
 };
 
@@ -306,7 +306,9 @@ pub(crate) fn report_connect(fd: i32, sk: u64, r: i64, addr: u64, len: i64, via:
     if !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
         return;
     }
-    if sk != 0 && r == -EINPROGRESS && ev.protocol == IPPROTO_TCP {
+    // an interrupted connect goes on too, and its outcome must be known should the caller
+    // get EINTR rather than a restart (userspace takes the restarted call's exit as the answer)
+    if sk != 0 && (r == -EINPROGRESS || interrupted(r)) && ev.protocol == IPPROTO_TCP {
         in_progress(sk, ev);
     }
     ev.family = family;

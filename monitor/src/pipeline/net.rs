@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use monitor_common::{
     header::EventKind,
     net::{
-        SockEvent, TcpStateEvent, AF_UNIX, AF_UNSPEC, EINPROGRESS, IPPROTO_TCP, SOCK_STREAM,
-        TCP_CLOSE, TCP_ESTABLISHED, VIA_IO_URING,
+        interrupted, SockEvent, TcpStateEvent, AF_UNIX, AF_UNSPEC, EINPROGRESS, IPPROTO_TCP,
+        SOCK_STREAM, TCP_CLOSE, TCP_ESTABLISHED, VIA_IO_URING,
     },
 };
 
@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     events::net::{state_endpoints, transport, Address, SockEventExt},
-    state::nettable::{Conn, ConnectReport, Direction},
+    state::nettable::{Conn, ConnectReport, Direction, PendingConnect},
 };
 
 /// Reported for a non-blocking connect whose socket closed without an error set.
@@ -141,8 +141,15 @@ impl Pipeline {
                 let tcp = s.protocol == IPPROTO_TCP
                     || (s.sock_type == SOCK_STREAM && s.family != AF_UNIX);
                 let in_progress = s.ret == -EINPROGRESS;
+                // an interrupted connect that is not TCP (a unix one waiting for room): the
+                // restarted call reports it, or the caller got EINTR and it did not connect
+                if interrupted(s.ret) && !tcp {
+                    return None;
+                }
+                // an interrupted one's outcome comes later too, but it was no non-blocking call
+                let nonblocking = !interrupted(s.ret);
                 let outcome = match self.net.connect_returned(s, tcp) {
-                    ConnectReport::Later => return None,
+                    ConnectReport::Later | ConnectReport::Answered => return None,
                     // reset by the peer before this record was made: report both, in order
                     ConnectReport::Ended(ended) => {
                         let now = Outcome {
@@ -163,13 +170,13 @@ impl Pipeline {
                     },
                     ConnectReport::Failed { errno } => Outcome {
                         errno: Some(if errno != 0 { errno } else { ECONNABORTED }),
-                        nonblocking: true,
+                        nonblocking,
                         resolved_ns: s.header.ts_ns,
                         unknown: false,
                     },
                     ConnectReport::Established => Outcome {
                         errno: None,
-                        nonblocking: true,
+                        nonblocking,
                         resolved_ns: s.header.ts_ns,
                         unknown: false,
                     },
@@ -225,9 +232,9 @@ impl Pipeline {
     /// ESTABLISHED resolves a pending non-blocking connect; CLOSE fails one, or ends an
     /// established connection (a `disconnect` record).
     pub(super) fn tcp_state(&mut self, t: &TcpStateEvent) -> Option<Record> {
-        let resolved = |errno: Option<i32>| Outcome {
+        let resolved = |pending: &PendingConnect, errno: Option<i32>| Outcome {
             errno,
-            nonblocking: true,
+            nonblocking: !interrupted(pending.event.ret),
             resolved_ns: t.header.ts_ns,
             unknown: false,
         };
@@ -236,7 +243,7 @@ impl Pipeline {
                 let pending = self
                     .net
                     .established(t.sk, t.header.ts_ns, state_endpoints(t))?;
-                Some(self.connect_record(&pending.event, &resolved(None)))
+                Some(self.connect_record(&pending.event, &resolved(&pending, None)))
             }
             TCP_CLOSE => match self.net.closed(t) {
                 (Some(pending), _) => {
@@ -245,7 +252,7 @@ impl Pipeline {
                     } else {
                         ECONNABORTED
                     };
-                    Some(self.connect_record(&pending.event, &resolved(Some(errno))))
+                    Some(self.connect_record(&pending.event, &resolved(&pending, Some(errno))))
                 }
                 (None, Some(conn)) => Some(self.disconnect(t, &conn)),
                 (None, None) => None,
@@ -306,13 +313,13 @@ impl Pipeline {
 
     /// Connects unresolved for too long are reported with an unknown outcome.
     pub(super) fn expire_connects(&mut self, now_boot_ns: u64) {
-        let outcome = Outcome {
-            errno: None,
-            nonblocking: true,
-            resolved_ns: now_boot_ns,
-            unknown: true,
-        };
         for p in self.net.expire(now_boot_ns) {
+            let outcome = Outcome {
+                errno: None,
+                nonblocking: !interrupted(p.event.ret),
+                resolved_ns: now_boot_ns,
+                unknown: true,
+            };
             let record = self.connect_record(&p.event, &outcome);
             self.route(record);
         }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use foldhash::HashMap;
 
 use monitor_common::net::{
-    SockEvent, TcpStateEvent, EINPROGRESS, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT,
+    interrupted, SockEvent, TcpStateEvent, EINPROGRESS, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT,
 };
 
 use crate::events::net::{state_endpoints, SockEventExt};
@@ -51,7 +51,15 @@ pub struct NetTable {
     /// Connections that ended before any call owned them (a connection reset while it
     /// waited in the accept queue): sk → its close, for the accept that returns it.
     closed_unowned: HashMap<u64, TcpStateEvent>,
+    /// Interrupted connects whose socket answered before their restarted call returned:
+    /// sk → when. That call's record repeats the answer and is not reported again.
+    restart_answered: HashMap<u64, u64>,
     pub untracked: u64,
+}
+
+/// A connect whose outcome comes later: non-blocking, or interrupted (see [`interrupted`]).
+fn in_progress(ret: i64) -> bool {
+    ret == -EINPROGRESS || interrupted(ret)
 }
 
 /// What became of a connect call.
@@ -66,6 +74,8 @@ pub enum ConnectReport {
     Later,
     /// Non-blocking, and the attempt had already failed when the call returned.
     Failed { errno: i32 },
+    /// The restarted call of an interrupted connect, whose outcome was already reported.
+    Answered,
 }
 
 impl NetTable {
@@ -83,8 +93,35 @@ impl NetTable {
 
     /// A connect returned. TCP sockets become owned by the caller.
     pub fn connect_returned(&mut self, ev: &SockEvent, tcp: bool) -> ConnectReport {
+        let report = self.connect_report(ev, tcp);
+        // an interrupted connect answered already: its restarted call is not reported again
+        if interrupted(ev.ret)
+            && matches!(
+                report,
+                ConnectReport::Failed { .. } | ConnectReport::Established
+            )
+            && self.restart_answered.len() < MAX_CONNS
+        {
+            self.restart_answered.insert(ev.sk, ev.header.ts_ns);
+        }
+        report
+    }
+
+    fn connect_report(&mut self, ev: &SockEvent, tcp: bool) -> ConnectReport {
+        if !interrupted(ev.ret) && ev.sk != 0 {
+            // the restarted call of an interrupted connect answers for it
+            if self
+                .pending
+                .get(&ev.sk)
+                .is_some_and(|p| interrupted(p.event.ret))
+            {
+                self.pending.remove(&ev.sk);
+            } else if self.restart_answered.remove(&ev.sk).is_some() {
+                return ConnectReport::Answered;
+            }
+        }
         let early = self.early_close.remove(&ev.sk);
-        if !tcp || ev.sk == 0 || (ev.ret != 0 && ev.ret != -EINPROGRESS) {
+        if !tcp || ev.sk == 0 || (ev.ret != 0 && !in_progress(ev.ret)) {
             return ConnectReport::Now;
         }
         if ev.ret == 0 {
@@ -92,11 +129,11 @@ impl NetTable {
                 return ConnectReport::Ended(ended);
             }
         }
-        if let (Some((_, err)), true) = (early, ev.ret == -EINPROGRESS) {
+        if let (Some((_, err)), true) = (early, in_progress(ev.ret)) {
             return ConnectReport::Failed { errno: err };
         }
         // the kernel read the socket's state when the call returned
-        if ev.ret == -EINPROGRESS && u32::from(ev.sk_state) == TCP_CLOSE {
+        if in_progress(ev.ret) && u32::from(ev.sk_state) == TCP_CLOSE {
             return ConnectReport::Failed { errno: ev.sk_err };
         }
         let endpoints = ev.local().zip(ev.remote());
@@ -161,7 +198,18 @@ impl NetTable {
             conn.established_ns = Some(at_ns);
             conn.endpoints = endpoints;
         }
-        self.pending.remove(&sk)
+        let pending = self.pending.remove(&sk);
+        self.note_restart_answered(pending.as_ref(), sk, at_ns);
+        pending
+    }
+
+    /// The answer to an interrupted connect: its restarted call, if any, is not reported.
+    fn note_restart_answered(&mut self, pending: Option<&PendingConnect>, sk: u64, at_ns: u64) {
+        if pending.is_some_and(|p| interrupted(p.event.ret))
+            && self.restart_answered.len() < MAX_CONNS
+        {
+            self.restart_answered.insert(sk, at_ns);
+        }
     }
 
     /// The close of this call's connection if it came first — reset while queued, or in the
@@ -182,6 +230,7 @@ impl NetTable {
         let endpoints = state_endpoints(ev);
         let from_syn_sent = (ev.old_state == TCP_SYN_SENT).then_some((ev.header.ts_ns, ev.sk_err));
         let pending = self.pending.remove(&sk);
+        self.note_restart_answered(pending.as_ref(), sk, ev.header.ts_ns);
         if let (None, Some(when_err)) = (&pending, from_syn_sent) {
             if self.early_close.len() < MAX_CONNS {
                 self.early_close.insert(sk, when_err);
@@ -224,6 +273,9 @@ impl NetTable {
             .retain(|_, (at, _)| now_ns.saturating_sub(*at) < 10_000_000_000);
         self.closed_unowned
             .retain(|_, c| now_ns.saturating_sub(c.header.ts_ns) < 10_000_000_000);
+        // a caller that got EINTR makes no second call
+        self.restart_answered
+            .retain(|_, at| now_ns.saturating_sub(*at) < 10_000_000_000);
         let old: Vec<u64> = self
             .pending
             .iter()
@@ -293,6 +345,51 @@ mod tests {
         assert!(pending.is_none());
         let conn = conn.unwrap();
         assert_eq!((conn.owner, conn.established_ns), (Some(10), Some(500)));
+    }
+
+    /// An interrupted connect (`-ERESTARTSYS`: a signal, or an io_uring completion's task
+    /// work) is one connect: the restarted call's record, or the socket's answer — never both,
+    /// and never a failure numbered 512.
+    #[test]
+    fn an_interrupted_connect_is_reported_once() {
+        const ERESTARTSYS: i64 = -512;
+        let mut t = NetTable::default();
+        // restarted, and the restarted call returns first: it is the one reported
+        assert!(matches!(
+            t.connect_returned(&connect(1, 10, ERESTARTSYS), true),
+            ConnectReport::Later
+        ));
+        assert!(matches!(
+            t.connect_returned(&connect(1, 10, 0), true),
+            ConnectReport::Now
+        ));
+        assert!(t.established(1, 500, ep()).is_none(), "answered twice");
+        // the socket answers first: that is the report, and the restarted call is not
+        t.connect_returned(&connect(2, 10, ERESTARTSYS), true);
+        assert!(t.established(2, 500, ep()).is_some());
+        assert!(matches!(
+            t.connect_returned(&connect(2, 10, 0), true),
+            ConnectReport::Answered
+        ));
+        // the caller got EINTR (no second call): the answer alone reports it, and is forgotten
+        t.connect_returned(&connect(3, 10, ERESTARTSYS), true);
+        assert!(t.closed(&refused(3, 600, 111)).0.is_some());
+        t.expire(20_000_000_000);
+        assert!(matches!(
+            t.connect_returned(&connect(3, 11, 0), true),
+            ConnectReport::Now
+        ));
+        // already answered when the interrupted call's record was made
+        let mut answered = connect(4, 10, ERESTARTSYS);
+        answered.sk_state = TCP_ESTABLISHED as u16;
+        assert!(matches!(
+            t.connect_returned(&answered, true),
+            ConnectReport::Established
+        ));
+        assert!(matches!(
+            t.connect_returned(&connect(4, 10, 0), true),
+            ConnectReport::Answered
+        ));
     }
 
     #[test]
