@@ -204,3 +204,44 @@ fn a_packet_socket_made_through_io_uring_is_reported() {
     // the TCP sockets io_uring made for the other tests are nobody's business here
     assert_eq!(lines.iter().filter(|l| ours(l, "socket")).count(), 1);
 }
+
+/// A multishot accept — one request that accepts connection after connection, each completion
+/// carrying no request — reports every connection it accepted.
+#[test]
+fn every_connection_of_a_multishot_accept_through_io_uring_is_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let m = Monitor::start(&["--connections", "full"]);
+    let mut ring = IoUring::new(8).unwrap();
+    let accept = opcode::AcceptMulti::new(types::Fd(std::os::fd::AsRawFd::as_raw_fd(&listener)))
+        .build()
+        .user_data(7);
+    // SAFETY: the listener outlives the ring's use of it (cancelled when the ring drops).
+    unsafe { ring.submission().push(&accept).expect("queue full") };
+    ring.submit().expect("io_uring_enter");
+    let mut accepted = Vec::new();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(TcpStream::connect(("127.0.0.1", port)).unwrap());
+        ring.submit_and_wait(1).expect("io_uring_enter");
+        for c in ring.completion() {
+            assert!(c.result() >= 0, "accept: {}", -c.result());
+            accepted.push(c.result());
+        }
+    }
+    assert_eq!(accepted.len(), 3);
+    for (client, fd) in clients.iter().zip(&accepted) {
+        let source = client.local_addr().unwrap().port();
+        let line = m.wait_for("a multishot accept", T, |l| {
+            ours(l, "accept") && l["source"]["port"] == source
+        });
+        assert_eq!(line["destination"]["port"], port, "{line}");
+        assert_eq!(line["monitor"]["network"]["fd"], *fd, "{line}");
+    }
+    drop(clients);
+    for fd in accepted {
+        // SAFETY: our fds.
+        unsafe { libc::close(fd) };
+    }
+    m.stop();
+}

@@ -43,6 +43,16 @@ pub struct Layout {
     pub io_connect_addr_len: u32,
     pub io_accept_file_slot: u32,
     pub io_socket_file_slot: u32,
+    /// A request's flags, ring and `user_data` (`io_kiocb.flags`, `.ctx`, `.cqe.user_data`),
+    /// the flag bit of a multishot request (`REQ_F_APOLL_MULTISHOT_BIT`), and where a
+    /// completion keeps its `user_data` and result (`io_uring_cqe.user_data`, `.res`): a
+    /// multishot accept's completions carry no request, only its ring and `user_data`.
+    pub io_kiocb_flags: u32,
+    pub io_kiocb_ctx: u32,
+    pub io_kiocb_user_data: u32,
+    pub io_multishot_bit: u32,
+    pub io_cqe_user_data: u32,
+    pub io_cqe_res: u32,
     /// `packet_sock.num`: a packet socket's protocol (network order; its `sk_protocol` is 0).
     pub packet_sock_num: u32,
 
@@ -179,6 +189,12 @@ impl Layout {
             io_connect_addr_len: MISSING,
             io_accept_file_slot: MISSING,
             io_socket_file_slot: MISSING,
+            io_kiocb_flags: MISSING,
+            io_kiocb_ctx: MISSING,
+            io_kiocb_user_data: MISSING,
+            io_multishot_bit: MISSING,
+            io_cqe_user_data: MISSING,
+            io_cqe_res: MISSING,
             packet_sock_num: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,

@@ -4,9 +4,12 @@
 //! request (`io_uring:io_uring_complete`) reports those four as the syscall programs do,
 //! marked `VIA_IO_URING`; any other request returns after one read (its opcode).
 //!
-//! Not followed (docs/architecture.md): requests whose completion carries no request
-//! (multishot accepts post their later completions so), direct descriptors (an accept or
-//! socket into the ring's own file table has no fd to find its socket by), binds and sends.
+//! A multishot accept's completions carry no request, only the ring and the `user_data`: its
+//! submission (`io_uring:io_uring_submit_req`) is remembered in `MULTISHOT_ACCEPTS` so that
+//! they can be told apart.
+//!
+//! Not followed (docs/architecture.md): direct descriptors (an accept or socket into the
+//! ring's own file table has no fd to find its socket by), binds and sends.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use monitor_common::net::{
     AF_PACKET, IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_LISTEN, IORING_OP_SOCKET,
@@ -15,10 +18,11 @@ use monitor_common::net::{
 
 use crate::{
     globals::layout,
+    maps::{none_outstanding, outstanding_add, MULTISHOT_ACCEPTS, OUTSTANDING_MULTISHOT},
     net::{
         is_sniffer, report_accept, report_connect, report_listen, report_socket, type_and_protocol,
     },
-    task::{current_task, is_self, read_at, sock_of_fd, sock_of_file},
+    task::{current_task, field, is_self, read_at, sock_of_fd, sock_of_file},
 };
 
 /// `TP_PROTO(struct io_ring_ctx *ctx, void *req, struct io_uring_cqe *cqe)` (6.0 on): `req`
@@ -27,14 +31,70 @@ use crate::{
 #[btf_tracepoint(function = "io_uring_complete")]
 pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
     let req: u64 = ctx.arg(1);
-    let _ = try_complete(req);
+    let _ = if req == 0 {
+        try_complete_without_request(&ctx)
+    } else {
+        try_complete(req)
+    };
     0
 }
 
-fn try_complete(req: u64) -> Result<(), i64> {
-    if req == 0 {
+/// `TP_PROTO(struct io_kiocb *req)`: a request submitted (typed: its opcode is a load). A
+/// multishot accept into plain fds is remembered by (ring, `user_data`) until its final
+/// completion.
+#[btf_tracepoint(function = "io_uring_submit_req")]
+pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
+    let req: u64 = ctx.arg(0);
+    let _ = (|| -> Result<(), i64> {
+        if field::<u8>(req, layout!(io_kiocb_opcode))? != IORING_OP_ACCEPT
+            || !multishot(req)?
+            || direct(req, layout!(io_accept_file_slot)) != 0
+        {
+            return Ok(());
+        }
+        outstanding_add(OUTSTANDING_MULTISHOT, 1);
+        let _ = MULTISHOT_ACCEPTS.insert(ring_key(req)?, 1, 0);
+        Ok(())
+    })();
+    0
+}
+
+/// Whether the request is a multishot one (`REQ_F_APOLL_MULTISHOT` in `io_kiocb.flags`).
+#[inline(always)]
+fn multishot(req: u64) -> Result<bool, i64> {
+    let flags: u64 = read_at(req, layout!(io_kiocb_flags))?;
+    Ok((flags >> (layout!(io_multishot_bit) & 63)) & 1 == 1)
+}
+
+/// (ring, `user_data`) of a request: what its completions without a request carry.
+#[inline(always)]
+fn ring_key(req: u64) -> Result<[u64; 2], i64> {
+    Ok([
+        read_at(req, layout!(io_kiocb_ctx))?,
+        read_at(req, layout!(io_kiocb_user_data))?,
+    ])
+}
+
+/// `TP_PROTO(struct io_ring_ctx *ctx, void *req, struct io_uring_cqe *cqe)` with no request:
+/// one of a multishot request's completions. A multishot accept's is an accepted connection.
+fn try_complete_without_request(ctx: &BtfTracePointContext) -> Result<(), i64> {
+    if none_outstanding(OUTSTANDING_MULTISHOT) {
         return Ok(());
     }
+    let ring: u64 = ctx.arg(0);
+    let cqe: u64 = ctx.arg(2);
+    let key = [ring, read_at::<u64>(cqe, layout!(io_cqe_user_data))?];
+    if unsafe { MULTISHOT_ACCEPTS.get(key) }.is_none() || is_self() {
+        return Ok(());
+    }
+    let res = read_at::<i32>(cqe, layout!(io_cqe_res))?;
+    if res >= 0 {
+        report_accept(res as i64, VIA_IO_URING);
+    }
+    Ok(())
+}
+
+fn try_complete(req: u64) -> Result<(), i64> {
     let opcode: u8 = read_at(req, layout!(io_kiocb_opcode))?;
     if !matches!(
         opcode,
@@ -55,8 +115,15 @@ fn try_complete(req: u64) -> Result<(), i64> {
             let file: u64 = read_at(req, layout!(io_kiocb_file))?;
             report_listen(-1, sock_of_file(file), VIA_IO_URING);
         }
-        IORING_OP_ACCEPT if res >= 0 && direct(req, layout!(io_accept_file_slot)) == 0 => {
-            report_accept(res, VIA_IO_URING);
+        IORING_OP_ACCEPT => {
+            // a multishot accept's final completion (it ends, or the ring had no room for
+            // one of its completions, whose connection this one then carries)
+            if multishot(req).unwrap_or(false) && MULTISHOT_ACCEPTS.remove(ring_key(req)?).is_ok() {
+                outstanding_add(OUTSTANDING_MULTISHOT, u64::MAX);
+            }
+            if res >= 0 && direct(req, layout!(io_accept_file_slot)) == 0 {
+                report_accept(res, VIA_IO_URING);
+            }
         }
         IORING_OP_SOCKET if res >= 0 && direct(req, layout!(io_socket_file_slot)) == 0 => {
             let sk = sock_of_fd(current_task(), res);

@@ -43,8 +43,15 @@ pub static PENDING_CONNECT: LruHashMap<u64, u8> = LruHashMap::with_max_entries(1
 /// after a removal that found one; an entry the LRU evicted or an insert that replaced one
 /// leaves the count too high, which only costs the look-ups again — never too low.
 #[map]
-pub static OUTSTANDING: Array<u64> = Array::with_max_entries(1, 0);
+pub static OUTSTANDING: Array<u64> = Array::with_max_entries(2, 0);
 pub const OUTSTANDING_CONNECTS: u32 = 0;
+/// Entries of `MULTISHOT_ACCEPTS`.
+pub const OUTSTANDING_MULTISHOT: u32 = 1;
+
+/// Multishot accepts in flight, by (ring, `user_data`): their completions carry no request,
+/// so this is how the io_uring program knows one is an accepted connection.
+#[map]
+pub static MULTISHOT_ACCEPTS: LruHashMap<[u64; 2], u8> = LruHashMap::with_max_entries(4096, 0);
 
 /// Adds `delta` (wrapping) to an `OUTSTANDING` count, atomically (programs on every CPU share it).
 #[inline(always)]

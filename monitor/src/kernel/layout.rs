@@ -69,6 +69,12 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         io_connect_addr_len: io.map_or(MISSING, |o| o.connect_addr_len),
         io_accept_file_slot: io.map_or(MISSING, |o| o.accept_file_slot),
         io_socket_file_slot: io.map_or(MISSING, |o| o.socket_file_slot),
+        io_kiocb_flags: io.map_or(MISSING, |o| o.flags),
+        io_kiocb_ctx: io.map_or(MISSING, |o| o.ctx),
+        io_kiocb_user_data: io.map_or(MISSING, |o| o.user_data),
+        io_multishot_bit: io.map_or(MISSING, |o| o.multishot_bit),
+        io_cqe_user_data: io.map_or(MISSING, |o| o.cqe_user_data),
+        io_cqe_res: io.map_or(MISSING, |o| o.cqe_res),
         packet_sock_num: optional("packet_sock", &["num"]),
 
         task_flags: member("task_struct", &["flags"])?,
@@ -171,6 +177,12 @@ struct IoUringOffsets {
     connect_addr_len: u32,
     accept_file_slot: u32,
     socket_file_slot: u32,
+    flags: u32,
+    ctx: u32,
+    user_data: u32,
+    multishot_bit: u32,
+    cqe_user_data: u32,
+    cqe_res: u32,
 }
 
 /// The request layout of io_uring as 6.0 and later have it (a request's per-operation data in
@@ -200,6 +212,15 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
         connect_addr_len: cmd + at("io_connect", &["addr_len"])?,
         accept_file_slot: cmd + at("io_accept", &["file_slot"])?,
         socket_file_slot: cmd + at("io_socket", &["file_slot"])?,
+        flags: at("io_kiocb", &["flags"])?,
+        ctx: at("io_kiocb", &["ctx"])?,
+        user_data: at("io_kiocb", &["cqe", "user_data"])?,
+        multishot_bit: btf
+            .enumerator("REQ_F_APOLL_MULTISHOT_BIT")
+            .and_then(|b| u32::try_from(b).ok())
+            .filter(|&b| b < 64)?,
+        cqe_user_data: at("io_uring_cqe", &["user_data"])?,
+        cqe_res: at("io_uring_cqe", &["res"])?,
     })
 }
 
@@ -242,7 +263,12 @@ mod tests {
         );
         assert_eq!(layout.io_connect_addr_len, layout.io_connect_addr + 8);
         assert_eq!(layout.io_kiocb_opcode, 64);
+        assert!(layout.io_multishot_bit < 64);
+        assert_eq!(layout.io_cqe_res, layout.io_cqe_user_data + 8);
         for off in [
+            layout.io_kiocb_flags,
+            layout.io_kiocb_ctx,
+            layout.io_kiocb_user_data,
             layout.packet_sock_num,
             layout.io_kiocb_res,
             layout.io_accept_file_slot,

@@ -57,7 +57,10 @@ const PROGRAMS: &[(&str, Hook)] = &[
 
 /// The io_uring program: attached when the kernel has io_uring in the layout the program
 /// reads (`Layout::io_kiocb_*`), else left out — the start line's program list says which.
-const IO_URING_PROGRAM: (&str, &str, &str) = ("io_uring_complete", "io_uring", "io_uring_complete");
+const IO_URING_PROGRAMS: [(&str, &str, &str); 2] = [
+    ("io_uring_submit_req", "io_uring", "io_uring_submit_req"),
+    ("io_uring_complete", "io_uring", "io_uring_complete"),
+];
 
 /// Names of the tracepoints the programs need, `category/name`.
 pub fn required_tracepoints() -> impl Iterator<Item = (&'static str, &'static str)> {
@@ -124,22 +127,25 @@ impl Probes {
                 Hook::Btf(_, n) => format!("tp_btf/{n}"),
             });
         }
-        let (prog_name, category, name) = IO_URING_PROGRAM;
         if settings.layout.io_kiocb_opcode == MISSING
-            || !(Tracepoint { category, name }).exists(tracefs)
+            || !IO_URING_PROGRAMS
+                .iter()
+                .all(|&(_, category, name)| (Tracepoint { category, name }).exists(tracefs))
         {
             log::warn!(
                 "io_uring requests are not followed: this kernel has no io_uring, or not the \
                  request layout of 6.0 and later"
             );
         } else {
-            attach(&mut ebpf, prog_name, Btf(category, name), &btf).map_err(|e| {
-                anyhow!(
-                    "cannot load or attach BPF program {prog_name}: {}",
-                    describe(&e)
-                )
-            })?;
-            attached.push(format!("tp_btf/{name}"));
+            for (prog_name, category, name) in IO_URING_PROGRAMS {
+                attach(&mut ebpf, prog_name, Btf(category, name), &btf).map_err(|e| {
+                    anyhow!(
+                        "cannot load or attach BPF program {prog_name}: {}",
+                        describe(&e)
+                    )
+                })?;
+                attached.push(format!("tp_btf/{name}"));
+            }
         }
         drop(btf);
         give_back_freed_memory();
