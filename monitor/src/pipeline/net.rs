@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     events::net::{state_endpoints, transport, Address, SockEventExt},
-    state::nettable::{Conn, ConnectReport, Direction, PendingConnect},
+    state::nettable::{Conn, ConnectReport, Direction},
 };
 
 /// Reported for a non-blocking connect whose socket closed without an error set.
@@ -34,6 +34,20 @@ struct Outcome {
     resolved_ns: u64,
     /// Outcome not known: the attempt was never resolved.
     unknown: bool,
+}
+
+impl Outcome {
+    /// The socket's answer, at `at_ns`, to connect `ev` that had returned before it: a
+    /// non-blocking one, or one interrupted (no non-blocking call, though its outcome comes
+    /// the same way).
+    fn answer(ev: &SockEvent, errno: Option<i32>, at_ns: u64) -> Self {
+        Self {
+            errno,
+            nonblocking: !interrupted(ev.ret),
+            resolved_ns: at_ns,
+            unknown: false,
+        }
+    }
 }
 
 /// Payload bytes (sent, received) of a closed connection. `bytes_sent` counts payload only;
@@ -146,8 +160,6 @@ impl Pipeline {
                 if interrupted(s.ret) && !tcp {
                     return None;
                 }
-                // an interrupted one's outcome comes later too, but it was no non-blocking call
-                let nonblocking = !interrupted(s.ret);
                 let outcome = match self.net.connect_returned(s, tcp) {
                     ConnectReport::Later | ConnectReport::Answered => return None,
                     // reset by the peer before this record was made: report both, in order
@@ -168,18 +180,12 @@ impl Pipeline {
                         // EINPROGRESS on a socket we cannot follow (not TCP, no sk)
                         unknown: in_progress,
                     },
-                    ConnectReport::Failed { errno } => Outcome {
-                        errno: Some(if errno != 0 { errno } else { ECONNABORTED }),
-                        nonblocking,
-                        resolved_ns: s.header.ts_ns,
-                        unknown: false,
-                    },
-                    ConnectReport::Established => Outcome {
-                        errno: None,
-                        nonblocking,
-                        resolved_ns: s.header.ts_ns,
-                        unknown: false,
-                    },
+                    ConnectReport::Failed { errno } => Outcome::answer(
+                        s,
+                        Some(if errno != 0 { errno } else { ECONNABORTED }),
+                        s.header.ts_ns,
+                    ),
+                    ConnectReport::Established => Outcome::answer(s, None, s.header.ts_ns),
                 };
                 Some(self.connect_record(s, &outcome))
             }
@@ -232,18 +238,13 @@ impl Pipeline {
     /// ESTABLISHED resolves a pending non-blocking connect; CLOSE fails one, or ends an
     /// established connection (a `disconnect` record).
     pub(super) fn tcp_state(&mut self, t: &TcpStateEvent) -> Option<Record> {
-        let resolved = |pending: &PendingConnect, errno: Option<i32>| Outcome {
-            errno,
-            nonblocking: !interrupted(pending.event.ret),
-            resolved_ns: t.header.ts_ns,
-            unknown: false,
-        };
         match t.new_state {
             TCP_ESTABLISHED => {
                 let pending = self
                     .net
                     .established(t.sk, t.header.ts_ns, state_endpoints(t))?;
-                Some(self.connect_record(&pending.event, &resolved(&pending, None)))
+                let outcome = Outcome::answer(&pending.event, None, t.header.ts_ns);
+                Some(self.connect_record(&pending.event, &outcome))
             }
             TCP_CLOSE => match self.net.closed(t) {
                 (Some(pending), _) => {
@@ -252,7 +253,8 @@ impl Pipeline {
                     } else {
                         ECONNABORTED
                     };
-                    Some(self.connect_record(&pending.event, &resolved(&pending, Some(errno))))
+                    let outcome = Outcome::answer(&pending.event, Some(errno), t.header.ts_ns);
+                    Some(self.connect_record(&pending.event, &outcome))
                 }
                 (None, Some(conn)) => Some(self.disconnect(t, &conn)),
                 (None, None) => None,
@@ -315,10 +317,8 @@ impl Pipeline {
     pub(super) fn expire_connects(&mut self, now_boot_ns: u64) {
         for p in self.net.expire(now_boot_ns) {
             let outcome = Outcome {
-                errno: None,
-                nonblocking: !interrupted(p.event.ret),
-                resolved_ns: now_boot_ns,
                 unknown: true,
+                ..Outcome::answer(&p.event, None, now_boot_ns)
             };
             let record = self.connect_record(&p.event, &outcome);
             self.route(record);
