@@ -48,7 +48,7 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         sock(&["skc_family"])?,
         sock(&["skc_state"])?,
     );
-    let io = io_uring_offsets(&btf);
+    let io = io_uring_offsets(&btf).unwrap_or(IoUringOffsets::NONE);
     let layout = Layout {
         tp_exec_filename: tp("sched", "sched_process_exec").offset(tracefs, "filename")?,
         tp_exit_group_dead: tp("sched", "sched_process_exit")
@@ -62,19 +62,19 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         regs_arg4: arg("r8")?,
         regs_arg5: arg("r9")?,
         tp_sys_exit_ret: sys_exit.offset(tracefs, "ret")?,
-        io_kiocb_opcode: io.map_or(MISSING, |o| o.opcode),
-        io_kiocb_file: io.map_or(MISSING, |o| o.file),
-        io_kiocb_res: io.map_or(MISSING, |o| o.res),
-        io_connect_addr: io.map_or(MISSING, |o| o.connect_addr),
-        io_connect_addr_len: io.map_or(MISSING, |o| o.connect_addr_len),
-        io_accept_file_slot: io.map_or(MISSING, |o| o.accept_file_slot),
-        io_socket_file_slot: io.map_or(MISSING, |o| o.socket_file_slot),
-        io_kiocb_flags: io.map_or(MISSING, |o| o.flags),
-        io_kiocb_ctx: io.map_or(MISSING, |o| o.ctx),
-        io_kiocb_user_data: io.map_or(MISSING, |o| o.user_data),
-        io_multishot_bit: io.map_or(MISSING, |o| o.multishot_bit),
-        io_cqe_user_data: io.map_or(MISSING, |o| o.cqe_user_data),
-        io_cqe_res: io.map_or(MISSING, |o| o.cqe_res),
+        io_kiocb_opcode: io.opcode,
+        io_kiocb_file: io.file,
+        io_kiocb_res: io.res,
+        io_connect_addr: io.connect_addr,
+        io_connect_addr_len: io.connect_addr_len,
+        io_accept_file_slot: io.accept_file_slot,
+        io_socket_file_slot: io.socket_file_slot,
+        io_kiocb_flags: io.flags,
+        io_kiocb_ctx: io.ctx,
+        io_kiocb_user_data: io.user_data,
+        io_multishot_bit: io.multishot_bit,
+        io_cqe_user_data: io.cqe_user_data,
+        io_cqe_res: io.cqe_res,
         packet_sock_num: optional("packet_sock", &["num"]),
 
         task_flags: member("task_struct", &["flags"])?,
@@ -168,7 +168,6 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
 }
 
 /// Where an io_uring request keeps what the io_uring program reads (see `Layout`).
-#[derive(Clone, Copy, Debug)]
 struct IoUringOffsets {
     opcode: u32,
     file: u32,
@@ -183,6 +182,25 @@ struct IoUringOffsets {
     multishot_bit: u32,
     cqe_user_data: u32,
     cqe_res: u32,
+}
+
+impl IoUringOffsets {
+    /// A kernel whose io_uring is not followed.
+    const NONE: Self = Self {
+        opcode: MISSING,
+        file: MISSING,
+        res: MISSING,
+        connect_addr: MISSING,
+        connect_addr_len: MISSING,
+        accept_file_slot: MISSING,
+        socket_file_slot: MISSING,
+        flags: MISSING,
+        ctx: MISSING,
+        user_data: MISSING,
+        multishot_bit: MISSING,
+        cqe_user_data: MISSING,
+        cqe_res: MISSING,
+    };
 }
 
 /// The request layout of io_uring as 6.0 and later have it (a request's per-operation data in
