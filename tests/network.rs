@@ -1211,25 +1211,12 @@ fn a_unix_connect_names_the_socket_it_reached() {
     let link = dir.join("link.sock");
     std::os::unix::fs::symlink(&path, &link).unwrap();
     let m = Monitor::start(&[]);
-    // SAFETY: a zeroed sockaddr_un is valid; the path fits (a temp dir and a marker).
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (d, s) in addr.sun_path.iter_mut().zip(link.to_str().unwrap().bytes()) {
-        *d = s as libc::c_char;
-    }
-    // SAFETY: our socket; a sockaddr_un.
-    let fd = unsafe {
-        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
-        let len = std::mem::size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        let rc = libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), len);
-        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-        fd
-    };
+    let client = std::os::unix::net::UnixStream::connect(&link).unwrap();
+    let fd = client.as_raw_fd();
     let line = m.wait_for("unix connect", T, |l| {
         action(l) == "connect" && l["process"]["pid"] == me() && l["monitor"]["network"]["fd"] == fd
     });
-    // SAFETY: our fd.
-    unsafe { libc::close(fd) };
+    drop(client);
     m.stop();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(line["destination"]["address"], path.to_str().unwrap());
