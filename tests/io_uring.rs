@@ -245,3 +245,120 @@ fn every_connection_of_a_multishot_accept_through_io_uring_is_reported() {
     }
     m.stop();
 }
+
+/// A ring with `n` empty slots in its own file table (direct descriptors).
+fn ring_with_file_table(n: u32) -> IoUring {
+    let ring = IoUring::new(8).unwrap();
+    ring.submitter().register_files_sparse(n).unwrap();
+    ring
+}
+
+/// An accept into the ring's own file table has no fd — the connection lives in a slot only
+/// requests can use, a bind shell's next step past tools that follow fds — and is still an
+/// accept line with both ends: into a chosen slot, into one the kernel picks, and each
+/// connection of a multishot accept into slots the kernel picks.
+#[test]
+fn accepts_into_direct_descriptors_through_io_uring_are_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lfd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+    let m = Monitor::start(&["--connections", "full"]);
+    let mut ring = ring_with_file_table(8);
+    let mut clients = Vec::new();
+    // a chosen slot: the completion says 0; a picked one: the slot
+    for slot in [
+        types::DestinationSlot::try_from_slot_target(5).unwrap(),
+        types::DestinationSlot::auto_target(),
+    ] {
+        let connecting = std::thread::spawn(move || TcpStream::connect(("127.0.0.1", port)));
+        let entry = opcode::Accept::new(types::Fd(lfd), std::ptr::null_mut(), std::ptr::null_mut())
+            .file_index(Some(slot))
+            .build();
+        let res = run(&mut ring, entry);
+        assert!(res >= 0, "io_uring accept: {}", -res);
+        clients.push(connecting.join().unwrap().unwrap());
+    }
+    let multishot = opcode::AcceptMulti::new(types::Fd(lfd))
+        .allocate_file_index(true)
+        .build()
+        .user_data(9);
+    // SAFETY: the listener outlives the ring's use of it (cancelled when the ring drops).
+    unsafe { ring.submission().push(&multishot).expect("queue full") };
+    ring.submit().expect("io_uring_enter");
+    for _ in 0..2 {
+        clients.push(TcpStream::connect(("127.0.0.1", port)).unwrap());
+        ring.submit_and_wait(1).expect("io_uring_enter");
+        for c in ring.completion() {
+            assert!(c.result() >= 0, "accept: {}", -c.result());
+        }
+    }
+    for client in &clients {
+        let source = client.local_addr().unwrap().port();
+        let line = m.wait_for("an accept into a direct descriptor", T, |l| {
+            ours(l, "accept") && l["source"]["port"] == source
+        });
+        assert_eq!(line["destination"]["port"], port, "{line}");
+        assert_eq!(line["source"]["ip"], "127.0.0.1", "{line}");
+        // the connection has no fd in the process
+        assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
+    }
+    drop(clients);
+    let lines = m.stop().lines;
+    assert_eq!(lines.iter().filter(|l| ours(l, "accept")).count(), 4);
+}
+
+/// A packet socket made into a direct descriptor — a sniffer with no fd — is a socket line.
+#[test]
+fn a_packet_socket_made_into_a_direct_descriptor_is_reported() {
+    let m = Monitor::start(&[]);
+    let mut ring = ring_with_file_table(4);
+    let proto = (libc::ETH_P_ALL as u16).to_be() as i32;
+    let res = run(
+        &mut ring,
+        opcode::Socket::new(libc::AF_PACKET, libc::SOCK_RAW, proto)
+            .file_index(Some(types::DestinationSlot::auto_target()))
+            .build(),
+    );
+    assert!(res >= 0, "io_uring socket: {}", -res);
+    let line = m.wait_for("a packet socket in a direct descriptor", T, |l| {
+        ours(l, "socket") && l["monitor"]["network"]["family"] == "AF_PACKET"
+    });
+    m.stop();
+    assert_eq!(line["monitor"]["network"]["socket_type"], "SOCK_RAW");
+    assert_eq!(line["monitor"]["network"]["protocol"], proto);
+    assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
+}
+
+/// A connect from a socket that lives only in the ring's file table (made there, used by its
+/// slot) is a connect line with where it went.
+#[test]
+fn a_connect_from_a_direct_descriptor_is_reported() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let m = Monitor::start(&["--connections", "full"]);
+    let mut ring = ring_with_file_table(4);
+    let made = run(
+        &mut ring,
+        opcode::Socket::new(libc::AF_INET, libc::SOCK_STREAM, 0)
+            .file_index(Some(
+                types::DestinationSlot::try_from_slot_target(2).unwrap(),
+            ))
+            .build(),
+    );
+    assert_eq!(made, 0, "io_uring socket into slot 2");
+    let addr = loopback(port);
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let entry = opcode::Connect::new(
+        types::Fixed(2),
+        (&addr as *const libc::sockaddr_in).cast(),
+        len,
+    );
+    assert_eq!(run(&mut ring, entry.build()), 0, "io_uring connect");
+    let (_conn, peer) = listener.accept().unwrap();
+    let line = m.wait_for("a connect from a direct descriptor", T, |l| {
+        ours(l, "connect") && l["source"]["port"] == peer.port()
+    });
+    m.stop();
+    assert_eq!(line["destination"]["port"], port, "{line}");
+    assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
+}

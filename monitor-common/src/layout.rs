@@ -53,6 +53,14 @@ pub struct Layout {
     pub io_multishot_bit: u32,
     pub io_cqe_user_data: u32,
     pub io_cqe_res: u32,
+    /// The ring's own file table (direct descriptors), as 6.13 and later lay it out: its size
+    /// and its array of `struct io_rsrc_node *` (`io_ring_ctx.file_table.data.nr`, `.nodes`,
+    /// from the ring), and a node's file (`io_rsrc_node.file_ptr`, two flag bits at the
+    /// bottom). [`MISSING`] on kernels that lay it out otherwise: an accept or socket into a
+    /// direct descriptor is then not followed.
+    pub io_ring_files_nr: u32,
+    pub io_ring_files_nodes: u32,
+    pub io_rsrc_node_file: u32,
     /// `packet_sock.num`: a packet socket's protocol (network order; its `sk_protocol` is 0).
     pub packet_sock_num: u32,
 
@@ -195,6 +203,9 @@ impl Layout {
             io_multishot_bit: MISSING,
             io_cqe_user_data: MISSING,
             io_cqe_res: MISSING,
+            io_ring_files_nr: MISSING,
+            io_ring_files_nodes: MISSING,
+            io_rsrc_node_file: MISSING,
             packet_sock_num: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,

@@ -42,6 +42,11 @@ pub const IORING_OP_ACCEPT: u8 = 13;
 pub const IORING_OP_CONNECT: u8 = 16;
 pub const IORING_OP_SOCKET: u8 = 45;
 pub const IORING_OP_LISTEN: u8 = 57;
+/// An accept's or socket's direct-descriptor slot when the kernel picks it (uapi
+/// `IORING_FILE_INDEX_ALLOC`); the completion's result is then the slot.
+pub const IORING_FILE_INDEX_ALLOC: u32 = u32::MAX;
+/// `io_rsrc_node.file_ptr`'s flag bits (io_uring/filetable.h `FFS_NOWAIT | FFS_ISREG`).
+pub const IO_FILE_PTR_FLAGS: u64 = 3;
 
 /// TCP states (include/net/tcp_states.h).
 pub const TCP_ESTABLISHED: u32 = 1;

@@ -8,12 +8,15 @@
 //! submission (`io_uring:io_uring_submit_req`) is remembered in `MULTISHOT_ACCEPTS` so that
 //! they can be told apart.
 //!
-//! Not followed (docs/architecture.md): direct descriptors (an accept or socket into the
-//! ring's own file table has no fd to find its socket by), binds and sends.
+//! An accept or socket into the ring's own file table (a direct descriptor) has no fd: its
+//! socket is found through the table's slot instead (kernels from 6.13, whose table layout
+//! the program knows).
+//!
+//! Not followed (docs/architecture.md): binds and sends.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use monitor_common::net::{
-    AF_PACKET, IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_LISTEN, IORING_OP_SOCKET,
-    VIA_IO_URING,
+    AF_PACKET, IORING_FILE_INDEX_ALLOC, IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_LISTEN,
+    IORING_OP_SOCKET, IO_FILE_PTR_FLAGS, VIA_IO_URING,
 };
 
 use crate::{
@@ -40,24 +43,31 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
 }
 
 /// `TP_PROTO(struct io_kiocb *req)`: a request submitted (typed: its opcode is a load). A
-/// multishot accept into plain fds is remembered by (ring, `user_data`) until its final
-/// completion.
+/// multishot accept is remembered by (ring, `user_data`) until its final completion, with
+/// where it puts connections: [`INTO_FDS`] or [`INTO_SLOTS`].
 #[btf_tracepoint(function = "io_uring_submit_req")]
 pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
     let req: u64 = ctx.arg(0);
     let _ = (|| -> Result<(), i64> {
-        if field::<u8>(req, layout!(io_kiocb_opcode))? != IORING_OP_ACCEPT
-            || !multishot(req)?
-            || direct(req, layout!(io_accept_file_slot)) != 0
-        {
+        if field::<u8>(req, layout!(io_kiocb_opcode))? != IORING_OP_ACCEPT || !multishot(req)? {
             return Ok(());
         }
+        // a multishot accept into the file table always lets the kernel pick the slots
+        let into = match read_at::<u32>(req, layout!(io_accept_file_slot))? {
+            0 => INTO_FDS,
+            _ => INTO_SLOTS,
+        };
         outstanding_add(OUTSTANDING_MULTISHOT, 1);
-        let _ = MULTISHOT_ACCEPTS.insert(ring_key(req)?, 1, 0);
+        let _ = MULTISHOT_ACCEPTS.insert(ring_key(req)?, into, 0);
         Ok(())
     })();
     0
 }
+
+/// `MULTISHOT_ACCEPTS` values: where a multishot accept puts its connections, which its
+/// completions' results name — plain fds, or slots of the ring's own file table.
+const INTO_FDS: u8 = 1;
+const INTO_SLOTS: u8 = 2;
 
 /// Whether the request is a multishot one (`REQ_F_APOLL_MULTISHOT` in `io_kiocb.flags`).
 #[inline(always)]
@@ -84,13 +94,19 @@ fn try_complete_without_request(ctx: &BtfTracePointContext) -> Result<(), i64> {
     let ring: u64 = ctx.arg(0);
     let cqe: u64 = ctx.arg(2);
     let key = [ring, read_at::<u64>(cqe, layout!(io_cqe_user_data))?];
-    if unsafe { MULTISHOT_ACCEPTS.get(key) }.is_none() || is_self() {
+    let Some(&into) = (unsafe { MULTISHOT_ACCEPTS.get(key) }) else {
+        return Ok(());
+    };
+    let res = read_at::<i32>(cqe, layout!(io_cqe_res))?;
+    if res < 0 || is_self() {
         return Ok(());
     }
-    let res = read_at::<i32>(cqe, layout!(io_cqe_res))?;
-    if res >= 0 {
-        report_accept(res as i64, VIA_IO_URING);
-    }
+    let placed = match into {
+        INTO_SLOTS => Placed::Slot(res as u32),
+        _ => Placed::Fd(res as i64),
+    };
+    let (fd, sk) = placed.socket(ring);
+    report_accept(fd, sk, VIA_IO_URING);
     Ok(())
 }
 
@@ -121,12 +137,14 @@ fn try_complete(req: u64) -> Result<(), i64> {
             if multishot(req).unwrap_or(false) && MULTISHOT_ACCEPTS.remove(ring_key(req)?).is_ok() {
                 outstanding_add(OUTSTANDING_MULTISHOT, u64::MAX);
             }
-            if res >= 0 && direct(req, layout!(io_accept_file_slot)) == 0 {
-                report_accept(res, VIA_IO_URING);
+            if res >= 0 {
+                let (fd, sk) =
+                    Placed::of(req, layout!(io_accept_file_slot), res)?.socket(ring(req)?);
+                report_accept(fd, sk, VIA_IO_URING);
             }
         }
-        IORING_OP_SOCKET if res >= 0 && direct(req, layout!(io_socket_file_slot)) == 0 => {
-            let sk = sock_of_fd(current_task(), res);
+        IORING_OP_SOCKET if res >= 0 => {
+            let (fd, sk) = Placed::of(req, layout!(io_socket_file_slot), res)?.socket(ring(req)?);
             let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
             let (sock_type, mut protocol) = type_and_protocol(sk);
             if !is_sniffer(family, sock_type) {
@@ -136,15 +154,62 @@ fn try_complete(req: u64) -> Result<(), i64> {
                 // as socket() was given it: the kernel keeps it in network order
                 protocol = read_at(sk, layout!(packet_sock_num)).unwrap_or(0);
             }
-            report_socket(res, family, sock_type, protocol, VIA_IO_URING);
+            report_socket(res, fd, family, sock_type, protocol, VIA_IO_URING);
         }
         _ => {}
     }
     Ok(())
 }
 
-/// The direct-descriptor slot an accept or socket request asked for (0: a plain fd).
+/// A request's ring (`io_kiocb.ctx`).
 #[inline(always)]
-fn direct(req: u64, off: u32) -> u32 {
-    read_at::<u32>(req, off).unwrap_or(1)
+fn ring(req: u64) -> Result<u64, i64> {
+    read_at(req, layout!(io_kiocb_ctx))
+}
+
+/// Where an accept or a socket request put its new socket: a plain fd of the process, or a
+/// slot of the ring's own file table (a direct descriptor, which has no fd).
+enum Placed {
+    Fd(i64),
+    Slot(u32),
+}
+
+impl Placed {
+    /// From the slot the request asked for (its `file_slot` at `off`: 0 for a plain fd, the
+    /// slot + 1, or "let the kernel pick") and its result `res` (≥ 0: the fd, 0, or the slot
+    /// the kernel picked).
+    #[inline(always)]
+    fn of(req: u64, off: u32, res: i64) -> Result<Self, i64> {
+        Ok(match read_at::<u32>(req, off)? {
+            0 => Placed::Fd(res),
+            IORING_FILE_INDEX_ALLOC => Placed::Slot(res as u32),
+            slot => Placed::Slot(slot - 1),
+        })
+    }
+
+    /// The fd (-1 for a slot) and the socket (0 if not found) of `ring`'s request.
+    #[inline(always)]
+    fn socket(&self, ring: u64) -> (i64, u64) {
+        match *self {
+            Placed::Fd(fd) => (fd, sock_of_fd(current_task(), fd)),
+            Placed::Slot(slot) => (-1, sock_of_file(table_file(ring, slot))),
+        }
+    }
+}
+
+/// The file in slot `slot` of `ring`'s own file table, or 0 (an empty or out-of-range slot,
+/// or a kernel whose table layout the program does not know).
+#[inline(always)]
+fn table_file(ring: u64, slot: u32) -> u64 {
+    let lookup = || -> Result<u64, i64> {
+        let nr: u32 = read_at(ring, layout!(io_ring_files_nr))?;
+        if slot >= nr {
+            return Err(-1);
+        }
+        let nodes: u64 = read_at(ring, layout!(io_ring_files_nodes))?;
+        let node: u64 = read_at(nodes, slot.wrapping_mul(8))?;
+        let file: u64 = read_at(node, layout!(io_rsrc_node_file))?;
+        Ok(file & !IO_FILE_PTR_FLAGS)
+    };
+    lookup().unwrap_or(0)
 }

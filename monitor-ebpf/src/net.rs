@@ -377,15 +377,15 @@ fn try_exit_accept(ctx: &TracePointContext) -> Result<(), i64> {
     }
     let fd = syscall_ret(ctx)?;
     if fd >= 0 {
-        report_accept(fd, VIA_SYSCALL);
+        report_accept(fd, sock_of_fd(current_task(), fd), VIA_SYSCALL);
     }
     Ok(())
 }
 
-/// An accepted connection, new descriptor `fd` of the current process. The peer comes from
-/// the new socket, so it is known even when the caller passed no buffer.
-pub(crate) fn report_accept(fd: i64, via: u32) {
-    let sk = sock_of_fd(current_task(), fd);
+/// An accepted connection, socket `sk`, new descriptor `fd` of the current process (-1: an
+/// io_uring accept into the ring's own file table). The peer comes from the new socket, so
+/// it is known even when the caller passed no buffer.
+pub(crate) fn report_accept(fd: i64, sk: u64, via: u32) {
     let Ok(head) = common(sk) else {
         return;
     };
@@ -602,7 +602,7 @@ pub fn sys_exit_socket(ctx: TracePointContext) -> u32 {
         }
         let protocol = syscall_arg(regs, layout!(regs_arg2))? as u16;
         let r = syscall_ret(&ctx)?;
-        report_socket(r, family, base_type, protocol, VIA_SYSCALL);
+        report_socket(r, r, family, base_type, protocol, VIA_SYSCALL);
         Ok(())
     })();
     0
@@ -614,13 +614,16 @@ pub(crate) fn is_sniffer(family: u16, base_type: u16) -> bool {
     family == AF_PACKET || base_type == SOCK_RAW && (family == AF_INET || family == AF_INET6)
 }
 
-/// A packet or raw socket created: `r` is its new fd or -errno.
-pub(crate) fn report_socket(r: i64, family: u16, base_type: u16, protocol: u16, via: u32) {
+/// A packet or raw socket created: `r` is the call's result (the new fd or -errno; an
+/// io_uring socket into the ring's own file table: 0 or its slot), `fd` its new fd, if any.
+/// Inlined: six arguments are more than a BPF call takes.
+#[inline(always)]
+pub(crate) fn report_socket(r: i64, fd: i64, family: u16, base_type: u16, protocol: u16, via: u32) {
     let Some(ev) = new_event(EventKind::Socket) else {
         return;
     };
     ev.ret = r;
-    ev.fd = if r >= 0 { r as i32 } else { -1 };
+    ev.fd = if fd >= 0 { fd as i32 } else { -1 };
     ev.family = family;
     ev.sock_type = base_type;
     ev.protocol = protocol;

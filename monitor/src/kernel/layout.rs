@@ -75,6 +75,9 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         io_multishot_bit: io.multishot_bit,
         io_cqe_user_data: io.cqe_user_data,
         io_cqe_res: io.cqe_res,
+        io_ring_files_nr: io.files_nr,
+        io_ring_files_nodes: io.files_nodes,
+        io_rsrc_node_file: io.node_file,
         packet_sock_num: optional("packet_sock", &["num"]),
 
         task_flags: member("task_struct", &["flags"])?,
@@ -182,6 +185,9 @@ struct IoUringOffsets {
     multishot_bit: u32,
     cqe_user_data: u32,
     cqe_res: u32,
+    files_nr: u32,
+    files_nodes: u32,
+    node_file: u32,
 }
 
 impl IoUringOffsets {
@@ -200,6 +206,9 @@ impl IoUringOffsets {
         multishot_bit: MISSING,
         cqe_user_data: MISSING,
         cqe_res: MISSING,
+        files_nr: MISSING,
+        files_nodes: MISSING,
+        node_file: MISSING,
     };
 }
 
@@ -222,6 +231,16 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
         return None;
     }
     let cmd = at("io_kiocb", &["cmd"])?;
+    // the ring's own file table: all three, or direct descriptors are not followed
+    let table = (|| {
+        let data = at("io_ring_ctx", &["file_table", "data"])?;
+        Some((
+            data + at("io_rsrc_data", &["nr"])?,
+            data + at("io_rsrc_data", &["nodes"])?,
+            at("io_rsrc_node", &["file_ptr"])?,
+        ))
+    })();
+    let (files_nr, files_nodes, node_file) = table.unwrap_or((MISSING, MISSING, MISSING));
     Some(IoUringOffsets {
         opcode: at("io_kiocb", &["opcode"])?,
         file: at("io_kiocb", &["file"])?,
@@ -239,6 +258,9 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
             .filter(|&b| b < 64)?,
         cqe_user_data: at("io_uring_cqe", &["user_data"])?,
         cqe_res: at("io_uring_cqe", &["res"])?,
+        files_nr,
+        files_nodes,
+        node_file,
     })
 }
 
@@ -291,6 +313,9 @@ mod tests {
             layout.io_kiocb_res,
             layout.io_accept_file_slot,
             layout.io_socket_file_slot,
+            layout.io_ring_files_nr,
+            layout.io_ring_files_nodes,
+            layout.io_rsrc_node_file,
         ] {
             assert_ne!(off, MISSING);
         }

@@ -270,7 +270,7 @@ pub fn socket_line(r: &Renderer, rec: &Record, s: &SocketInfo) -> Line {
             family: Some(family_name(s.family)),
             socket_type: Some(type_name(s.sock_type)),
             protocol: Some(s.protocol),
-            fd: (!failed).then_some(s.fd),
+            fd: (!failed && s.fd >= 0).then_some(s.fd),
             io_uring: s.io_uring.then_some(true),
             ..Default::default()
         },
