@@ -266,7 +266,11 @@ mod tests {
     fn with_file(text: &str, cli: &[&str]) -> anyhow::Result<crate::cli::WatchArgs> {
         let dir = std::env::temp_dir().join(format!("monitor-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{:x}.toml", text.len() ^ cli.len() << 16));
+        // one file per call: tests run in parallel, and two with the same name raced (one
+        // removed or rewrote the other's file)
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = dir.join(format!("{n}.toml"));
         std::fs::write(&path, text)?;
         let mut argv: Vec<OsString> = ["monitor", "watch", "--config"]
             .iter()
