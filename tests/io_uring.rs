@@ -362,3 +362,49 @@ fn a_connect_from_a_direct_descriptor_is_reported() {
     assert_eq!(line["destination"]["port"], port, "{line}");
     assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
 }
+
+/// A UDP socket bound through io_uring to a port of its choosing — a UDP service, a backdoor
+/// waiting for its knock — is a listen line; one bound to port 0 (a client's) is not.
+#[test]
+fn a_udp_service_bound_through_io_uring_is_a_listener() {
+    let port = free_port();
+    let m = Monitor::start(&[]);
+    let mut ring = IoUring::new(8).unwrap();
+    let bind = |ring: &mut IoUring, port: u16| {
+        // SAFETY: a plain socket(2); closed below.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+        assert!(fd >= 0);
+        let addr = loopback(port);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let entry = opcode::Bind::new(
+            types::Fd(fd),
+            (&addr as *const libc::sockaddr_in).cast(),
+            len,
+        );
+        assert_eq!(run(ring, entry.build()), 0, "io_uring bind to {port}");
+        fd
+    };
+    let client = bind(&mut ring, 0);
+    let client_port = local_port(client);
+    let service = bind(&mut ring, port);
+    let line = m.wait_for("a UDP bind through io_uring", T, |l| {
+        ours(l, "listen") && l["server"]["port"] == port
+    });
+    // SAFETY: our fds.
+    unsafe {
+        libc::close(client);
+        libc::close(service);
+    }
+    let lines = m.stop().lines;
+    assert_eq!(line["network"]["transport"], "udp", "{line}");
+    assert_eq!(line["server"]["ip"], "127.0.0.1", "{line}");
+    assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
+    let clients: Vec<_> = lines
+        .iter()
+        .filter(|l| action(l) == "listen" && l["server"]["port"] == client_port)
+        .collect();
+    assert!(
+        clients.is_empty(),
+        "a bind to port 0 is a client's: {clients:?}"
+    );
+}

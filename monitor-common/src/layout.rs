@@ -61,6 +61,12 @@ pub struct Layout {
     pub io_ring_files_nr: u32,
     pub io_ring_files_nodes: u32,
     pub io_rsrc_node_file: u32,
+    /// A bind request's address, as the kernel copied it before the bind: in its async data
+    /// (`io_kiocb.async_data`, a `struct io_async_msghdr`, at `.addr`), `io_bind.addr_len`
+    /// bytes of it (in the command).
+    pub io_kiocb_async_data: u32,
+    pub io_async_addr: u32,
+    pub io_bind_addr_len: u32,
     /// `packet_sock.num`: a packet socket's protocol (network order; its `sk_protocol` is 0).
     pub packet_sock_num: u32,
 
@@ -206,6 +212,9 @@ impl Layout {
             io_ring_files_nr: MISSING,
             io_ring_files_nodes: MISSING,
             io_rsrc_node_file: MISSING,
+            io_kiocb_async_data: MISSING,
+            io_async_addr: MISSING,
+            io_bind_addr_len: MISSING,
             packet_sock_num: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,

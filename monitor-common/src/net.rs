@@ -41,6 +41,7 @@ pub const VIA_IO_URING: u32 = 1;
 pub const IORING_OP_ACCEPT: u8 = 13;
 pub const IORING_OP_CONNECT: u8 = 16;
 pub const IORING_OP_SOCKET: u8 = 45;
+pub const IORING_OP_BIND: u8 = 56;
 pub const IORING_OP_LISTEN: u8 = 57;
 /// An accept's or socket's direct-descriptor slot when the kernel picks it (uapi
 /// `IORING_FILE_INDEX_ALLOC`); the completion's result is then the slot.

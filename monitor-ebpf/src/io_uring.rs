@@ -1,7 +1,7 @@
-//! io_uring's socket requests: a connect, accept, listen or socket made through an io_uring
+//! io_uring's socket requests: a connect, accept, bind, listen or socket made through an io_uring
 //! ring is no system call, so the syscall programs never see it — a reverse shell that
 //! connects this way would be invisible. One program on the completion of every io_uring
-//! request (`io_uring:io_uring_complete`) reports those four as the syscall programs do,
+//! request (`io_uring:io_uring_complete`) reports those five as the syscall programs do,
 //! marked `VIA_IO_URING`; any other request returns after one read (its opcode).
 //!
 //! A multishot accept's completions carry no request, only the ring and the `user_data`: its
@@ -12,18 +12,22 @@
 //! socket is found through the table's slot instead (kernels from 6.13, whose table layout
 //! the program knows).
 //!
-//! Not followed (docs/architecture.md): binds and sends.
+//! A bind request is reported as the call is: a UDP service's, not a client's port 0.
+//!
+//! Not followed (docs/architecture.md): sends.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use monitor_common::net::{
-    AF_PACKET, IORING_FILE_INDEX_ALLOC, IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_LISTEN,
-    IORING_OP_SOCKET, IO_FILE_PTR_FLAGS, VIA_IO_URING,
+    AF_PACKET, IORING_FILE_INDEX_ALLOC, IORING_OP_ACCEPT, IORING_OP_BIND, IORING_OP_CONNECT,
+    IORING_OP_LISTEN, IORING_OP_SOCKET, IO_FILE_PTR_FLAGS, VIA_IO_URING,
 };
+use monitor_common::{layout::MISSING, net::SockEvent};
 
 use crate::{
     globals::layout,
     maps::{none_outstanding, outstanding_add, MULTISHOT_ACCEPTS, OUTSTANDING_MULTISHOT},
     net::{
-        is_sniffer, report_accept, report_connect, report_listen, report_socket, type_and_protocol,
+        copy_kernel_sockaddr, is_sniffer, is_udp_inet, report_accept, report_bind, report_connect,
+        report_listen, report_socket, scratch, type_and_protocol,
     },
     task::{current_task, field, is_self, read_at, sock_of_fd, sock_of_file},
 };
@@ -114,7 +118,7 @@ fn try_complete(req: u64) -> Result<(), i64> {
     let opcode: u8 = read_at(req, layout!(io_kiocb_opcode))?;
     if !matches!(
         opcode,
-        IORING_OP_CONNECT | IORING_OP_ACCEPT | IORING_OP_LISTEN | IORING_OP_SOCKET
+        IORING_OP_CONNECT | IORING_OP_ACCEPT | IORING_OP_LISTEN | IORING_OP_SOCKET | IORING_OP_BIND
     ) || is_self()
     {
         return Ok(());
@@ -126,6 +130,18 @@ fn try_complete(req: u64) -> Result<(), i64> {
             let addr: u64 = read_at(req, layout!(io_connect_addr)).unwrap_or(0);
             let len: i32 = read_at(req, layout!(io_connect_addr_len)).unwrap_or(0);
             report_connect(-1, sock_of_file(file), res, addr, len as i64, VIA_IO_URING);
+        }
+        // a UDP service bound through io_uring
+        IORING_OP_BIND if res == 0 => {
+            let sk = sock_of_file(read_at(req, layout!(io_kiocb_file))?);
+            if !is_udp_inet(sk) {
+                return Ok(());
+            }
+            let Some(ev) = scratch() else {
+                return Ok(());
+            };
+            bound_address(req, sk, ev);
+            report_bind(ev, -1, sk, VIA_IO_URING);
         }
         IORING_OP_LISTEN if res == 0 => {
             let file: u64 = read_at(req, layout!(io_kiocb_file))?;
@@ -159,6 +175,31 @@ fn try_complete(req: u64) -> Result<(), i64> {
         _ => {}
     }
     Ok(())
+}
+
+/// The address a bind request asked for, as the kernel copied it before the bind, into the
+/// record (`sockaddr_len` 0 if not found). It is the request's async data, which kernels lay
+/// out two ways with nothing in BTF to tell them apart: the address alone (a 2026 fix,
+/// backported to the stable kernels), or a `struct io_async_msghdr` holding it at `.addr`.
+/// The place holding the socket's own family is the one: the other starts with a pointer,
+/// whose 8-byte alignment no family value has, or with zeros.
+fn bound_address(req: u64, sk: u64, ev: &mut SockEvent) {
+    ev.sockaddr_len = 0;
+    let Ok(data) = read_at::<u64>(req, layout!(io_kiocb_async_data)) else {
+        return;
+    };
+    let len = read_at::<i32>(req, layout!(io_bind_addr_len)).unwrap_or(0) as i64;
+    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
+    for at in [0, layout!(io_async_addr)] {
+        if data == 0 || at == MISSING {
+            continue;
+        }
+        copy_kernel_sockaddr(ev, data + at as u64, len);
+        if ev.sockaddr_len >= 2 && u16::from_ne_bytes([ev.sockaddr[0], ev.sockaddr[1]]) == family {
+            return;
+        }
+    }
+    ev.sockaddr_len = 0;
 }
 
 /// A request's ring (`io_kiocb.ctx`).

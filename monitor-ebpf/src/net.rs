@@ -71,6 +71,29 @@ fn copy_user_sockaddr(ev: &mut SockEvent, addr: u64, addr_len: i64) {
     }
 }
 
+/// Copies a socket address the kernel holds (`addr`, `addr_len` bytes, capped) into the
+/// record, as [`copy_user_sockaddr`] does the caller's.
+pub(crate) fn copy_kernel_sockaddr(ev: &mut SockEvent, addr: u64, addr_len: i64) {
+    ev.sockaddr_len = 0;
+    if addr == 0 || addr_len <= 0 {
+        return;
+    }
+    let mut len = addr_len as u32;
+    if len > SOCKADDR_CAP as u32 {
+        len = SOCKADDR_CAP as u32;
+    }
+    let rc = unsafe {
+        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+            ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
+            len,
+            addr as *const core::ffi::c_void,
+        )
+    };
+    if rc == 0 {
+        ev.sockaddr_len = len;
+    }
+}
+
 /// The family in a copied socket address (0 if it has none).
 #[inline(always)]
 fn copied_family(ev: &SockEvent) -> u16 {
@@ -177,7 +200,7 @@ fn fill_from_common(sk: u64, c: &Common, ev: &mut SockEvent) {
 
 /// This CPU's socket record, not yet started: a program copies the caller's address into it
 /// first when that decides whether there is a record at all.
-fn scratch() -> Option<&'static mut SockEvent> {
+pub(crate) fn scratch() -> Option<&'static mut SockEvent> {
     let Some(ev) = SOCK_SCRATCH.get_ptr_mut(0) else {
         count_drop(0);
         return None;
@@ -439,10 +462,7 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
         report_listen(fd, sk, VIA_SYSCALL);
         return Ok(());
     }
-    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
-    if !matches!(family, AF_INET | AF_INET6)
-        || read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) != SOCK_DGRAM
-    {
+    if !is_udp_inet(sk) {
         return Ok(());
     }
     let Some(ev) = scratch() else {
@@ -450,16 +470,31 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
     };
     let addr = syscall_arg(regs, layout!(regs_arg1))?;
     copy_user_sockaddr(ev, addr, len_arg(regs, layout!(regs_arg2))?);
-    // a client's bind to port 0 is left out — when the copy says so: an address the copy
-    // could not read is reported, not guessed at
-    if ev.sockaddr_len >= 4 && [ev.sockaddr[2], ev.sockaddr[3]] == [0, 0] {
-        return Ok(());
-    }
-    start(ev, kind);
-    ev.fd = fd;
-    fill_from_sock(sk, ev);
-    send(ev, kind as u32);
+    report_bind(ev, fd, sk, VIA_SYSCALL);
     Ok(())
+}
+
+/// An inet datagram socket: the binds that are reported (a UDP service's).
+#[inline(always)]
+pub(crate) fn is_udp_inet(sk: u64) -> bool {
+    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
+    matches!(family, AF_INET | AF_INET6)
+        && read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) == SOCK_DGRAM
+}
+
+/// A successful bind of the inet datagram socket `sk` (on `fd`, -1 for an io_uring request)
+/// to the address copied into `ev` (`sockaddr`, `sockaddr_len` 0 if it could not be read).
+/// A client's bind to port 0 is left out — when the copy says so: an address the copy could
+/// not read is reported, not guessed at.
+pub(crate) fn report_bind(ev: &mut SockEvent, fd: i32, sk: u64, via: u32) {
+    if ev.sockaddr_len >= 4 && [ev.sockaddr[2], ev.sockaddr[3]] == [0, 0] {
+        return;
+    }
+    start(ev, EventKind::Bind);
+    ev.fd = fd;
+    ev.via = via;
+    fill_from_sock(sk, ev);
+    send(ev, EventKind::Bind as u32);
 }
 
 /// A socket `sk` (on `fd`, -1 for an io_uring request) that started listening: an inet one,

@@ -86,7 +86,7 @@ pub const FIELDS: &[(&str, &str)] = &[
     ("network.transport", "tcp, udp, unix, icmp, …"),
     (
         "monitor.network.io_uring",
-        "true when a connect, accept, listen or socket was an io_uring request",
+        "true when a connect, accept, bind, listen or socket was an io_uring request",
     ),
     (
         "monitor.session.user",

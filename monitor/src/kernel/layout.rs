@@ -5,7 +5,9 @@ use std::path::Path;
 use anyhow::Context as _;
 use monitor_common::{
     layout::{Layout, MISSING},
-    net::{IORING_OP_ACCEPT, IORING_OP_CONNECT, IORING_OP_LISTEN, IORING_OP_SOCKET},
+    net::{
+        IORING_OP_ACCEPT, IORING_OP_BIND, IORING_OP_CONNECT, IORING_OP_LISTEN, IORING_OP_SOCKET,
+    },
 };
 
 use super::{btf::Btf, cgroups::Hierarchy, tracefs::Tracepoint};
@@ -78,6 +80,9 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         io_ring_files_nr: io.files_nr,
         io_ring_files_nodes: io.files_nodes,
         io_rsrc_node_file: io.node_file,
+        io_kiocb_async_data: io.async_data,
+        io_async_addr: io.async_addr,
+        io_bind_addr_len: io.bind_addr_len,
         packet_sock_num: optional("packet_sock", &["num"]),
 
         task_flags: member("task_struct", &["flags"])?,
@@ -188,6 +193,9 @@ struct IoUringOffsets {
     files_nr: u32,
     files_nodes: u32,
     node_file: u32,
+    async_data: u32,
+    async_addr: u32,
+    bind_addr_len: u32,
 }
 
 impl IoUringOffsets {
@@ -209,24 +217,26 @@ impl IoUringOffsets {
         files_nr: MISSING,
         files_nodes: MISSING,
         node_file: MISSING,
+        async_data: MISSING,
+        async_addr: MISSING,
+        bind_addr_len: MISSING,
     };
 }
 
 /// The request layout of io_uring as 6.0 and later have it (a request's per-operation data in
 /// `io_kiocb.cmd`, its result in `io_kiocb.cqe`), with the opcodes the monitor's constants
 /// say; `None` on a kernel without io_uring or with another layout (io_uring requests are then
-/// not followed, and the start line's program list shows it).
+/// not followed, and the start line's program list shows it). Listen and bind requests came
+/// in 6.11: a kernel without them cannot make them, and its other requests are followed.
 fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
     let at = |s: &str, path: &[&str]| btf.member_offset(s, path).ok();
-    let opcodes = [
-        ("IORING_OP_ACCEPT", IORING_OP_ACCEPT),
-        ("IORING_OP_CONNECT", IORING_OP_CONNECT),
-        ("IORING_OP_SOCKET", IORING_OP_SOCKET),
-        ("IORING_OP_LISTEN", IORING_OP_LISTEN),
-    ];
-    if !opcodes
-        .iter()
-        .all(|&(name, value)| btf.enumerator(name) == Some(i64::from(value)))
+    let opcode_is = |name: &str, value: u8| btf.enumerator(name) == Some(i64::from(value));
+    let later = |name: &str, value: u8| btf.enumerator(name).is_none_or(|v| v == i64::from(value));
+    if !(opcode_is("IORING_OP_ACCEPT", IORING_OP_ACCEPT)
+        && opcode_is("IORING_OP_CONNECT", IORING_OP_CONNECT)
+        && opcode_is("IORING_OP_SOCKET", IORING_OP_SOCKET)
+        && later("IORING_OP_LISTEN", IORING_OP_LISTEN)
+        && later("IORING_OP_BIND", IORING_OP_BIND))
     {
         return None;
     }
@@ -241,6 +251,15 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
         ))
     })();
     let (files_nr, files_nodes, node_file) = table.unwrap_or((MISSING, MISSING, MISSING));
+    // a bind request's address (6.11 on): all three, or binds are not followed
+    let bind = (|| {
+        Some((
+            at("io_kiocb", &["async_data"])?,
+            at("io_async_msghdr", &["addr"])?,
+            cmd + at("io_bind", &["addr_len"])?,
+        ))
+    })();
+    let (async_data, async_addr, bind_addr_len) = bind.unwrap_or((MISSING, MISSING, MISSING));
     Some(IoUringOffsets {
         opcode: at("io_kiocb", &["opcode"])?,
         file: at("io_kiocb", &["file"])?,
@@ -261,6 +280,9 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
         files_nr,
         files_nodes,
         node_file,
+        async_data,
+        async_addr,
+        bind_addr_len,
     })
 }
 
@@ -316,6 +338,9 @@ mod tests {
             layout.io_ring_files_nr,
             layout.io_ring_files_nodes,
             layout.io_rsrc_node_file,
+            layout.io_kiocb_async_data,
+            layout.io_async_addr,
+            layout.io_bind_addr_len,
         ] {
             assert_ne!(off, MISSING);
         }
