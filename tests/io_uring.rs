@@ -1,8 +1,9 @@
 //! Socket calls made as io_uring requests, which are no system calls: a connect, a listen, an
-//! accept and a packet socket made this way are reported as the calls are, marked
+//! accept, a UDP bind, a datagram and a packet socket made this way — with plain fds or with
+//! slots of the ring's own file table — are reported as the calls are, marked
 //! `monitor.network.io_uring`. Loopback only.
 use std::{
-    net::{TcpListener, TcpStream},
+    net::{TcpListener, TcpStream, UdpSocket},
     time::Duration,
 };
 
@@ -407,4 +408,76 @@ fn a_udp_service_bound_through_io_uring_is_a_listener() {
         clients.is_empty(),
         "a bind to port 0 is a client's: {clients:?}"
     );
+}
+
+/// Datagrams sent through io_uring — a beacon or a DNS tunnel past tools that follow only
+/// system calls — are send lines, the first per socket and destination as for the calls: a
+/// send with a destination, a sendmsg with a name, and a send from a socket used by its slot
+/// in the ring's own file table.
+#[test]
+fn udp_datagrams_sent_through_io_uring_are_reported_once_per_destination() {
+    let receivers: Vec<UdpSocket> = (0..3)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let ports: Vec<u16> = receivers
+        .iter()
+        .map(|r| r.local_addr().unwrap().port())
+        .collect();
+    let m = Monitor::start(&[]);
+    let mut ring = IoUring::new(8).unwrap();
+    let sender = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sender);
+    ring.submitter().register_files(&[fd]).unwrap();
+    let source = sender.local_addr().unwrap().port();
+    let to: Vec<libc::sockaddr_in> = ports.iter().map(|&p| loopback(p)).collect();
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    let payload = *b"x";
+    for _ in 0..3 {
+        let send = opcode::Send::new(types::Fd(fd), payload.as_ptr(), 1)
+            .dest_addr((&to[0] as *const libc::sockaddr_in).cast())
+            .dest_addr_len(len)
+            .build();
+        assert_eq!(run(&mut ring, send), 1, "io_uring send");
+        let mut iov = libc::iovec {
+            iov_base: payload.as_ptr() as *mut libc::c_void,
+            iov_len: 1,
+        };
+        // SAFETY: a zeroed msghdr is valid; its pointers outlive the request (run waits).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = (&to[1] as *const libc::sockaddr_in) as *mut libc::c_void;
+        msg.msg_namelen = len;
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        assert_eq!(
+            run(&mut ring, opcode::SendMsg::new(types::Fd(fd), &msg).build()),
+            1,
+            "io_uring sendmsg"
+        );
+        let fixed = opcode::Send::new(types::Fixed(0), payload.as_ptr(), 1)
+            .dest_addr((&to[2] as *const libc::sockaddr_in).cast())
+            .dest_addr_len(len)
+            .build();
+        assert_eq!(run(&mut ring, fixed), 1, "io_uring send by slot");
+    }
+    let sent: Vec<Value> = ports
+        .iter()
+        .map(|&port| {
+            m.wait_for(&format!("an io_uring send to {port}"), T, move |l| {
+                ours(l, "send") && l["destination"]["port"] == port
+            })
+        })
+        .collect();
+    let lines = m.stop().lines;
+    for (line, fd_shown) in sent.iter().zip([Some(fd), Some(fd), None]) {
+        assert_eq!(line["destination"]["ip"], "127.0.0.1", "{line}");
+        assert_eq!(line["source"]["port"], source, "{line}");
+        assert_eq!(line["network"]["transport"], "udp", "{line}");
+        match fd_shown {
+            Some(fd) => assert_eq!(line["monitor"]["network"]["fd"], fd, "{line}"),
+            None => assert!(line["monitor"]["network"]["fd"].is_null(), "{line}"),
+        }
+    }
+    // three datagrams to each place, one line each
+    assert_eq!(lines.iter().filter(|l| ours(l, "send")).count(), 3);
+    drop(receivers);
 }

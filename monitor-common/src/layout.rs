@@ -67,6 +67,15 @@ pub struct Layout {
     pub io_kiocb_async_data: u32,
     pub io_async_addr: u32,
     pub io_bind_addr_len: u32,
+    /// A send request's destination, as the kernel copied it when the request was prepared:
+    /// the async data's `msg.msg_name` (null for a send with none) and `.msg_namelen`; the
+    /// fd the request names (`io_kiocb.cqe.fd`, which the completion's flags later replace) and the flag bit of one
+    /// that names a slot of the ring's own file table (`REQ_F_FIXED_FILE_BIT`). [`MISSING`]
+    /// where not found: sends through io_uring are then not followed.
+    pub io_async_msg_name: u32,
+    pub io_async_msg_namelen: u32,
+    pub io_kiocb_fd: u32,
+    pub io_fixed_file_bit: u32,
     /// `packet_sock.num`: a packet socket's protocol (network order; its `sk_protocol` is 0).
     pub packet_sock_num: u32,
 
@@ -215,6 +224,10 @@ impl Layout {
             io_kiocb_async_data: MISSING,
             io_async_addr: MISSING,
             io_bind_addr_len: MISSING,
+            io_async_msg_name: MISSING,
+            io_async_msg_namelen: MISSING,
+            io_kiocb_fd: MISSING,
+            io_fixed_file_bit: MISSING,
             packet_sock_num: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,

@@ -38,9 +38,13 @@ pub const VIA_SYSCALL: u32 = 0;
 pub const VIA_IO_URING: u32 = 1;
 
 /// io_uring request opcodes (`enum io_uring_op`, uapi: fixed numbers) the monitor follows.
+pub const IORING_OP_SENDMSG: u8 = 9;
 pub const IORING_OP_ACCEPT: u8 = 13;
 pub const IORING_OP_CONNECT: u8 = 16;
+pub const IORING_OP_SEND: u8 = 26;
 pub const IORING_OP_SOCKET: u8 = 45;
+pub const IORING_OP_SEND_ZC: u8 = 47;
+pub const IORING_OP_SENDMSG_ZC: u8 = 48;
 pub const IORING_OP_BIND: u8 = 56;
 pub const IORING_OP_LISTEN: u8 = 57;
 /// An accept's or socket's direct-descriptor slot when the kernel picks it (uapi

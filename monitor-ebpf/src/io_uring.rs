@@ -12,13 +12,15 @@
 //! socket is found through the table's slot instead (kernels from 6.13, whose table layout
 //! the program knows).
 //!
-//! A bind request is reported as the call is: a UDP service's, not a client's port 0.
-//!
-//! Not followed (docs/architecture.md): sends.
+//! A bind request is reported as the call is: a UDP service's, not a client's port 0. A
+//! datagram sent with a destination is reported when its request is submitted (prepared, the
+//! destination copied by the kernel; it has no outcome yet), the first per socket and
+//! destination, as `sendto`'s are.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use monitor_common::net::{
     AF_PACKET, IORING_FILE_INDEX_ALLOC, IORING_OP_ACCEPT, IORING_OP_BIND, IORING_OP_CONNECT,
-    IORING_OP_LISTEN, IORING_OP_SOCKET, IO_FILE_PTR_FLAGS, VIA_IO_URING,
+    IORING_OP_LISTEN, IORING_OP_SEND, IORING_OP_SENDMSG, IORING_OP_SENDMSG_ZC, IORING_OP_SEND_ZC,
+    IORING_OP_SOCKET, IO_FILE_PTR_FLAGS, VIA_IO_URING,
 };
 use monitor_common::{layout::MISSING, net::SockEvent};
 
@@ -26,8 +28,8 @@ use crate::{
     globals::layout,
     maps::{none_outstanding, outstanding_add, MULTISHOT_ACCEPTS, OUTSTANDING_MULTISHOT},
     net::{
-        copy_kernel_sockaddr, is_sniffer, is_udp_inet, report_accept, report_bind, report_connect,
-        report_listen, report_socket, scratch, type_and_protocol,
+        copy_kernel_sockaddr, is_sniffer, is_udp, is_udp_inet, report_accept, report_bind,
+        report_connect, report_datagram, report_listen, report_socket, scratch, type_and_protocol,
     },
     task::{current_task, field, is_self, read_at, sock_of_fd, sock_of_file},
 };
@@ -46,14 +48,22 @@ pub fn io_uring_complete(ctx: BtfTracePointContext) -> i32 {
     0
 }
 
-/// `TP_PROTO(struct io_kiocb *req)`: a request submitted (typed: its opcode is a load). A
-/// multishot accept is remembered by (ring, `user_data`) until its final completion, with
-/// where it puts connections: [`INTO_FDS`] or [`INTO_SLOTS`].
+/// `TP_PROTO(struct io_kiocb *req)`: a request submitted, once prepared (typed: its opcode is
+/// a load). A multishot accept is remembered by (ring, `user_data`) until its final
+/// completion, with where it puts connections: [`INTO_FDS`] or [`INTO_SLOTS`]. A send with a
+/// destination is a datagram ([`submitted_send`]).
 #[btf_tracepoint(function = "io_uring_submit_req")]
 pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
     let req: u64 = ctx.arg(0);
     let _ = (|| -> Result<(), i64> {
-        if field::<u8>(req, layout!(io_kiocb_opcode))? != IORING_OP_ACCEPT || !multishot(req)? {
+        let opcode = field::<u8>(req, layout!(io_kiocb_opcode))?;
+        if matches!(
+            opcode,
+            IORING_OP_SEND | IORING_OP_SENDMSG | IORING_OP_SEND_ZC | IORING_OP_SENDMSG_ZC
+        ) {
+            return submitted_send(req);
+        }
+        if opcode != IORING_OP_ACCEPT || !multishot(req)? {
             return Ok(());
         }
         // a multishot accept into the file table always lets the kernel pick the slots
@@ -66,6 +76,39 @@ pub fn io_uring_submit_req(ctx: BtfTracePointContext) -> i32 {
         Ok(())
     })();
     0
+}
+
+/// A send request with a destination — a datagram (a connected socket's sends have none: its
+/// connect was reported). The destination is the kernel's copy, made when the request was
+/// prepared (`msg.msg_name` of its async data points at it), so no other thread can rewrite
+/// it; the socket is the one the request names by fd or by slot (the request's file is
+/// assigned only when it is issued). A TCP send returns after a load and a read.
+fn submitted_send(req: u64) -> Result<(), i64> {
+    // `req` is typed here: its own fields are loads
+    let data: u64 = field(req, layout!(io_kiocb_async_data))?;
+    let name: u64 = read_at(data, layout!(io_async_msg_name))?;
+    if name == 0 || is_self() {
+        return Ok(());
+    }
+    let len: i32 = read_at(data, layout!(io_async_msg_namelen)).unwrap_or(0);
+    // until it completes, the request's `cqe.fd` is the fd (or slot) it names
+    let fd: i32 = field(req, layout!(io_kiocb_fd))?;
+    let flags: u64 = field(req, layout!(io_kiocb_flags))?;
+    let placed = if (flags >> (layout!(io_fixed_file_bit) & 63)) & 1 == 1 {
+        Placed::Slot(fd as u32)
+    } else {
+        Placed::Fd(fd as i64)
+    };
+    let (fd, sk) = placed.socket(ring(req)?);
+    if !is_udp(sk) {
+        return Ok(());
+    }
+    let Some(ev) = scratch() else {
+        return Ok(());
+    };
+    copy_kernel_sockaddr(ev, name, len as i64);
+    report_datagram(ev, 0, fd as i32, sk, VIA_IO_URING);
+    Ok(())
 }
 
 /// `MULTISHOT_ACCEPTS` values: where a multishot accept puts its connections, which its

@@ -568,13 +568,27 @@ fn exit_send(r: i64, fd: i32, addr: u64, addr_len: i64) -> Result<(), i64> {
         return Ok(());
     }
     let sk = sock_of_fd(current_task(), fd as i64);
-    if sk == 0 || type_and_protocol(sk) != (SOCK_DGRAM, IPPROTO_UDP) {
+    if !is_udp(sk) {
         return Ok(());
     }
     let Some(ev) = scratch() else {
         return Ok(());
     };
     copy_user_sockaddr(ev, addr, addr_len);
+    report_datagram(ev, r, fd, sk, VIA_SYSCALL);
+    Ok(())
+}
+
+/// A UDP socket: the ones whose datagrams are followed.
+#[inline(always)]
+pub(crate) fn is_udp(sk: u64) -> bool {
+    sk != 0 && type_and_protocol(sk) == (SOCK_DGRAM, IPPROTO_UDP)
+}
+
+/// A datagram of UDP socket `sk` (on `fd`, -1 for one in an io_uring ring's file table) to
+/// the destination copied into `ev` (`sockaddr_len` 0 if it could not be read), which sent
+/// `r` bytes: reported if it is the first to that destination.
+pub(crate) fn report_datagram(ev: &mut SockEvent, r: i64, fd: i32, sk: u64, via: u32) {
     // zeroed whole, its padding included: the key is hashed as bytes
     let mut slot = core::mem::MaybeUninit::<SentKey>::uninit();
     let key = zeroed(&mut slot);
@@ -594,7 +608,7 @@ fn exit_send(r: i64, fd: i32, addr: u64, addr_len: i64) -> Result<(), i64> {
         match copied_family(ev) {
             AF_INET6 => {
                 if ev.sockaddr_len < 24 {
-                    return Ok(());
+                    return;
                 }
                 key.dest[2..18].copy_from_slice(&a[8..24]);
             }
@@ -605,19 +619,19 @@ fn exit_send(r: i64, fd: i32, addr: u64, addr_len: i64) -> Result<(), i64> {
                 key.dest[2..6].copy_from_slice(&a[4..8]);
                 ev.sockaddr[..2].copy_from_slice(&AF_INET.to_ne_bytes());
             }
-            _ => return Ok(()),
+            _ => return,
         }
     }
     if unsafe { SENT.get(*key) }.is_some() {
-        return Ok(());
+        return;
     }
     let _ = SENT.insert(*key, 1, 0);
     start(ev, EventKind::Send);
     ev.ret = r;
     ev.fd = fd;
+    ev.via = via;
     fill_from_sock(sk, ev);
     send(ev, EventKind::Send as u32);
-    Ok(())
 }
 
 // ---- raw and packet sockets ----

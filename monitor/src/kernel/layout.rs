@@ -6,7 +6,8 @@ use anyhow::Context as _;
 use monitor_common::{
     layout::{Layout, MISSING},
     net::{
-        IORING_OP_ACCEPT, IORING_OP_BIND, IORING_OP_CONNECT, IORING_OP_LISTEN, IORING_OP_SOCKET,
+        IORING_OP_ACCEPT, IORING_OP_BIND, IORING_OP_CONNECT, IORING_OP_LISTEN, IORING_OP_SEND,
+        IORING_OP_SENDMSG, IORING_OP_SENDMSG_ZC, IORING_OP_SEND_ZC, IORING_OP_SOCKET,
     },
 };
 
@@ -83,6 +84,10 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         io_kiocb_async_data: io.async_data,
         io_async_addr: io.async_addr,
         io_bind_addr_len: io.bind_addr_len,
+        io_async_msg_name: io.msg_name,
+        io_async_msg_namelen: io.msg_namelen,
+        io_kiocb_fd: io.fd,
+        io_fixed_file_bit: io.fixed_file_bit,
         packet_sock_num: optional("packet_sock", &["num"]),
 
         task_flags: member("task_struct", &["flags"])?,
@@ -196,6 +201,10 @@ struct IoUringOffsets {
     async_data: u32,
     async_addr: u32,
     bind_addr_len: u32,
+    msg_name: u32,
+    msg_namelen: u32,
+    fd: u32,
+    fixed_file_bit: u32,
 }
 
 impl IoUringOffsets {
@@ -220,6 +229,10 @@ impl IoUringOffsets {
         async_data: MISSING,
         async_addr: MISSING,
         bind_addr_len: MISSING,
+        msg_name: MISSING,
+        msg_namelen: MISSING,
+        fd: MISSING,
+        fixed_file_bit: MISSING,
     };
 }
 
@@ -235,6 +248,10 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
     if !(opcode_is("IORING_OP_ACCEPT", IORING_OP_ACCEPT)
         && opcode_is("IORING_OP_CONNECT", IORING_OP_CONNECT)
         && opcode_is("IORING_OP_SOCKET", IORING_OP_SOCKET)
+        && opcode_is("IORING_OP_SENDMSG", IORING_OP_SENDMSG)
+        && opcode_is("IORING_OP_SEND", IORING_OP_SEND)
+        && later("IORING_OP_SEND_ZC", IORING_OP_SEND_ZC)
+        && later("IORING_OP_SENDMSG_ZC", IORING_OP_SENDMSG_ZC)
         && later("IORING_OP_LISTEN", IORING_OP_LISTEN)
         && later("IORING_OP_BIND", IORING_OP_BIND))
     {
@@ -251,15 +268,29 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
         ))
     })();
     let (files_nr, files_nodes, node_file) = table.unwrap_or((MISSING, MISSING, MISSING));
-    // a bind request's address (6.11 on): all three, or binds are not followed
+    // a request's async data: where binds and sends keep the address the kernel copied
+    let async_data = at("io_kiocb", &["async_data"]).unwrap_or(MISSING);
+    // a bind request's address (6.11 on): both, or binds are not followed
     let bind = (|| {
         Some((
-            at("io_kiocb", &["async_data"])?,
             at("io_async_msghdr", &["addr"])?,
             cmd + at("io_bind", &["addr_len"])?,
         ))
     })();
-    let (async_data, async_addr, bind_addr_len) = bind.unwrap_or((MISSING, MISSING, MISSING));
+    let (async_addr, bind_addr_len) = bind.unwrap_or((MISSING, MISSING));
+    // a send's destination and socket: all four, or sends are not followed
+    let send = (|| {
+        Some((
+            at("io_async_msghdr", &["msg", "msg_name"])?,
+            at("io_async_msghdr", &["msg", "msg_namelen"])?,
+            at("io_kiocb", &["cqe", "fd"])?,
+            btf.enumerator("REQ_F_FIXED_FILE_BIT")
+                .and_then(|b| u32::try_from(b).ok())
+                .filter(|&b| b < 64)?,
+        ))
+    })();
+    let (msg_name, msg_namelen, fd, fixed_file_bit) =
+        send.unwrap_or((MISSING, MISSING, MISSING, MISSING));
     Some(IoUringOffsets {
         opcode: at("io_kiocb", &["opcode"])?,
         file: at("io_kiocb", &["file"])?,
@@ -283,6 +314,10 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
         async_data,
         async_addr,
         bind_addr_len,
+        msg_name,
+        msg_namelen,
+        fd,
+        fixed_file_bit,
     })
 }
 
@@ -341,6 +376,10 @@ mod tests {
             layout.io_kiocb_async_data,
             layout.io_async_addr,
             layout.io_bind_addr_len,
+            layout.io_async_msg_name,
+            layout.io_async_msg_namelen,
+            layout.io_kiocb_fd,
+            layout.io_fixed_file_bit,
         ] {
             assert_ne!(off, MISSING);
         }
