@@ -7,7 +7,7 @@
 //! result from the tracepoint, and the kernel socket behind the fd, and sends one record.
 //! Reading the address at the exit also means the kernel has already faulted its page in.
 use aya_ebpf::{
-    helpers::generated::bpf_probe_read_user,
+    helpers::generated::{bpf_probe_read_kernel, bpf_probe_read_user},
     macros::{btf_tracepoint, tracepoint},
     programs::{BtfTracePointContext, TracePointContext},
 };
@@ -51,29 +51,24 @@ fn len_arg(regs: u64, reg: u32) -> Result<i64, i64> {
 /// Copies the socket address the caller passed (`addr`, `addr_len` bytes, capped) into the
 /// record; `sockaddr_len` 0 when there is none or it could not be read.
 fn copy_user_sockaddr(ev: &mut SockEvent, addr: u64, addr_len: i64) {
-    ev.sockaddr_len = 0;
-    if addr == 0 || addr_len <= 0 {
-        return;
-    }
-    let mut len = addr_len as u32;
-    if len > SOCKADDR_CAP as u32 {
-        len = SOCKADDR_CAP as u32;
-    }
-    let rc = unsafe {
-        bpf_probe_read_user(
-            ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
-            len,
-            addr as *const core::ffi::c_void,
-        )
-    };
-    if rc == 0 {
-        ev.sockaddr_len = len;
-    }
+    copy_sockaddr(ev, addr, addr_len, bpf_probe_read_user);
 }
 
-/// Copies a socket address the kernel holds (`addr`, `addr_len` bytes, capped) into the
-/// record, as [`copy_user_sockaddr`] does the caller's.
+/// Copies a socket address the kernel holds into the record, as [`copy_user_sockaddr`] does
+/// the caller's.
 pub(crate) fn copy_kernel_sockaddr(ev: &mut SockEvent, addr: u64, addr_len: i64) {
+    copy_sockaddr(ev, addr, addr_len, bpf_probe_read_kernel);
+}
+
+/// `addr_len` bytes (capped) at `addr` into the record's sockaddr with `read`, a
+/// `bpf_probe_read_*` helper.
+#[inline(always)]
+fn copy_sockaddr(
+    ev: &mut SockEvent,
+    addr: u64,
+    addr_len: i64,
+    read: unsafe fn(*mut core::ffi::c_void, u32, *const core::ffi::c_void) -> i64,
+) {
     ev.sockaddr_len = 0;
     if addr == 0 || addr_len <= 0 {
         return;
@@ -82,14 +77,8 @@ pub(crate) fn copy_kernel_sockaddr(ev: &mut SockEvent, addr: u64, addr_len: i64)
     if len > SOCKADDR_CAP as u32 {
         len = SOCKADDR_CAP as u32;
     }
-    let rc = unsafe {
-        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
-            ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
-            len,
-            addr as *const core::ffi::c_void,
-        )
-    };
-    if rc == 0 {
+    let dst = ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void;
+    if unsafe { read(dst, len, addr as *const core::ffi::c_void) } == 0 {
         ev.sockaddr_len = len;
     }
 }
@@ -276,7 +265,7 @@ fn unix_name(sk: u64, ev: &mut SockEvent) {
         n = SOCKADDR_CAP as u32;
     }
     let rc = unsafe {
-        aya_ebpf::helpers::generated::bpf_probe_read_kernel(
+        bpf_probe_read_kernel(
             ev.sockaddr.as_mut_ptr() as *mut core::ffi::c_void,
             n,
             (addr + name as u64) as *const core::ffi::c_void,
