@@ -153,9 +153,16 @@ fn a_program_run_from_tmp_outside_a_session_is_medium_and_repeats_are_counted() 
 fn a_shell_connecting_out_is_a_reverse_shell_alert() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    // a bash of its own path: alerts of one program are de-duplicated, and every test's
+    // monitor sees the whole machine — another test's bash connecting first would hold this
+    // one's alert in its window (CI saw that once)
+    let dir = std::env::temp_dir().join(marker("revshell-bin"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bash = dir.join("bash");
+    copy_executable("/usr/bin/bash", &bash);
     let m = Monitor::start(&[]);
     let mk = marker("revshell");
-    let status = Command::new("bash")
+    let status = Command::new(&bash)
         .args(["-c", &format!("exec 3<>/dev/tcp/127.0.0.1/{port}"), &mk])
         .status()
         .unwrap();
@@ -168,6 +175,7 @@ fn a_shell_connecting_out_is_a_reverse_shell_alert() {
     assert_eq!(alert["process"]["name"], "bash");
     assert_eq!(alert["monitor"]["alert"]["trigger"], "connect");
     assert_eq!(alert["monitor"]["alert"]["severity"], "high");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
