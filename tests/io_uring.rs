@@ -117,6 +117,17 @@ fn a_connect_made_through_io_uring_is_reported() {
     assert_eq!(failed["error"]["code"], "ECONNREFUSED");
     assert_eq!(end["process"]["pid"], me(), "{end}");
     assert_eq!(alert["rule"]["name"], "network_via_io_uring");
+    // the rule's message, written from the event (the first io_uring event of this test
+    // process: the other tests here run alongside, in the same process)
+    let name = alert["process"]["name"].as_str().unwrap().to_owned();
+    let message = alert["message"].as_str().unwrap();
+    let tail = format!(" through io_uring by {name} (pid {})", me());
+    assert!(
+        message.ends_with(&tail)
+            && ["connect", "accept", "listen", "send", "socket"]
+                .contains(&message.trim_end_matches(&tail)),
+        "{alert}"
+    );
     assert_eq!(alert["threat"]["tactic"]["name"], "Defense Evasion");
     // a system call's connect is no io_uring request: the listener's accept raised nothing
     assert!(

@@ -149,7 +149,10 @@ impl Alerts {
                 (Some(d), _) => d.judge(rule, r, memory, lineage),
                 (None, Some(when)) if when.matches(r) => Some(super::detectors::Hit {
                     severity: rule.severity,
-                    message: rule.description.clone(),
+                    message: rule
+                        .message
+                        .as_ref()
+                        .map_or_else(|| rule.description.clone(), |m| m.render(r)),
                     reason: None,
                 }),
                 _ => None,
@@ -641,6 +644,20 @@ pub mod tests {
         assert_eq!(names(&hit), ["netcat_run"]);
         assert_eq!(hit[0].severity, Severity::Low);
         assert!(see(&mut a, &exec_of("/usr/bin/ls"), 0).is_empty());
+        // its alerts say the description, or the message it writes from the event's fields
+        assert_eq!(hit[0].message, "netcat ran");
+        let mut a = with(
+            "[[rule]]\nid = \"LOCAL-1\"\nname = \"netcat_run\"\nseverity = \"low\"\n\
+             description = \"netcat ran\"\n\
+             threat.tactic = { id = \"TA0011\", name = \"Command and Control\" }\n\
+             threat.technique = { id = \"T1095\", name = \"Non-Application Layer Protocol\" }\n\
+             when = { field = \"process.name\", equals = \"nc\" }\n\
+             message = \"{process.name} ran: {process.command_line} (as {process.user.name})\"\n",
+        );
+        let nc = record(What::Fork, "/usr/bin/nc", &["nc", "-e", "/bin/sh"]);
+        let hit = see(&mut a, &nc, 0);
+        assert_eq!(names(&hit), ["netcat_run"]);
+        assert_eq!(hit[0].message, "nc ran: nc -e /bin/sh (as ?)");
 
         // the reference's container example, as docs/rules.md has it
         let doc = include_str!("../../../docs/rules.md");

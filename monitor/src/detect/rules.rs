@@ -11,6 +11,7 @@ use toml::Spanned;
 use super::{
     condition::{Condition, ConditionSpec},
     detectors::Detector,
+    template::Template,
 };
 
 static BUILT_IN: &str = include_str!("rules.toml");
@@ -106,6 +107,7 @@ struct RuleSpec {
     thresholds: Option<Spanned<BTreeMap<String, f64>>>,
     allow: Option<AllowSpec>,
     when: Option<Spanned<ConditionSpec>>,
+    message: Option<Spanned<String>>,
     dedup_seconds: Option<u64>,
 }
 
@@ -192,6 +194,9 @@ pub struct Rule {
     pub threat: Threat,
     pub detector: Option<Detector>,
     pub when: Option<Condition>,
+    /// A `when` rule's alert message, filled from the record (`template.rs`); without one, its
+    /// alerts say the description. A detector writes its own.
+    pub message: Option<Template>,
     pub thresholds: BTreeMap<String, f64>,
     pub allow: Allow,
     pub dedup_seconds: u64,
@@ -362,6 +367,20 @@ impl Rules {
                 Some(c) => Some(Condition::build(c).map_err(|(at, msg)| src.err(at, msg))?),
                 None => None,
             };
+            let message = match spec.message {
+                Some(m) => Some(
+                    Template::parse(m.get_ref())
+                        .map_err(|e| src.err(m.span().start, format!("rule {id}: message: {e}")))?,
+                ),
+                None => None,
+            };
+            let existing = self.rules.iter().find(|r| r.id == id);
+            if message.is_some() && (detector.or(existing.and_then(|r| r.detector))).is_some() {
+                return Err(src.err(
+                    at,
+                    format!("rule {id}: `message` is for `when` rules; a detector writes its own"),
+                ));
+            }
             match self.rules.iter().position(|r| r.id == id) {
                 Some(i) => {
                     // a change to an existing rule: only what is given
@@ -389,6 +408,9 @@ impl Rules {
                     }
                     if when.is_some() {
                         r.when = when;
+                    }
+                    if message.is_some() {
+                        r.message = message;
                     }
                     r.thresholds =
                         thresholds(src, r.detector, spec.thresholds.as_ref(), r.thresholds)?;
@@ -424,6 +446,7 @@ impl Rules {
                         threat,
                         detector,
                         when,
+                        message,
                         thresholds: thresholds(src, detector, spec.thresholds.as_ref(), defaults)?,
                         allow: allow(src, spec.allow.unwrap_or_default(), Allow::default())?,
                         dedup_seconds: spec.dedup_seconds.unwrap_or(60),
@@ -492,6 +515,9 @@ impl Rules {
             if let Some(w) = &r.when {
                 let _ = writeln!(s, "- when: {w}");
             }
+            if let Some(m) = &r.message {
+                let _ = writeln!(s, "- message: `{m}`");
+            }
             if !r.allow.is_empty() {
                 let _ = writeln!(s, "- allowed: {:?}", r.allow);
             }
@@ -527,6 +553,9 @@ impl Rules {
             }
             if let Some(w) = &r.when {
                 let _ = writeln!(s, "          when {w}");
+            }
+            if let Some(m) = &r.message {
+                let _ = writeln!(s, "          message {m}");
             }
             let _ = writeln!(s, "          {}", r.description);
         }
@@ -571,6 +600,7 @@ when = { all = [
   { field = "process.name", in = ["nc", "ncat", "netcat", "socat"] },
   { not = { field = "process.user.name", equals = "backup" } },
 ] }
+message = "{process.name} run by {process.user.name}: {process.command_line}"
 
 # in the containers of one image, nothing but its server runs
 [[rule]]
@@ -591,6 +621,11 @@ A condition is `{ all = [...] }`, `{ any = [...] }`, `{ not = {...} }`, or a tes
 `equals` (a string, number or boolean), `in` (a list), `prefix`, `glob` (`*` and `?`), or `cidr`
 (an address field within a CIDR). A field with several values (`process.args`) matches when any
 value does. The fields: see `monitor rules --fields`.
+
+A `when` rule's `message` (optional; its alerts say the `description` without one) names fields
+in braces, filled from the event that matched: a field with several values gives them joined by
+commas, one the event lacks gives `?`, and each value is cut at 200 characters; `{{` and `}}`
+are braces. A detector rule writes its own message.
 "#;
 
 #[cfg(test)]
@@ -695,6 +730,16 @@ mod tests {
                  when = { field = \"process.nam\", equals = \"nc\" }\n",
                 8,
                 "unknown field `process.nam`",
+            ),
+            (
+                "[[rule]]\nid = \"MON-3005\"\n\nmessage = \"{process.nme} did it\"\n",
+                4,
+                "rule MON-3005: message: unknown field `{process.nme}`",
+            ),
+            (
+                "[[rule]]\nid = \"MON-3001\"\nmessage = \"{process.name}\"\n",
+                2,
+                "`message` is for `when` rules",
             ),
             ("[[rule]\nid = 1\n", 1, ""),
         ];
