@@ -1114,6 +1114,28 @@ fn a_udp_bind_through_an_address_in_an_untouched_page_is_reported() {
     assert_eq!(line["network"]["transport"], "udp");
 }
 
+/// Sends one byte from `client` with `sendto(2)` to the `sockaddr_in` at `to`, and checks that
+/// `server` got it.
+fn send_one(client: &UdpSocket, to: *const libc::sockaddr, server: &UdpSocket) {
+    // SAFETY: our socket; a readable buffer, and an address the caller keeps alive.
+    let sent = unsafe {
+        libc::sendto(
+            client.as_raw_fd(),
+            b"x".as_ptr().cast(),
+            1,
+            0,
+            to,
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(sent, 1, "{}", std::io::Error::last_os_error());
+    let mut buf = [0u8; 4];
+    server
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    assert_eq!(server.recv(&mut buf).unwrap(), 1, "the datagram went");
+}
+
 /// A datagram sent through an address in an untouched page is reported, with its destination
 /// (the send's exit reads the address after the kernel faulted its page in).
 #[test]
@@ -1124,23 +1146,7 @@ fn a_datagram_through_an_address_in_an_untouched_page_is_reported_with_its_desti
     let page = Untouched::new(loopback(port));
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
     // one datagram: a later one would find the page mapped by the kernel's first read
-    // SAFETY: our socket; a readable buffer and address.
-    let sent = unsafe {
-        libc::sendto(
-            client.as_raw_fd(),
-            b"x".as_ptr().cast(),
-            1,
-            0,
-            page.addr().cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(sent, 1, "{}", std::io::Error::last_os_error());
-    let mut buf = [0u8; 4];
-    server
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    assert_eq!(server.recv(&mut buf).unwrap(), 1, "the datagram went");
+    send_one(&client, page.addr().cast(), &server);
     let fd = client.as_raw_fd();
     m.wait_for("send", T, |l| {
         action(l) == "send" && l["process"]["pid"] == me() && l["monitor"]["network"]["fd"] == fd
@@ -1174,23 +1180,7 @@ fn a_datagram_to_an_af_unspec_address_is_reported_where_it_went() {
     let mut addr = loopback(port);
     addr.sin_family = libc::AF_UNSPEC as libc::sa_family_t;
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-    // SAFETY: our socket; a readable buffer and address.
-    let sent = unsafe {
-        libc::sendto(
-            client.as_raw_fd(),
-            b"x".as_ptr().cast(),
-            1,
-            0,
-            (&addr as *const libc::sockaddr_in).cast(),
-            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-        )
-    };
-    assert_eq!(sent, 1, "{}", std::io::Error::last_os_error());
-    let mut buf = [0u8; 4];
-    server
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    assert_eq!(server.recv(&mut buf).unwrap(), 1, "the datagram went");
+    send_one(&client, (&addr as *const libc::sockaddr_in).cast(), &server);
     let fd = client.as_raw_fd();
     let line = m.wait_for("send", T, |l| {
         action(l) == "send" && l["process"]["pid"] == me() && l["monitor"]["network"]["fd"] == fd
