@@ -28,8 +28,9 @@ use crate::{
     globals::layout,
     maps::{none_outstanding, outstanding_add, MULTISHOT_ACCEPTS, OUTSTANDING_MULTISHOT},
     net::{
-        copy_kernel_sockaddr, is_sniffer, is_udp, is_udp_inet, report_accept, report_bind,
-        report_connect, report_datagram, report_listen, report_socket, scratch, type_and_protocol,
+        copied_family, copy_kernel_sockaddr, is_sniffer, is_udp, is_udp_inet, report_accept,
+        report_bind, report_connect, report_datagram, report_listen, report_socket, scratch,
+        type_and_protocol,
     },
     task::{current_task, field, is_self, read_at, sock_of_fd, sock_of_file},
 };
@@ -94,7 +95,7 @@ fn submitted_send(req: u64) -> Result<(), i64> {
     // until it completes, the request's `cqe.fd` is the fd (or slot) it names
     let fd: i32 = field(req, layout!(io_kiocb_fd))?;
     let flags: u64 = field(req, layout!(io_kiocb_flags))?;
-    let placed = if (flags >> (layout!(io_fixed_file_bit) & 63)) & 1 == 1 {
+    let placed = if flag(flags, layout!(io_fixed_file_bit)) {
         Placed::Slot(fd as u32)
     } else {
         Placed::Fd(fd as i64)
@@ -116,11 +117,17 @@ fn submitted_send(req: u64) -> Result<(), i64> {
 const INTO_FDS: u8 = 1;
 const INTO_SLOTS: u8 = 2;
 
+/// Whether bit `bit` (a `REQ_F_*_BIT`) is set in a request's `io_kiocb.flags`.
+#[inline(always)]
+fn flag(flags: u64, bit: u32) -> bool {
+    (flags >> (bit & 63)) & 1 == 1
+}
+
 /// Whether the request is a multishot one (`REQ_F_APOLL_MULTISHOT` in `io_kiocb.flags`).
 #[inline(always)]
 fn multishot(req: u64) -> Result<bool, i64> {
     let flags: u64 = read_at(req, layout!(io_kiocb_flags))?;
-    Ok((flags >> (layout!(io_multishot_bit) & 63)) & 1 == 1)
+    Ok(flag(flags, layout!(io_multishot_bit)))
 }
 
 /// (ring, `user_data`) of a request: what its completions without a request carry.
@@ -238,7 +245,8 @@ fn bound_address(req: u64, sk: u64, ev: &mut SockEvent) {
             continue;
         }
         copy_kernel_sockaddr(ev, data + at as u64, len);
-        if ev.sockaddr_len >= 2 && u16::from_ne_bytes([ev.sockaddr[0], ev.sockaddr[1]]) == family {
+        // (the socket's family is an inet one, never the 0 of an empty copy)
+        if copied_family(ev) == family {
             return;
         }
     }

@@ -85,7 +85,7 @@ fn copy_sockaddr(
 
 /// The family in a copied socket address (0 if it has none).
 #[inline(always)]
-fn copied_family(ev: &SockEvent) -> u16 {
+pub(crate) fn copied_family(ev: &SockEvent) -> u16 {
     if ev.sockaddr_len < 2 {
         return 0;
     }
@@ -489,8 +489,10 @@ pub(crate) fn report_bind(ev: &mut SockEvent, fd: i32, sk: u64, via: u32) {
 /// A socket `sk` (on `fd`, -1 for an io_uring request) that started listening: an inet one,
 /// or a unix one named by its path.
 pub(crate) fn report_listen(fd: i32, sk: u64, via: u32) {
-    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
-    if !matches!(family, AF_INET | AF_INET6 | AF_UNIX) {
+    let Ok(head) = common(sk) else {
+        return;
+    };
+    if !matches!(head.family, AF_INET | AF_INET6 | AF_UNIX) {
         return;
     }
     let Some(ev) = new_event(EventKind::Listen) else {
@@ -498,10 +500,10 @@ pub(crate) fn report_listen(fd: i32, sk: u64, via: u32) {
     };
     ev.fd = fd;
     ev.via = via;
-    if family == AF_UNIX {
+    if head.family == AF_UNIX {
         fill_unix(sk, ev);
     } else {
-        fill_from_sock(sk, ev);
+        fill_from_common(sk, &head, ev);
     }
     send(ev, EventKind::Listen as u32);
 }

@@ -243,6 +243,12 @@ impl IoUringOffsets {
 /// in 6.11: a kernel without them cannot make them, and its other requests are followed.
 fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
     let at = |s: &str, path: &[&str]| btf.member_offset(s, path).ok();
+    // a request flag's bit number (`REQ_F_*_BIT`), which the programs test in a u64
+    let flag_bit = |name: &str| {
+        btf.enumerator(name)
+            .and_then(|b| u32::try_from(b).ok())
+            .filter(|&b| b < 64)
+    };
     let opcode_is = |name: &str, value: u8| btf.enumerator(name) == Some(i64::from(value));
     let later = |name: &str, value: u8| btf.enumerator(name).is_none_or(|v| v == i64::from(value));
     if !(opcode_is("IORING_OP_ACCEPT", IORING_OP_ACCEPT)
@@ -284,9 +290,7 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
             at("io_async_msghdr", &["msg", "msg_name"])?,
             at("io_async_msghdr", &["msg", "msg_namelen"])?,
             at("io_kiocb", &["cqe", "fd"])?,
-            btf.enumerator("REQ_F_FIXED_FILE_BIT")
-                .and_then(|b| u32::try_from(b).ok())
-                .filter(|&b| b < 64)?,
+            flag_bit("REQ_F_FIXED_FILE_BIT")?,
         ))
     })();
     let (msg_name, msg_namelen, fd, fixed_file_bit) =
@@ -302,10 +306,7 @@ fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
         flags: at("io_kiocb", &["flags"])?,
         ctx: at("io_kiocb", &["ctx"])?,
         user_data: at("io_kiocb", &["cqe", "user_data"])?,
-        multishot_bit: btf
-            .enumerator("REQ_F_APOLL_MULTISHOT_BIT")
-            .and_then(|b| u32::try_from(b).ok())
-            .filter(|&b| b < 64)?,
+        multishot_bit: flag_bit("REQ_F_APOLL_MULTISHOT_BIT")?,
         cqe_user_data: at("io_uring_cqe", &["user_data"])?,
         cqe_res: at("io_uring_cqe", &["res"])?,
         files_nr,

@@ -113,12 +113,7 @@ impl Probes {
             .with_context(|| format!("reading kernel BTF from {}", settings.btf.display()))?;
         let mut attached = Vec::new();
         for &(prog_name, hook) in PROGRAMS {
-            attach(&mut ebpf, prog_name, hook, &btf).map_err(|e| {
-                anyhow!(
-                    "cannot load or attach BPF program {prog_name}: {}",
-                    describe(&e)
-                )
-            })?;
+            attach(&mut ebpf, prog_name, hook, &btf)?;
             attached.push(match hook {
                 Hook::Tracepoint(c, n) => format!("tracepoint/{c}/{n}"),
                 Hook::Btf(_, n) if prog_name == NESTED_STATE_PROGRAM => {
@@ -138,12 +133,7 @@ impl Probes {
             );
         } else {
             for (prog_name, category, name) in IO_URING_PROGRAMS {
-                attach(&mut ebpf, prog_name, Btf(category, name), &btf).map_err(|e| {
-                    anyhow!(
-                        "cannot load or attach BPF program {prog_name}: {}",
-                        describe(&e)
-                    )
-                })?;
+                attach(&mut ebpf, prog_name, Btf(category, name), &btf)?;
                 attached.push(format!("tp_btf/{name}"));
             }
         }
@@ -253,7 +243,17 @@ fn fdinfo_value(fdinfo: &str, wanted: &str) -> Option<u64> {
     })
 }
 
-fn attach(
+/// Loads and attaches one program; an error names it and says why (the verifier's words).
+fn attach(ebpf: &mut Ebpf, prog_name: &str, hook: Hook, btf: &aya::Btf) -> anyhow::Result<()> {
+    load_and_attach(ebpf, prog_name, hook, btf).map_err(|e| {
+        anyhow!(
+            "cannot load or attach BPF program {prog_name}: {}",
+            describe(&e)
+        )
+    })
+}
+
+fn load_and_attach(
     ebpf: &mut Ebpf,
     prog_name: &str,
     hook: Hook,

@@ -100,9 +100,8 @@ impl NetTable {
                 report,
                 ConnectReport::Failed { .. } | ConnectReport::Established
             )
-            && self.restart_answered.len() < MAX_CONNS
         {
-            self.restart_answered.insert(ev.sk, ev.header.ts_ns);
+            self.restart_answered_at(ev.sk, ev.header.ts_ns);
         }
         report
     }
@@ -205,9 +204,14 @@ impl NetTable {
 
     /// The answer to an interrupted connect: its restarted call, if any, is not reported.
     fn note_restart_answered(&mut self, pending: Option<&PendingConnect>, sk: u64, at_ns: u64) {
-        if pending.is_some_and(|p| interrupted(p.event.ret))
-            && self.restart_answered.len() < MAX_CONNS
-        {
+        if pending.is_some_and(|p| interrupted(p.event.ret)) {
+            self.restart_answered_at(sk, at_ns);
+        }
+    }
+
+    /// Remembers that `sk`'s interrupted connect was answered at `at_ns` (bounded).
+    fn restart_answered_at(&mut self, sk: u64, at_ns: u64) {
+        if self.restart_answered.len() < MAX_CONNS {
             self.restart_answered.insert(sk, at_ns);
         }
     }
