@@ -24,7 +24,7 @@ use std::{
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
 
-use crate::{setup, util};
+use crate::{profile, setup, util};
 
 #[derive(Subcommand)]
 pub enum Which {
@@ -56,6 +56,11 @@ pub struct Opts {
     /// and with `--connections full` (exec always measures `top`).
     #[arg(long)]
     top: bool,
+    /// Also sample one more round of each configuration with `perf`: the share of the
+    /// workload's own CPU spent in tracing code, and the ratio that share predicts — measured
+    /// within one round, so the machine's throughput phases do not blur it.
+    #[arg(long)]
+    profile: bool,
 }
 
 impl Opts {
@@ -415,6 +420,18 @@ struct Workload<'a> {
     configs: &'a [Config],
     /// Also measure `monitor top` drawing on a pseudo-terminal, in these configurations.
     top: &'a [Config],
+    /// What bounds the workload's rate, for the ratio a profile predicts.
+    bound: Bound,
+}
+
+/// The part of a workload whose CPU time sets its rate.
+#[derive(Clone, Copy)]
+enum Bound {
+    /// The bench's own thread that runs the loop: connects, whose handshakes and resets also
+    /// run in that thread's softirqs on loopback, while the server thread has idle time.
+    MainThread,
+    /// All of it: a spawn loop waits for each child, so parent and children take turns.
+    Whole,
 }
 
 /// What was measured of one monitor configuration.
@@ -447,6 +464,8 @@ struct Summary {
     bpftrace_hung: u32,
     /// Per `top` configuration.
     top: Vec<Measured>,
+    /// With `--profile`: the no-tracer round's profile, then each configuration's.
+    profiles: Vec<(String, profile::Profile)>,
 }
 
 /// `kernel.bpf_stats_enabled` on while this lives, restored after.
@@ -525,6 +544,7 @@ fn side_by_side(
     rounds: u32,
     dur: Duration,
     bpftrace: bool,
+    profile: bool,
 ) -> anyhow::Result<Summary> {
     let tmp = std::env::temp_dir();
     let secs = dur.as_secs_f64();
@@ -592,7 +612,37 @@ fn side_by_side(
                 .collect();
         }
     }
+    if profile {
+        s.profiles
+            .push(("no tracer".to_owned(), profile_round(None, w, dur)?));
+        for cfg in w.configs {
+            let p = profile_round(Some((cfg.bin.as_deref().unwrap_or(bin), cfg)), w, dur)?;
+            s.profiles.push((cfg.label.clone(), p));
+        }
+    }
     Ok(s)
+}
+
+/// One round of the workload sampled by `perf`, under a monitor configuration or none.
+fn profile_round(
+    monitor: Option<(&Path, &Config)>,
+    w: &Workload,
+    dur: Duration,
+) -> anyhow::Result<profile::Profile> {
+    let out = std::env::temp_dir().join(format!("monitor-bench-{}.ndjson", std::process::id()));
+    let running = match monitor {
+        Some((bin, cfg)) => Some(start_monitor(bin, &out, cfg.args)?),
+        None => None,
+    };
+    let data = std::env::temp_dir().join(format!("monitor-bench-{}.perf", std::process::id()));
+    let recording = profile::start(std::process::id(), &data)?;
+    (w.run)(&unique("prof"), dur, None)?;
+    let p = recording.finish()?;
+    if let Some(mut running) = running {
+        sigint_and_wait(&mut running.child, Duration::from_secs(30))?;
+        let _ = fs::remove_file(&running.out);
+    }
+    Ok(p)
 }
 
 /// Latency from the kernel event to its line: a monitor whose stdout the bench reads, a
@@ -713,6 +763,69 @@ fn print_summary(w: &Workload, s: &mut Summary) {
     for (cfg, m) in w.top.iter().zip(&mut s.top) {
         println!("  {}:", cfg.label);
         cost_lines(w.unit, m);
+    }
+    profile_lines(w.bound, &s.profiles);
+}
+
+/// Each profiled round: the share of the workload's CPU in tracing code (its bounding part,
+/// and all of it), the ratio the bounding part's share predicts against the no-tracer round's,
+/// and where that share goes.
+fn profile_lines(bound: Bound, profiles: &[(String, profile::Profile)]) {
+    let Some((_, none)) = profiles.first() else {
+        return;
+    };
+    let me = std::process::id();
+    let bounding = |p: &profile::Profile| match bound {
+        Bound::MainThread => p.thread(me),
+        Bound::Whole => p.whole(),
+    };
+    let what = match bound {
+        Bound::MainThread => "main thread",
+        Bound::Whole => "whole",
+    };
+    println!(
+        "  profile (perf cpu-clock samples, one round each): share of the workload's CPU in \
+         tracing code"
+    );
+    let alone = bounding(none).share();
+    for (label, p) in profiles {
+        let b = bounding(p);
+        let whole = p.whole();
+        let predicted = if std::ptr::eq(p, none) {
+            String::new()
+        } else {
+            format!(
+                "   predicted ratio {:.3}",
+                (1.0 - b.share()) / (1.0 - alone)
+            )
+        };
+        println!(
+            "    {label:<30} {what} {:>5.2} % of {} samples, all threads {:>5.2} %{predicted}",
+            b.share() * 100.0,
+            b.samples,
+            whole.share() * 100.0
+        );
+        if b.tracing == 0 || std::ptr::eq(p, none) {
+            continue;
+        }
+        let parts: Vec<String> = profile::Part::ALL
+            .iter()
+            .map(|part| format!("{} {:.2} %", part.name(), b.part_share(*part) * 100.0))
+            .collect();
+        println!("      {}", parts.join(", "));
+        // what no program, however cheap, can take away: the kernel calling them, and the
+        // syscall slow path their tracepoints put every syscall on
+        let floor = b.part_share(profile::Part::Dispatch) + b.part_share(profile::Part::SlowPath);
+        println!(
+            "      with programs and ring buffer at no cost, the ratio would be {:.3}",
+            (1.0 - floor) / (1.0 - alone)
+        );
+        let frames: Vec<String> = b
+            .top_frames(8)
+            .iter()
+            .map(|(f, n)| format!("{f} {:.2}", *n as f64 / b.samples.max(1) as f64 * 100.0))
+            .collect();
+        println!("      top, %: {}", frames.join(", "));
     }
 }
 
@@ -928,8 +1041,9 @@ fn exec(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
         check: &|out, tag, n, _| check_monitor_output(out, tag, n),
         configs: &with_baseline(vec![Config::of("monitor", &[])], opts),
         top: &[Config::of("monitor top", &[])],
+        bound: Bound::Whole,
     };
-    let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace())?;
+    let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace(), opts.profile)?;
     let (spawned, polled) = polling_share(dur)?;
     let lat = latency(bin, &w, LATENCY_RATE, dur)?;
     println!(
@@ -1106,8 +1220,9 @@ fn connect(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
             opts,
         ),
         top: &top_configs(opts),
+        bound: Bound::MainThread,
     };
-    let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace())?;
+    let mut s = side_by_side(bin, &w, opts.rounds, dur, opts.bpftrace(), opts.profile)?;
     let lat = latency(bin, &w, LATENCY_RATE, dur)?;
     println!(
         "connect benchmark: {} rounds × {:.1} s, loopback connect + RST close; every \

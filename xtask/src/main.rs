@@ -5,6 +5,7 @@ mod bench;
 mod fuzz;
 mod lint;
 mod package;
+mod profile;
 mod run;
 mod setup;
 mod test;
