@@ -13,10 +13,10 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(16 * 1024 * 1024, 0);
 #[map]
 pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EventKind::COUNT, 0);
 
-/// When this CPU last submitted a record and last read the ring's fill level (boot clock, the
-/// records' own stamps): the wake-up policy's memory (see `emit`).
+/// When this CPU last submitted a record (`bpf_ktime_get_ns`): a record after a quiet spell
+/// wakes the reader (see `emit`).
 #[map]
-pub static SUBMIT_TIMES: PerCpuArray<[u64; 2]> = PerCpuArray::with_max_entries(1, 0);
+pub static LAST_SUBMIT: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// The TCP state programs' guard: a busy flag and a rescued count per CPU (see
 /// `monitor_common::counters` and `net::inet_sock_set_state_nested`).
