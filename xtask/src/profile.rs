@@ -79,22 +79,58 @@ impl Part {
     }
 }
 
-/// The tracing function a frame's symbol is, if it is one; a program's name without its tag
-/// (`bpf_prog_1bd36692b521289a_try_set_state` → `bpf_prog_try_set_state`).
-fn tracing_frame(sym: &str) -> Option<String> {
+/// The tracing function a frame's symbol is, if it is one, with its part; a program's name
+/// without its tag (`bpf_prog_1bd36692b521289a_try_set_state` → `bpf_prog_try_set_state`).
+/// `callee` is the frame below it in the sample's chain, if any: under a dispatch frame, a
+/// callee that is not the dispatch's own machinery is a helper or map operation a program
+/// called — the unwinder does not always report the JIT-compiled frame between them — so the
+/// sample is the program's (named `(program) helper`), not dispatch.
+fn tracing_frame(sym: &str, callee: Option<&str>) -> Option<(Part, String)> {
     let part = Part::of(sym)?;
-    if part == Part::Programs {
-        let rest = &sym["bpf_prog_".len()..];
-        let name = match rest.split_once('_') {
-            Some((tag, name)) if tag.len() == 16 && tag.bytes().all(|b| b.is_ascii_hexdigit()) => {
-                name
+    match part {
+        Part::Programs => {
+            let rest = &sym["bpf_prog_".len()..];
+            let name = match rest.split_once('_') {
+                Some((tag, name))
+                    if tag.len() == 16 && tag.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                {
+                    name
+                }
+                _ => rest,
+            };
+            Some((part, format!("bpf_prog_{name}")))
+        }
+        Part::Dispatch => match callee {
+            Some(c) if !DISPATCH_MACHINERY.iter().any(|m| c.starts_with(m)) => {
+                Some((Part::Programs, format!("(program) {c}")))
             }
-            _ => rest,
-        };
-        return Some(format!("bpf_prog_{name}"));
+            _ => Some((part, sym.to_owned())),
+        },
+        _ => Some((part, sym.to_owned())),
     }
-    Some(sym.to_owned())
 }
+
+/// What the dispatch functions themselves call: RCU, recursion guards, the perf record a
+/// classic tracepoint builds, retpoline thunks.
+const DISPATCH_MACHINERY: &[&str] = &[
+    "__rcu_read_",
+    "rcu_read_",
+    "perf_swevent_",
+    "perf_trace_buf_",
+    "perf_tp_event",
+    "perf_fetch_caller_regs",
+    "migrate_",
+    "preempt_",
+    "__preempt_",
+    "bpf_prog_inc_misses_counter",
+    "__x86_indirect_thunk",
+    "__x86_return_thunk",
+    "syscall_get_arguments",
+    "__pi_memcpy",
+    "memcpy",
+    "memset",
+    "__memset",
+];
 
 /// Samples of one thread (or of several, merged).
 #[derive(Default, Clone)]
@@ -103,6 +139,8 @@ pub struct Thread {
     pub tracing: u64,
     /// Tracing samples by the innermost tracing function on their call chain.
     pub frames: HashMap<String, u64>,
+    /// Tracing samples by part (`Part as usize`).
+    pub parts: [u64; 4],
 }
 
 impl Thread {
@@ -121,18 +159,15 @@ impl Thread {
 
     /// The share of all samples in one part of tracing code.
     pub fn part_share(&self, part: Part) -> f64 {
-        let n: u64 = self
-            .frames
-            .iter()
-            .filter(|(f, _)| Part::of(f) == Some(part))
-            .map(|(_, n)| n)
-            .sum();
-        n as f64 / self.samples.max(1) as f64
+        self.parts[part as usize] as f64 / self.samples.max(1) as f64
     }
 
     fn add(&mut self, other: &Thread) {
         self.samples += other.samples;
         self.tracing += other.tracing;
+        for (mine, theirs) in self.parts.iter_mut().zip(other.parts) {
+            *mine += theirs;
+        }
         for (k, v) in &other.frames {
             *self.frames.entry(k.clone()).or_default() += v;
         }
@@ -165,14 +200,14 @@ impl Profile {
 /// frame first, and a blank line after.
 pub fn parse(script: impl BufRead) -> anyhow::Result<Profile> {
     let mut p = Profile::default();
-    // the sample being read: its thread, and its innermost tracing frame once seen
-    let mut current: Option<(u32, Option<String>)> = None;
-    let close = |p: &mut Profile, current: &mut Option<(u32, Option<String>)>| {
-        if let Some((tid, frame)) = current.take() {
-            let t = p.threads.entry(tid).or_default();
+    let mut current: Option<Sample> = None;
+    let close = |p: &mut Profile, current: &mut Option<Sample>| {
+        if let Some(sample) = current.take() {
+            let t = p.threads.entry(sample.tid).or_default();
             t.samples += 1;
-            if let Some(f) = frame {
+            if let Some((part, f)) = sample.tracing {
                 t.tracing += 1;
+                t.parts[part as usize] += 1;
                 *t.frames.entry(f).or_default() += 1;
             }
         }
@@ -184,8 +219,11 @@ pub fn parse(script: impl BufRead) -> anyhow::Result<Profile> {
         } else if line.starts_with(char::is_whitespace) {
             // `\t ffffffff8223df91 do_syscall_64` (or `[unknown]`)
             let sym = line.split_whitespace().nth(1).unwrap_or_default();
-            if let Some((_, frame @ None)) = &mut current {
-                *frame = tracing_frame(sym);
+            if let Some(sample) = &mut current {
+                if sample.tracing.is_none() {
+                    sample.tracing = tracing_frame(sym, sample.callee.as_deref());
+                    sample.callee = Some(sym.to_owned());
+                }
             }
         } else {
             close(&mut p, &mut current);
@@ -198,11 +236,23 @@ pub fn parse(script: impl BufRead) -> anyhow::Result<Profile> {
                 .split_once('/')
                 .and_then(|(_, tid)| tid.parse().ok())
                 .with_context(|| format!("perf script: bad pid/tid {ids:?}"))?;
-            current = Some((tid, None));
+            current = Some(Sample {
+                tid,
+                callee: None,
+                tracing: None,
+            });
         }
     }
     close(&mut p, &mut current);
     Ok(p)
+}
+
+/// A sample being read: its thread, the last frame read (innermost first), and its innermost
+/// tracing frame once seen.
+struct Sample {
+    tid: u32,
+    callee: Option<String>,
+    tracing: Option<(Part, String)>,
 }
 
 /// `perf record` sampling a process (and the threads and children it starts) until
@@ -302,6 +352,17 @@ kworker/0:0 ev 20116/20117
 \tffffffff81111111 bpf_prog_948a50055255b94a_sys_exit_connect
 \tffffffff81111112 trace_call_bpf
 
+pin 23572/23573 
+\tffffffff81111113 htab_map_update_elem
+\tffffffff81111111 bpf_trace_run2
+
+pin 23572/23573 
+\tffffffff81111114 __rcu_read_unlock
+\tffffffff81111111 bpf_trace_run2
+
+pin 23572/23573 
+\tffffffff81111111 syscall_exit_work
+
 pin 23572/23572 
 \t               0 [unknown]
 ";
@@ -311,39 +372,52 @@ pin 23572/23572
         let p = parse(SCRIPT.as_bytes()).unwrap();
         let main = p.thread(23572);
         assert_eq!((main.samples, main.tracing), (3, 1));
-        let other = p.thread(20117);
-        assert_eq!((other.samples, other.tracing), (1, 1));
-        let whole = p.whole();
-        assert_eq!((whole.samples, whole.tracing), (4, 2));
-        assert_eq!(
-            whole.top_frames(5),
-            vec![
-                ("bpf_prog_sys_exit_connect".to_owned(), 1),
-                ("bpf_ringbuf_output".to_owned(), 1)
-            ]
-        );
         assert_eq!(
             main.top_frames(5),
             vec![("bpf_ringbuf_output".to_owned(), 1)]
         );
         assert!((main.share() - 1.0 / 3.0).abs() < 1e-9);
-        assert!((whole.part_share(Part::RingBuffer) - 0.25).abs() < 1e-9);
-        assert!((whole.part_share(Part::Programs) - 0.25).abs() < 1e-9);
-        assert_eq!(whole.part_share(Part::SlowPath), 0.0);
+        let other = p.thread(20117);
+        assert_eq!((other.samples, other.tracing), (1, 1));
+        let whole = p.whole();
+        assert_eq!((whole.samples, whole.tracing), (7, 5));
+        let share = |part| whole.part_share(part) * 7.0;
+        assert!((share(Part::Programs) - 2.0).abs() < 1e-9);
+        assert!((share(Part::RingBuffer) - 1.0).abs() < 1e-9);
+        assert!((share(Part::Dispatch) - 1.0).abs() < 1e-9);
+        assert!((share(Part::SlowPath) - 1.0).abs() < 1e-9);
+        assert_eq!(
+            whole.top_frames(3),
+            vec![
+                ("(program) htab_map_update_elem".to_owned(), 1),
+                ("bpf_prog_sys_exit_connect".to_owned(), 1),
+                ("bpf_ringbuf_output".to_owned(), 1),
+            ]
+        );
     }
 
     #[test]
     fn program_names_lose_their_tag_and_other_code_is_not_tracing() {
+        let name = |sym, callee| tracing_frame(sym, callee).map(|(_, name)| name);
         assert_eq!(
-            tracing_frame("bpf_prog_526f39e15363a627_inet_sock_set_state_nested").as_deref(),
+            name("bpf_prog_526f39e15363a627_inet_sock_set_state_nested", None).as_deref(),
             Some("bpf_prog_inet_sock_set_state_nested")
         );
         assert_eq!(
-            tracing_frame("bpf_prog_start").as_deref(),
+            name("bpf_prog_start", Some("bpf_probe_read_kernel")).as_deref(),
             Some("bpf_prog_start")
         );
-        assert_eq!(tracing_frame("tcp_v4_connect"), None);
-        assert_eq!(tracing_frame("[unknown]"), None);
+        assert_eq!(tracing_frame("tcp_v4_connect", None), None);
+        assert_eq!(tracing_frame("[unknown]", Some("memcpy")), None);
+        // a helper right under the dispatch: a program's call whose frame was not unwound
+        assert_eq!(
+            tracing_frame("trace_call_bpf", Some("bpf_probe_read_user")),
+            Some((Part::Programs, "(program) bpf_probe_read_user".to_owned()))
+        );
+        assert_eq!(
+            tracing_frame("perf_syscall_exit", Some("perf_trace_buf_alloc")),
+            Some((Part::Dispatch, "perf_syscall_exit".to_owned()))
+        );
     }
 
     #[test]
