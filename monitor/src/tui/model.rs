@@ -4,7 +4,8 @@
 //! rates and loss. No terminal here: the view (`view.rs`) draws it.
 //!
 //! Memory is bounded: exited processes and closed connections stay (greyed) for `GREY_NS`
-//! and are then dropped, ended sessions too; the short-lived and events lists keep their
+//! and are then dropped, ended sessions too — the newest `EXITED_MAX` and `CLOSED_MAX` of
+//! them at most; the short-lived and events lists keep their
 //! latest entries; connections beyond `CONNS_MAX` are counted, not kept; an inbound flood is
 //! one row per listener (`floods.rs`), kept for `FLOOD_KEEP_NS` after its last connection.
 use std::{
@@ -35,6 +36,10 @@ pub const EVENTS_MAX: usize = 1000;
 const EXITED_MAX: usize = 2_000;
 /// Bound on tracked connections.
 const CONNS_MAX: usize = 200_000;
+/// Bound on closed connections kept (greyed) at once, as for exited processes: a storm of
+/// short connections shows in the rates, not as up to `CONNS_MAX` greyed rows (10 s of a
+/// 30,000/s storm with `--connections full`) that every refresh walks and sorts.
+const CLOSED_MAX: usize = 2_000;
 /// How long a flood's row stays after its last folded connection.
 pub const FLOOD_KEEP_NS: i128 = 60_000_000_000;
 /// Rates are averaged over this many seconds (per-minute ones over 60).
@@ -207,6 +212,9 @@ pub struct Rates {
     pub failures_per_min: u32,
 }
 
+/// A connection's key: its local and remote ends.
+pub type ConnKey = (SocketAddr, SocketAddr);
+
 #[derive(Debug, Clone, Default)]
 pub struct Model {
     pub host: String,
@@ -216,7 +224,7 @@ pub struct Model {
     pub started: Option<i128>,
     pub procs: HashMap<u32, ProcRow>,
     pub sessions: HashMap<u64, SessionRow>,
-    pub conns: HashMap<(SocketAddr, SocketAddr), ConnRow>,
+    pub conns: HashMap<ConnKey, ConnRow>,
     pub conns_untracked: u64,
     /// Inbound floods, one row per listener (owner, address).
     pub floods: HashMap<Listener, FloodRow>,
@@ -231,6 +239,8 @@ pub struct Model {
     buckets: VecDeque<Bucket>,
     /// Exited processes, oldest first (for the bound).
     exited: VecDeque<(i128, u32)>,
+    /// Closed connections in the order they closed: when, and their key in `conns`.
+    closed: VecDeque<(i128, ConnKey)>,
     /// The previous refresh: a process that started after it and has ended was never shown.
     last_frame: i128,
     /// Time between refreshes (ns).
@@ -355,8 +365,8 @@ impl Model {
                     received: d.bytes_received,
                 };
                 let since = d.duration.map(|ns| r.time - i128::from(ns));
-                let known = self.conns.get_mut(&(d.local, d.remote));
-                match known {
+                let key = (d.local, d.remote);
+                match self.conns.get_mut(&key) {
                     Some(c) => {
                         c.closed = Some(closed);
                         c.since = c.since.or(since);
@@ -371,6 +381,9 @@ impl Model {
                         bytes: None,
                     }),
                     None => {}
+                }
+                if self.conns.contains_key(&key) {
+                    self.closed.push_back((r.time, key));
                 }
             }
             What::SocketFound(f) => {
@@ -645,8 +658,20 @@ impl Model {
                 self.procs.remove(&pid);
             }
         }
-        self.conns
-            .retain(|_, c| c.closed.is_none_or(|cl| cl.at >= cutoff));
+        while let Some(&(at, key)) = self.closed.front() {
+            if at >= cutoff && self.closed.len() <= CLOSED_MAX {
+                break;
+            }
+            self.closed.pop_front();
+            // only if the same address pair was not connected again since
+            if self
+                .conns
+                .get(&key)
+                .is_some_and(|c| c.closed.is_some_and(|cl| cl.at == at))
+            {
+                self.conns.remove(&key);
+            }
+        }
         self.floods.retain(|_, f| f.last >= now - FLOOD_KEEP_NS);
         let live_sessions: std::collections::HashSet<u64> = self
             .procs
@@ -898,5 +923,71 @@ pub mod tests {
         assert!(m.sessions[&7].ended.is_some());
         m.frame(T0 + 30 * S);
         assert!(m.sessions.is_empty());
+    }
+
+    #[test]
+    fn closed_connections_are_kept_greyed_up_to_a_bound_open_ones_all() {
+        let mut m = Model::new("vm".into(), T0, S / 2);
+        let server = proc_of(200, 1, &["nginx"], T0);
+        let local: SocketAddr = "10.0.0.5:443".parse().unwrap();
+        let peer = |i: usize| SocketAddr::new([192, 0, 2, 1].into(), 1024 + i as u16);
+        let n = CLOSED_MAX + 500;
+        for i in 0..n {
+            let t = T0 + i as i128 * 1000;
+            let info = SockInfo {
+                transport: Some("tcp"),
+                local: Some(local),
+                remote: Some(peer(i)),
+                fd: 5,
+                ..Default::default()
+            };
+            m.record(&rec(t, server.clone(), None, What::Accept(info)));
+            if i >= 10 {
+                let end = crate::pipeline::record::DisconnectInfo {
+                    local,
+                    remote: peer(i),
+                    direction: Some(Direction::Ingress),
+                    duration: Some(1000),
+                    bytes_sent: 1,
+                    bytes_received: 1,
+                    errno: 0,
+                    owner_unknown: false,
+                };
+                m.record(&rec(t, server.clone(), None, What::Disconnect(end)));
+            }
+        }
+        // the first ten are still open; the same address pair connected again is a new row
+        m.record(&rec(
+            T0 + S,
+            server.clone(),
+            None,
+            What::Accept(SockInfo {
+                transport: Some("tcp"),
+                local: Some(local),
+                remote: Some(peer(10)),
+                fd: 6,
+                ..Default::default()
+            }),
+        ));
+        m.frame(T0 + S);
+        let open = m.conns.values().filter(|c| c.closed.is_none()).count();
+        let closed = m.conns.values().filter(|c| c.closed.is_some()).count();
+        assert_eq!(open, 11, "every open connection is kept");
+        assert_eq!(closed, CLOSED_MAX, "the newest closed ones");
+        assert!(
+            m.conns[&(local, peer(n - 1))].closed.is_some(),
+            "the newest is kept"
+        );
+        assert!(
+            !m.conns.contains_key(&(local, peer(11))),
+            "the oldest is gone"
+        );
+        assert!(
+            m.conns[&(local, peer(10))].closed.is_none(),
+            "reopened, not dropped"
+        );
+        // and all of them go once greyed long enough, the open ones stay
+        m.frame(T0 + 30 * S);
+        assert_eq!(m.conns.len(), 11);
     }
 }
