@@ -256,6 +256,23 @@ fn tcp_peer(a: &Address) -> Option<SocketAddr> {
     }
 }
 
+/// Pops from `queue` (when something ended, and its key; oldest first) what ended before
+/// `cutoff` and whatever is beyond the newest `max`, handing each to `gone`.
+fn expire<K: Copy>(
+    queue: &mut VecDeque<(i128, K)>,
+    cutoff: i128,
+    max: usize,
+    mut gone: impl FnMut(i128, K),
+) {
+    while let Some(&(at, key)) = queue.front() {
+        if at >= cutoff && queue.len() <= max {
+            break;
+        }
+        queue.pop_front();
+        gone(at, key);
+    }
+}
+
 impl Model {
     /// `refresh_ns`: the time between two refreshes (live) or steps (replay).
     pub fn new(host: String, now: i128, refresh_ns: i128) -> Self {
@@ -644,34 +661,26 @@ impl Model {
         self.last_frame = now;
         self.short_since_frame = 0;
         let cutoff = now - GREY_NS;
-        while let Some(&(at, pid)) = self.exited.front() {
-            if at >= cutoff && self.exited.len() <= EXITED_MAX {
-                break;
-            }
-            self.exited.pop_front();
+        let procs = &mut self.procs;
+        expire(&mut self.exited, cutoff, EXITED_MAX, |at, pid| {
             // only if the pid was not reused since
-            if self
-                .procs
+            if procs
                 .get(&pid)
                 .is_some_and(|p| p.exited.is_some_and(|(t, _)| t == at))
             {
-                self.procs.remove(&pid);
+                procs.remove(&pid);
             }
-        }
-        while let Some(&(at, key)) = self.closed.front() {
-            if at >= cutoff && self.closed.len() <= CLOSED_MAX {
-                break;
-            }
-            self.closed.pop_front();
+        });
+        let conns = &mut self.conns;
+        expire(&mut self.closed, cutoff, CLOSED_MAX, |at, key| {
             // only if the same address pair was not connected again since
-            if self
-                .conns
+            if conns
                 .get(&key)
                 .is_some_and(|c| c.closed.is_some_and(|cl| cl.at == at))
             {
-                self.conns.remove(&key);
+                conns.remove(&key);
             }
-        }
+        });
         self.floods.retain(|_, f| f.last >= now - FLOOD_KEEP_NS);
         let live_sessions: std::collections::HashSet<u64> = self
             .procs
