@@ -84,6 +84,12 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     if !util::is_root() {
         bail!("benchmarks load eBPF programs: run as root (sudo -E cargo xtask bench …)");
     }
+    let profiling = match &which {
+        Which::Exec(o) | Which::Connect(o) => o.profile,
+    };
+    if profiling && !util::have("perf") {
+        bail!("--profile samples with perf, which is not installed (linux-perf or linux-tools)");
+    }
     setup::run(false)?;
     let bin = util::build_monitor()?;
     match which {
