@@ -401,6 +401,9 @@ impl Model {
                 }
                 if self.conns.contains_key(&key) {
                     self.closed.push_back((r.time, key));
+                    // bounded as they come, not only at the next refresh: a second of a storm
+                    // is tens of thousands of closed rows, and the map keeps the room it grew
+                    self.expire_closed(i128::MIN);
                 }
             }
             What::SocketFound(f) => {
@@ -671,6 +674,21 @@ impl Model {
                 procs.remove(&pid);
             }
         });
+        self.expire_closed(cutoff);
+        self.floods.retain(|_, f| f.last >= now - FLOOD_KEEP_NS);
+        let live_sessions: std::collections::HashSet<u64> = self
+            .procs
+            .values()
+            .filter(|p| p.exited.is_none())
+            .filter_map(|p| p.session)
+            .collect();
+        self.sessions
+            .retain(|id, s| s.ended.is_none_or(|at| at >= cutoff) || live_sessions.contains(id));
+    }
+
+    /// Drops closed connections that closed before `cutoff`, and the oldest beyond
+    /// `CLOSED_MAX`.
+    fn expire_closed(&mut self, cutoff: i128) {
         let conns = &mut self.conns;
         expire(&mut self.closed, cutoff, CLOSED_MAX, |at, key| {
             // only if the same address pair was not connected again since
@@ -681,15 +699,6 @@ impl Model {
                 conns.remove(&key);
             }
         });
-        self.floods.retain(|_, f| f.last >= now - FLOOD_KEEP_NS);
-        let live_sessions: std::collections::HashSet<u64> = self
-            .procs
-            .values()
-            .filter(|p| p.exited.is_none())
-            .filter_map(|p| p.session)
-            .collect();
-        self.sessions
-            .retain(|id, s| s.ended.is_none_or(|at| at >= cutoff) || live_sessions.contains(id));
     }
 
     /// Rates over the last seconds before `now`.
@@ -978,6 +987,11 @@ pub mod tests {
                 ..Default::default()
             }),
         ));
+        let closed_now = m.conns.values().filter(|c| c.closed.is_some()).count();
+        assert_eq!(
+            closed_now, CLOSED_MAX,
+            "bounded as they close, before any refresh"
+        );
         m.frame(T0 + S);
         let open = m.conns.values().filter(|c| c.closed.is_none()).count();
         let closed = m.conns.values().filter(|c| c.closed.is_some()).count();
