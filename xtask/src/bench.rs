@@ -797,7 +797,8 @@ fn profile_lines(bound: Bound, profiles: &[(String, profile::Profile)]) {
     for (label, p) in profiles {
         let b = bounding(p);
         let whole = p.whole();
-        let predicted = if std::ptr::eq(p, none) {
+        let baseline = std::ptr::eq(p, none);
+        let predicted = if baseline {
             String::new()
         } else {
             format!(
@@ -811,7 +812,7 @@ fn profile_lines(bound: Bound, profiles: &[(String, profile::Profile)]) {
             b.samples,
             whole.share() * 100.0
         );
-        if b.tracing == 0 || std::ptr::eq(p, none) {
+        if baseline || b.tracing() == 0 {
             continue;
         }
         let parts: Vec<String> = profile::Part::ALL

@@ -24,7 +24,7 @@ use std::{
 use anyhow::{bail, Context as _};
 
 /// Function-name prefixes of tracing code, each with its part of the cost.
-pub const TRACING: &[(&str, Part)] = &[
+const TRACING: &[(&str, Part)] = &[
     ("bpf_prog_", Part::Programs),
     ("bpf_ringbuf_", Part::RingBuffer),
     ("bpf_trace_run", Part::Dispatch),
@@ -136,7 +136,6 @@ const DISPATCH_MACHINERY: &[&str] = &[
 #[derive(Default, Clone)]
 pub struct Thread {
     pub samples: u64,
-    pub tracing: u64,
     /// Tracing samples by the innermost tracing function on their call chain.
     pub frames: HashMap<String, u64>,
     /// Tracing samples by part (`Part as usize`).
@@ -144,9 +143,14 @@ pub struct Thread {
 }
 
 impl Thread {
+    /// Samples in tracing code, of any part.
+    pub fn tracing(&self) -> u64 {
+        self.parts.iter().sum()
+    }
+
     /// Tracing samples as a share of all (0 without samples).
     pub fn share(&self) -> f64 {
-        self.tracing as f64 / self.samples.max(1) as f64
+        self.tracing() as f64 / self.samples.max(1) as f64
     }
 
     /// The `n` tracing functions with the most samples.
@@ -164,7 +168,6 @@ impl Thread {
 
     fn add(&mut self, other: &Thread) {
         self.samples += other.samples;
-        self.tracing += other.tracing;
         for (mine, theirs) in self.parts.iter_mut().zip(other.parts) {
             *mine += theirs;
         }
@@ -206,7 +209,6 @@ pub fn parse(script: impl BufRead) -> anyhow::Result<Profile> {
             let t = p.threads.entry(sample.tid).or_default();
             t.samples += 1;
             if let Some((part, f)) = sample.tracing {
-                t.tracing += 1;
                 t.parts[part as usize] += 1;
                 *t.frames.entry(f).or_default() += 1;
             }
@@ -371,16 +373,16 @@ pin 23572/23572
     fn samples_are_split_by_thread_and_attributed_to_their_innermost_tracing_frame() {
         let p = parse(SCRIPT.as_bytes()).unwrap();
         let main = p.thread(23572);
-        assert_eq!((main.samples, main.tracing), (3, 1));
+        assert_eq!((main.samples, main.tracing()), (3, 1));
         assert_eq!(
             main.top_frames(5),
             vec![("bpf_ringbuf_output".to_owned(), 1)]
         );
         assert!((main.share() - 1.0 / 3.0).abs() < 1e-9);
         let other = p.thread(20117);
-        assert_eq!((other.samples, other.tracing), (1, 1));
+        assert_eq!((other.samples, other.tracing()), (1, 1));
         let whole = p.whole();
-        assert_eq!((whole.samples, whole.tracing), (7, 5));
+        assert_eq!((whole.samples, whole.tracing()), (7, 5));
         let share = |part| whole.part_share(part) * 7.0;
         assert!((share(Part::Programs) - 2.0).abs() < 1e-9);
         assert!((share(Part::RingBuffer) - 1.0).abs() < 1e-9);
