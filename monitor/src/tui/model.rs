@@ -5,9 +5,9 @@
 //!
 //! Memory is bounded: exited processes and closed connections stay (greyed) for `GREY_NS`
 //! and are then dropped, ended sessions too — the newest `EXITED_MAX` and `CLOSED_MAX` of
-//! them at most; the short-lived and events lists keep their
-//! latest entries; connections beyond `CONNS_MAX` are counted, not kept; an inbound flood is
-//! one row per listener (`floods.rs`), kept for `FLOOD_KEEP_NS` after its last connection.
+//! them at most; the short-lived and events lists keep their latest entries; connections
+//! beyond `CONNS_MAX` are counted, not kept; an inbound flood is one row per listener
+//! (`floods.rs`), kept for `FLOOD_KEEP_NS` after its last connection.
 use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,
@@ -383,10 +383,11 @@ impl Model {
                 };
                 let since = d.duration.map(|ns| r.time - i128::from(ns));
                 let key = (d.local, d.remote);
-                match self.conns.get_mut(&key) {
+                let kept = match self.conns.get_mut(&key) {
                     Some(c) => {
                         c.closed = Some(closed);
                         c.since = c.since.or(since);
+                        true
                     }
                     None if !d.owner_unknown => self.add_conn(ConnRow {
                         local: d.local,
@@ -397,9 +398,9 @@ impl Model {
                         closed: Some(closed),
                         bytes: None,
                     }),
-                    None => {}
-                }
-                if self.conns.contains_key(&key) {
+                    None => false,
+                };
+                if kept {
                     self.closed.push_back((r.time, key));
                     // bounded as they come, not only at the next refresh: a second of a storm
                     // is tens of thousands of closed rows, and the map keeps the room it grew
@@ -424,15 +425,17 @@ impl Model {
                             },
                         );
                     }
-                    Some(remote) => self.add_conn(ConnRow {
-                        local: f.local,
-                        remote,
-                        pid,
-                        direction: f.direction,
-                        since: None,
-                        closed: None,
-                        bytes: None,
-                    }),
+                    Some(remote) => {
+                        self.add_conn(ConnRow {
+                            local: f.local,
+                            remote,
+                            pid,
+                            direction: f.direction,
+                            since: None,
+                            closed: None,
+                            bytes: None,
+                        });
+                    }
                 }
             }
             What::Auth(a) => self.auth(r, a, session),
@@ -494,13 +497,15 @@ impl Model {
             .summary(s);
     }
 
-    fn add_conn(&mut self, c: ConnRow) {
+    /// Keeps a connection's row unless `CONNS_MAX` are kept already: whether it did.
+    fn add_conn(&mut self, c: ConnRow) -> bool {
         let key = (c.local, c.remote);
         if self.conns.len() >= CONNS_MAX && !self.conns.contains_key(&key) {
             self.conns_untracked += 1;
-            return;
+            return false;
         }
         self.conns.insert(key, c);
+        true
     }
 
     fn exit(
