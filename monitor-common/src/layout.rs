@@ -62,8 +62,10 @@ pub struct Layout {
     pub io_ring_files_nodes: u32,
     pub io_rsrc_node_file: u32,
     /// A bind request's address, as the kernel copied it before the bind: in its async data
-    /// (`io_kiocb.async_data`, a `struct io_async_msghdr`, at `.addr`), `io_bind.addr_len`
-    /// bytes of it (in the command).
+    /// (`io_kiocb.async_data`), `io_bind.addr_len` bytes of it (in the command). Kernels keep
+    /// it either at the start of the async data (the address alone) or in a
+    /// `struct io_async_msghdr` at `.addr`; the program takes the one holding the socket's
+    /// family (`io_uring::bound_address`).
     pub io_kiocb_async_data: u32,
     pub io_async_addr: u32,
     pub io_bind_addr_len: u32,

@@ -374,14 +374,15 @@ impl Rules {
                 ),
                 None => None,
             };
-            let existing = self.rules.iter().find(|r| r.id == id);
-            if message.is_some() && (detector.or(existing.and_then(|r| r.detector))).is_some() {
+            let existing = self.rules.iter().position(|r| r.id == id);
+            let existing_detector = existing.and_then(|i| self.rules[i].detector);
+            if message.is_some() && detector.or(existing_detector).is_some() {
                 return Err(src.err(
                     at,
                     format!("rule {id}: `message` is for `when` rules; a detector writes its own"),
                 ));
             }
-            match self.rules.iter().position(|r| r.id == id) {
+            match existing {
                 Some(i) => {
                     // a change to an existing rule: only what is given
                     let mut r = (*self.rules[i]).clone();
