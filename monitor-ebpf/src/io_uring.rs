@@ -28,9 +28,9 @@ use crate::{
     globals::layout,
     maps::{none_outstanding, outstanding_add, MULTISHOT_ACCEPTS, OUTSTANDING_MULTISHOT},
     net::{
-        copied_family, copy_kernel_sockaddr, is_sniffer, is_udp, is_udp_inet, report_accept,
-        report_bind, report_connect, report_datagram, report_listen, report_socket, scratch,
-        type_and_protocol,
+        copied_family, copy_kernel_sockaddr, is_sniffer, is_udp, report_accept, report_bind,
+        report_connect, report_datagram, report_listen, report_socket, scratch, type_and_protocol,
+        udp_inet_family,
     },
     task::{current_task, field, is_self, read_at, sock_of_fd, sock_of_file},
 };
@@ -184,13 +184,13 @@ fn try_complete(req: u64) -> Result<(), i64> {
         // a UDP service bound through io_uring
         IORING_OP_BIND if res == 0 => {
             let sk = sock_of_file(read_at(req, layout!(io_kiocb_file))?);
-            if !is_udp_inet(sk) {
+            let Some(family) = udp_inet_family(sk) else {
                 return Ok(());
-            }
+            };
             let Some(ev) = scratch() else {
                 return Ok(());
             };
-            bound_address(req, sk, ev);
+            bound_address(req, family, ev);
             report_bind(ev, -1, sk, VIA_IO_URING);
         }
         IORING_OP_LISTEN if res == 0 => {
@@ -231,15 +231,14 @@ fn try_complete(req: u64) -> Result<(), i64> {
 /// record (`sockaddr_len` 0 if not found). It is the request's async data, which kernels lay
 /// out two ways with nothing in BTF to tell them apart: the address alone (a 2026 fix,
 /// backported to the stable kernels), or a `struct io_async_msghdr` holding it at `.addr`.
-/// The place holding the socket's own family is the one: the other starts with a pointer,
+/// The place holding the socket's own `family` is the one: the other starts with a pointer,
 /// whose 8-byte alignment no family value has, or with zeros.
-fn bound_address(req: u64, sk: u64, ev: &mut SockEvent) {
+fn bound_address(req: u64, family: u16, ev: &mut SockEvent) {
     ev.sockaddr_len = 0;
     let Ok(data) = read_at::<u64>(req, layout!(io_kiocb_async_data)) else {
         return;
     };
     let len = read_at::<i32>(req, layout!(io_bind_addr_len)).unwrap_or(0) as i64;
-    let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
     for at in [0, layout!(io_async_addr)] {
         if data == 0 || at == MISSING {
             continue;

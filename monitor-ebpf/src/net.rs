@@ -451,7 +451,7 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
         report_listen(fd, sk, VIA_SYSCALL);
         return Ok(());
     }
-    if !is_udp_inet(sk) {
+    if udp_inet_family(sk).is_none() {
         return Ok(());
     }
     let Some(ev) = scratch() else {
@@ -463,12 +463,14 @@ fn try_exit_listen_or_bind(ctx: &TracePointContext, kind: EventKind) -> Result<(
     Ok(())
 }
 
-/// An inet datagram socket: the binds that are reported (a UDP service's).
+/// The family of an inet datagram socket — the binds that are reported (a UDP service's) —
+/// or `None` for any other socket.
 #[inline(always)]
-pub(crate) fn is_udp_inet(sk: u64) -> bool {
+pub(crate) fn udp_inet_family(sk: u64) -> Option<u16> {
     let family = read_at::<u16>(sk, layout!(sk_family)).unwrap_or(0);
-    matches!(family, AF_INET | AF_INET6)
-        && read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) == SOCK_DGRAM
+    (matches!(family, AF_INET | AF_INET6)
+        && read_at::<u16>(sk, layout!(sk_type)).unwrap_or(0) == SOCK_DGRAM)
+        .then_some(family)
 }
 
 /// A successful bind of the inet datagram socket `sk` (on `fd`, -1 for an io_uring request)
