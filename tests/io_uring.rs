@@ -1,7 +1,9 @@
-//! Socket calls made as io_uring requests, which are no system calls: a connect, a listen, an
-//! accept, a UDP bind, a datagram and a packet socket made this way — with plain fds or with
-//! slots of the ring's own file table — are reported as the calls are, marked
-//! `monitor.network.io_uring`. Loopback only.
+//! Socket operations made as io_uring requests, which are no system calls: a connect, a
+//! listen, an accepted connection's first use, a UDP bind, a datagram and a packet socket made
+//! this way — with plain fds or with slots of the ring's own file table — are reported as the
+//! system calls' are (the hooks are on the operations themselves), marked
+//! `monitor.network.io_uring`. A request names its socket by file or slot, so these lines have
+//! no fd. Loopback only.
 use std::{
     net::{TcpListener, TcpStream, UdpSocket},
     time::Duration,
@@ -51,6 +53,28 @@ fn connect(ring: &mut IoUring, fd: i32, addr: &libc::sockaddr_in) -> i32 {
         len,
     );
     run(ring, entry.build())
+}
+
+/// Sends one byte on a socket through an io_uring request: an accepted connection's first use.
+fn send_one(ring: &mut IoUring, target: impl Into<Target>) {
+    let payload = *b"x";
+    let entry = match target.into() {
+        Target::Fd(fd) => opcode::Send::new(types::Fd(fd), payload.as_ptr(), 1).build(),
+        Target::Slot(slot) => opcode::Send::new(types::Fixed(slot), payload.as_ptr(), 1).build(),
+    };
+    assert_eq!(run(ring, entry), 1, "io_uring send");
+}
+
+/// A socket as a request names it: by fd, or by a slot of the ring's own file table.
+enum Target {
+    Fd(i32),
+    Slot(u32),
+}
+
+impl From<i32> for Target {
+    fn from(fd: i32) -> Self {
+        Target::Fd(fd)
+    }
 }
 
 /// This process's local port of `fd`.
@@ -140,7 +164,8 @@ fn a_connect_made_through_io_uring_is_reported() {
 }
 
 /// A listener and its accepts made through io_uring — a bind shell's way past the same tools
-/// — are a listen line and accept lines.
+/// — are a listen line and accept lines (an accepted connection is reported by its first use,
+/// here an io_uring send).
 #[test]
 fn a_listen_and_an_accept_made_through_io_uring_are_reported() {
     let port = free_port();
@@ -170,6 +195,7 @@ fn a_listen_and_an_accept_made_through_io_uring_are_reported() {
         opcode::Accept::new(types::Fd(fd), std::ptr::null_mut(), std::ptr::null_mut()).build(),
     );
     assert!(accepted >= 0, "io_uring accept: {}", -accepted);
+    send_one(&mut ring, accepted);
     let stream = client.join().unwrap();
     let client_port = stream.local_addr().unwrap().port();
     let listen = m.wait_for("io_uring listen", T, |l| {
@@ -189,11 +215,12 @@ fn a_listen_and_an_accept_made_through_io_uring_are_reported() {
     assert_eq!(listen["network"]["transport"], "tcp");
     assert!(listen["monitor"]["network"]["fd"].is_null(), "{listen}");
     assert_eq!(accept["destination"]["port"], port);
-    // an accept's result is the new descriptor
-    assert_eq!(accept["monitor"]["network"]["fd"], accepted);
+    assert!(accept["monitor"]["network"]["fd"].is_null(), "{accept}");
 }
 
-/// A packet socket made through io_uring — a sniffer — is a socket line.
+/// A packet socket made through io_uring — a sniffer — is a socket line: seen by the
+/// capability check its creation makes, whose arguments are in the request, out of the
+/// program's reach (the line has no family, type or protocol).
 #[test]
 fn a_packet_socket_made_through_io_uring_is_reported() {
     let m = Monitor::start(&[]);
@@ -204,17 +231,15 @@ fn a_packet_socket_made_through_io_uring_is_reported() {
         opcode::Socket::new(libc::AF_PACKET, libc::SOCK_RAW, proto).build(),
     );
     assert!(fd >= 0, "io_uring socket: {}", -fd);
-    let line = m.wait_for("io_uring packet socket", T, |l| {
-        ours(l, "socket") && l["monitor"]["network"]["fd"] == fd
-    });
+    let line = m.wait_for("io_uring packet socket", T, |l| ours(l, "socket"));
     // SAFETY: our fd.
     unsafe { libc::close(fd) };
     let lines = m.stop().lines;
-    assert_eq!(line["monitor"]["network"]["family"], "AF_PACKET");
-    assert_eq!(line["monitor"]["network"]["socket_type"], "SOCK_RAW");
-    assert_eq!(line["monitor"]["network"]["protocol"], proto);
-    // the TCP sockets io_uring made for the other tests are nobody's business here
-    assert_eq!(lines.iter().filter(|l| ours(l, "socket")).count(), 1);
+    assert_eq!(line["event"]["outcome"], "success", "{line}");
+    assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
+    // the TCP sockets io_uring made for the other tests are nobody's business here (the
+    // direct-descriptor test's packet socket may be seen too: this binary's tests run at once)
+    assert!(lines.iter().filter(|l| ours(l, "socket")).count() <= 2);
 }
 
 /// A multishot accept — one request that accepts connection after connection, each completion
@@ -242,13 +267,16 @@ fn every_connection_of_a_multishot_accept_through_io_uring_is_reported() {
         }
     }
     assert_eq!(accepted.len(), 3);
-    for (client, fd) in clients.iter().zip(&accepted) {
+    for &fd in &accepted {
+        send_one(&mut ring, fd);
+    }
+    for client in &clients {
         let source = client.local_addr().unwrap().port();
         let line = m.wait_for("a multishot accept", T, |l| {
             ours(l, "accept") && l["source"]["port"] == source
         });
         assert_eq!(line["destination"]["port"], port, "{line}");
-        assert_eq!(line["monitor"]["network"]["fd"], *fd, "{line}");
+        assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
     }
     drop(clients);
     for fd in accepted {
@@ -277,10 +305,14 @@ fn accepts_into_direct_descriptors_through_io_uring_are_reported() {
     let m = Monitor::start(&["--connections", "full"]);
     let mut ring = ring_with_file_table(8);
     let mut clients = Vec::new();
+    let mut slots = Vec::new();
     // a chosen slot: the completion says 0; a picked one: the slot
-    for slot in [
-        types::DestinationSlot::try_from_slot_target(5).unwrap(),
-        types::DestinationSlot::auto_target(),
+    for (slot, chosen) in [
+        (
+            types::DestinationSlot::try_from_slot_target(5).unwrap(),
+            Some(5),
+        ),
+        (types::DestinationSlot::auto_target(), None),
     ] {
         let connecting = std::thread::spawn(move || TcpStream::connect(("127.0.0.1", port)));
         let entry = opcode::Accept::new(types::Fd(lfd), std::ptr::null_mut(), std::ptr::null_mut())
@@ -288,6 +320,7 @@ fn accepts_into_direct_descriptors_through_io_uring_are_reported() {
             .build();
         let res = run(&mut ring, entry);
         assert!(res >= 0, "io_uring accept: {}", -res);
+        slots.push(chosen.unwrap_or(res as u32));
         clients.push(connecting.join().unwrap().unwrap());
     }
     let multishot = opcode::AcceptMulti::new(types::Fd(lfd))
@@ -302,7 +335,12 @@ fn accepts_into_direct_descriptors_through_io_uring_are_reported() {
         ring.submit_and_wait(1).expect("io_uring_enter");
         for c in ring.completion() {
             assert!(c.result() >= 0, "accept: {}", -c.result());
+            slots.push(c.result() as u32);
         }
+    }
+    // each connection's first use: a send through its slot, the only way to use it
+    for &slot in &slots {
+        send_one(&mut ring, Target::Slot(slot));
     }
     for client in &clients {
         let source = client.local_addr().unwrap().port();
@@ -319,7 +357,8 @@ fn accepts_into_direct_descriptors_through_io_uring_are_reported() {
     assert_eq!(lines.iter().filter(|l| ours(l, "accept")).count(), 4);
 }
 
-/// A packet socket made into a direct descriptor — a sniffer with no fd — is a socket line.
+/// A packet socket made into a direct descriptor — a sniffer with no fd — is a socket line (with
+/// no family: see `a_packet_socket_made_through_io_uring_is_reported`).
 #[test]
 fn a_packet_socket_made_into_a_direct_descriptor_is_reported() {
     let m = Monitor::start(&[]);
@@ -333,11 +372,10 @@ fn a_packet_socket_made_into_a_direct_descriptor_is_reported() {
     );
     assert!(res >= 0, "io_uring socket: {}", -res);
     let line = m.wait_for("a packet socket in a direct descriptor", T, |l| {
-        ours(l, "socket") && l["monitor"]["network"]["family"] == "AF_PACKET"
+        ours(l, "socket")
     });
     m.stop();
-    assert_eq!(line["monitor"]["network"]["socket_type"], "SOCK_RAW");
-    assert_eq!(line["monitor"]["network"]["protocol"], proto);
+    assert_eq!(line["event"]["outcome"], "success", "{line}");
     assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
 }
 
@@ -479,14 +517,11 @@ fn udp_datagrams_sent_through_io_uring_are_reported_once_per_destination() {
         })
         .collect();
     let lines = m.stop().lines;
-    for (line, fd_shown) in sent.iter().zip([Some(fd), Some(fd), None]) {
+    for line in &sent {
         assert_eq!(line["destination"]["ip"], "127.0.0.1", "{line}");
         assert_eq!(line["source"]["port"], source, "{line}");
         assert_eq!(line["network"]["transport"], "udp", "{line}");
-        match fd_shown {
-            Some(fd) => assert_eq!(line["monitor"]["network"]["fd"], fd, "{line}"),
-            None => assert!(line["monitor"]["network"]["fd"].is_null(), "{line}"),
-        }
+        assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
     }
     // three datagrams to each place, one line each
     assert_eq!(lines.iter().filter(|l| ours(l, "send")).count(), 3);

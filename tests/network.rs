@@ -8,7 +8,7 @@ use std::{
     time::Duration,
 };
 
-use monitor_e2e::{action, free_port, has_arg, marker, Monitor, Value};
+use monitor_e2e::{action, free_port, has_arg, marker, without_times, Monitor, Value};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -133,7 +133,9 @@ fn v4_mapped_ipv6_is_reported_as_ipv4() {
         .status()
         .unwrap();
     assert!(status.success());
-    let (_conn, peer) = listener.accept().unwrap();
+    let (mut conn, peer) = listener.accept().unwrap();
+    // an accepted connection is reported by its first use
+    conn.write_all(b"x").unwrap();
     let connect = m.wait_for("v4-mapped connect", T, |l| connect_to(l, &mk, port));
     let accept = m.wait_for("accept", T, |l| {
         action(l) == "accept" && l["process"]["pid"] == me() && ports(l) == (peer.port(), port)
@@ -198,6 +200,9 @@ for port in (int(sys.argv[1]), int(sys.argv[2])):
     assert_eq!(refused["monitor"]["network"]["nonblocking"], true);
 }
 
+/// An accepted connection is reported when its process first uses it — the accept system
+/// call is not traced — with the peer from the socket (`accept4` here passed no address
+/// buffer) and the fd the first read or write names.
 #[test]
 fn accept4_without_an_address_buffer_still_yields_the_peer() {
     let m = Monitor::start(&[]);
@@ -215,6 +220,8 @@ fn accept4_without_an_address_buffer_still_yields_the_peer() {
         )
     };
     assert!(fd >= 0, "accept4: {}", std::io::Error::last_os_error());
+    // SAFETY: a one-byte write from a valid buffer to the fd accept4 gave us.
+    assert_eq!(unsafe { libc::write(fd, b"x".as_ptr().cast(), 1) }, 1);
     let line = m.wait_for("accept", T, |l| {
         action(l) == "accept"
             && l["process"]["pid"] == me()
@@ -235,11 +242,12 @@ fn packet_socket_is_reported() {
     // SAFETY: plain socket(2); closed below.
     let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, proto) };
     assert!(fd >= 0, "socket: {}", std::io::Error::last_os_error());
+    // seen by the capability check its creation makes: before it has an fd
     let line = m.wait_for("socket", T, |l| {
         action(l) == "socket"
             && l["process"]["pid"] == me()
-            && l["monitor"]["network"]["fd"] == fd
             && l["monitor"]["network"]["family"] == "AF_PACKET"
+            && l["monitor"]["network"]["protocol"] == proto
     });
     // SAFETY: our fd.
     unsafe { libc::close(fd) };
@@ -258,7 +266,7 @@ fn packet_socket_is_reported() {
     let raw = m.wait_for("raw socket", T, |l| {
         action(l) == "socket"
             && l["process"]["pid"] == me()
-            && l["monitor"]["network"]["fd"] == icmp
+            && l["monitor"]["network"]["family"] == "AF_INET"
     });
     // SAFETY: our fds.
     unsafe {
@@ -269,6 +277,7 @@ fn packet_socket_is_reported() {
     assert_eq!(line["monitor"]["network"]["socket_type"], "SOCK_RAW");
     assert_eq!(line["monitor"]["network"]["protocol"], proto);
     assert_eq!(line["event"]["outcome"], "success");
+    assert!(line["monitor"]["network"]["fd"].is_null(), "{line}");
     assert_eq!(raw["monitor"]["network"]["family"], "AF_INET");
     assert_eq!(raw["monitor"]["network"]["socket_type"], "SOCK_RAW");
     assert_eq!(raw["monitor"]["network"]["protocol"], libc::IPPROTO_ICMP);
@@ -280,6 +289,10 @@ fn packet_socket_is_reported() {
     assert_eq!(ours, 2, "only the packet and the raw socket are reported");
 }
 
+/// A UDP service (bound to a port of its own) is a listener, a client's bind to port 0 is not;
+/// a connected UDP socket's connect is reported with its first datagram — a connect alone
+/// sends nothing (getaddrinfo connects a UDP socket to every address it sorts, and such
+/// connects are not lines).
 #[test]
 fn udp_service_bound_to_a_port_is_a_listener_and_udp_connect_is_seen() {
     // a service binds a port of its choosing (an ephemeral bind to port 0 is a client's)
@@ -294,14 +307,45 @@ fn udp_service_bound_to_a_port_is_a_listener_and_udp_connect_is_seen() {
         action(l) == "listen" && l["process"]["pid"] == me() && l["server"]["port"] == port
     });
     let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let client_port = client.local_addr().unwrap().port();
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    silent.connect(server.local_addr().unwrap()).unwrap();
     client.connect(server.local_addr().unwrap()).unwrap();
+    for _ in 0..3 {
+        client.send(b"x").unwrap();
+    }
     let connect = m.wait_for("udp connect", T, |l| {
         action(l) == "connect" && l["process"]["pid"] == me() && l["destination"]["port"] == port
     });
-    m.stop();
+    let lines = m.stop().lines;
     assert_eq!(listen["network"]["transport"], "udp");
     assert_eq!(connect["network"]["transport"], "udp");
     assert_eq!(connect["event"]["outcome"], "success");
+    assert_eq!(connect["source"]["port"], client_port, "{connect}");
+    assert_eq!(
+        connect["monitor"]["network"]["fd"],
+        client.as_raw_fd(),
+        "{connect}"
+    );
+    let ours = |l: &&Value| action(l) == "connect" && l["destination"]["port"] == port;
+    assert_eq!(
+        lines.iter().filter(ours).count(),
+        1,
+        "one line, not one per datagram"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| ours(&l) && l["source"]["port"] == silent_port),
+        "a connect that sent nothing is no line"
+    );
+    assert!(
+        !lines
+            .iter()
+            .any(|l| action(l) == "listen" && l["server"]["port"] == client_port),
+        "a bind to port 0 is a client's"
+    );
 }
 
 #[test]
@@ -310,7 +354,8 @@ fn unix_socket_connect_names_the_path() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("s.sock");
     let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
-    let m = Monitor::start(&[]);
+    // unix sockets have no TCP states and no socket hook for them all: the opt-in's
+    let m = Monitor::start(&["--syscall-tracepoints"]);
     let _client = std::os::unix::net::UnixStream::connect(&path).unwrap();
     let line = m.wait_for("unix connect", T, |l| {
         action(l) == "connect" && l["destination"]["address"] == path.to_str().unwrap()
@@ -330,7 +375,7 @@ fn unix_listeners_and_accepts_name_the_path_and_the_process_that_connected() {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("api.sock");
     let abstract_name = marker("abstract");
-    let m = Monitor::start(&[]);
+    let m = Monitor::start(&["--syscall-tracepoints"]);
     let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let abstract_listener = {
         use std::os::linux::net::SocketAddrExt;
@@ -824,10 +869,13 @@ fn ip(args: &[&str]) {
     assert!(status.success(), "ip {args:?} failed");
 }
 
+/// A connect refused before a SYN left (no route: ENETUNREACH) makes no state change, so only
+/// the opt-in's system call program sees it; one that timed out is seen in both modes.
 #[test]
 fn unreachable_and_timed_out_connects_name_their_errno() {
     let ns = Netns::with_silent_peer();
-    let m = Monitor::start(&[]);
+    let m = Monitor::start(&["--syscall-tracepoints"]);
+    let default = Monitor::start(&[]);
     let mk = marker("unreach");
     // no route: ENETUNREACH at once; a silent peer: ETIMEDOUT, blocking and non-blocking
     let script = "import socket,select\n\
@@ -857,6 +905,18 @@ fn unreachable_and_timed_out_connects_name_their_errno() {
     let timed_out = m.wait_for("ETIMEDOUT", T, |l| connect_to(l, &mk, 81));
     let nonblocking = m.wait_for("non-blocking ETIMEDOUT", T, |l| connect_to(l, &mk, 82));
     m.stop();
+    let default_timed_out =
+        default.wait_for("ETIMEDOUT (default mode)", T, |l| connect_to(l, &mk, 81));
+    let seen_by_default = default.stop().lines;
+    assert_eq!(
+        without_times(&default_timed_out),
+        without_times(&timed_out),
+        "the same line in both modes"
+    );
+    assert!(
+        !seen_by_default.iter().any(|l| connect_to(l, &mk, 80)),
+        "a connect that never sent a SYN is the opt-in's"
+    );
     for (line, ip, code) in [
         (&unreach, "10.99.0.1", "ENETUNREACH"),
         (&timed_out, "10.77.0.2", "ETIMEDOUT"),
@@ -1200,7 +1260,7 @@ fn a_unix_connect_names_the_socket_it_reached() {
     let _listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let link = dir.join("link.sock");
     std::os::unix::fs::symlink(&path, &link).unwrap();
-    let m = Monitor::start(&[]);
+    let m = Monitor::start(&["--syscall-tracepoints"]);
     let client = std::os::unix::net::UnixStream::connect(&link).unwrap();
     let fd = client.as_raw_fd();
     let line = m.wait_for("unix connect", T, |l| {

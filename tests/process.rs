@@ -306,7 +306,8 @@ fn long_argv_is_truncated_with_its_original_size_and_limit_is_configurable() {
 
 #[test]
 fn failed_exec_reports_errno_and_what_was_tried() {
-    let m = Monitor::start(&["--max-argv-bytes", "131072"]);
+    // a failed exec changes nothing but its system call's result: the opt-in's
+    let m = Monitor::start(&["--max-argv-bytes", "131072", "--syscall-tracepoints"]);
     let mk = marker("enoent");
     let missing = format!("/nonexistent-{mk}/tool");
     let err = Command::new(&missing).arg(&mk).status().unwrap_err();
@@ -342,7 +343,7 @@ fn failed_exec_reports_errno_and_what_was_tried() {
 /// the same (they are read from the caller's saved registers at the call's exit).
 #[test]
 fn failed_execveat_reports_what_was_tried() {
-    let m = Monitor::start(&[]);
+    let m = Monitor::start(&["--syscall-tracepoints"]);
     let mk = marker("execveat");
     let name = format!("./missing-{mk}");
     // execveat(AT_FDCWD, name, [name, mk], [], 0): x86-64 syscall 322
@@ -468,7 +469,7 @@ fn relative_memfd_and_deleted_execs_name_the_file_that_ran() {
 /// lines.
 #[test]
 fn a_path_search_is_folded_into_its_exec_and_other_failures_stay_lines() {
-    let m = Monitor::start(&[]);
+    let m = Monitor::start(&["--syscall-tracepoints"]);
     let mk = marker("pathsearch");
     let dir = std::env::temp_dir().join(&mk);
     let (a, b, c) = (dir.join("a"), dir.join("b"), dir.join("c"));

@@ -333,22 +333,28 @@ fn count_before(line: &str, word: &str) -> Option<u64> {
 #[test]
 fn an_inbound_flood_is_one_row_that_counts_every_connection() {
     let t = top("flood", "--summary-threshold 20", 250, 60);
-    // a system program (a program run from /tmp is never folded), holding what it accepted
-    // until the peer closes
+    // a system program (a program run from /tmp is never folded), reading each connection it
+    // accepts (a connection is reported by its first use) and holding it until the peer closes
     let n: u64 = 400;
     let (_server, port) = monitor_e2e::spawn_reporting(Command::new("/usr/bin/python3").args([
         "-c",
         "import socket,sys,time\n\
          s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(4096)\n\
          print(s.getsockname()[1],flush=True)\n\
-         cs=[s.accept()[0] for _ in range(int(sys.argv[1]))]\n\
+         def take():\n\
+         \x20   c=s.accept()[0]; c.recv(1); return c\n\
+         cs=[take() for _ in range(int(sys.argv[1]))]\n\
          for c in cs: c.recv(1); c.close()\n\
          time.sleep(120)",
         &n.to_string(),
     ]));
     let port: u16 = port.parse().unwrap();
     let clients: Vec<TcpStream> = (0..n)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .map(|_| {
+            let mut c = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            c.write_all(b"x").unwrap();
+            c
+        })
         .collect();
     // the flood's row, and the accepted connections that stayed rows of their own: together,
     // every connection, while all are open

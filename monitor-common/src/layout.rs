@@ -17,70 +17,18 @@ pub struct Layout {
     pub tp_newtask_pid: u32,
     /// `task/task_newtask`: `u64 clone_flags`.
     pub tp_newtask_clone_flags: u32,
-    /// `struct pt_regs` (from BTF): where a syscall's arguments are still held at its exit
-    /// (x86-64: `di`, `si`, `dx`, `r10`, `r8`, `r9`). Every syscall program is an exit
-    /// program that reads the call's arguments there (`bpf_task_pt_regs`): the fd and the
-    /// address of connect, bind, listen, sendto and sendmsg, socket()'s family, type and
-    /// protocol, a failed execve's filename and argv pointers. So no syscall has an entry
-    /// program, and no syscall entry on the machine passes through a BPF dispatch.
+    /// `struct pt_regs` (from BTF): the user registers a task saved when it entered the kernel,
+    /// which hold the system call it is in (`orig_ax`) and that call's arguments (x86-64: `di`,
+    /// `si`, `dx`, `r10`, `r8`, `r9`) until it returns. A program on a socket tracepoint reads
+    /// there which call made the operation and the fd it names (`callsite.rs`); the opt-in
+    /// syscall programs read a call's arguments there at its exit, so no syscall has an entry
+    /// program.
+    pub regs_orig_ax: u32,
     pub regs_arg0: u32,
     pub regs_arg1: u32,
     pub regs_arg2: u32,
-    pub regs_arg4: u32,
-    pub regs_arg5: u32,
     /// `syscalls/sys_exit_*`: `long ret` (one layout, `struct syscall_trace_exit`, for all).
     pub tp_sys_exit_ret: u32,
-    /// `struct io_kiocb` (from BTF), an io_uring request: its opcode, its file (the socket a
-    /// connect or listen was made on), its result (`cqe.res`), and — in its per-operation
-    /// command — a connect's address pointer and length (`io_connect.addr`, `.addr_len`) and
-    /// an accept's or socket's direct-descriptor slot (`io_accept.file_slot`,
-    /// `io_socket.file_slot`). All [`MISSING`] on kernels whose io_uring the program does not
-    /// know (before 6.0) or without io_uring: then io_uring requests are not followed.
-    pub io_kiocb_opcode: u32,
-    pub io_kiocb_file: u32,
-    pub io_kiocb_res: u32,
-    pub io_connect_addr: u32,
-    pub io_connect_addr_len: u32,
-    pub io_accept_file_slot: u32,
-    pub io_socket_file_slot: u32,
-    /// A request's flags, ring and `user_data` (`io_kiocb.flags`, `.ctx`, `.cqe.user_data`),
-    /// the flag bit of a multishot request (`REQ_F_APOLL_MULTISHOT_BIT`), and where a
-    /// completion keeps its `user_data` and result (`io_uring_cqe.user_data`, `.res`): a
-    /// multishot accept's completions carry no request, only its ring and `user_data`.
-    pub io_kiocb_flags: u32,
-    pub io_kiocb_ctx: u32,
-    pub io_kiocb_user_data: u32,
-    pub io_multishot_bit: u32,
-    pub io_cqe_user_data: u32,
-    pub io_cqe_res: u32,
-    /// The ring's own file table (direct descriptors), as 6.13 and later lay it out: its size
-    /// and its array of `struct io_rsrc_node *` (`io_ring_ctx.file_table.data.nr`, `.nodes`,
-    /// from the ring), and a node's file (`io_rsrc_node.file_ptr`, two flag bits at the
-    /// bottom). [`MISSING`] on kernels that lay it out otherwise: an accept or socket into a
-    /// direct descriptor is then not followed.
-    pub io_ring_files_nr: u32,
-    pub io_ring_files_nodes: u32,
-    pub io_rsrc_node_file: u32,
-    /// A bind request's address, as the kernel copied it before the bind: in its async data
-    /// (`io_kiocb.async_data`), `io_bind.addr_len` bytes of it (in the command). Kernels keep
-    /// it either at the start of the async data (the address alone) or in a
-    /// `struct io_async_msghdr` at `.addr`; the program takes the one holding the socket's
-    /// family (`io_uring::bound_address`).
-    pub io_kiocb_async_data: u32,
-    pub io_async_addr: u32,
-    pub io_bind_addr_len: u32,
-    /// A send request's destination, as the kernel copied it when the request was prepared:
-    /// the async data's `msg.msg_name` (null for a send with none) and `.msg_namelen`; the
-    /// fd the request names (`io_kiocb.cqe.fd`, which the completion's flags later replace) and the flag bit of one
-    /// that names a slot of the ring's own file table (`REQ_F_FIXED_FILE_BIT`). [`MISSING`]
-    /// where not found: sends through io_uring are then not followed.
-    pub io_async_msg_name: u32,
-    pub io_async_msg_namelen: u32,
-    pub io_kiocb_fd: u32,
-    pub io_fixed_file_bit: u32,
-    /// `packet_sock.num`: a packet socket's protocol (network order; its `sk_protocol` is 0).
-    pub packet_sock_num: u32,
-
     // --- kernel struct members (from BTF) ---
     pub task_flags: u32,
     pub task_pid: u32,
@@ -134,6 +82,24 @@ pub struct Layout {
     /// `skc_dport` 12, `skc_num` 14, `skc_family` 16, `skc_state` 18): the programs then read
     /// those 20 bytes at once instead of field by field.
     pub sk_common_packed: u32,
+    /// Per-socket state (`sock.sk_bpf_storage`: null unless a BPF program keeps storage on the
+    /// socket, which is how the I/O programs return after one load for every socket but an
+    /// accepted connection not yet used), whether a task holds the socket's lock
+    /// (`sock.sk_lock.owned`: a state change then runs in that task's context),
+    /// `sock.sk_userlocks` (`SOCK_BINDPORT_LOCK`: bound to a port of the caller's choosing),
+    /// and the socket's file (`sock.sk_socket`, `socket.file`, `file.f_flags`: `O_NONBLOCK`).
+    pub sk_bpf_storage: u32,
+    pub sk_lock_owned: u32,
+    pub sk_userlocks: u32,
+    pub sk_socket: u32,
+    pub socket_file: u32,
+    pub file_f_flags: u32,
+    /// `bpf_sock_addr_kern.sk`: the socket of a cgroup `sock_addr` hook's context, read as a
+    /// plain address (the verifier lets the typed one be neither offset nor read from).
+    pub sock_addr_kern_sk: u32,
+    /// `task_struct.stack`: the saved registers sit at a fixed distance from it, which the
+    /// cgroup programs (which have no `bpf_task_pt_regs`) are told.
+    pub task_stack: u32,
     /// `inet_sock.inet_sport`: the local port, still set after the socket is unhashed (a
     /// connection reset before accept returns has `skc_num` cleared).
     pub inet_sport: u32,
@@ -201,36 +167,11 @@ impl Layout {
             tp_exit_group_dead: MISSING,
             tp_newtask_pid: MISSING,
             tp_newtask_clone_flags: MISSING,
+            regs_orig_ax: MISSING,
             regs_arg0: MISSING,
             regs_arg1: MISSING,
             regs_arg2: MISSING,
-            regs_arg4: MISSING,
-            regs_arg5: MISSING,
             tp_sys_exit_ret: MISSING,
-            io_kiocb_opcode: MISSING,
-            io_kiocb_file: MISSING,
-            io_kiocb_res: MISSING,
-            io_connect_addr: MISSING,
-            io_connect_addr_len: MISSING,
-            io_accept_file_slot: MISSING,
-            io_socket_file_slot: MISSING,
-            io_kiocb_flags: MISSING,
-            io_kiocb_ctx: MISSING,
-            io_kiocb_user_data: MISSING,
-            io_multishot_bit: MISSING,
-            io_cqe_user_data: MISSING,
-            io_cqe_res: MISSING,
-            io_ring_files_nr: MISSING,
-            io_ring_files_nodes: MISSING,
-            io_rsrc_node_file: MISSING,
-            io_kiocb_async_data: MISSING,
-            io_async_addr: MISSING,
-            io_bind_addr_len: MISSING,
-            io_async_msg_name: MISSING,
-            io_async_msg_namelen: MISSING,
-            io_kiocb_fd: MISSING,
-            io_fixed_file_bit: MISSING,
-            packet_sock_num: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,
             task_real_parent: MISSING,
@@ -270,6 +211,14 @@ impl Layout {
             sk_err: MISSING,
             sk_state: MISSING,
             sk_common_packed: 0,
+            sk_bpf_storage: MISSING,
+            sk_lock_owned: MISSING,
+            sk_userlocks: MISSING,
+            sk_socket: MISSING,
+            socket_file: MISSING,
+            file_f_flags: MISSING,
+            sock_addr_kern_sk: MISSING,
+            task_stack: MISSING,
             inet_sport: MISSING,
             mm_exe_file: MISSING,
             file_path_dentry: MISSING,

@@ -1,5 +1,5 @@
-//! Network events: socket calls (connect, accept, listen, UDP bind, raw/packet socket creation),
-//! made as system calls or as io_uring requests, and TCP state changes.
+//! Network events: connects, accepted connections, listeners, UDP binds and datagrams, raw and
+//! packet sockets — whether made by system calls or io_uring requests — and TCP state changes.
 
 use crate::{header::EventHeader, task::TaskInfo};
 
@@ -31,27 +31,25 @@ pub fn interrupted(ret: i64) -> bool {
     matches!(ret, -512 | -513 | -514 | -516)
 }
 
-/// [`SockEvent::via`]: the socket system call itself.
+/// [`SockEvent::via`]: a system call (or the kernel acting for the process outside any request).
 pub const VIA_SYSCALL: u32 = 0;
 /// [`SockEvent::via`]: an io_uring request (no system call; `fd` is -1: a request names its
-/// socket by file, not by number).
+/// socket by file or by a slot of the ring's own table, not by an fd of the process).
 pub const VIA_IO_URING: u32 = 1;
 
-/// io_uring request opcodes (`enum io_uring_op`, uapi: fixed numbers) the monitor follows.
-pub const IORING_OP_SENDMSG: u8 = 9;
-pub const IORING_OP_ACCEPT: u8 = 13;
-pub const IORING_OP_CONNECT: u8 = 16;
-pub const IORING_OP_SEND: u8 = 26;
-pub const IORING_OP_SOCKET: u8 = 45;
-pub const IORING_OP_SEND_ZC: u8 = 47;
-pub const IORING_OP_SENDMSG_ZC: u8 = 48;
-pub const IORING_OP_BIND: u8 = 56;
-pub const IORING_OP_LISTEN: u8 = 57;
-/// An accept's or socket's direct-descriptor slot when the kernel picks it (uapi
-/// `IORING_FILE_INDEX_ALLOC`); the completion's result is then the slot.
-pub const IORING_FILE_INDEX_ALLOC: u32 = u32::MAX;
-/// `io_rsrc_node.file_ptr`'s flag bits (io_uring/filetable.h `FFS_NOWAIT | FFS_ISREG`).
-pub const IO_FILE_PTR_FLAGS: u64 = 3;
+/// [`SockEvent::flags`]: a TCP connect that has just sent its SYN (`CLOSE → SYN_SENT`, in the
+/// caller's context): its outcome comes in a state record (`SYN_SENT → ESTABLISHED` or
+/// `→ CLOSE`); `ret` is `-EINPROGRESS`.
+pub const SOCK_STARTED: u32 = 1;
+/// [`SockEvent::flags`]: the socket's file is non-blocking (`O_NONBLOCK`): its connect returned
+/// `EINPROGRESS` to the caller, and the line says when it was answered.
+pub const SOCK_NONBLOCK: u32 = 2;
+/// [`SockEvent::flags`]: an accepted connection claimed by a state change its owner made (it
+/// closed or shut the connection down) before it read or wrote anything.
+pub const SOCK_CLAIMED_AT_CLOSE: u32 = 4;
+
+/// `CAP_NET_RAW`: what creating a raw or packet socket takes.
+pub const CAP_NET_RAW: u32 = 13;
 
 /// TCP states (include/net/tcp_states.h).
 pub const TCP_ESTABLISHED: u32 = 1;
@@ -60,10 +58,10 @@ pub const TCP_SYN_RECV: u32 = 3;
 pub const TCP_CLOSE: u32 = 7;
 pub const TCP_LISTEN: u32 = 10;
 
-/// A socket system call that completed: `header.kind` says which (Connect, Accept, Listen,
-/// Bind, Socket). Addresses are read from the kernel socket where it exists (so `accept` with
-/// no address buffer still has its peer, and `connect` its ephemeral source port); the address
-/// the caller passed (connect, bind) is kept raw in `sockaddr`.
+/// A socket operation: `header.kind` says which (Connect, Accept, Listen, Bind, Send, Socket).
+/// Addresses are read from the kernel socket (so an accepted connection has its peer however
+/// it was accepted); an address the kernel copied from the caller (a datagram's destination,
+/// a failed connect's) is kept raw in `sockaddr`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct SockEvent {
@@ -72,9 +70,14 @@ pub struct SockEvent {
     /// Kernel address of the `struct sock` (0 if unknown): the key that ties calls and TCP
     /// state changes of one connection together.
     pub sk: u64,
-    /// The syscall's return value: 0, a new fd, or -errno.
+    /// The outcome: 0, a new fd, or -errno (`-EINPROGRESS` for a connect whose answer comes
+    /// in a state record: [`SOCK_STARTED`]).
     pub ret: i64,
-    /// The fd the call was made on (for accept and socket: the new fd, if any).
+    /// When the operation began (boot ns): an accepted connection's establishment (it is
+    /// reported when its process first uses it); else the record's own time.
+    pub since_ns: u64,
+    /// The fd of the socket in its process, when the system call the process is in names it;
+    /// -1 otherwise (an io_uring request, a connection first used by `close`…).
     pub fd: i32,
     pub family: u16,
     pub sock_type: u16,
@@ -98,17 +101,18 @@ pub struct SockEvent {
     /// An accepted unix connection: the pid (in the initial namespace) of the process that
     /// connected (`SO_PEERCRED`); 0 otherwise.
     pub peer_pid: u32,
-    /// How the call was made: [`VIA_SYSCALL`] or [`VIA_IO_URING`].
+    /// How the operation was made: [`VIA_SYSCALL`] or [`VIA_IO_URING`].
     pub via: u32,
+    /// [`SOCK_STARTED`], [`SOCK_NONBLOCK`], [`SOCK_CLAIMED_AT_CLOSE`].
+    pub flags: u32,
+    pub _pad: u32,
 }
-crate::assert_size!(SockEvent, 288);
+crate::assert_size!(SockEvent, 304);
 
-/// A TCP socket changed state: a connection ended (→ CLOSE from any state but LISTEN and
-/// SYN_RECV), or a non-blocking connect still in progress when its call returned was
-/// answered (SYN_SENT → ESTABLISHED; SYN_SENT → CLOSE). Blocking connects and accepted
-/// connections are reported established by their call, so their ESTABLISHED is not sent.
-/// Runs in softirq context for inbound packets, so `header.pid` is not the owner; userspace
-/// matches `sk` with the connect/accept.
+/// A TCP socket changed state: a connect was answered (SYN_SENT → ESTABLISHED, or → CLOSE:
+/// refused, timed out, unreachable), or a connection ended (→ CLOSE from any state but
+/// LISTEN, SYN_SENT and SYN_RECV). Runs in softirq context for inbound packets, so
+/// `header.pid` is not the owner; userspace matches `sk` with the connect or accept record.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TcpStateEvent {

@@ -1,19 +1,31 @@
-//! Kernel programs of the monitor. Each file holds the programs of one concern; shared helpers
-//! live in `task.rs` (reading the current task) and `emit.rs` (the ring buffer).
+//! Kernel programs of the monitor. Each file holds the programs of one hook:
+//! - `process.rs`: fork, exec, exit (and, opt-in, failed execs);
+//! - `tcp.rs`: TCP state changes — connects, listens, accepted connections, ends;
+//! - `sock_io.rs`: a socket's first read or write — who accepted a connection, a connected
+//!   UDP socket's first datagram;
+//! - `udp.rs`: the cgroup socket hooks — UDP binds, connects, datagrams;
+//! - `raw.rs`: the capability check of a raw or packet socket's creation;
+//! - `syscalls.rs`: the opt-in system call programs (unix sockets, connects that never left).
+//!
+//! Shared: `task.rs` (reading the current task), `callsite.rs` (which call of the task an
+//! operation belongs to), `sock.rs` (reading a socket into a record), `emit.rs` (the ring
+//! buffer), `maps.rs`, `path.rs` (a file's path).
 #![no_std]
 #![no_main]
-// `atomic_xadd`: the only atomic add on this target (see `maps::outstanding_add`)
-#![allow(internal_features)]
-#![feature(core_intrinsics)]
 
+mod callsite;
 mod emit;
 mod globals;
-mod io_uring;
 mod maps;
-mod net;
 mod path;
 mod process;
+mod raw;
+mod sock;
+mod sock_io;
+mod syscalls;
 mod task;
+mod tcp;
+mod udp;
 
 #[cfg(not(test))]
 #[panic_handler]

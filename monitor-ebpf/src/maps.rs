@@ -1,6 +1,7 @@
 //! Maps shared by all programs.
 use aya_ebpf::{
-    macros::map,
+    btf_maps::SkStorage,
+    macros::{btf_map, map},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
 use monitor_common::{header::EventKind, net::SockEvent, process::ExecBuf};
@@ -19,7 +20,7 @@ pub static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(EventKind::CO
 pub static LAST_SUBMIT: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
 
 /// The TCP state programs' guard: a busy flag and a rescued count per CPU (see
-/// `monitor_common::counters` and `net::inet_sock_set_state_nested`).
+/// `monitor_common::counters` and `tcp::inet_sock_set_state_nested`).
 #[map]
 pub static STATE_GUARD: PerCpuArray<u64> = PerCpuArray::with_max_entries(2, 0);
 
@@ -32,48 +33,44 @@ pub static EXEC_SCRATCH: Array<ExecBuf> = Array::with_max_entries(1, 0);
 #[map]
 pub static SOCK_SCRATCH: PerCpuArray<SockEvent> = PerCpuArray::with_max_entries(1, 0);
 
-/// Non-blocking connects whose call returned EINPROGRESS, by `struct sock *`: the TCP state
-/// program reports their SYN_SENT → ESTABLISHED (the only ESTABLISHED it reports).
+/// Where the registers a task saved on entering the kernel lie, as a distance from its
+/// `task_struct.stack` ([`REGS_FROM_STACK`]; 0 until known). The tracing programs have
+/// `bpf_task_pt_regs`; the cgroup programs do not, and read them there instead. The fork
+/// program measures it when the monitor itself starts a thread (`process::task_newtask`).
 #[map]
-pub static PENDING_CONNECT: LruHashMap<u64, u8> = LruHashMap::with_max_entries(16384, 0);
+pub static CALIBRATION: Array<u64> = Array::with_max_entries(1, 0);
+pub const REGS_FROM_STACK: u32 = 0;
 
-/// An upper bound of what a map holds, so that programs skip look-ups that cannot find
-/// anything (a hash look-up costs more than the rest of a program that returns early):
-/// [`OUTSTANDING_CONNECTS`] entries of `PENDING_CONNECT`. Raised before an insert, lowered
-/// after a removal that found one; an entry the LRU evicted or an insert that replaced one
-/// leaves the count too high, which only costs the look-ups again — never too low.
-#[map]
-pub static OUTSTANDING: Array<u64> = Array::with_max_entries(2, 0);
-pub const OUTSTANDING_CONNECTS: u32 = 0;
-/// Entries of `MULTISHOT_ACCEPTS`.
-pub const OUTSTANDING_MULTISHOT: u32 = 1;
+/// What a socket is waiting for, kept on the socket itself (`bpf_sk_storage`): an accepted
+/// connection until its process first reads or writes it, a connected UDP socket until its
+/// first datagram, a UDP socket asking for a port of its own until its bind is made. A socket with no storage at all — nearly every socket, nearly always — is
+/// passed over by the I/O programs after one load (`sock.sk_bpf_storage` is null), and the
+/// storage goes with the socket.
+#[btf_map]
+pub static SOCK_STATE: SkStorage<SockState> = SkStorage::new();
 
-/// Multishot accepts in flight, by (ring, `user_data`): their completions carry no request,
-/// so this is how the io_uring program knows one is an accepted connection.
-#[map]
-pub static MULTISHOT_ACCEPTS: LruHashMap<[u64; 2], u8> = LruHashMap::with_max_entries(4096, 0);
-
-/// Adds `delta` (wrapping) to an `OUTSTANDING` count, atomically (programs on every CPU share it).
-#[inline(always)]
-pub fn outstanding_add(slot: u32, delta: u64) {
-    if let Some(p) = OUTSTANDING.get_ptr_mut(slot) {
-        // an atomic add whose result is unused: BPF's XADD (core's atomic types have no
-        // read-modify-write operations on this target)
-        unsafe {
-            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
-                p, delta,
-            )
-        };
-    }
+/// A [`SOCK_STATE`] value.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct SockState {
+    /// [`AWAITS_OWNER`] or [`AWAITS_DATAGRAM`].
+    pub kind: u32,
+    pub _pad: u32,
+    /// When it began waiting (boot ns): an accepted connection's establishment.
+    pub since_ns: u64,
 }
 
-/// Whether an `OUTSTANDING` count is 0.
-#[inline(always)]
-pub fn none_outstanding(slot: u32) -> bool {
-    OUTSTANDING
-        .get(slot)
-        .is_some_and(|n| unsafe { core::ptr::read_volatile(n) } == 0)
-}
+/// Nothing any more: deleted by the socket's next read or write (a program that may not delete
+/// storage left it so).
+pub const SPENT: u32 = 0;
+/// An accepted connection nobody has used yet: the first process to read or write it — or to
+/// close it — is the one it was accepted for.
+pub const AWAITS_OWNER: u32 = 1;
+/// A connected UDP socket that has sent nothing yet: its first datagram is its connect line.
+pub const AWAITS_DATAGRAM: u32 = 2;
+/// A UDP socket being bound to a port its caller chose (not 0): its bind, once made, is a
+/// UDP service's.
+pub const AWAITS_BIND: u32 = 3;
 
 /// A destination an unconnected UDP socket has sent to: only the first datagram of each
 /// (socket, destination) is reported.

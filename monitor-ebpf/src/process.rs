@@ -1,5 +1,7 @@
-//! Process life cycle: fork (`task_newtask`), exec (`sched_process_exec`), failed exec
-//! (`sys_exit_execve*`) and exit (`sched_process_exit`).
+//! Process life cycle: fork (`task_newtask`), exec (`sched_process_exec`) and exit
+//! (`sched_process_exit`) — tracepoints the kernel fires only for those — and, with
+//! `--syscall-tracepoints`, failed execs (`sys_exit_execve*`: a failed exec changes nothing
+//! else in the kernel, so only its system call's exit sees it).
 use aya_ebpf::{
     helpers::{
         bpf_probe_read_user,
@@ -22,7 +24,7 @@ use monitor_common::{
 use crate::{
     emit::{count_drop, send, send_bytes},
     globals::{config, layout},
-    maps::EXEC_SCRATCH,
+    maps::{CALIBRATION, EXEC_SCRATCH, REGS_FROM_STACK},
     path,
     task::{
         current_task, field, fill_placement, fill_task_info, header, is_kthread, is_self,
@@ -43,6 +45,7 @@ pub fn task_newtask(ctx: BtfTracePointContext) -> i32 {
 
 fn try_task_newtask(ctx: &BtfTracePointContext) -> Result<(), i64> {
     if is_self() {
+        calibrate();
         return Ok(());
     }
     let child = ctx.arg::<*const u8>(0) as u64;
@@ -63,6 +66,27 @@ fn try_task_newtask(ctx: &BtfTracePointContext) -> Result<(), i64> {
     event.header.tid = pid;
     send(&event, EventKind::Fork as u32);
     Ok(())
+}
+
+/// The monitor itself starting a thread: a task in a system call, whose saved registers'
+/// distance from its stack (the same for every task) the cgroup programs need
+/// (`callsite::hooked_call`). Measured once.
+#[inline(always)]
+fn calibrate() {
+    let Some(slot) = CALIBRATION.get_ptr_mut(REGS_FROM_STACK) else {
+        return;
+    };
+    if unsafe { *slot } != 0 {
+        return;
+    }
+    let task = current_task();
+    let regs = saved_regs(task);
+    let Ok(stack) = field::<u64>(task, layout!(task_stack)) else {
+        return;
+    };
+    if regs > stack && regs - stack < 1 << 20 {
+        unsafe { *slot = regs - stack };
+    }
 }
 
 fn scratch() -> Option<&'static mut ExecBuf> {

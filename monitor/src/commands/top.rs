@@ -82,11 +82,13 @@ async fn live(args: &TopArgs) -> anyhow::Result<ExitCode> {
     for r in capture.pipeline.processes_found() {
         model.record(&r);
     }
+    let mut alerts = Alerts::new(rules, Some(args.rules.state_dir.clone()));
     for found in std::mem::take(&mut capture.sockets) {
         let r = capture.pipeline.socket_found(&found);
+        // learned, not judged: its listeners are services
+        alerts.observe(&r, Duration::ZERO, &capture.pipeline.table);
         model.record(&r);
     }
-    let mut alerts = Alerts::new(rules, Some(args.rules.state_dir.clone()));
     // the flood rows are the account of what is folded: no summaries besides
     let mut floods = Floods::from_args(&args.floods).map(Floods::deciding_only);
     alerts.learn_logins(&std::mem::take(&mut capture.past_logins));

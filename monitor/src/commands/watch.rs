@@ -271,6 +271,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         "monitor_start",
         Ext {
             start: Some(watch.capture.described.clone()),
+            attach: Some(watch.capture.probes.attach_map()),
             ..Default::default()
         },
     );
@@ -279,6 +280,10 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     // the sockets that existed at start (`event.kind: state`), after `monitor_start`
     for found in &sockets {
         let record = watch.capture.pipeline.socket_found(found);
+        // learned, not judged: its listeners are services
+        watch
+            .alerts
+            .observe(&record, Duration::ZERO, &watch.capture.pipeline.table);
         if let Some(line) = watch.renderer.line(&record) {
             watch.output.emit(&line);
         }

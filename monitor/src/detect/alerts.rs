@@ -84,7 +84,9 @@ impl Alerts {
     /// gives the ancestry of the process (the pipeline's process table).
     pub fn observe(&mut self, r: &Record, now: Duration, lineage: &dyn Lineage) -> Vec<Alert> {
         if r.what.is_snapshot() {
-            // what was there before the monitor started is not news
+            // what was there before the monitor started is not news, but its listeners are
+            // services all the same
+            self.memory.learn_found(r);
             return Vec::new();
         }
         self.memory.learn(r, now);

@@ -68,9 +68,119 @@ impl Hierarchy {
     }
 }
 
+/// The root of the cgroup v2 hierarchy, opened: where the cgroup socket programs are
+/// attached, so that they run for every process on the machine (a program at the root with
+/// `BPF_F_ALLOW_MULTI` runs for every cgroup below, alongside their own). Found in
+/// /proc/self/mountinfo (a hybrid machine has it at `/sys/fs/cgroup/unified`); a machine
+/// that mounts only v1 hierarchies still has it, and it is mounted for the monitor at
+/// [`OWN_MOUNT`].
+pub fn unified_root() -> anyhow::Result<std::fs::File> {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let path = match unified_mount(&mounts) {
+        Some(p) => p,
+        None => mount_own()?,
+    };
+    std::fs::File::open(&path)
+        .with_context(|| format!("opening the cgroup v2 root {}", path.display()))
+}
+
+/// Where the monitor mounts the cgroup v2 hierarchy when the machine has not.
+pub const OWN_MOUNT: &str = "/run/monitor/cgroup2";
+
+use anyhow::Context as _;
+
+/// The mount point of the cgroup v2 hierarchy's root in a mountinfo text (`ID PARENT M:N ROOT
+/// MOUNTPOINT OPTIONS [TAGS…] - FSTYPE SOURCE SUPER`), octal escapes undone.
+fn unified_mount(mountinfo: &str) -> Option<std::path::PathBuf> {
+    mountinfo.lines().find_map(|line| {
+        let (before, after) = line.split_once(" - ")?;
+        if after.split_whitespace().next()? != "cgroup2" {
+            return None;
+        }
+        let fields: Vec<&str> = before.split_whitespace().collect();
+        let (root, point) = (fields.get(3)?, fields.get(4)?);
+        (*root == "/").then(|| std::path::PathBuf::from(unescape(point)))
+    })
+}
+
+/// mountinfo's `\ooo` escapes (space, tab, newline, backslash) undone.
+fn unescape(field: &str) -> String {
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            let s = std::str::from_utf8(d).ok()?;
+            u8::from_str_radix(s, 8).ok()
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(b)) => {
+                out.push(b);
+                i += 4;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Mounts the cgroup v2 hierarchy at [`OWN_MOUNT`] (a machine with only v1 hierarchies).
+fn mount_own() -> anyhow::Result<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(OWN_MOUNT);
+    if path.join("cgroup.procs").exists() {
+        return Ok(path);
+    }
+    std::fs::create_dir_all(&path).with_context(|| format!("creating {OWN_MOUNT}"))?;
+    let c = |s: &str| std::ffi::CString::new(s).context("mount argument");
+    let (src, target) = (c("cgroup2")?, c(OWN_MOUNT)?);
+    // SAFETY: all pointers are valid NUL-terminated strings; data may be null.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            src.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        anyhow::bail!(
+            "no cgroup v2 hierarchy is mounted and mounting one at {OWN_MOUNT} failed ({})",
+            std::io::Error::last_os_error()
+        );
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_unified_root_is_found_in_mountinfo() {
+        let hybrid = "25 1 0:23 / /sys rw,nosuid shared:7 - sysfs sysfs rw\n\
+            30 25 0:26 / /sys/fs/cgroup ro shared:9 - tmpfs tmpfs ro,mode=755\n\
+            31 30 0:27 / /sys/fs/cgroup/unified rw shared:10 - cgroup2 cgroup2 rw\n\
+            32 30 0:28 / /sys/fs/cgroup/pids rw shared:11 - cgroup cgroup rw,pids\n";
+        assert_eq!(
+            unified_mount(hybrid),
+            Some(std::path::PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        // a container's view of a sub-cgroup is not the root; escapes are undone
+        let nested = "40 1 0:30 /system.slice /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n\
+            41 1 0:30 / /mnt/my\\040cgroup rw - cgroup2 cgroup2 rw\n";
+        assert_eq!(
+            unified_mount(nested),
+            Some(std::path::PathBuf::from("/mnt/my cgroup"))
+        );
+        assert_eq!(
+            unified_mount("32 30 0:28 / /x rw - cgroup cgroup rw,pids\n"),
+            None
+        );
+    }
 
     const HYBRID: &str = "#subsys_name\thierarchy\tnum_cgroups\tenabled\n\
         cpuset\t3\t1\t1\ncpu\t1\t1\t1\ncpuacct\t2\t1\t1\nblkio\t7\t1\t1\n\

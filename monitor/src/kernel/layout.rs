@@ -3,13 +3,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use monitor_common::{
-    layout::{Layout, MISSING},
-    net::{
-        IORING_OP_ACCEPT, IORING_OP_BIND, IORING_OP_CONNECT, IORING_OP_LISTEN, IORING_OP_SEND,
-        IORING_OP_SENDMSG, IORING_OP_SENDMSG_ZC, IORING_OP_SEND_ZC, IORING_OP_SOCKET,
-    },
-};
+use monitor_common::layout::{Layout, MISSING};
 
 use super::{btf::Btf, cgroups::Hierarchy, tracefs::Tracepoint};
 
@@ -29,9 +23,10 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
     let optional = |s: &str, path: &[&str]| btf.member_offset(s, path).unwrap_or(MISSING);
 
     let sys_exit = tp("syscalls", "sys_exit_execve");
-    // the syscall ABI's argument registers, as saved at entry: every syscall program reads
-    // its call's arguments there at the exit (x86-64; other architectures keep the first
-    // argument in `orig_*` and are not supported)
+    // the syscall ABI's number and argument registers, as saved at entry: the socket programs
+    // read which call made an operation there, the opt-in syscall programs their call's
+    // arguments (x86-64; other architectures keep the first argument in `orig_*` and are not
+    // supported)
     let arg = |reg: &str| {
         member("pt_regs", &[reg]).context(
             "the syscall argument registers (x86-64 pt_regs) are needed: this kernel's \
@@ -51,7 +46,6 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         sock(&["skc_family"])?,
         sock(&["skc_state"])?,
     );
-    let io = io_uring_offsets(&btf).unwrap_or(IoUringOffsets::NONE);
     let layout = Layout {
         tp_exec_filename: tp("sched", "sched_process_exec").offset(tracefs, "filename")?,
         tp_exit_group_dead: tp("sched", "sched_process_exit")
@@ -59,36 +53,11 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
             .unwrap_or(MISSING),
         tp_newtask_pid: tp("task", "task_newtask").offset(tracefs, "pid")?,
         tp_newtask_clone_flags: tp("task", "task_newtask").offset(tracefs, "clone_flags")?,
+        regs_orig_ax: arg("orig_ax")?,
         regs_arg0: arg("di")?,
         regs_arg1: arg("si")?,
         regs_arg2: arg("dx")?,
-        regs_arg4: arg("r8")?,
-        regs_arg5: arg("r9")?,
         tp_sys_exit_ret: sys_exit.offset(tracefs, "ret")?,
-        io_kiocb_opcode: io.opcode,
-        io_kiocb_file: io.file,
-        io_kiocb_res: io.res,
-        io_connect_addr: io.connect_addr,
-        io_connect_addr_len: io.connect_addr_len,
-        io_accept_file_slot: io.accept_file_slot,
-        io_socket_file_slot: io.socket_file_slot,
-        io_kiocb_flags: io.flags,
-        io_kiocb_ctx: io.ctx,
-        io_kiocb_user_data: io.user_data,
-        io_multishot_bit: io.multishot_bit,
-        io_cqe_user_data: io.cqe_user_data,
-        io_cqe_res: io.cqe_res,
-        io_ring_files_nr: io.files_nr,
-        io_ring_files_nodes: io.files_nodes,
-        io_rsrc_node_file: io.node_file,
-        io_kiocb_async_data: io.async_data,
-        io_async_addr: io.async_addr,
-        io_bind_addr_len: io.bind_addr_len,
-        io_async_msg_name: io.msg_name,
-        io_async_msg_namelen: io.msg_namelen,
-        io_kiocb_fd: io.fd,
-        io_fixed_file_bit: io.fixed_file_bit,
-        packet_sock_num: optional("packet_sock", &["num"]),
 
         task_flags: member("task_struct", &["flags"])?,
         task_pid: member("task_struct", &["pid"])?,
@@ -131,6 +100,14 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         sk_common_packed: u32::from(
             (daddr, rcv_saddr, dport, num, family, state) == (0, 4, 12, 14, 16, 18),
         ),
+        sk_bpf_storage: optional("sock", &["sk_bpf_storage"]),
+        sk_lock_owned: member("sock", &["sk_lock", "owned"])?,
+        sk_userlocks: member("sock", &["sk_userlocks"])?,
+        sk_socket: member("sock", &["sk_socket"])?,
+        socket_file: member("socket", &["file"])?,
+        file_f_flags: member("file", &["f_flags"])?,
+        sock_addr_kern_sk: optional("bpf_sock_addr_kern", &["sk"]),
+        task_stack: member("task_struct", &["stack"])?,
         inet_sport: member("inet_sock", &["inet_sport"])?,
         mm_exe_file: optional("mm_struct", &["exe_file"]),
         file_path_dentry: optional("file", &["f_path", "dentry"]),
@@ -180,148 +157,6 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
     Ok((layout, Hierarchy::of_machine(&btf)))
 }
 
-/// Where an io_uring request keeps what the io_uring program reads (see `Layout`).
-struct IoUringOffsets {
-    opcode: u32,
-    file: u32,
-    res: u32,
-    connect_addr: u32,
-    connect_addr_len: u32,
-    accept_file_slot: u32,
-    socket_file_slot: u32,
-    flags: u32,
-    ctx: u32,
-    user_data: u32,
-    multishot_bit: u32,
-    cqe_user_data: u32,
-    cqe_res: u32,
-    files_nr: u32,
-    files_nodes: u32,
-    node_file: u32,
-    async_data: u32,
-    async_addr: u32,
-    bind_addr_len: u32,
-    msg_name: u32,
-    msg_namelen: u32,
-    fd: u32,
-    fixed_file_bit: u32,
-}
-
-impl IoUringOffsets {
-    /// A kernel whose io_uring is not followed.
-    const NONE: Self = Self {
-        opcode: MISSING,
-        file: MISSING,
-        res: MISSING,
-        connect_addr: MISSING,
-        connect_addr_len: MISSING,
-        accept_file_slot: MISSING,
-        socket_file_slot: MISSING,
-        flags: MISSING,
-        ctx: MISSING,
-        user_data: MISSING,
-        multishot_bit: MISSING,
-        cqe_user_data: MISSING,
-        cqe_res: MISSING,
-        files_nr: MISSING,
-        files_nodes: MISSING,
-        node_file: MISSING,
-        async_data: MISSING,
-        async_addr: MISSING,
-        bind_addr_len: MISSING,
-        msg_name: MISSING,
-        msg_namelen: MISSING,
-        fd: MISSING,
-        fixed_file_bit: MISSING,
-    };
-}
-
-/// The request layout of io_uring as 6.0 and later have it (a request's per-operation data in
-/// `io_kiocb.cmd`, its result in `io_kiocb.cqe`), with the opcodes the monitor's constants
-/// say; `None` on a kernel without io_uring or with another layout (io_uring requests are then
-/// not followed, and the start line's program list shows it). Listen and bind requests came
-/// in 6.11: a kernel without them cannot make them, and its other requests are followed.
-fn io_uring_offsets(btf: &Btf) -> Option<IoUringOffsets> {
-    let at = |s: &str, path: &[&str]| btf.member_offset(s, path).ok();
-    // a request flag's bit number (`REQ_F_*_BIT`), which the programs test in a u64
-    let flag_bit = |name: &str| {
-        btf.enumerator(name)
-            .and_then(|b| u32::try_from(b).ok())
-            .filter(|&b| b < 64)
-    };
-    let opcode_is = |name: &str, value: u8| btf.enumerator(name) == Some(i64::from(value));
-    let later = |name: &str, value: u8| btf.enumerator(name).is_none_or(|v| v == i64::from(value));
-    if !(opcode_is("IORING_OP_ACCEPT", IORING_OP_ACCEPT)
-        && opcode_is("IORING_OP_CONNECT", IORING_OP_CONNECT)
-        && opcode_is("IORING_OP_SOCKET", IORING_OP_SOCKET)
-        && opcode_is("IORING_OP_SENDMSG", IORING_OP_SENDMSG)
-        && opcode_is("IORING_OP_SEND", IORING_OP_SEND)
-        && later("IORING_OP_SEND_ZC", IORING_OP_SEND_ZC)
-        && later("IORING_OP_SENDMSG_ZC", IORING_OP_SENDMSG_ZC)
-        && later("IORING_OP_LISTEN", IORING_OP_LISTEN)
-        && later("IORING_OP_BIND", IORING_OP_BIND))
-    {
-        return None;
-    }
-    let cmd = at("io_kiocb", &["cmd"])?;
-    // the ring's own file table: all three, or direct descriptors are not followed
-    let table = (|| {
-        let data = at("io_ring_ctx", &["file_table", "data"])?;
-        Some((
-            data + at("io_rsrc_data", &["nr"])?,
-            data + at("io_rsrc_data", &["nodes"])?,
-            at("io_rsrc_node", &["file_ptr"])?,
-        ))
-    })();
-    let (files_nr, files_nodes, node_file) = table.unwrap_or((MISSING, MISSING, MISSING));
-    // a request's async data: where binds and sends keep the address the kernel copied
-    let async_data = at("io_kiocb", &["async_data"]).unwrap_or(MISSING);
-    // a bind request's address (6.11 on): both, or binds are not followed
-    let bind = (|| {
-        Some((
-            at("io_async_msghdr", &["addr"])?,
-            cmd + at("io_bind", &["addr_len"])?,
-        ))
-    })();
-    let (async_addr, bind_addr_len) = bind.unwrap_or((MISSING, MISSING));
-    // a send's destination and socket: all four, or sends are not followed
-    let send = (|| {
-        Some((
-            at("io_async_msghdr", &["msg", "msg_name"])?,
-            at("io_async_msghdr", &["msg", "msg_namelen"])?,
-            at("io_kiocb", &["cqe", "fd"])?,
-            flag_bit("REQ_F_FIXED_FILE_BIT")?,
-        ))
-    })();
-    let (msg_name, msg_namelen, fd, fixed_file_bit) =
-        send.unwrap_or((MISSING, MISSING, MISSING, MISSING));
-    Some(IoUringOffsets {
-        opcode: at("io_kiocb", &["opcode"])?,
-        file: at("io_kiocb", &["file"])?,
-        res: at("io_kiocb", &["cqe", "res"])?,
-        connect_addr: cmd + at("io_connect", &["addr"])?,
-        connect_addr_len: cmd + at("io_connect", &["addr_len"])?,
-        accept_file_slot: cmd + at("io_accept", &["file_slot"])?,
-        socket_file_slot: cmd + at("io_socket", &["file_slot"])?,
-        flags: at("io_kiocb", &["flags"])?,
-        ctx: at("io_kiocb", &["ctx"])?,
-        user_data: at("io_kiocb", &["cqe", "user_data"])?,
-        multishot_bit: flag_bit("REQ_F_APOLL_MULTISHOT_BIT")?,
-        cqe_user_data: at("io_uring_cqe", &["user_data"])?,
-        cqe_res: at("io_uring_cqe", &["res"])?,
-        files_nr,
-        files_nodes,
-        node_file,
-        async_data,
-        async_addr,
-        bind_addr_len,
-        msg_name,
-        msg_namelen,
-        fd,
-        fixed_file_bit,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,39 +183,17 @@ mod tests {
             (layout.regs_arg1, layout.regs_arg2),
             (layout.regs_arg0 - 8, layout.regs_arg0 - 16)
         );
-        assert_eq!(
-            (layout.regs_arg4, layout.regs_arg5),
-            (layout.regs_arg2 - 24, layout.regs_arg2 - 32)
-        );
         assert_eq!(layout.task_tgid, layout.task_pid + 4);
-        // io_uring (6.x): the request's command union first, then the opcode; a command
-        // starts with its file
-        assert_eq!(
-            (layout.io_kiocb_file, layout.io_connect_addr),
-            (0, layout.io_kiocb_file + 8)
-        );
-        assert_eq!(layout.io_connect_addr_len, layout.io_connect_addr + 8);
-        assert_eq!(layout.io_kiocb_opcode, 64);
-        assert!(layout.io_multishot_bit < 64);
-        assert_eq!(layout.io_cqe_res, layout.io_cqe_user_data + 8);
+        assert_eq!(layout.regs_orig_ax, layout.regs_arg0 + 8);
         for off in [
-            layout.io_kiocb_flags,
-            layout.io_kiocb_ctx,
-            layout.io_kiocb_user_data,
-            layout.packet_sock_num,
-            layout.io_kiocb_res,
-            layout.io_accept_file_slot,
-            layout.io_socket_file_slot,
-            layout.io_ring_files_nr,
-            layout.io_ring_files_nodes,
-            layout.io_rsrc_node_file,
-            layout.io_kiocb_async_data,
-            layout.io_async_addr,
-            layout.io_bind_addr_len,
-            layout.io_async_msg_name,
-            layout.io_async_msg_namelen,
-            layout.io_kiocb_fd,
-            layout.io_fixed_file_bit,
+            layout.sk_bpf_storage,
+            layout.sk_lock_owned,
+            layout.sk_userlocks,
+            layout.sk_socket,
+            layout.socket_file,
+            layout.file_f_flags,
+            layout.task_stack,
+            layout.sock_addr_kern_sk,
         ] {
             assert_ne!(off, MISSING);
         }

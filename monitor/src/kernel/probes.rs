@@ -1,5 +1,11 @@
-//! Loads the embedded eBPF object with the resolved layout and settings, attaches every
-//! program, and gives access to the ring buffer and the kernel-side counters.
+//! Loads the embedded eBPF object with the resolved layout and settings, attaches the programs
+//! of the chosen mode, and gives access to the ring buffer and the kernel-side counters.
+//!
+//! Two modes. By default no program is on a `syscalls:*` tracepoint: one there puts every
+//! thread of the machine on the system call slow path (+80 ns on every `getppid`, whatever the
+//! program traces), so every event comes from hooks the kernel runs only for the operation
+//! itself. `--syscall-tracepoints` adds the system call exits for what only they see. Each
+//! operation's hooks are named in `monitor_start` (`monitor.attach.*`, [`Probes::attach_map`]).
 use std::{
     os::fd::{AsFd as _, AsRawFd as _},
     path::Path,
@@ -7,67 +13,216 @@ use std::{
 
 use anyhow::{anyhow, Context as _};
 use aya::{
-    maps::{MapData, PerCpuArray, RingBuf},
-    programs::{BtfTracePoint, ProgramError, TracePoint},
+    maps::{Array, MapData, PerCpuArray, RingBuf},
+    programs::{
+        BtfTracePoint, CgroupAttachMode, CgroupSock, CgroupSockAddr, ProgramError, TracePoint,
+    },
     Ebpf, EbpfLoader,
 };
 use monitor_common::{
     counters::GUARD_RESCUED,
     header::EventKind,
-    layout::{Config, Layout, MISSING},
+    layout::{Config, Layout},
 };
+use serde_json::{Map, Value};
 
 use super::tracefs::Tracepoint;
-use Hook::{Btf, Tracepoint as Tp};
 
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/monitor"));
 
-#[derive(Clone, Copy)]
+/// Where a program is attached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Hook {
     /// A classic tracepoint: category/name.
     Tracepoint(&'static str, &'static str),
-    /// A raw tracepoint whose arguments carry their kernel types (`tp_btf`), by tracepoint
-    /// name (the category is only used to check the tracepoint exists): the program loads
-    /// fields of the structures they point to directly.
+    /// A raw tracepoint whose arguments carry their kernel types (`tp_btf`), by category and
+    /// name (the category only says where tracefs lists it): the program loads fields of the
+    /// structures they point to directly.
     Btf(&'static str, &'static str),
+    /// A cgroup socket hook, attached to the root of the cgroup v2 hierarchy (so it runs for
+    /// every process) alongside any other program there: its attach type's name.
+    Cgroup(&'static str),
+}
+
+impl Hook {
+    /// How `monitor_start` names it: `tracepoint:sched:sched_process_exec`,
+    /// `tp_btf:sock:inet_sock_set_state`, `cgroup:sendmsg4`.
+    fn describe(self) -> String {
+        match self {
+            Hook::Tracepoint(c, n) => format!("tracepoint:{c}:{n}"),
+            Hook::Btf(c, n) => format!("tp_btf:{c}:{n}"),
+            Hook::Cgroup(a) => format!("cgroup:{a}"),
+        }
+    }
+}
+
+/// Which mode attaches a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Always.
+    Default,
+    /// With `--syscall-tracepoints`.
+    Syscalls,
+    /// With `--syscall-tracepoints`, on a kernel without `capability:cap_capable` (raw and
+    /// packet sockets are then seen only by their system call).
+    SyscallsWithoutCapCapable,
+}
+
+struct Program {
+    name: &'static str,
+    hook: Hook,
+    mode: Mode,
+    /// The monitor cannot start without it.
+    required: bool,
+    /// Kernels from which the hook exists (for the message when it does not).
+    since: &'static str,
+}
+
+const fn program(name: &'static str, hook: Hook, mode: Mode, since: &'static str) -> Program {
+    Program {
+        name,
+        hook,
+        mode,
+        required: false,
+        since,
+    }
+}
+
+const fn core(name: &'static str, hook: Hook) -> Program {
+    Program {
+        name,
+        hook,
+        mode: Mode::Default,
+        required: true,
+        since: "",
+    }
 }
 
 /// The backup TCP state program: its own skips are not losses (the primary ran then).
 const NESTED_STATE_PROGRAM: &str = "inet_sock_set_state_nested";
 
-/// Every program of the object: (program name, hook). Process programs first, then network.
-const PROGRAMS: &[(&str, Hook)] = &[
-    ("task_newtask", Btf("task", "task_newtask")),
-    ("sched_process_exec", Tp("sched", "sched_process_exec")),
-    ("sys_exit_execve", Tp("syscalls", "sys_exit_execve")),
-    ("sys_exit_execveat", Tp("syscalls", "sys_exit_execveat")),
-    ("sched_process_exit", Tp("sched", "sched_process_exit")),
-    ("sys_exit_connect", Tp("syscalls", "sys_exit_connect")),
-    ("sys_exit_accept", Tp("syscalls", "sys_exit_accept")),
-    ("sys_exit_accept4", Tp("syscalls", "sys_exit_accept4")),
-    ("sys_exit_listen", Tp("syscalls", "sys_exit_listen")),
-    ("sys_exit_bind", Tp("syscalls", "sys_exit_bind")),
-    ("sys_exit_sendto", Tp("syscalls", "sys_exit_sendto")),
-    ("sys_exit_sendmsg", Tp("syscalls", "sys_exit_sendmsg")),
-    ("sys_exit_socket", Tp("syscalls", "sys_exit_socket")),
-    ("inet_sock_set_state", Btf("sock", "inet_sock_set_state")),
-    // after the primary: runs its state changes when a softirq interrupted it (net.rs)
-    (NESTED_STATE_PROGRAM, Btf("sock", "inet_sock_set_state")),
+use Hook::{Btf, Cgroup, Tracepoint as Tp};
+use Mode::{Default as Always, Syscalls, SyscallsWithoutCapCapable};
+
+/// Every program of the object, in attach order (process programs first, the backup state
+/// program after the primary).
+const PROGRAMS: &[Program] = &[
+    core("task_newtask", Btf("task", "task_newtask")),
+    core("sched_process_exec", Tp("sched", "sched_process_exec")),
+    core("sched_process_exit", Tp("sched", "sched_process_exit")),
+    core("inet_sock_set_state", Btf("sock", "inet_sock_set_state")),
+    core(NESTED_STATE_PROGRAM, Btf("sock", "inet_sock_set_state")),
+    program(
+        "sock_recv_length",
+        Btf("sock", "sock_recv_length"),
+        Always,
+        "6.3",
+    ),
+    program(
+        "sock_send_length",
+        Btf("sock", "sock_send_length"),
+        Always,
+        "6.3",
+    ),
+    program(
+        "cap_capable",
+        Btf("capability", "cap_capable"),
+        Always,
+        "6.14",
+    ),
+    program("sock_release", Cgroup("sock_release"), Always, "5.9"),
+    program("udp_bind4", Cgroup("bind4"), Always, "4.17"),
+    program("udp_bind6", Cgroup("bind6"), Always, "4.17"),
+    program("udp_post_bind4", Cgroup("post_bind4"), Always, "4.17"),
+    program("udp_post_bind6", Cgroup("post_bind6"), Always, "4.17"),
+    program("udp_sendmsg4", Cgroup("sendmsg4"), Always, "4.18"),
+    program("udp_sendmsg6", Cgroup("sendmsg6"), Always, "4.18"),
+    program("udp_connect4", Cgroup("connect4"), Always, "4.17"),
+    program("udp_connect6", Cgroup("connect6"), Always, "4.17"),
+    program(
+        "sys_exit_execve",
+        Tp("syscalls", "sys_exit_execve"),
+        Syscalls,
+        "",
+    ),
+    program(
+        "sys_exit_execveat",
+        Tp("syscalls", "sys_exit_execveat"),
+        Syscalls,
+        "",
+    ),
+    program(
+        "sys_exit_connect",
+        Tp("syscalls", "sys_exit_connect"),
+        Syscalls,
+        "",
+    ),
+    program(
+        "sys_exit_accept",
+        Tp("syscalls", "sys_exit_accept"),
+        Syscalls,
+        "",
+    ),
+    program(
+        "sys_exit_accept4",
+        Tp("syscalls", "sys_exit_accept4"),
+        Syscalls,
+        "",
+    ),
+    program(
+        "sys_exit_listen",
+        Tp("syscalls", "sys_exit_listen"),
+        Syscalls,
+        "",
+    ),
+    program(
+        "sys_exit_socket",
+        Tp("syscalls", "sys_exit_socket"),
+        SyscallsWithoutCapCapable,
+        "",
+    ),
 ];
 
-/// The io_uring program: attached when the kernel has io_uring in the layout the program
-/// reads (`Layout::io_kiocb_*`), else left out — the start line's program list says which.
-const IO_URING_PROGRAMS: [(&str, &str, &str); 2] = [
-    ("io_uring_submit_req", "io_uring", "io_uring_submit_req"),
-    ("io_uring_complete", "io_uring", "io_uring_complete"),
+/// The operations `monitor_start` names the hooks of, and the programs that see each (all of
+/// them, or the operation is only partly seen). `docs/events.md` says which lines each gives.
+const OPERATIONS: &[(&str, &[&str])] = &[
+    ("fork", &["task_newtask"]),
+    ("exec", &["sched_process_exec"]),
+    ("exit", &["sched_process_exit"]),
+    ("exec_failure", &["sys_exit_execve", "sys_exit_execveat"]),
+    ("connect", &["inet_sock_set_state"]),
+    ("connect_unsent", &["sys_exit_connect"]),
+    ("listen", &["inet_sock_set_state"]),
+    (
+        "accept",
+        &[
+            "inet_sock_set_state",
+            "sock_recv_length",
+            "sock_send_length",
+            "sock_release",
+        ],
+    ),
+    ("disconnect", &["inet_sock_set_state"]),
+    (
+        "udp_bind",
+        &["udp_bind4", "udp_bind6", "udp_post_bind4", "udp_post_bind6"],
+    ),
+    (
+        "udp_connect",
+        &["udp_connect4", "udp_connect6", "sock_send_length"],
+    ),
+    ("udp_send", &["udp_sendmsg4", "udp_sendmsg6"]),
+    ("raw_socket", &["cap_capable"]),
+    (
+        "unix",
+        &[
+            "sys_exit_connect",
+            "sys_exit_accept",
+            "sys_exit_accept4",
+            "sys_exit_listen",
+        ],
+    ),
 ];
-
-/// Names of the tracepoints the programs need, `category/name`.
-pub fn required_tracepoints() -> impl Iterator<Item = (&'static str, &'static str)> {
-    PROGRAMS.iter().map(|(_, hook)| match *hook {
-        Hook::Tracepoint(c, n) | Hook::Btf(c, n) => (c, n),
-    })
-}
 
 pub struct Settings {
     pub layout: Layout,
@@ -75,22 +230,47 @@ pub struct Settings {
     pub btf: std::path::PathBuf,
     pub config: Config,
     pub ring_bytes: u32,
+    /// Also attach the system call programs (`--syscall-tracepoints`).
+    pub syscall_tracepoints: bool,
+}
+
+/// Why a program is not attached.
+#[derive(Clone, Debug)]
+enum Absent {
+    /// Its mode was not chosen.
+    OptIn,
+    /// The kernel has no such hook (or no cgroup v2 hierarchy to attach it to).
+    Kernel(String),
 }
 
 pub struct Probes {
     ebpf: Ebpf,
     drops: PerCpuArray<MapData, u64>,
     guard: PerCpuArray<MapData, u64>,
+    /// Every program attached, as `monitor_start` lists them.
     pub attached: Vec<String>,
+    /// Programs not attached, and why.
+    absent: Vec<(&'static str, Absent)>,
+    /// The mode: the system call programs too.
+    pub syscall_tracepoints: bool,
 }
 
 impl Probes {
     pub fn load(tracefs: &Path, settings: &Settings) -> anyhow::Result<Self> {
-        for (category, name) in required_tracepoints() {
-            if !(Tracepoint { category, name }).exists(tracefs) {
+        let exists = |hook: Hook| match hook {
+            Hook::Tracepoint(category, name) | Hook::Btf(category, name) => {
+                (Tracepoint { category, name }).exists(tracefs)
+            }
+            Hook::Cgroup(_) => true,
+        };
+        for p in PROGRAMS.iter().filter(|p| p.required) {
+            if !exists(p.hook) {
+                let (Hook::Tracepoint(c, n) | Hook::Btf(c, n)) = p.hook else {
+                    continue;
+                };
                 return Err(anyhow!(
-                    "kernel tracepoint {category}/{name} is missing (needs CONFIG_FTRACE_SYSCALLS \
-                     and CONFIG_TRACEPOINTS)"
+                    "kernel tracepoint {c}/{n} is missing (needs CONFIG_TRACEPOINTS and a \
+                     kernel of 5.15 or later)"
                 ));
             }
         }
@@ -111,34 +291,61 @@ impl Probes {
         // across it as well, it raised the start's peak RSS from 29 to 41 MiB)
         let btf = aya::Btf::parse_file(&settings.btf, aya::Endianness::default())
             .with_context(|| format!("reading kernel BTF from {}", settings.btf.display()))?;
+        let cgroup = super::cgroups::unified_root();
+        let cap_capable = exists(Btf("capability", "cap_capable"));
         let mut attached = Vec::new();
-        for &(prog_name, hook) in PROGRAMS {
-            attach(&mut ebpf, prog_name, hook, &btf)?;
-            attached.push(match hook {
-                Hook::Tracepoint(c, n) => format!("tracepoint/{c}/{n}"),
-                Hook::Btf(_, n) if prog_name == NESTED_STATE_PROGRAM => {
-                    format!("tp_btf/{n} (backup)")
+        let mut absent = Vec::new();
+        for p in PROGRAMS {
+            let chosen = match p.mode {
+                Mode::Default => true,
+                Mode::Syscalls => settings.syscall_tracepoints,
+                Mode::SyscallsWithoutCapCapable => settings.syscall_tracepoints && !cap_capable,
+            };
+            if !chosen {
+                absent.push((p.name, Absent::OptIn));
+                continue;
+            }
+            if !exists(p.hook) {
+                let (Hook::Tracepoint(c, n) | Hook::Btf(c, n)) = p.hook else {
+                    continue;
+                };
+                absent.push((
+                    p.name,
+                    Absent::Kernel(format!(
+                        "this kernel has no {c}:{n} tracepoint (it came in {})",
+                        p.since
+                    )),
+                ));
+                continue;
+            }
+            if let Hook::Cgroup(_) = p.hook {
+                if let Err(e) = &cgroup {
+                    absent.push((p.name, Absent::Kernel(format!("{e:#}"))));
+                    continue;
                 }
-                Hook::Btf(_, n) => format!("tp_btf/{n}"),
-            });
-        }
-        if settings.layout.io_kiocb_opcode == MISSING
-            || !IO_URING_PROGRAMS
-                .iter()
-                .all(|&(_, category, name)| (Tracepoint { category, name }).exists(tracefs))
-        {
-            log::warn!(
-                "io_uring requests are not followed: this kernel has no io_uring, or not the \
-                 request layout of 6.0 and later"
-            );
-        } else {
-            for (prog_name, category, name) in IO_URING_PROGRAMS {
-                attach(&mut ebpf, prog_name, Btf(category, name), &btf)?;
-                attached.push(format!("tp_btf/{name}"));
+            }
+            let target = cgroup.as_ref().ok();
+            match attach(&mut ebpf, p, &btf, target) {
+                Ok(()) => attached.push(match p.hook {
+                    Hook::Btf(..) if p.name == NESTED_STATE_PROGRAM => {
+                        format!("{} (backup)", p.hook.describe())
+                    }
+                    hook => hook.describe(),
+                }),
+                Err(e) if p.required => return Err(e),
+                Err(e) => {
+                    log::warn!("{e:#}");
+                    absent.push((p.name, Absent::Kernel(format!("{e:#}"))));
+                }
             }
         }
         drop(btf);
         give_back_freed_memory();
+        for (name, why) in &absent {
+            if let Absent::Kernel(reason) = why {
+                log::warn!("program {name} is not attached: {reason}");
+            }
+        }
         let drops = PerCpuArray::try_from(ebpf.take_map("DROPS").context("map DROPS")?)?;
         let guard =
             PerCpuArray::try_from(ebpf.take_map("STATE_GUARD").context("map STATE_GUARD")?)?;
@@ -147,7 +354,53 @@ impl Probes {
             drops,
             guard,
             attached,
+            absent,
+            syscall_tracepoints: settings.syscall_tracepoints,
         })
+    }
+
+    /// What each operation is attached to, for `monitor_start` (`monitor.attach.*`): its
+    /// hooks, or why it is not seen (`off: --syscall-tracepoints`, `none: …` for a kernel
+    /// without the hook), or both when only part of it is.
+    pub fn attach_map(&self) -> Value {
+        let mut out = Map::new();
+        for (operation, programs) in OPERATIONS {
+            let mut hooks: Vec<String> = Vec::new();
+            let mut missing: Vec<String> = Vec::new();
+            for name in *programs {
+                let reason = self.absent.iter().find(|(n, _)| n == name).map(|(_, w)| w);
+                let Some(p) = PROGRAMS.iter().find(|p| p.name == *name) else {
+                    continue;
+                };
+                match reason {
+                    None => {
+                        let h = p.hook.describe();
+                        if !hooks.contains(&h) {
+                            hooks.push(h);
+                        }
+                    }
+                    Some(Absent::OptIn) => missing.push("off: --syscall-tracepoints".into()),
+                    Some(Absent::Kernel(why)) => missing.push(format!("none: {why}")),
+                }
+            }
+            // raw sockets by their system call, on a kernel without the capability hook
+            if *operation == "raw_socket" && hooks.is_empty() && self.syscall_tracepoints {
+                if let Some(p) = PROGRAMS.iter().find(|p| p.name == "sys_exit_socket") {
+                    if !self.absent.iter().any(|(n, _)| *n == p.name) {
+                        hooks.push(p.hook.describe());
+                        missing.clear();
+                    }
+                }
+            }
+            missing.dedup();
+            let value = match (hooks.is_empty(), missing.is_empty()) {
+                (false, true) => hooks.join(" + "),
+                (true, _) => missing.join("; "),
+                (false, false) => format!("{} (partly: {})", hooks.join(" + "), missing.join("; ")),
+            };
+            out.insert((*operation).to_owned(), Value::String(value));
+        }
+        Value::Object(out)
     }
 
     /// The ring buffer (can be taken once).
@@ -159,11 +412,23 @@ impl Probes {
         Ok(RingBuf::try_from(map)?)
     }
 
+    /// Whether the fork program has measured where a task's saved registers lie (the cgroup
+    /// programs need it to name a datagram's or a bind's fd and to tell an io_uring request):
+    /// it does so when the monitor itself starts a thread, which the caller does first.
+    pub fn calibrated(&self) -> anyhow::Result<bool> {
+        let map = self.ebpf.map("CALIBRATION").context("map CALIBRATION")?;
+        let array: Array<&MapData, u64> = Array::try_from(map)?;
+        Ok(array.get(&0, 0)? != 0)
+    }
+
     /// What the kernel counts for each program in its fdinfo: runs and time spent (both
     /// only while `kernel.bpf_stats_enabled` is 1) and skipped runs (always).
     pub fn program_stats(&self) -> anyhow::Result<Vec<ProgramStats>> {
         let mut out = Vec::new();
         for (name, prog) in self.ebpf.programs() {
+            if self.absent.iter().any(|(n, _)| *n == name) {
+                continue;
+            }
             let fd = prog.fd().map_err(|e| anyhow!("program {name}: {e}"))?;
             let path = format!("/proc/self/fdinfo/{}", fd.as_fd().as_raw_fd());
             let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
@@ -243,11 +508,18 @@ fn fdinfo_value(fdinfo: &str, wanted: &str) -> Option<u64> {
     })
 }
 
-/// Loads and attaches one program; an error names it and says why (the verifier's words).
-fn attach(ebpf: &mut Ebpf, prog_name: &str, hook: Hook, btf: &aya::Btf) -> anyhow::Result<()> {
-    load_and_attach(ebpf, prog_name, hook, btf).map_err(|e| {
+/// Loads and attaches one program (a cgroup one to `cgroup`); an error names it and says why
+/// (the verifier's words).
+fn attach(
+    ebpf: &mut Ebpf,
+    p: &Program,
+    btf: &aya::Btf,
+    cgroup: Option<&std::fs::File>,
+) -> anyhow::Result<()> {
+    load_and_attach(ebpf, p, btf, cgroup).map_err(|e| {
         anyhow!(
-            "cannot load or attach BPF program {prog_name}: {}",
+            "cannot load or attach BPF program {}: {}",
+            p.name,
             describe(&e)
         )
     })
@@ -255,14 +527,14 @@ fn attach(ebpf: &mut Ebpf, prog_name: &str, hook: Hook, btf: &aya::Btf) -> anyho
 
 fn load_and_attach(
     ebpf: &mut Ebpf,
-    prog_name: &str,
-    hook: Hook,
+    p: &Program,
     btf: &aya::Btf,
+    cgroup: Option<&std::fs::File>,
 ) -> Result<(), ProgramError> {
     let prog = ebpf
-        .program_mut(prog_name)
+        .program_mut(p.name)
         .ok_or(ProgramError::UnexpectedProgramType)?;
-    match hook {
+    match p.hook {
         Hook::Tracepoint(category, name) => {
             let tp: &mut TracePoint = prog.try_into()?;
             tp.load()?;
@@ -272,6 +544,21 @@ fn load_and_attach(
             let tp: &mut BtfTracePoint = prog.try_into()?;
             tp.load(name, btf)?;
             tp.attach()?;
+        }
+        // `Single` is what a cgroup link wants: a BPF link (5.7 on, so every kernel the
+        // monitor runs on) always runs alongside the cgroup's other programs, and the kernel
+        // refuses the multi flag on one (EINVAL)
+        Hook::Cgroup(attach_type) => {
+            let cgroup = cgroup.ok_or(ProgramError::UnexpectedProgramType)?;
+            if attach_type.starts_with("post_bind") || attach_type == "sock_release" {
+                let prog: &mut CgroupSock = prog.try_into()?;
+                prog.load()?;
+                prog.attach(cgroup, CgroupAttachMode::Single)?;
+            } else {
+                let prog: &mut CgroupSockAddr = prog.try_into()?;
+                prog.load()?;
+                prog.attach(cgroup, CgroupAttachMode::Single)?;
+            }
         }
     }
     Ok(())
@@ -295,7 +582,7 @@ fn describe(e: &ProgramError) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fdinfo_value;
+    use super::{fdinfo_value, OPERATIONS, PROGRAMS};
 
     #[test]
     fn counters_are_read_from_fdinfo() {
@@ -314,5 +601,27 @@ mod tests {
             fdinfo_value("recursion_misses:\tmany\n", "recursion_misses"),
             None
         );
+    }
+
+    /// Every operation names programs of the object, and no default-mode program is on a
+    /// system call tracepoint.
+    #[test]
+    fn operations_name_real_programs_and_the_default_mode_traces_no_system_call() {
+        for (op, programs) in OPERATIONS {
+            for name in *programs {
+                assert!(
+                    PROGRAMS.iter().any(|p| p.name == *name),
+                    "{op}: no program {name}"
+                );
+            }
+        }
+        for p in PROGRAMS {
+            if let super::Hook::Tracepoint(category, _) | super::Hook::Btf(category, _) = p.hook {
+                if p.mode == super::Mode::Default {
+                    assert_ne!(category, "syscalls", "{} traces a system call", p.name);
+                    assert_ne!(category, "raw_syscalls", "{} traces a system call", p.name);
+                }
+            }
+        }
     }
 }

@@ -101,6 +101,28 @@ fn scan_sockets(pipeline: &mut Pipeline, proc_root: &std::path::Path) -> Vec<Fou
     found
 }
 
+/// Lets the fork program measure where a task's saved registers lie, which the cgroup
+/// programs need (`Probes::calibrated`): it does when the monitor itself starts a thread.
+fn calibrate(probes: &Probes) {
+    for _ in 0..3 {
+        if std::thread::spawn(|| ()).join().is_err() {
+            break;
+        }
+        match probes.calibrated() {
+            Ok(true) => return,
+            Ok(false) => continue,
+            Err(e) => {
+                log::warn!("cannot read the registers' calibration: {e:#}");
+                return;
+            }
+        }
+    }
+    log::warn!(
+        "the kernel programs could not locate a task's saved registers: UDP binds and \
+         datagrams will have no fd, and those made through io_uring will not say so"
+    );
+}
+
 impl Capture {
     /// Checks, loads and attaches everything; `forks`: make a record for every fork.
     pub fn start(args: &CaptureArgs, forks: bool) -> anyhow::Result<Self> {
@@ -122,8 +144,10 @@ impl Capture {
                 _pad: 0,
             },
             ring_bytes,
+            syscall_tracepoints: args.syscall_tracepoints,
         };
         let mut probes = Probes::load(&tracefs, &settings)?;
+        calibrate(&probes);
         let ring = probes.take_ring()?;
         // SAFETY: the ring buffer's fd stays open as long as the AsyncFd owns the map.
         let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
@@ -160,6 +184,7 @@ impl Capture {
             "version": env!("CARGO_PKG_VERSION"),
             "kernel": host::kernel_release(),
             "programs": probes.attached,
+            "syscall_tracepoints": probes.syscall_tracepoints,
             "ring_buffer_bytes": ring_bytes,
             "argv_limit_bytes": args.max_argv_bytes,
             "processes_seeded": seeded_count,

@@ -1,14 +1,16 @@
-//! Socket calls and TCP state changes: connects resolved (at once, or when a non-blocking one's
-//! socket reaches ESTABLISHED or CLOSE), accepts (an sshd's accept starts a session), listeners,
-//! raw sockets, and the end of every established connection.
+//! Socket operations and TCP state changes: connects resolved when their socket answers (a
+//! TCP connect is reported by its SYN and answered by the next state change), accepted
+//! connections (an sshd's starts a session), listeners, UDP binds and datagrams, raw sockets,
+//! and the end of every established connection.
 use std::net::SocketAddr;
 
 use monitor_common::{
     header::EventKind,
     net::{
-        interrupted, SockEvent, TcpStateEvent, AF_UNIX, AF_UNSPEC, EINPROGRESS, IPPROTO_TCP,
-        SOCK_STREAM, TCP_CLOSE, TCP_ESTABLISHED, VIA_IO_URING,
+        SockEvent, TcpStateEvent, AF_UNIX, AF_UNSPEC, SOCK_NONBLOCK, SOCK_STARTED, TCP_CLOSE,
+        TCP_ESTABLISHED, VIA_IO_URING,
     },
+    task::AUDIT_UNSET,
 };
 
 use super::{
@@ -18,17 +20,17 @@ use super::{
 };
 use crate::{
     events::net::{state_endpoints, transport, Address, SockEventExt},
-    state::nettable::{Conn, ConnectReport, Direction},
+    state::nettable::{Accepted, Conn, Direction},
 };
 
-/// Reported for a non-blocking connect whose socket closed without an error set.
+/// Reported for a connect whose socket closed without an error set.
 const ECONNABORTED: i32 = 103;
 
 /// How a connect ended.
 struct Outcome {
     /// Positive errno if it failed.
     errno: Option<i32>,
-    /// Reported after the call returned EINPROGRESS.
+    /// The socket is non-blocking: its call returned EINPROGRESS, and this is the answer.
     nonblocking: bool,
     /// When the outcome became known (boot ns).
     resolved_ns: u64,
@@ -37,13 +39,21 @@ struct Outcome {
 }
 
 impl Outcome {
-    /// The socket's answer, at `at_ns`, to connect `ev` that had returned before it: a
-    /// non-blocking one, or one interrupted (no non-blocking call, though its outcome comes
-    /// the same way).
+    /// Known when the record was made.
+    fn now(ev: &SockEvent) -> Self {
+        Self {
+            errno: (ev.ret < 0).then_some((-ev.ret) as i32),
+            nonblocking: false,
+            resolved_ns: ev.header.ts_ns,
+            unknown: false,
+        }
+    }
+
+    /// The socket's answer, at `at_ns`, to the connect `ev` that sent its SYN.
     fn answer(ev: &SockEvent, errno: Option<i32>, at_ns: u64) -> Self {
         Self {
             errno,
-            nonblocking: !interrupted(ev.ret),
+            nonblocking: ev.flags & SOCK_NONBLOCK != 0,
             resolved_ns: at_ns,
             unknown: false,
         }
@@ -59,6 +69,15 @@ pub fn payload_bytes(ev: &TcpStateEvent) -> (u64, u64) {
     const FIN_RECEIVED: [u32; 5] = [5, 6, 8, 9, 11];
     let fin = u64::from(FIN_RECEIVED.contains(&ev.old_state));
     (ev.bytes_sent, ev.bytes_received.saturating_sub(fin))
+}
+
+/// The source of a connect's SYN record, its local port assigned after it: from the answer's
+/// state record, which has it.
+fn answered_from(ev: &mut SockEvent, t: &TcpStateEvent) {
+    if t.sport != 0 && ev.family == t.family {
+        ev.local_port = t.sport;
+        ev.local_addr = t.saddr;
+    }
 }
 
 /// The peer a connect reached, as the kernel's socket has it (a connected or connecting inet
@@ -151,75 +170,39 @@ impl Pipeline {
         };
         match EventKind::from_u32(s.header.kind)? {
             EventKind::Connect if dissolved(s) => None,
-            EventKind::Connect => {
-                let tcp = s.protocol == IPPROTO_TCP
-                    || (s.sock_type == SOCK_STREAM && s.family != AF_UNIX);
-                let in_progress = s.ret == -EINPROGRESS;
-                // an interrupted connect that is not TCP (a unix one waiting for room): the
-                // restarted call reports it, or the caller got EINTR and it did not connect
-                if interrupted(s.ret) && !tcp {
-                    return None;
-                }
-                let outcome = match self.net.connect_returned(s, tcp) {
-                    ConnectReport::Later | ConnectReport::Answered => return None,
-                    // reset by the peer before this record was made: report both, in order
-                    ConnectReport::Ended(ended) => {
-                        let now = Outcome {
-                            errno: None,
-                            nonblocking: false,
-                            resolved_ns: s.header.ts_ns,
-                            unknown: false,
-                        };
-                        let connect = self.connect_record(s, &now);
-                        return Some(self.ended_unowned(connect, s, Direction::Egress, &ended));
-                    }
-                    ConnectReport::Now => Outcome {
-                        errno: (s.ret < 0 && !in_progress).then_some((-s.ret) as i32),
-                        nonblocking: false,
-                        resolved_ns: s.header.ts_ns,
-                        // EINPROGRESS on a socket we cannot follow (not TCP, no sk)
-                        unknown: in_progress,
-                    },
-                    ConnectReport::Failed { errno } => Outcome::answer(
-                        s,
-                        Some(if errno != 0 { errno } else { ECONNABORTED }),
-                        s.header.ts_ns,
-                    ),
-                    ConnectReport::Established => Outcome::answer(s, None, s.header.ts_ns),
-                };
-                Some(self.connect_record(s, &outcome))
+            // a TCP connect's SYN: reported with its answer
+            EventKind::Connect if s.flags & SOCK_STARTED != 0 => {
+                self.net.connect_started(s);
+                None
             }
+            // a failed connect's system call (opt-in), unless its socket answered already
+            EventKind::Connect if s.ret < 0 && !unix && !self.net.connect_failed_by_call(s) => None,
+            EventKind::Connect => Some(self.connect_record(s, &Outcome::now(s))),
             // a unix connection has no TCP states to follow
             EventKind::Accept if unix => Some(self.sock_record(s, What::Accept(ends()))),
             EventKind::Accept => {
-                let ended = self.net.accepted(s);
-                let sshd = self
-                    .table
-                    .get(s.header.pid)
-                    .is_some_and(|p| is_named(&p.image.executable, &[b"sshd", b"sshd-session"]));
-                if let (true, Some(peer)) = (sshd, s.remote()) {
-                    self.sessions.sshd_accepted(s.header.pid, peer);
+                let accepted = self.net.accepted(s);
+                if let Accepted::Again = accepted {
+                    return None;
                 }
-                let accept = self.sock_record(s, What::Accept(ends()));
-                match ended {
-                    // reset while it waited in the queue: its end, seen before, follows
-                    Some(ended) => Some(self.ended_unowned(accept, s, Direction::Ingress, &ended)),
-                    None => Some(accept),
+                let info = ends();
+                if let Some(peer) = s.remote() {
+                    self.sshd_accepted(s.header.pid, peer, s.header.ts_ns);
+                }
+                let accept = self.sock_record(s, What::Accept(info));
+                match accepted {
+                    // it ended before its process used it: its end, seen before, follows
+                    Accepted::Ended(ended) => {
+                        Some(self.ended_unowned(accept, s, Direction::Ingress, &ended))
+                    }
+                    _ => Some(accept),
                 }
             }
             EventKind::Listen | EventKind::Bind => Some(self.sock_record(s, What::Listen(ends()))),
-            EventKind::Send => {
-                let now = Outcome {
-                    errno: None,
-                    nonblocking: false,
-                    resolved_ns: s.header.ts_ns,
-                    unknown: false,
-                };
-                Some(self.sock_record(
-                    s,
-                    What::Send(Box::new(connect_info(s, s.requested(), &now))),
-                ))
-            }
+            EventKind::Send => Some(self.sock_record(
+                s,
+                What::Send(Box::new(connect_info(s, s.requested(), &Outcome::now(s)))),
+            )),
             EventKind::Socket => {
                 let info = SocketInfo {
                     family: s.family,
@@ -235,19 +218,44 @@ impl Pipeline {
         }
     }
 
-    /// ESTABLISHED resolves a pending non-blocking connect; CLOSE fails one, or ends an
-    /// established connection (a `disconnect` record).
+    /// An sshd process is the first to use a connection from `peer`. The per-connection sshd
+    /// (forked by the listener for it, and the first to write — its banner) leads a new
+    /// session from now on; the listener itself (it answers a connection it drops, such as
+    /// past `MaxStartups`) only says its next fork serves that client.
+    fn sshd_accepted(&mut self, pid: u32, peer: SocketAddr, at_ns: u64) {
+        let sshd = |p: Option<&crate::state::proctable::Process>| {
+            p.is_some_and(|p| is_named(&p.image.executable, &[b"sshd", b"sshd-session"]))
+        };
+        let me = self.table.get(pid);
+        if !sshd(me) {
+            return;
+        }
+        if self.sessions.by_leader(pid).is_some() {
+            return;
+        }
+        let parent = me.and_then(|p| self.table.get(p.ppid));
+        if !sshd(parent) {
+            self.sessions.sshd_accepted(pid, peer);
+            return;
+        }
+        let listener_audit = parent.map_or(AUDIT_UNSET, |p| p.creds.sessionid);
+        let id = self.sessions.sshd_serving(pid, peer, at_ns, listener_audit);
+        self.table.set_session(pid, id);
+    }
+
+    /// A TCP connect's answer (`SYN_SENT →`), or the end of a connection (`→ CLOSE`).
     pub(super) fn tcp_state(&mut self, t: &TcpStateEvent) -> Option<Record> {
         match t.new_state {
             TCP_ESTABLISHED => {
-                let pending = self
-                    .net
-                    .established(t.sk, t.header.ts_ns, state_endpoints(t))?;
+                let endpoints = state_endpoints(t);
+                let mut pending = self.net.established(t.sk, t.header.ts_ns, endpoints)?;
+                answered_from(&mut pending.event, t);
                 let outcome = Outcome::answer(&pending.event, None, t.header.ts_ns);
                 Some(self.connect_record(&pending.event, &outcome))
             }
             TCP_CLOSE => match self.net.closed(t) {
-                (Some(pending), _) => {
+                (Some(mut pending), _) => {
+                    answered_from(&mut pending.event, t);
                     let errno = if t.sk_err != 0 {
                         t.sk_err
                     } else {

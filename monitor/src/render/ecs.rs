@@ -260,6 +260,10 @@ pub struct Ext {
     pub stats: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start: Option<serde_json::Value>,
+    /// `monitor_start`: the hooks each operation is seen through (`connect:
+    /// "tp_btf:sock:inet_sock_set_state"`), or why it is not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attach: Option<serde_json::Value>,
     /// A `connection_summary`: the accepted connections of a flooded listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<SummaryExt>,

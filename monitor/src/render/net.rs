@@ -254,9 +254,11 @@ pub fn listen_line(r: &Renderer, rec: &Record, s: &SockInfo) -> Line {
     l
 }
 
-/// A raw or packet socket was created (or refused).
+/// A raw or packet socket was created (or refused). One made by an io_uring request has no
+/// family, type or protocol the kernel programs could read (family 0): they are left out.
 pub fn socket_line(r: &Renderer, rec: &Record, s: &SocketInfo) -> Line {
     let failed = s.errno.is_some();
+    let known = s.family != 0;
     let mut l = line(
         r,
         rec,
@@ -267,15 +269,15 @@ pub fn socket_line(r: &Renderer, rec: &Record, s: &SocketInfo) -> Line {
         ),
         r.known_process(rec),
         NetworkExt {
-            family: Some(family_name(s.family)),
-            socket_type: Some(type_name(s.sock_type)),
-            protocol: Some(s.protocol),
+            family: known.then(|| family_name(s.family)),
+            socket_type: known.then(|| type_name(s.sock_type)),
+            protocol: known.then_some(s.protocol),
             fd: (!failed && s.fd >= 0).then_some(s.fd),
             io_uring: s.io_uring.then_some(true),
             ..Default::default()
         },
     );
-    if s.family != AF_PACKET {
+    if known && s.family != AF_PACKET {
         l.network = Some(Network {
             transport: crate::events::net::transport(s.sock_type, s.protocol, s.family),
             type_: match s.family {

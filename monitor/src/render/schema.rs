@@ -432,6 +432,11 @@ pub const FIELDS: &[Field] = &[
         Flattened,
         "`monitor_start`: what was loaded and read",
     ),
+    f(
+        "monitor.attach",
+        Flattened,
+        "`monitor_start`: the hooks each operation is seen through",
+    ),
 ];
 
 /// `properties` for Elasticsearch from the dotted names.

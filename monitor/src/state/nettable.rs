@@ -1,14 +1,16 @@
-//! TCP connections by kernel socket: who owns each and when it was established (from its
-//! connect or accept call, or — for a non-blocking connect — from the state change), and
-//! connects still in progress. This is what ties a state change that runs in softirq context,
+//! TCP connections by kernel socket: who owns each and when it was established, and connects
+//! waiting for their answer. This is what ties a state change that runs in softirq context,
 //! with no meaningful pid, to its process.
+//!
+//! A TCP connect is reported by its SYN (`CLOSE → SYN_SENT`, in the connecting task) and
+//! answered by the next state change (`→ ESTABLISHED` or `→ CLOSE`); an accepted connection by
+//! its first use, in the process that made it (the kernel established it earlier, and may
+//! even have seen it end already).
 use std::net::SocketAddr;
 
 use foldhash::HashMap;
 
-use monitor_common::net::{
-    interrupted, SockEvent, TcpStateEvent, EINPROGRESS, TCP_CLOSE, TCP_ESTABLISHED, TCP_SYN_SENT,
-};
+use monitor_common::net::{SockEvent, TcpStateEvent, TCP_CLOSE, TCP_SYN_SENT};
 
 use crate::events::net::{state_endpoints, SockEventExt};
 
@@ -16,6 +18,11 @@ use crate::events::net::{state_endpoints, SockEventExt};
 const PENDING_MAX_NS: u64 = 180_000_000_000;
 /// Bound on tracked connections; beyond it new ones are counted as untracked.
 const MAX_CONNS: usize = 1 << 20;
+/// How long a connect's failure, answered by its socket, is remembered: the system call's own
+/// report of it (with `--syscall-tracepoints`) comes right after, and is the same failure.
+const FAILURE_ECHO_NS: u64 = 1_000_000_000;
+/// How long the end of a connection nobody had used yet waits for its first user.
+const UNOWNED_END_NS: u64 = 10_000_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -43,39 +50,25 @@ pub struct PendingConnect {
 pub struct NetTable {
     conns: HashMap<u64, Conn>,
     pending: HashMap<u64, PendingConnect>,
-    /// Sockets that closed from SYN_SENT before anyone owned them (a refusal on loopback
-    /// arrives before the non-blocking connect returns): sk → (when, sk_err).
-    early_close: HashMap<u64, (u64, i32)>,
+    /// Connects whose socket answered with a failure: sk → when.
+    failed: HashMap<u64, u64>,
     /// Connections that existed at start: (local, remote) → (owner, direction).
     snapshot: HashMap<(SocketAddr, SocketAddr), (Option<u32>, Direction)>,
-    /// Connections that ended before any call owned them (a connection reset while it
-    /// waited in the accept queue): sk → its close, for the accept that returns it.
+    /// Connections that ended before any process used them (reset while they waited to be
+    /// accepted, or before their first read): sk → the close, for the first use that claims
+    /// them.
     closed_unowned: HashMap<u64, TcpStateEvent>,
-    /// Interrupted connects whose socket answered before their restarted call returned:
-    /// sk → when. That call's record repeats the answer and is not reported again.
-    restart_answered: HashMap<u64, u64>,
     pub untracked: u64,
 }
 
-/// A connect whose outcome comes later: non-blocking, or interrupted (see [`interrupted`]).
-fn in_progress(ret: i64) -> bool {
-    ret == -EINPROGRESS || interrupted(ret)
-}
-
-/// What became of a connect call.
-pub enum ConnectReport {
-    /// Report it now.
-    Now,
-    /// Established, and its end (this close) came before the call's record: report both.
+/// What an accepted connection's record means.
+pub enum Accepted {
+    /// Report it; the connection is tracked from now on.
+    New,
+    /// Report it, then its end, which came first.
     Ended(TcpStateEvent),
-    /// Non-blocking, already established by the time the call returned.
-    Established,
-    /// Non-blocking, not yet resolved: reported when the TCP state changes.
-    Later,
-    /// Non-blocking, and the attempt had already failed when the call returned.
-    Failed { errno: i32 },
-    /// The restarted call of an interrupted connect, whose outcome was already reported.
-    Answered,
+    /// Already reported (two threads used it at once).
+    Again,
 }
 
 impl NetTable {
@@ -91,71 +84,19 @@ impl NetTable {
         self.conns.len()
     }
 
-    /// A connect returned. TCP sockets become owned by the caller.
-    pub fn connect_returned(&mut self, ev: &SockEvent, tcp: bool) -> ConnectReport {
-        let report = self.connect_report(ev, tcp);
-        // an interrupted connect answered already: its restarted call is not reported again
-        if interrupted(ev.ret)
-            && matches!(
-                report,
-                ConnectReport::Failed { .. } | ConnectReport::Established
-            )
-        {
-            self.restart_answered_at(ev.sk, ev.header.ts_ns);
+    /// A TCP connect sent its SYN: its answer is reported when the socket changes state.
+    pub fn connect_started(&mut self, ev: &SockEvent) {
+        if ev.sk == 0 {
+            return;
         }
-        report
-    }
-
-    fn connect_report(&mut self, ev: &SockEvent, tcp: bool) -> ConnectReport {
-        if !interrupted(ev.ret) && ev.sk != 0 {
-            // the restarted call of an interrupted connect answers for it
-            if self
-                .pending
-                .get(&ev.sk)
-                .is_some_and(|p| interrupted(p.event.ret))
-            {
-                self.pending.remove(&ev.sk);
-            } else if self.restart_answered.remove(&ev.sk).is_some() {
-                return ConnectReport::Answered;
-            }
-        }
-        let early = self.early_close.remove(&ev.sk);
-        if !tcp || ev.sk == 0 || (ev.ret != 0 && !in_progress(ev.ret)) {
-            return ConnectReport::Now;
-        }
-        if ev.ret == 0 {
-            if let Some(ended) = self.ended_before_owned(ev) {
-                return ConnectReport::Ended(ended);
-            }
-        }
-        if let (Some((_, err)), true) = (early, in_progress(ev.ret)) {
-            return ConnectReport::Failed { errno: err };
-        }
-        // the kernel read the socket's state when the call returned
-        if in_progress(ev.ret) && u32::from(ev.sk_state) == TCP_CLOSE {
-            return ConnectReport::Failed { errno: ev.sk_err };
-        }
-        let endpoints = ev.local().zip(ev.remote());
         let pid = ev.header.pid;
-        let Some(conn) = self.conn(ev.sk) else {
-            return ConnectReport::Now;
-        };
-        conn.owner = Some(pid);
-        conn.direction = Some(Direction::Egress);
-        if ev.ret == 0 || u32::from(ev.sk_state) == TCP_ESTABLISHED {
-            // established when the call returned (the kernel does not report that change)
-            if conn.established_ns.is_none() {
-                conn.established_ns = Some(ev.header.ts_ns);
-                conn.endpoints = endpoints;
-            }
-            return if ev.ret == 0 {
-                ConnectReport::Now
-            } else {
-                ConnectReport::Established
+        if let Some(conn) = self.conn(ev.sk) {
+            *conn = Conn {
+                owner: Some(pid),
+                direction: Some(Direction::Egress),
+                established_ns: None,
+                endpoints: None,
             };
-        }
-        if conn.established_ns.is_some() {
-            return ConnectReport::Established;
         }
         self.pending.insert(
             ev.sk,
@@ -163,62 +104,62 @@ impl NetTable {
                 event: Box::new(*ev),
             },
         );
-        ConnectReport::Later
     }
 
-    /// An accept returned a connection: established from now on (the kernel does not report
-    /// the server side's ESTABLISHED). One that had already ended — reset while it waited in
-    /// the queue — is not tracked; its close, if it was seen, is returned.
-    pub fn accepted(&mut self, ev: &SockEvent) -> Option<TcpStateEvent> {
+    /// A failed connect reported by its system call (`--syscall-tracepoints`): false when the
+    /// socket's own answer already reported it.
+    pub fn connect_failed_by_call(&mut self, ev: &SockEvent) -> bool {
+        match self.failed.remove(&ev.sk) {
+            Some(at) => ev.header.ts_ns.saturating_sub(at) > FAILURE_ECHO_NS,
+            None => true,
+        }
+    }
+
+    /// A connection's first use, in the process that accepted it: established since
+    /// `ev.since_ns`.
+    pub fn accepted(&mut self, ev: &SockEvent) -> Accepted {
+        let endpoints = ev.local().zip(ev.remote());
+        if let Some(conn) = self.conns.get(&ev.sk) {
+            if conn.direction == Some(Direction::Ingress)
+                && conn.owner.is_some()
+                && conn.endpoints == endpoints
+            {
+                return Accepted::Again;
+            }
+        }
         if let Some(ended) = self.ended_before_owned(ev) {
-            return Some(ended);
+            return Accepted::Ended(ended);
         }
         if u32::from(ev.sk_state) == TCP_CLOSE {
-            return None;
+            // its end was not seen (nor will it be): nothing to track
+            return Accepted::New;
         }
-        let endpoints = ev.local().zip(ev.remote());
         if let Some(conn) = self.conn(ev.sk) {
             conn.owner = Some(ev.header.pid);
             conn.direction = Some(Direction::Ingress);
-            conn.established_ns = Some(ev.header.ts_ns);
+            conn.established_ns = Some(ev.since_ns);
             conn.endpoints = endpoints;
         }
-        None
+        Accepted::New
     }
 
-    /// A socket reached ESTABLISHED; returns a connect that was waiting for it.
+    /// A socket reached ESTABLISHED from SYN_SENT; returns the connect waiting for it.
     pub fn established(
         &mut self,
         sk: u64,
         at_ns: u64,
         endpoints: Option<(SocketAddr, SocketAddr)>,
     ) -> Option<PendingConnect> {
+        let pending = self.pending.remove(&sk)?;
         if let Some(conn) = self.conn(sk) {
             conn.established_ns = Some(at_ns);
             conn.endpoints = endpoints;
         }
-        let pending = self.pending.remove(&sk);
-        self.note_restart_answered(pending.as_ref(), sk, at_ns);
-        pending
+        Some(pending)
     }
 
-    /// The answer to an interrupted connect: its restarted call, if any, is not reported.
-    fn note_restart_answered(&mut self, pending: Option<&PendingConnect>, sk: u64, at_ns: u64) {
-        if pending.is_some_and(|p| interrupted(p.event.ret)) {
-            self.restart_answered_at(sk, at_ns);
-        }
-    }
-
-    /// Remembers that `sk`'s interrupted connect was answered at `at_ns` (bounded).
-    fn restart_answered_at(&mut self, sk: u64, at_ns: u64) {
-        if self.restart_answered.len() < MAX_CONNS {
-            self.restart_answered.insert(sk, at_ns);
-        }
-    }
-
-    /// The close of this call's connection if it came first — reset while queued, or in the
-    /// instant between the call's return and its record (the close ran on another CPU). The
-    /// endpoints must match: a socket's address is reused once it is freed.
+    /// The close of this connection if it came before its first use. The endpoints must
+    /// match: a socket's address is reused once it is freed.
     fn ended_before_owned(&mut self, ev: &SockEvent) -> Option<TcpStateEvent> {
         let early = self.closed_unowned.get(&ev.sk)?;
         if state_endpoints(early) != ev.local().zip(ev.remote()) {
@@ -227,19 +168,19 @@ impl NetTable {
         self.closed_unowned.remove(&ev.sk)
     }
 
-    /// A socket reached CLOSE: the connect that was waiting (it failed), and the connection
+    /// A socket reached CLOSE: the connect that was waiting (it failed), or the connection
     /// that ended, if it had been established (or existed at start).
     pub fn closed(&mut self, ev: &TcpStateEvent) -> (Option<PendingConnect>, Option<Conn>) {
         let sk = ev.sk;
-        let endpoints = state_endpoints(ev);
-        let from_syn_sent = (ev.old_state == TCP_SYN_SENT).then_some((ev.header.ts_ns, ev.sk_err));
-        let pending = self.pending.remove(&sk);
-        self.note_restart_answered(pending.as_ref(), sk, ev.header.ts_ns);
-        if let (None, Some(when_err)) = (&pending, from_syn_sent) {
-            if self.early_close.len() < MAX_CONNS {
-                self.early_close.insert(sk, when_err);
+        if ev.old_state == TCP_SYN_SENT {
+            let pending = self.pending.remove(&sk);
+            self.conns.remove(&sk);
+            if pending.is_some() && self.failed.len() < MAX_CONNS {
+                self.failed.insert(sk, ev.header.ts_ns);
             }
+            return (pending, None);
         }
+        let endpoints = state_endpoints(ev);
         let conn = match self.conns.remove(&sk) {
             Some(c) if c.established_ns.is_some() => Some(c),
             _ => endpoints
@@ -251,13 +192,11 @@ impl NetTable {
                     endpoints,
                 }),
         };
-        if pending.is_none() && conn.is_none() && from_syn_sent.is_none() {
-            // an accept may still return it
-            if self.closed_unowned.len() < MAX_CONNS {
-                self.closed_unowned.insert(sk, *ev);
-            }
+        if conn.is_none() && self.closed_unowned.len() < MAX_CONNS {
+            // an accepted connection nobody has used yet: its first user claims it
+            self.closed_unowned.insert(sk, *ev);
         }
-        (pending, conn)
+        (None, conn)
     }
 
     pub fn remember_snapshot(
@@ -272,14 +211,10 @@ impl NetTable {
 
     /// Connects unresolved for too long (the socket was never used or we missed its state).
     pub fn expire(&mut self, now_ns: u64) -> Vec<PendingConnect> {
-        // a socket closed from SYN_SENT whose connect never returned EINPROGRESS to us
-        self.early_close
-            .retain(|_, (at, _)| now_ns.saturating_sub(*at) < 10_000_000_000);
         self.closed_unowned
-            .retain(|_, c| now_ns.saturating_sub(c.header.ts_ns) < 10_000_000_000);
-        // a caller that got EINTR makes no second call
-        self.restart_answered
-            .retain(|_, at| now_ns.saturating_sub(*at) < 10_000_000_000);
+            .retain(|_, c| now_ns.saturating_sub(c.header.ts_ns) < UNOWNED_END_NS);
+        self.failed
+            .retain(|_, at| now_ns.saturating_sub(*at) < FAILURE_ECHO_NS);
         let old: Vec<u64> = self
             .pending
             .iter()
@@ -287,21 +222,39 @@ impl NetTable {
             .map(|(sk, _)| *sk)
             .collect();
         old.into_iter()
-            .filter_map(|sk| self.pending.remove(&sk))
+            .filter_map(|sk| {
+                self.conns.remove(&sk);
+                self.pending.remove(&sk)
+            })
             .collect()
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use monitor_common::net::{AF_INET, TCP_ESTABLISHED};
+
     use super::*;
 
-    fn connect(sk: u64, pid: u32, ret: i64) -> SockEvent {
+    /// A connect's SYN (or an accepted connection's first use) on socket `sk` by `pid`.
+    fn started(sk: u64, pid: u32) -> SockEvent {
         // SAFETY: SockEvent is plain old data; all-zero is a valid value.
         let mut ev: SockEvent = unsafe { std::mem::zeroed() };
         ev.sk = sk;
-        ev.ret = ret;
         ev.header.pid = pid;
+        ev
+    }
+
+    /// An accepted connection between the endpoints of `ep()`, first used at `at`.
+    fn accepted(sk: u64, pid: u32, since: u64, at: u64) -> SockEvent {
+        let mut ev = started(sk, pid);
+        ev.family = AF_INET;
+        ev.local_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        ev.remote_addr[..4].copy_from_slice(&[127, 0, 0, 1]);
+        (ev.local_port, ev.remote_port) = (40000, 80);
+        ev.since_ns = since;
+        ev.header.ts_ns = at;
+        ev.sk_state = TCP_ESTABLISHED as u16;
         ev
     }
 
@@ -311,7 +264,7 @@ mod tests {
         ev.sk = sk;
         ev.new_state = TCP_CLOSE;
         ev.old_state = TCP_ESTABLISHED;
-        ev.family = monitor_common::net::AF_INET;
+        ev.family = AF_INET;
         ev.saddr[..4].copy_from_slice(&[127, 0, 0, 1]);
         ev.daddr[..4].copy_from_slice(&[127, 0, 0, 1]);
         (ev.sport, ev.dport) = (40000, 80);
@@ -335,121 +288,81 @@ mod tests {
     }
 
     #[test]
-    fn nonblocking_connect_waits_for_the_state_change() {
+    fn a_connect_waits_for_its_answer_and_its_end_is_the_connecting_process() {
         let mut t = NetTable::default();
-        assert!(matches!(
-            t.connect_returned(&connect(1, 10, -EINPROGRESS), true),
-            ConnectReport::Later
-        ));
-        let pending = t
-            .established(1, 500, ep())
-            .expect("pending connect resolved");
+        t.connect_started(&started(1, 10));
+        let pending = t.established(1, 500, ep()).expect("connect answered");
         assert_eq!(pending.event.header.pid, 10);
+        assert!(t.established(1, 600, ep()).is_none(), "answered twice");
         let (pending, conn) = t.closed(&close(1));
         assert!(pending.is_none());
         let conn = conn.unwrap();
         assert_eq!((conn.owner, conn.established_ns), (Some(10), Some(500)));
     }
 
-    /// An interrupted connect (`-ERESTARTSYS`: a signal, or an io_uring completion's task
-    /// work) is one connect: the restarted call's record, or the socket's answer — never both,
-    /// and never a failure numbered 512.
     #[test]
-    fn an_interrupted_connect_is_reported_once() {
-        const ERESTARTSYS: i64 = -512;
+    fn a_refused_connect_is_answered_once_and_its_system_call_echo_is_dropped() {
         let mut t = NetTable::default();
-        // restarted, and the restarted call returns first: it is the one reported
-        assert!(matches!(
-            t.connect_returned(&connect(1, 10, ERESTARTSYS), true),
-            ConnectReport::Later
-        ));
-        assert!(matches!(
-            t.connect_returned(&connect(1, 10, 0), true),
-            ConnectReport::Now
-        ));
-        assert!(t.established(1, 500, ep()).is_none(), "answered twice");
-        // the socket answers first: that is the report, and the restarted call is not
-        t.connect_returned(&connect(2, 10, ERESTARTSYS), true);
-        assert!(t.established(2, 500, ep()).is_some());
-        assert!(matches!(
-            t.connect_returned(&connect(2, 10, 0), true),
-            ConnectReport::Answered
-        ));
-        // the caller got EINTR (no second call): the answer alone reports it, and is forgotten
-        t.connect_returned(&connect(3, 10, ERESTARTSYS), true);
-        assert!(t.closed(&refused(3, 600, 111)).0.is_some());
-        t.expire(20_000_000_000);
-        assert!(matches!(
-            t.connect_returned(&connect(3, 11, 0), true),
-            ConnectReport::Now
-        ));
-        // already answered when the interrupted call's record was made
-        let mut answered = connect(4, 10, ERESTARTSYS);
-        answered.sk_state = TCP_ESTABLISHED as u16;
-        assert!(matches!(
-            t.connect_returned(&answered, true),
-            ConnectReport::Established
-        ));
-        assert!(matches!(
-            t.connect_returned(&connect(4, 10, 0), true),
-            ConnectReport::Answered
-        ));
-    }
-
-    #[test]
-    fn established_before_the_call_returned() {
-        let mut t = NetTable::default();
-        t.established(2, 100, ep());
-        assert!(matches!(
-            t.connect_returned(&connect(2, 10, -EINPROGRESS), true),
-            ConnectReport::Established
-        ));
-        assert!(matches!(
-            t.connect_returned(&connect(3, 10, 0), true),
-            ConnectReport::Now
-        ));
-    }
-
-    #[test]
-    fn failed_attempt_and_snapshot_connections_close() {
-        let mut t = NetTable::default();
-        t.connect_returned(&connect(4, 10, -EINPROGRESS), true);
-        let (pending, conn) = t.closed(&close(4));
+        t.connect_started(&started(4, 10));
+        let (pending, conn) = t.closed(&refused(4, 1_000, 111));
         assert!(pending.is_some() && conn.is_none());
+        let mut call = started(4, 10);
+        call.header.ts_ns = 1_500;
+        assert!(!t.connect_failed_by_call(&call), "the same failure twice");
+        // a failure the socket never answered (it never sent a SYN) is the call's to report
+        assert!(t.connect_failed_by_call(&started(5, 10)));
+        // nor does an old answer hide a later attempt on the same socket
+        t.connect_started(&started(6, 10));
+        t.closed(&refused(6, 1_000, 111));
+        let mut later = started(6, 10);
+        later.header.ts_ns = 1_000 + 2 * FAILURE_ECHO_NS;
+        assert!(t.connect_failed_by_call(&later));
+    }
+
+    #[test]
+    fn an_accepted_connection_is_owned_by_its_first_user_from_its_establishment() {
+        let mut t = NetTable::default();
+        assert!(matches!(
+            t.accepted(&accepted(2, 20, 100, 900)),
+            Accepted::New
+        ));
+        assert!(matches!(
+            t.accepted(&accepted(2, 21, 100, 901)),
+            Accepted::Again
+        ));
+        let (_, conn) = t.closed(&close(2));
+        let conn = conn.unwrap();
+        assert_eq!(conn.owner, Some(20));
+        assert_eq!(conn.direction, Some(Direction::Ingress));
+        assert_eq!(conn.established_ns, Some(100), "from its establishment");
+    }
+
+    #[test]
+    fn a_connection_that_ended_before_its_first_use_is_reported_with_its_end() {
+        let mut t = NetTable::default();
+        assert!(matches!(t.closed(&close(3)), (None, None)));
+        assert!(matches!(
+            t.accepted(&accepted(3, 30, 100, 900)),
+            Accepted::Ended(_)
+        ));
+        // a socket at the same address later, between other endpoints, is another one
+        t.closed(&close(7));
+        let mut other = accepted(7, 30, 100, 900);
+        other.remote_port = 81;
+        assert!(matches!(t.accepted(&other), Accepted::New));
+    }
+
+    #[test]
+    fn snapshot_connections_close_and_unresolved_connects_expire() {
+        let mut t = NetTable::default();
         let (l, r) = ep().unwrap();
         t.remember_snapshot(l, r, Some(77), Direction::Ingress);
         let (_, conn) = t.closed(&close(99));
         assert_eq!(conn.unwrap().owner, Some(77));
         assert!(t.closed(&close(99)).1.is_none());
-    }
-
-    #[test]
-    fn refusal_before_the_call_returned() {
-        let mut t = NetTable::default();
-        assert!(matches!(t.closed(&refused(6, 10, 111)), (None, None)));
-        assert!(matches!(
-            t.connect_returned(&connect(6, 10, -EINPROGRESS), true),
-            ConnectReport::Failed { errno: 111 }
-        ));
-        // consumed: a later socket at the same address is not affected
-        assert!(matches!(
-            t.connect_returned(&connect(6, 10, -EINPROGRESS), true),
-            ConnectReport::Later
-        ));
-        // a blocking connect consumes it too
-        t.closed(&refused(7, 10, 111));
-        assert!(matches!(
-            t.connect_returned(&connect(7, 10, -111), true),
-            ConnectReport::Now
-        ));
-        assert!(t.early_close.is_empty());
-    }
-
-    #[test]
-    fn unresolved_connects_expire() {
-        let mut t = NetTable::default();
-        t.connect_returned(&connect(5, 10, -EINPROGRESS), true);
+        t.connect_started(&started(5, 10));
         assert!(t.expire(1_000).is_empty());
         assert_eq!(t.expire(PENDING_MAX_NS + 1_000).len(), 1);
+        assert_eq!(t.len(), 0, "an expired connect leaves nothing tracked");
     }
 }

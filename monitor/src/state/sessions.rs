@@ -1,8 +1,10 @@
 //! Login sessions, and which one every process belongs to.
 //!
 //! A session is keyed by its leader: the per-connection sshd (or `login` for a console). From
-//! kernel events alone: the sshd listener's `accept` gives the client address, and the fork that
-//! follows it is the per-connection sshd; every process forked from it (at any depth, whatever
+//! kernel events alone: the per-connection sshd — forked by the listener, and the first to use
+//! the connection the kernel accepted (it writes the banner) — is reported as accepting it,
+//! with the client address, and leads the session from then on (should the listener itself
+//! use a connection first, the fork that follows serves it); every process forked from it (at any depth, whatever
 //! it does with `setsid` or double forks) inherits the session in the process table. auth.log's
 //! `sshd[PID]` lines then name the user, method and key, and wtmp the tty. Each process's audit
 //! session id (`/proc/PID/sessionid`, set by pam_loginuid, read in the kernel at every event)
@@ -135,15 +137,28 @@ impl Sessions {
         parent_audit: u32,
     ) -> Option<u64> {
         let peer = self.pending_accepts.remove(&parent)?;
+        Some(self.sshd_serving(child, peer, now_boot_ns, parent_audit))
+    }
+
+    /// `sshd`, forked by the listener (whose audit session id is `listener_audit`), serves
+    /// the client at `peer`: it leads that client's ssh session (a new one, or one auth.log
+    /// already announced for it).
+    pub fn sshd_serving(
+        &mut self,
+        sshd: u32,
+        peer: SocketAddr,
+        now_boot_ns: u64,
+        listener_audit: u32,
+    ) -> u64 {
         let reuse = self
-            .by_leader(child)
+            .by_leader(sshd)
             .filter(|id| self.sessions.get(id).is_some_and(|s| !s.ended));
-        let id = reuse.unwrap_or_else(|| self.start("sshd", child, Some(peer), now_boot_ns));
+        let id = reuse.unwrap_or_else(|| self.start("sshd", sshd, Some(peer), now_boot_ns));
         if let Some(s) = self.sessions.get_mut(&id) {
             s.source = s.source.or(Some(peer));
-            s.inherited_audit = Some(parent_audit);
+            s.inherited_audit = Some(listener_audit);
         }
-        Some(id)
+        id
     }
 
     /// A process of session `id` carries audit session `audit`: remember the link.

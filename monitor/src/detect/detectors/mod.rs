@@ -199,7 +199,7 @@ const FAILURES_KEPT: usize = 256;
 /// Addresses (or users) tracked at once; the oldest is forgotten beyond it (a spoofed-source
 /// flood must not grow memory without bound).
 const KEYS_KEPT: usize = 65_536;
-/// Processes remembered as servers (they accepted a connection).
+/// Processes remembered as servers (they listen, or used a connection they accepted).
 const SERVERS_KEPT: usize = 65_536;
 
 /// Recent failure times per key (an address, a user), bounded.
@@ -242,7 +242,10 @@ impl Failures {
     }
 }
 
-/// Processes that accepted a connection (network services), bounded: the oldest are forgotten.
+/// Network services, bounded (the oldest are forgotten): processes that listen — the kernel
+/// accepts connections for them — and processes that used a connection they accepted (a
+/// forking server's children; an accept is reported by its first user, who may be a process
+/// the listener started for it).
 #[derive(Default)]
 pub struct Servers {
     pids: HashSet<u32>,
@@ -280,7 +283,7 @@ pub struct Memory {
     logins: Failures,
     /// Refused sudo commands per user.
     sudo: Failures,
-    /// Processes that accepted a connection: network services.
+    /// Processes that listen or accepted a connection: network services.
     servers: Servers,
     /// Recent curl/wget runs.
     downloads: VecDeque<Download>,
@@ -301,12 +304,22 @@ impl Memory {
         }
     }
 
+    /// Learns what was there before the monitor started: its listeners are network services
+    /// as much as those that listen later.
+    pub fn learn_found(&mut self, r: &Record) {
+        if let What::SocketFound(f) = &r.what {
+            if f.remote.is_none() && r.process.pid != 0 {
+                self.servers.accepted(r.process.pid);
+            }
+        }
+    }
+
     /// Learns from every record, before any rule looks at it: failed logins per address,
     /// refused sudo per user, which processes serve the network, downloads.
     pub fn learn(&mut self, r: &Record, now: Duration) {
         self.now = now;
         match &r.what {
-            What::Accept(_) => self.servers.accepted(r.process.pid),
+            What::Accept(_) | What::Listen(_) => self.servers.accepted(r.process.pid),
             What::Exit(_) => self.servers.exited(r.process.pid),
             What::Exec(e) if !e.failed() => process::learn_exec(self, r, e),
             What::Auth(a) => match &a.event {

@@ -1,0 +1,119 @@
+//! A socket's first read or write (`sock:sock_recv_length`, `sock:sock_send_length`, 6.3 on):
+//! the process that first uses a connection the kernel accepted is the one that accepted it
+//! (an accept system call is not traced), and a connected UDP socket's first datagram is its
+//! connect line. A connection its process closes unused is claimed by its release instead
+//! (the cgroup `sock_release` hook, in the closing task), so that an accept followed by a
+//! close — a server refusing a client, a connection reset while it waited — is still one.
+//!
+//! Every read and write of every socket on the machine runs these programs, so what they do
+//! for a socket that waits for nothing is one load and a compare: only a socket that carries
+//! storage (`sock.sk_bpf_storage`, set by `tcp.rs` on an accepted connection and by `udp.rs`
+//! on a connected UDP socket, and deleted here once it has been reported) goes further.
+use aya_ebpf::{
+    helpers::generated::{bpf_sk_storage_delete, bpf_sk_storage_get},
+    macros::{btf_tracepoint, cgroup_sock},
+    programs::{BtfTracePointContext, SockContext},
+};
+use monitor_common::{
+    header::EventKind,
+    net::{IPPROTO_UDP, SOCK_CLAIMED_AT_CLOSE, TCP_ESTABLISHED},
+};
+
+use crate::{
+    callsite::{hooked_call, site, traced_call},
+    emit::send,
+    globals::layout,
+    maps::{SockState, AWAITS_DATAGRAM, AWAITS_OWNER, SOCK_STATE, SPENT},
+    sock::{at_site, fill_from_sock, new_event, report_accept},
+    task::{current_task, field, is_self},
+};
+
+/// `TP_PROTO(struct sock *sk, int ret, int flags)`, after a socket's `recvmsg` (any read).
+#[btf_tracepoint(function = "sock_recv_length")]
+pub fn sock_recv_length(ctx: BtfTracePointContext) -> i32 {
+    first_use(&ctx, false);
+    0
+}
+
+/// `TP_PROTO(struct sock *sk, int ret, int flags)`, after a socket's `sendmsg` (any write).
+#[btf_tracepoint(function = "sock_send_length")]
+pub fn sock_send_length(ctx: BtfTracePointContext) -> i32 {
+    first_use(&ctx, true);
+    0
+}
+
+#[inline(always)]
+fn first_use(ctx: &BtfTracePointContext, sending: bool) {
+    let sk = ctx.arg::<*const u8>(0) as u64;
+    // the one load every other socket pays
+    if field::<u64>(sk, layout!(sk_bpf_storage)).unwrap_or(0) == 0 {
+        return;
+    }
+    let map = core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void;
+    let p =
+        unsafe { bpf_sk_storage_get(map, sk as *mut core::ffi::c_void, core::ptr::null_mut(), 0) }
+            as *mut SockState;
+    if p.is_null() {
+        return;
+    }
+    let (kind, since) = unsafe { ((*p).kind, (*p).since_ns) };
+    match kind {
+        AWAITS_OWNER if !is_self() => {
+            unsafe { bpf_sk_storage_delete(map, sk as *mut core::ffi::c_void) };
+            let task = current_task();
+            report_accept(sk, site(task, sk, traced_call(task)), since, 0);
+        }
+        AWAITS_DATAGRAM if sending && !is_self() => {
+            // a connect that failed leaves the socket unconnected: it sends nowhere of its own
+            if field::<u8>(sk, layout!(sk_state)).unwrap_or(0) as u32 != TCP_ESTABLISHED
+                || field::<u16>(sk, layout!(sk_protocol)).unwrap_or(0) != IPPROTO_UDP
+            {
+                return;
+            }
+            unsafe { bpf_sk_storage_delete(map, sk as *mut core::ffi::c_void) };
+            udp_connected(sk);
+        }
+        SPENT => unsafe {
+            bpf_sk_storage_delete(map, sk as *mut core::ffi::c_void);
+        },
+        _ => {}
+    }
+}
+
+/// A connected UDP socket's first datagram: a connect line, to the socket's peer.
+#[inline(always)]
+fn udp_connected(sk: u64) {
+    let task = current_task();
+    let Some(ev) = new_event(EventKind::Connect) else {
+        return;
+    };
+    at_site(ev, site(task, sk, traced_call(task)));
+    fill_from_sock(sk, ev);
+    send(ev, EventKind::Connect as u32);
+}
+
+/// An inet socket released by its last close (`inet_release`, in the closing task): an
+/// accepted connection nobody used is that task's. The hook may not delete storage, so it
+/// marks it spent; the storage goes with the socket.
+#[cgroup_sock(sock_release)]
+pub fn sock_release(ctx: SockContext) -> i32 {
+    let sk = ctx.sock;
+    let map = core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void;
+    let p =
+        unsafe { bpf_sk_storage_get(map, sk as *mut core::ffi::c_void, core::ptr::null_mut(), 0) }
+            as *mut SockState;
+    if p.is_null() || unsafe { (*p).kind } != AWAITS_OWNER || is_self() {
+        return 1;
+    }
+    let since = unsafe { (*p).since_ns };
+    unsafe { (*p).kind = SPENT };
+    let task = current_task();
+    let sk = sk as u64;
+    report_accept(
+        sk,
+        site(task, sk, hooked_call(task)),
+        since,
+        SOCK_CLAIMED_AT_CLOSE,
+    );
+    1
+}

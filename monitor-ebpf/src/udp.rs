@@ -1,0 +1,201 @@
+//! UDP, from the kernel's socket hooks for exactly these operations (cgroup programs attached
+//! to the root of the cgroup v2 hierarchy, so they run for every process): they run only when
+//! a UDP socket is bound, connected, or sends a datagram with a destination — not for every
+//! system call — and whether the operation came as a system call or an io_uring request.
+//!
+//! - `bind4`/`bind6`, before a bind, with the address the kernel copied: a UDP socket asking
+//!   for a port of its caller's choosing (not a client's port 0) is marked; `post_bind4`/
+//!   `post_bind6`, after the bind succeeded: a marked socket is a UDP service, a listen line.
+//! - `sendmsg4`/`sendmsg6`: a datagram of an unconnected socket, with the destination as the
+//!   kernel copied it (no other thread can rewrite it) — sendto, sendmsg, sendmmsg, io_uring
+//!   sends alike: the first per socket and destination is a send line.
+//! - `connect4`/`connect6`: a UDP connect, before it is made; the socket is marked, and its
+//!   first datagram (`sock_io.rs`) is its connect line — a connect alone sends nothing
+//!   (getaddrinfo connects a UDP socket to every address it sorts).
+//!
+//! Every program returns 1 (allow): the monitor never refuses an operation.
+use aya_ebpf::{
+    bindings::{bpf_sock, bpf_sock_addr},
+    helpers::generated::bpf_sk_storage_get,
+    macros::{cgroup_sock, cgroup_sock_addr},
+    programs::{SockAddrContext, SockContext},
+};
+use monitor_common::{
+    header::EventKind,
+    net::{AF_INET, AF_INET6, IPPROTO_UDP, SOCK_DGRAM},
+};
+
+use crate::{
+    callsite::{hooked_call, site},
+    emit::send,
+    globals::layout,
+    maps::{SockState, AWAITS_BIND, AWAITS_DATAGRAM, SOCK_STATE, SPENT},
+    sock::{fill_from_sock, new_event, report_datagram, scratch},
+    task::{current_task, is_self, read_at, zero16},
+};
+
+/// What the hooks return: the operation goes ahead.
+const ALLOW: i32 = 1;
+
+#[cgroup_sock_addr(bind4)]
+pub fn udp_bind4(ctx: SockAddrContext) -> i32 {
+    binding(ctx.sock_addr);
+    ALLOW
+}
+
+#[cgroup_sock_addr(bind6)]
+pub fn udp_bind6(ctx: SockAddrContext) -> i32 {
+    binding(ctx.sock_addr);
+    ALLOW
+}
+
+/// A socket about to be bound: a UDP one asking for a port of its own is marked for
+/// [`bound`] (whose hook runs only if the bind succeeds, but no longer has the port asked for:
+/// a port 0 bind has one assigned by then).
+#[inline(always)]
+fn binding(ctx: *mut bpf_sock_addr) {
+    let c = unsafe { &*ctx };
+    if c.protocol != IPPROTO_UDP as u32 || c.user_port == 0 {
+        return;
+    }
+    mark(unsafe { c.__bindgen_anon_1.sk }, AWAITS_BIND);
+}
+
+/// Sets what socket `sk` (the context's) waits for.
+#[inline(always)]
+fn mark(sk: *mut bpf_sock, kind: u32) {
+    let p = unsafe {
+        bpf_sk_storage_get(
+            core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void,
+            sk as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            aya_ebpf::bindings::BPF_SK_STORAGE_GET_F_CREATE as u64,
+        )
+    } as *mut SockState;
+    if !p.is_null() {
+        unsafe { (*p).kind = kind };
+    }
+}
+
+#[cgroup_sock(post_bind4)]
+pub fn udp_post_bind4(ctx: SockContext) -> i32 {
+    bound(ctx.sock);
+    ALLOW
+}
+
+#[cgroup_sock(post_bind6)]
+pub fn udp_post_bind6(ctx: SockContext) -> i32 {
+    bound(ctx.sock);
+    ALLOW
+}
+
+/// A socket bound (the context is the `struct sock`): a UDP service's bind — marked by
+/// [`binding`] — is a listen line.
+#[inline(always)]
+fn bound(sock: *mut bpf_sock) {
+    let (protocol, sock_type) = unsafe { ((*sock).protocol, (*sock).type_) };
+    if protocol != IPPROTO_UDP as u32 || sock_type != SOCK_DGRAM as u32 {
+        return;
+    }
+    let map = core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void;
+    let p = unsafe {
+        bpf_sk_storage_get(
+            map,
+            sock as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    } as *mut SockState;
+    if p.is_null() || unsafe { (*p).kind } != AWAITS_BIND {
+        return;
+    }
+    // (a post_bind program may not delete it: the socket's first read or write does)
+    unsafe { (*p).kind = SPENT };
+    let sk = sock as u64;
+    if is_self() {
+        return;
+    }
+    let Some(ev) = new_event(EventKind::Bind) else {
+        return;
+    };
+    let task = current_task();
+    let at = site(task, sk, hooked_call(task));
+    ev.fd = at.fd;
+    ev.via = at.via;
+    fill_from_sock(sk, ev);
+    send(ev, EventKind::Bind as u32);
+}
+
+#[cgroup_sock_addr(sendmsg4)]
+pub fn udp_sendmsg4(ctx: SockAddrContext) -> i32 {
+    datagram(ctx.sock_addr, AF_INET);
+    ALLOW
+}
+
+#[cgroup_sock_addr(sendmsg6)]
+pub fn udp_sendmsg6(ctx: SockAddrContext) -> i32 {
+    datagram(ctx.sock_addr, AF_INET6);
+    ALLOW
+}
+
+/// A datagram of an unconnected UDP socket, its destination in the context: rebuilt as the
+/// socket address the caller gave (`family` is the hook's), for the first-per-destination test.
+#[inline(always)]
+fn datagram(ctx: *mut bpf_sock_addr, family: u16) {
+    let c = unsafe { &*ctx };
+    // the kernel's context holds the socket: read as an address to read the socket through
+    let Ok(sk) = read_at::<u64>(ctx as u64, layout!(sock_addr_kern_sk)) else {
+        return;
+    };
+    if is_self() {
+        return;
+    }
+    let Some(ev) = scratch() else {
+        return;
+    };
+    // sockaddr_in: family, port, address; sockaddr_in6: family, port, flow info, address
+    let user_family = c.user_family as u16;
+    let port = (c.user_port as u16).to_ne_bytes();
+    ev.sockaddr[..2].copy_from_slice(&user_family.to_ne_bytes());
+    ev.sockaddr[2..4].copy_from_slice(&port);
+    if family == AF_INET {
+        ev.sockaddr[4..8].copy_from_slice(&c.user_ip4.to_ne_bytes());
+        ev.sockaddr_len = 16;
+    } else {
+        ev.sockaddr[4..8].copy_from_slice(&[0; 4]);
+        let ip = [c.user_ip6[0], c.user_ip6[1], c.user_ip6[2], c.user_ip6[3]];
+        let mut a = [0u8; 16];
+        zero16(&mut a);
+        for (i, word) in ip.iter().enumerate() {
+            a[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+        }
+        ev.sockaddr[8..24].copy_from_slice(&a);
+        ev.sockaddr[24..28].copy_from_slice(&[0; 4]);
+        ev.sockaddr_len = 28;
+    }
+    let task = current_task();
+    report_datagram(ev, 0, sk, site(task, sk, hooked_call(task)));
+}
+
+#[cgroup_sock_addr(connect4)]
+pub fn udp_connect4(ctx: SockAddrContext) -> i32 {
+    udp_connect(ctx.sock_addr);
+    ALLOW
+}
+
+#[cgroup_sock_addr(connect6)]
+pub fn udp_connect6(ctx: SockAddrContext) -> i32 {
+    udp_connect(ctx.sock_addr);
+    ALLOW
+}
+
+/// A UDP socket connecting: its first datagram will say so (a TCP connect is its state
+/// change's, in `tcp.rs`).
+#[inline(always)]
+fn udp_connect(ctx: *mut bpf_sock_addr) {
+    let c = unsafe { &*ctx };
+    if c.protocol != IPPROTO_UDP as u32 {
+        return;
+    }
+    mark(unsafe { c.__bindgen_anon_1.sk }, AWAITS_DATAGRAM);
+}
