@@ -82,5 +82,27 @@ pub struct SentKey {
     pub dest: [u8; 20],
 }
 
+impl SentKey {
+    /// Equal keys, compared as four words (`==` on the struct is a call of the BPF `memcmp`,
+    /// a byte loop).
+    #[inline(always)]
+    pub fn same(&self, other: &SentKey) -> bool {
+        const { assert!(core::mem::size_of::<SentKey>() == 32) };
+        let (a, b) = (self as *const SentKey as *const u64, other as *const SentKey as *const u64);
+        let word = |p: *const u64, i: usize| unsafe { core::ptr::read_volatile(p.add(i)) };
+        word(a, 0) == word(b, 0)
+            && word(a, 1) == word(b, 1)
+            && word(a, 2) == word(b, 2)
+            && word(a, 3) == word(b, 3)
+    }
+}
+
 #[map]
 pub static SENT: LruHashMap<SentKey, u8> = LruHashMap::with_max_entries(65536, 0);
+
+/// The (socket, destination) pairs [`SENT`] knows that each CPU last met, direct-mapped by a
+/// hash of the destination: a datagram to a known destination — a resolver's thousandth query
+/// to its server — is passed over after an array look-up and a compare, not a hash look-up.
+#[map]
+pub static SENT_RECENT: PerCpuArray<SentKey> = PerCpuArray::with_max_entries(SENT_RECENT_SLOTS, 0);
+pub const SENT_RECENT_SLOTS: u32 = 256;

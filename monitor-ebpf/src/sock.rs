@@ -7,15 +7,15 @@ use aya_ebpf::helpers::generated::{bpf_probe_read_kernel, bpf_probe_read_user};
 use monitor_common::{
     header::EventKind,
     layout::MISSING,
-    net::{SockEvent, AF_INET, AF_INET6, AF_UNIX, AF_UNSPEC, SOCKADDR_CAP},
+    net::{SockEvent, AF_INET, AF_INET6, AF_UNIX, SOCKADDR_CAP},
 };
 
 use crate::{
     callsite::Site,
     emit::{count_drop, send},
     globals::layout,
-    maps::{SentKey, SENT, SOCK_SCRATCH},
-    task::{current_task, fill_task_info, read_at, task_header, zero16, zeroed},
+    maps::SOCK_SCRATCH,
+    task::{current_task, fill_task_info, read_at, task_header, zero16},
 };
 
 /// Copies the socket address the caller passed (`addr`, `addr_len` bytes, capped) into the
@@ -297,51 +297,4 @@ pub fn report_listen(sk: u64, site: Site) {
         fill_from_common(sk, &head, ev);
     }
     send(ev, EventKind::Listen as u32);
-}
-
-/// A datagram of UDP socket `sk` to the destination copied into `ev` (`sockaddr_len` 0 if it
-/// could not be read), sent `r` bytes (0: not known yet): reported if it is the first from
-/// that socket to that destination.
-pub fn report_datagram(ev: &mut SockEvent, r: i64, sk: u64, site: Site) {
-    // zeroed whole, its padding included: the key is hashed as bytes
-    let mut slot = core::mem::MaybeUninit::<SentKey>::uninit();
-    let key = zeroed(&mut slot);
-    key.sk = sk;
-    // an address that could not be read: one record per socket, with no destination
-    if ev.sockaddr_len < 8 {
-        ev.sockaddr_len = 0;
-        // a byte no real destination's key sets (past the IPv4 and IPv6 addresses)
-        key.dest[19] = 0xff;
-    } else {
-        // port and address: sockaddr_in bytes 2..8, sockaddr_in6 bytes 2..4 and 8..24
-        // (padding and flow info left out: callers need not clear them)
-        let a = &ev.sockaddr;
-        key.dest[0] = a[2];
-        key.dest[1] = a[3];
-        match copied_family(ev) {
-            AF_INET6 => {
-                if ev.sockaddr_len < 24 {
-                    return;
-                }
-                key.dest[2..18].copy_from_slice(&a[8..24]);
-            }
-            AF_INET => key.dest[2..6].copy_from_slice(&a[4..8]),
-            // an IPv4 socket sends to an AF_UNSPEC address as to AF_INET (udp_sendmsg), and
-            // the record says so; an IPv6 socket sends to its connected peer instead
-            AF_UNSPEC if read_at::<u16>(sk, layout!(sk_family)) == Ok(AF_INET) => {
-                key.dest[2..6].copy_from_slice(&a[4..8]);
-                ev.sockaddr[..2].copy_from_slice(&AF_INET.to_ne_bytes());
-            }
-            _ => return,
-        }
-    }
-    if unsafe { SENT.get(*key) }.is_some() {
-        return;
-    }
-    let _ = SENT.insert(*key, 1, 0);
-    start(ev, EventKind::Send);
-    ev.ret = r;
-    at_site(ev, site);
-    fill_from_sock(sk, ev);
-    send(ev, EventKind::Send as u32);
 }

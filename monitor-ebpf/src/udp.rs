@@ -29,9 +29,12 @@ use crate::{
     callsite::{hooked_call, site},
     emit::send,
     globals::layout,
-    maps::{SockState, AWAITS_BIND, AWAITS_DATAGRAM, SOCK_STATE, SPENT},
-    sock::{fill_from_sock, new_event, report_datagram, scratch},
-    task::{current_task, is_self, read_at, zero16},
+    maps::{
+        SentKey, SockState, AWAITS_BIND, AWAITS_DATAGRAM, SENT, SENT_RECENT, SENT_RECENT_SLOTS,
+        SOCK_STATE, SPENT,
+    },
+    sock::{at_site, fill_from_sock, new_event, scratch, start},
+    task::{current_task, is_self, read_at, zeroed},
 };
 
 /// What the hooks return: the operation goes ahead.
@@ -119,9 +122,7 @@ fn bound(sock: *mut bpf_sock) {
         return;
     };
     let task = current_task();
-    let at = site(task, sk, hooked_call(task));
-    ev.fd = at.fd;
-    ev.via = at.via;
+    at_site(ev, site(task, sk, hooked_call(task)));
     fill_from_sock(sk, ev);
     send(ev, EventKind::Bind as u32);
 }
@@ -138,43 +139,90 @@ pub fn udp_sendmsg6(ctx: SockAddrContext) -> i32 {
     ALLOW
 }
 
-/// A datagram of an unconnected UDP socket, its destination in the context: rebuilt as the
-/// socket address the caller gave (`family` is the hook's), for the first-per-destination test.
+/// A datagram of an unconnected UDP socket, its destination in the context. Every such
+/// datagram runs this, so a known (socket, destination) returns after the socket is read and
+/// one array look-up ([`SENT_RECENT`]), or a hash look-up ([`SENT`]) the first time a CPU
+/// meets it; only a new one builds a record.
 #[inline(always)]
 fn datagram(ctx: *mut bpf_sock_addr, family: u16) {
     let c = unsafe { &*ctx };
-    // the kernel's context holds the socket: read as an address to read the socket through
+    // zeroed whole, its padding included: the key is hashed and compared as bytes
+    let mut slot = core::mem::MaybeUninit::<SentKey>::uninit();
+    let key = zeroed(&mut slot);
+    // the socket as the context gives it (a pointer the verifier lets be compared and kept,
+    // not offset): no read needed to know a datagram is not news
+    unsafe {
+        core::ptr::write_volatile(
+            core::ptr::addr_of_mut!(key.sk) as *mut *mut bpf_sock,
+            c.__bindgen_anon_1.sk,
+        )
+    };
+    // port (network order) and address, as the kernel copied them
+    key.dest[..2].copy_from_slice(&(c.user_port as u16).to_ne_bytes());
+    if family == AF_INET {
+        key.dest[2..6].copy_from_slice(&c.user_ip4.to_ne_bytes());
+    } else {
+        for i in 0..4 {
+            key.dest[2 + i * 4..6 + i * 4].copy_from_slice(&c.user_ip6[i].to_ne_bytes());
+        }
+    }
+    let recent = SENT_RECENT.get_ptr_mut(recent_slot(key));
+    if let Some(r) = recent {
+        if unsafe { &*r }.same(key) {
+            return;
+        }
+    }
+    if unsafe { SENT.get(*key) }.is_some() {
+        if let Some(r) = recent {
+            unsafe { *r = *key };
+        }
+        return;
+    }
+    if is_self() {
+        return;
+    }
+    let _ = SENT.insert(*key, 1, 0);
+    // the same socket, read from the kernel's context as an address to read it through
     let Ok(sk) = read_at::<u64>(ctx as u64, layout!(sock_addr_kern_sk)) else {
         return;
     };
-    if is_self() {
-        return;
+    if let Some(r) = recent {
+        unsafe { *r = *key };
     }
     let Some(ev) = scratch() else {
         return;
     };
-    // sockaddr_in: family, port, address; sockaddr_in6: family, port, flow info, address
-    let user_family = c.user_family as u16;
-    let port = (c.user_port as u16).to_ne_bytes();
-    ev.sockaddr[..2].copy_from_slice(&user_family.to_ne_bytes());
-    ev.sockaddr[2..4].copy_from_slice(&port);
+    // the destination as the caller gave it: sockaddr_in (family, port, address) or
+    // sockaddr_in6 (family, port, flow info, address, scope); an IPv4 socket sends to an
+    // AF_UNSPEC address as to AF_INET (udp_sendmsg), and the record says so
+    ev.sockaddr[..2].copy_from_slice(&family.to_ne_bytes());
+    ev.sockaddr[2..4].copy_from_slice(&key.dest[..2]);
     if family == AF_INET {
-        ev.sockaddr[4..8].copy_from_slice(&c.user_ip4.to_ne_bytes());
+        ev.sockaddr[4..8].copy_from_slice(&key.dest[2..6]);
         ev.sockaddr_len = 16;
     } else {
         ev.sockaddr[4..8].copy_from_slice(&[0; 4]);
-        let ip = [c.user_ip6[0], c.user_ip6[1], c.user_ip6[2], c.user_ip6[3]];
-        let mut a = [0u8; 16];
-        zero16(&mut a);
-        for (i, word) in ip.iter().enumerate() {
-            a[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
-        }
-        ev.sockaddr[8..24].copy_from_slice(&a);
+        ev.sockaddr[8..24].copy_from_slice(&key.dest[2..18]);
         ev.sockaddr[24..28].copy_from_slice(&[0; 4]);
         ev.sockaddr_len = 28;
     }
+    start(ev, EventKind::Send);
     let task = current_task();
-    report_datagram(ev, 0, sk, site(task, sk, hooked_call(task)));
+    at_site(ev, site(task, sk, hooked_call(task)));
+    fill_from_sock(sk, ev);
+    send(ev, EventKind::Send as u32);
+}
+
+/// The [`SENT_RECENT`] slot of a key: a mix of its destination's words (the socket is a
+/// pointer the verifier will not let be shifted).
+#[inline(always)]
+fn recent_slot(key: &SentKey) -> u32 {
+    let d = &key.dest;
+    let word = |i: usize| u32::from_ne_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
+    let mut h = word(0) ^ word(4).rotate_left(7) ^ word(8).rotate_left(13);
+    h ^= word(12).rotate_left(19) ^ word(16).rotate_left(23);
+    h = h.wrapping_mul(0x9e37_79b1);
+    (h >> 24) & (SENT_RECENT_SLOTS - 1)
 }
 
 #[cgroup_sock_addr(connect4)]

@@ -35,6 +35,10 @@ pub enum Which {
     /// default that folds inbound floods into summaries) and bpftrace; every connection must be
     /// accounted for, with zero loss.
     Connect(Opts),
+    /// What the monitor costs work it does not report: nginx (wrk, ab), redis (GET, SET) and
+    /// getppid, write and UDP sendto loops, with no tracer, the monitor, and the monitor with
+    /// `--syscall-tracepoints` (installs nginx, redis, wrk, ab and bpftool if missing).
+    Servers(crate::servers::Opts),
 }
 
 #[derive(clap::Args)]
@@ -86,15 +90,20 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     }
     let profiling = match &which {
         Which::Exec(o) | Which::Connect(o) => o.profile,
+        Which::Servers(o) => o.profile(),
     };
     if profiling && !util::have("perf") {
         bail!("--profile samples with perf, which is not installed (linux-perf or linux-tools)");
     }
     setup::run(false)?;
+    if let Which::Servers(_) = which {
+        setup::ensure_bench_packages()?;
+    }
     let bin = util::build_monitor()?;
     match which {
         Which::Exec(opts) => exec(&bin, &opts),
         Which::Connect(opts) => connect(&bin, &opts),
+        Which::Servers(opts) => crate::servers::run(&bin, &opts),
     }
 }
 
@@ -128,7 +137,7 @@ fn spawn_loop(prefix: &str, dur: Duration, pace: Option<Duration>) -> anyhow::Re
     Ok(n)
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
         0.0
@@ -145,7 +154,7 @@ fn unique(tag: &str) -> String {
 }
 
 /// (cpu seconds, peak RSS KiB) of a running process.
-fn cpu_and_rss(pid: u32) -> anyhow::Result<(f64, u64)> {
+pub(crate) fn cpu_and_rss(pid: u32) -> anyhow::Result<(f64, u64)> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
     let f: Vec<&str> = after.split_whitespace().collect();
@@ -189,9 +198,9 @@ fn ring_rss_kib(pid: u32) -> u64 {
 
 /// A tracer (the monitor or bpftrace) writing to `out`; killed if dropped still running, so a
 /// failed benchmark leaves nothing behind to load the next one.
-struct Running {
-    child: Child,
-    out: PathBuf,
+pub(crate) struct Running {
+    pub(crate) child: Child,
+    pub(crate) out: PathBuf,
 }
 
 impl Drop for Running {
@@ -203,7 +212,7 @@ impl Drop for Running {
     }
 }
 
-fn start_monitor(bin: &Path, out: &Path, extra: &[&str]) -> anyhow::Result<Running> {
+pub(crate) fn start_monitor(bin: &Path, out: &Path, extra: &[&str]) -> anyhow::Result<Running> {
     let file = fs::File::create(out)?;
     let child = Command::new(bin)
         .args(["watch", "--stats-interval", "3600"])
@@ -227,7 +236,7 @@ fn start_monitor(bin: &Path, out: &Path, extra: &[&str]) -> anyhow::Result<Runni
 }
 
 /// SIGINT, then waits up to `timeout` for a clean exit; killed and an error after that.
-fn sigint_and_wait(child: &mut Child, timeout: Duration) -> anyhow::Result<()> {
+pub(crate) fn sigint_and_wait(child: &mut Child, timeout: Duration) -> anyhow::Result<()> {
     // SAFETY: plain kill(2) on our child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let deadline = Instant::now() + timeout;
@@ -498,7 +507,7 @@ impl Drop for BpfStats {
 }
 
 /// The monitor's final stats, and how many lines it wrote.
-fn final_stats(out: &Path) -> anyhow::Result<(serde_json::Value, u64)> {
+pub(crate) fn final_stats(out: &Path) -> anyhow::Result<(serde_json::Value, u64)> {
     let (mut last, mut lines) = (None, 0);
     for line in BufReader::new(fs::File::open(out)?).lines() {
         let line = line?;

@@ -7,8 +7,10 @@ mod lint;
 mod package;
 mod profile;
 mod run;
+mod servers;
 mod setup;
 mod test;
+mod tracers;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -61,7 +63,7 @@ enum Task {
     /// Build the .deb: binary, systemd unit, default config, logrotate snippet, man pages,
     /// shell completions, docs (target/debian/monitor_*.deb).
     Package,
-    /// Benchmarks (not tests): `exec`, `connect`.
+    /// Benchmarks (not tests): `exec`, `connect`, `servers`.
     Bench {
         #[command(subcommand)]
         which: bench::Which,

@@ -9,8 +9,9 @@
 //! a share `s` of its time in tracing code runs at `1 − s` of its speed without it.
 //!
 //! A sample counts as tracing when its kernel call chain passes through one of [`TRACING`]:
-//! the programs themselves, the tracepoint dispatch that runs them, the syscall slow path that
-//! every syscall takes while any syscall tracepoint is on, and the ring buffer.
+//! the programs themselves, the tracepoint (or cgroup hook) dispatch that runs them, the
+//! syscall slow path that every syscall takes while any syscall tracepoint is on, and the
+//! ring buffer.
 use std::{
     collections::HashMap,
     io::{BufRead, BufReader},
@@ -34,6 +35,8 @@ const TRACING: &[(&str, Part)] = &[
     ("perf_trace_", Part::Dispatch),
     ("__bpf_prog_enter", Part::Dispatch),
     ("__bpf_prog_exit", Part::Dispatch),
+    // the cgroup socket hooks' runner (bind, connect, sendmsg, release)
+    ("__cgroup_bpf_run_filter", Part::Dispatch),
     ("syscall_trace_enter", Part::SlowPath),
     ("syscall_exit_work", Part::SlowPath),
 ];
@@ -132,6 +135,20 @@ const DISPATCH_MACHINERY: &[&str] = &[
     "__memset",
 ];
 
+/// The socket lock's functions.
+fn is_socket_lock(sym: &str) -> bool {
+    sym.starts_with("lock_sock_nested") || sym.starts_with("release_sock")
+}
+
+/// A UDP send's taking and release of its socket's lock (`locking`: the frames below were in
+/// one) are the cgroup sendmsg hook's: an uncorked datagram takes no lock of its own, and
+/// `BPF_CGROUP_RUN_SA_PROG_LOCK` takes it around the hook's programs — dispatch, as much as
+/// the runner itself.
+fn hook_lock(sym: &str, locking: bool) -> Option<(Part, String)> {
+    (locking && matches!(sym, "udp_sendmsg" | "udpv6_sendmsg"))
+        .then(|| (Part::Dispatch, "(cgroup hook) socket lock".to_owned()))
+}
+
 /// Samples of one thread (or of several, merged).
 #[derive(Default, Clone)]
 pub struct Thread {
@@ -223,7 +240,10 @@ pub fn parse(script: impl BufRead) -> anyhow::Result<Profile> {
             let sym = line.split_whitespace().nth(1).unwrap_or_default();
             if let Some(sample) = &mut current {
                 if sample.tracing.is_none() {
-                    sample.tracing = tracing_frame(sym, sample.callee.as_deref());
+                    sample.tracing = tracing_frame(sym, sample.callee.as_deref())
+                        .or_else(|| hook_lock(sym, sample.locking));
+                    sample.locking = is_socket_lock(sym)
+                        || (sample.locking && !sym.starts_with("udp"));
                     sample.callee = Some(sym.to_owned());
                 }
             }
@@ -241,6 +261,7 @@ pub fn parse(script: impl BufRead) -> anyhow::Result<Profile> {
             current = Some(Sample {
                 tid,
                 callee: None,
+                locking: false,
                 tracing: None,
             });
         }
@@ -254,6 +275,8 @@ pub fn parse(script: impl BufRead) -> anyhow::Result<Profile> {
 struct Sample {
     tid: u32,
     callee: Option<String>,
+    /// Inside a socket lock's taking or release (see [`hook_lock`]).
+    locking: bool,
     tracing: Option<(Part, String)>,
 }
 
@@ -419,6 +442,31 @@ pin 23572/23572
         assert_eq!(
             tracing_frame("perf_syscall_exit", Some("perf_trace_buf_alloc")),
             Some((Part::Dispatch, "perf_syscall_exit".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_udp_sends_socket_lock_is_its_cgroup_hooks() {
+        let script = "\
+send 7/7 
+\tffffffff81000001 _raw_spin_lock_bh
+\tffffffff81000002 lock_sock_nested
+\tffffffff81000003 udp_sendmsg
+\tffffffff81000004 do_syscall_64
+
+send 7/7 
+\tffffffff81000002 release_sock
+\tffffffff81000005 tcp_sendmsg
+
+send 7/7 
+\tffffffff81000006 ip_finish_output2
+\tffffffff81000003 udp_sendmsg
+";
+        let t = parse(script.as_bytes()).unwrap().thread(7);
+        assert_eq!((t.samples, t.tracing()), (3, 1));
+        assert_eq!(
+            t.top_frames(2),
+            vec![("(cgroup hook) socket lock".to_owned(), 1)]
         );
     }
 

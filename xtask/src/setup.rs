@@ -55,6 +55,23 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("busybox-static", "/usr/share/doc/busybox-static/copyright"),
 ];
 
+/// What `cargo xtask bench servers` drives: real servers and their load generators, and
+/// bpftool (which programs are on system call tracepoints before each round).
+const BENCH_PACKAGES: &[(&str, &str)] = &[
+    ("nginx-light", "/usr/sbin/nginx"),
+    ("redis-server", "/usr/bin/redis-server"),
+    ("redis-tools", "/usr/bin/redis-benchmark"),
+    ("wrk", "/usr/bin/wrk"),
+    ("apache2-utils", "/usr/bin/ab"),
+    ("bpftool", "/usr/sbin/bpftool"),
+    ("util-linux", "/usr/bin/taskset"),
+];
+
+/// Installs what `bench servers` needs.
+pub fn ensure_bench_packages() -> anyhow::Result<()> {
+    ensure_packages(BENCH_PACKAGES)
+}
+
 /// What building bpf-linker needs besides a C toolchain.
 const BUILD_PACKAGES: &[(&str, &str)] = &[("zlib1g-dev", "/usr/include/zlib.h")];
 
