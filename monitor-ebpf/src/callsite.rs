@@ -34,11 +34,22 @@ pub const NR_IO_URING_ENTER: u64 = 426;
 /// `PF_IO_WORKER` (include/linux/sched.h): an io_uring worker or SQPOLL thread.
 const PF_IO_WORKER: u32 = 0x10;
 
-/// The call a task is in: its number and first three arguments.
+/// The call a task is in: its number and first three arguments; [`Call::NONE`] when its
+/// registers could not be read. (A plain value, not an `Option`: the compiler may test a field
+/// of an `Option`'s payload before its tag, which the verifier refuses as a read of a register
+/// never written.)
 #[derive(Clone, Copy)]
 pub struct Call {
     pub nr: u64,
     pub args: [u64; 3],
+}
+
+impl Call {
+    /// No call known (no system call has this number).
+    pub const NONE: Call = Call {
+        nr: u64::MAX,
+        args: [0; 3],
+    };
 }
 
 /// Where an operation came from: the fd its system call names (-1 if none does) and
@@ -50,43 +61,49 @@ pub struct Site {
 }
 
 /// The call the current task `task` (typed) is in, from `bpf_task_pt_regs` (tracing
-/// programs).
+/// programs): the registers are a typed `pt_regs`, their fields loads.
 #[inline(always)]
-pub fn traced_call(task: u64) -> Option<Call> {
+pub fn traced_call(task: u64) -> Call {
     let regs = saved_regs(task);
     if regs == 0 {
-        return None;
+        return Call::NONE;
     }
-    Some(Call {
-        nr: field(regs, layout!(regs_orig_ax)).ok()?,
-        args: [
-            field(regs, layout!(regs_arg0)).ok()?,
-            field(regs, layout!(regs_arg1)).ok()?,
-            field(regs, layout!(regs_arg2)).ok()?,
-        ],
-    })
+    call_in(regs, field::<u64>)
 }
 
 /// The same for programs without `bpf_task_pt_regs` (cgroup hooks): the registers are read at
 /// their distance from the task's stack, which the fork program measured ([`CALIBRATION`]).
 #[inline(always)]
-pub fn hooked_call(task: u64) -> Option<Call> {
+pub fn hooked_call(task: u64) -> Call {
     let from_stack = CALIBRATION
         .get(REGS_FROM_STACK)
         .map_or(0, |v| unsafe { core::ptr::read_volatile(v) });
+    let Ok(stack) = field::<u64>(task, layout!(task_stack)) else {
+        return Call::NONE;
+    };
     if from_stack == 0 {
-        return None;
+        return Call::NONE;
     }
-    let stack: u64 = field(task, layout!(task_stack)).ok()?;
-    let regs = stack.wrapping_add(from_stack);
-    Some(Call {
-        nr: read_at(regs, layout!(regs_orig_ax)).ok()?,
-        args: [
-            read_at(regs, layout!(regs_arg0)).ok()?,
-            read_at(regs, layout!(regs_arg1)).ok()?,
-            read_at(regs, layout!(regs_arg2)).ok()?,
-        ],
-    })
+    call_in(stack.wrapping_add(from_stack), read_at::<u64>)
+}
+
+/// The call number and first three arguments in saved registers at `regs`, each read with
+/// `read` (a load from a typed pointer, or a checked read); [`Call::NONE`] if one fails.
+#[inline(always)]
+fn call_in(regs: u64, read: fn(u64, u32) -> Result<u64, i64>) -> Call {
+    let values = (
+        read(regs, layout!(regs_orig_ax)),
+        read(regs, layout!(regs_arg0)),
+        read(regs, layout!(regs_arg1)),
+        read(regs, layout!(regs_arg2)),
+    );
+    match values {
+        (Ok(nr), Ok(a0), Ok(a1), Ok(a2)) => Call {
+            nr,
+            args: [a0, a1, a2],
+        },
+        _ => Call::NONE,
+    }
 }
 
 /// Whether system call `nr` takes a socket's fd as its first argument and can make the
@@ -122,7 +139,7 @@ pub fn is_io_worker(task: u64) -> bool {
 /// Where the operation on socket `sk` by the current task `task` came from, given the call
 /// the task is in.
 #[inline(always)]
-pub fn site(task: u64, sk: u64, call: Option<Call>) -> Site {
+pub fn site(task: u64, sk: u64, call: Call) -> Site {
     let io_uring = Site {
         fd: -1,
         via: VIA_IO_URING,
@@ -130,12 +147,6 @@ pub fn site(task: u64, sk: u64, call: Option<Call>) -> Site {
     if is_io_worker(task) {
         return io_uring;
     }
-    let Some(call) = call else {
-        return Site {
-            fd: -1,
-            via: VIA_SYSCALL,
-        };
-    };
     if call.nr == NR_IO_URING_ENTER {
         return io_uring;
     }

@@ -1,6 +1,8 @@
 //! Maps shared by all programs.
 use aya_ebpf::{
+    bindings::BPF_SK_STORAGE_GET_F_CREATE,
     btf_maps::SkStorage,
+    helpers::generated::{bpf_sk_storage_delete, bpf_sk_storage_get},
     macros::{btf_map, map},
     maps::{Array, LruHashMap, PerCpuArray, RingBuf},
 };
@@ -49,6 +51,38 @@ pub const REGS_FROM_STACK: u32 = 0;
 #[btf_map]
 pub static SOCK_STATE: SkStorage<SockState> = SkStorage::new();
 
+/// What socket `sk` (a pointer the verifier knows as a socket) waits for, created empty when
+/// `create` (an allocation: only where a socket starts waiting).
+#[inline(always)]
+pub fn sock_state<S>(sk: *mut S, create: bool) -> Option<&'static mut SockState> {
+    let flags = if create {
+        BPF_SK_STORAGE_GET_F_CREATE as u64
+    } else {
+        0
+    };
+    let p = unsafe {
+        bpf_sk_storage_get(
+            core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void,
+            sk as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            flags,
+        )
+    } as *mut SockState;
+    (!p.is_null()).then(|| unsafe { &mut *p })
+}
+
+/// Socket `sk` waits for nothing any more: its storage goes (tracing programs only; a cgroup
+/// hook marks it [`SPENT`] instead).
+#[inline(always)]
+pub fn drop_sock_state<S>(sk: *mut S) {
+    unsafe {
+        bpf_sk_storage_delete(
+            core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void,
+            sk as *mut core::ffi::c_void,
+        )
+    };
+}
+
 /// A [`SOCK_STATE`] value.
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -88,7 +122,10 @@ impl SentKey {
     #[inline(always)]
     pub fn same(&self, other: &SentKey) -> bool {
         const { assert!(core::mem::size_of::<SentKey>() == 32) };
-        let (a, b) = (self as *const SentKey as *const u64, other as *const SentKey as *const u64);
+        let (a, b) = (
+            self as *const SentKey as *const u64,
+            other as *const SentKey as *const u64,
+        );
         let word = |p: *const u64, i: usize| unsafe { core::ptr::read_volatile(p.add(i)) };
         word(a, 0) == word(b, 0)
             && word(a, 1) == word(b, 1)

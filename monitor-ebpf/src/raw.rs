@@ -45,9 +45,9 @@ fn raw_socket(ret: i32) -> Result<(), ()> {
     }
     let task = current_task();
     let call = traced_call(task);
-    let through_io_uring = is_io_worker(task) || call.is_some_and(|c| c.nr == NR_IO_URING_ENTER);
+    let through_io_uring = is_io_worker(task) || call.nr == NR_IO_URING_ENTER;
     let (family, base_type, protocol) = match call {
-        Some(c) if c.nr == NR_SOCKET && !through_io_uring => {
+        c if c.nr == NR_SOCKET && !through_io_uring => {
             (c.args[0] as u16, (c.args[1] & 0xf) as u16, c.args[2] as u16)
         }
         // a socket request's arguments are in the request, out of reach: said as such

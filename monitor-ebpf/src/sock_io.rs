@@ -10,7 +10,6 @@
 //! storage (`sock.sk_bpf_storage`, set by `tcp.rs` on an accepted connection and by `udp.rs`
 //! on a connected UDP socket, and deleted here once it has been reported) goes further.
 use aya_ebpf::{
-    helpers::generated::{bpf_sk_storage_delete, bpf_sk_storage_get},
     macros::{btf_tracepoint, cgroup_sock},
     programs::{BtfTracePointContext, SockContext},
 };
@@ -23,7 +22,7 @@ use crate::{
     callsite::{hooked_call, site, traced_call},
     emit::send,
     globals::layout,
-    maps::{SockState, AWAITS_DATAGRAM, AWAITS_OWNER, SOCK_STATE, SPENT},
+    maps::{drop_sock_state, sock_state, AWAITS_DATAGRAM, AWAITS_OWNER, SPENT},
     sock::{at_site, fill_from_sock, new_event, report_accept},
     task::{current_task, field, is_self},
 };
@@ -49,17 +48,13 @@ fn first_use(ctx: &BtfTracePointContext, sending: bool) {
     if field::<u64>(sk, layout!(sk_bpf_storage)).unwrap_or(0) == 0 {
         return;
     }
-    let map = core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void;
-    let p =
-        unsafe { bpf_sk_storage_get(map, sk as *mut core::ffi::c_void, core::ptr::null_mut(), 0) }
-            as *mut SockState;
-    if p.is_null() {
+    let Some(state) = sock_state(sk as *mut u8, false) else {
         return;
-    }
-    let (kind, since) = unsafe { ((*p).kind, (*p).since_ns) };
+    };
+    let (kind, since) = (state.kind, state.since_ns);
     match kind {
         AWAITS_OWNER if !is_self() => {
-            unsafe { bpf_sk_storage_delete(map, sk as *mut core::ffi::c_void) };
+            drop_sock_state(sk as *mut u8);
             let task = current_task();
             report_accept(sk, site(task, sk, traced_call(task)), since, 0);
         }
@@ -70,12 +65,10 @@ fn first_use(ctx: &BtfTracePointContext, sending: bool) {
             {
                 return;
             }
-            unsafe { bpf_sk_storage_delete(map, sk as *mut core::ffi::c_void) };
+            drop_sock_state(sk as *mut u8);
             udp_connected(sk);
         }
-        SPENT => unsafe {
-            bpf_sk_storage_delete(map, sk as *mut core::ffi::c_void);
-        },
+        SPENT => drop_sock_state(sk as *mut u8),
         _ => {}
     }
 }
@@ -98,15 +91,14 @@ fn udp_connected(sk: u64) {
 #[cgroup_sock(sock_release)]
 pub fn sock_release(ctx: SockContext) -> i32 {
     let sk = ctx.sock;
-    let map = core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void;
-    let p =
-        unsafe { bpf_sk_storage_get(map, sk as *mut core::ffi::c_void, core::ptr::null_mut(), 0) }
-            as *mut SockState;
-    if p.is_null() || unsafe { (*p).kind } != AWAITS_OWNER || is_self() {
+    let Some(state) = sock_state(sk, false) else {
+        return 1;
+    };
+    if state.kind != AWAITS_OWNER || is_self() {
         return 1;
     }
-    let since = unsafe { (*p).since_ns };
-    unsafe { (*p).kind = SPENT };
+    let since = state.since_ns;
+    state.kind = SPENT;
     let task = current_task();
     let sk = sk as u64;
     report_accept(

@@ -10,11 +10,7 @@
 //!   (`sock_io.rs`) — or to close it, in a state change of its own here — is reported as the
 //!   one that accepted it.
 //! - `→ CLOSE` from an open state is a connection's end: bytes each way, `sk_err`.
-use aya_ebpf::{
-    helpers::generated::{bpf_sk_storage_delete, bpf_sk_storage_get},
-    macros::btf_tracepoint,
-    programs::BtfTracePointContext,
-};
+use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use monitor_common::{
     counters::{GUARD_BUSY, GUARD_RESCUED},
     header::EventKind,
@@ -28,7 +24,7 @@ use crate::{
     callsite::{site, traced_call},
     emit::send,
     globals::layout,
-    maps::{SockState, AWAITS_OWNER, SOCK_STATE, STATE_GUARD},
+    maps::{drop_sock_state, sock_state, AWAITS_OWNER, STATE_GUARD},
     sock::{at_site, fill_from_sock, new_event, report_accept, report_listen, v6_addresses},
     task::{current_task, field, header, is_self, read_at, zeroed},
 };
@@ -130,20 +126,9 @@ fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
 /// A connection the kernel accepted: marked, with when, for the first process that uses it.
 #[inline(always)]
 fn awaits_owner(sk: u64) {
-    let p = unsafe {
-        bpf_sk_storage_get(
-            core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void,
-            sk as *mut core::ffi::c_void,
-            core::ptr::null_mut(),
-            aya_ebpf::bindings::BPF_SK_STORAGE_GET_F_CREATE as u64,
-        )
-    } as *mut SockState;
-    if p.is_null() {
-        return;
-    }
-    unsafe {
-        (*p).kind = AWAITS_OWNER;
-        (*p).since_ns = aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns();
+    if let Some(state) = sock_state(sk as *mut u8, true) {
+        state.kind = AWAITS_OWNER;
+        state.since_ns = unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns() };
     }
 }
 
@@ -154,15 +139,14 @@ fn claim(sk: u64) {
     if field::<i32>(sk, layout!(sk_lock_owned)).unwrap_or(0) == 0 || is_self() {
         return;
     }
-    let map = core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void;
-    let p =
-        unsafe { bpf_sk_storage_get(map, sk as *mut core::ffi::c_void, core::ptr::null_mut(), 0) }
-            as *mut SockState;
-    if p.is_null() || unsafe { (*p).kind } != AWAITS_OWNER {
+    let Some(state) = sock_state(sk as *mut u8, false) else {
+        return;
+    };
+    if state.kind != AWAITS_OWNER {
         return;
     }
-    let since = unsafe { (*p).since_ns };
-    unsafe { bpf_sk_storage_delete(map, sk as *mut core::ffi::c_void) };
+    let since = state.since_ns;
+    drop_sock_state(sk as *mut u8);
     let task = current_task();
     report_accept(
         sk,

@@ -16,7 +16,6 @@
 //! Every program returns 1 (allow): the monitor never refuses an operation.
 use aya_ebpf::{
     bindings::{bpf_sock, bpf_sock_addr},
-    helpers::generated::bpf_sk_storage_get,
     macros::{cgroup_sock, cgroup_sock_addr},
     programs::{SockAddrContext, SockContext},
 };
@@ -30,8 +29,8 @@ use crate::{
     emit::send,
     globals::layout,
     maps::{
-        SentKey, SockState, AWAITS_BIND, AWAITS_DATAGRAM, SENT, SENT_RECENT, SENT_RECENT_SLOTS,
-        SOCK_STATE, SPENT,
+        sock_state, SentKey, AWAITS_BIND, AWAITS_DATAGRAM, SENT, SENT_RECENT, SENT_RECENT_SLOTS,
+        SPENT,
     },
     sock::{at_site, fill_from_sock, new_event, scratch, start},
     task::{current_task, is_self, read_at, zeroed},
@@ -57,26 +56,20 @@ pub fn udp_bind6(ctx: SockAddrContext) -> i32 {
 /// a port 0 bind has one assigned by then).
 #[inline(always)]
 fn binding(ctx: *mut bpf_sock_addr) {
-    let c = unsafe { &*ctx };
-    if c.protocol != IPPROTO_UDP as u32 || c.user_port == 0 {
-        return;
+    if unsafe { (*ctx).user_port } != 0 {
+        mark_udp(ctx, AWAITS_BIND);
     }
-    mark(unsafe { c.__bindgen_anon_1.sk }, AWAITS_BIND);
 }
 
-/// Sets what socket `sk` (the context's) waits for.
+/// Marks a UDP socket (the context's) as waiting for `kind`; any other socket is left alone.
 #[inline(always)]
-fn mark(sk: *mut bpf_sock, kind: u32) {
-    let p = unsafe {
-        bpf_sk_storage_get(
-            core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void,
-            sk as *mut core::ffi::c_void,
-            core::ptr::null_mut(),
-            aya_ebpf::bindings::BPF_SK_STORAGE_GET_F_CREATE as u64,
-        )
-    } as *mut SockState;
-    if !p.is_null() {
-        unsafe { (*p).kind = kind };
+fn mark_udp(ctx: *mut bpf_sock_addr, kind: u32) {
+    let c = unsafe { &*ctx };
+    if c.protocol != IPPROTO_UDP as u32 {
+        return;
+    }
+    if let Some(state) = sock_state(unsafe { c.__bindgen_anon_1.sk }, true) {
+        state.kind = kind;
     }
 }
 
@@ -100,20 +93,14 @@ fn bound(sock: *mut bpf_sock) {
     if protocol != IPPROTO_UDP as u32 || sock_type != SOCK_DGRAM as u32 {
         return;
     }
-    let map = core::ptr::addr_of!(SOCK_STATE) as *mut core::ffi::c_void;
-    let p = unsafe {
-        bpf_sk_storage_get(
-            map,
-            sock as *mut core::ffi::c_void,
-            core::ptr::null_mut(),
-            0,
-        )
-    } as *mut SockState;
-    if p.is_null() || unsafe { (*p).kind } != AWAITS_BIND {
+    let Some(state) = sock_state(sock, false) else {
+        return;
+    };
+    if state.kind != AWAITS_BIND {
         return;
     }
     // (a post_bind program may not delete it: the socket's first read or write does)
-    unsafe { (*p).kind = SPENT };
+    state.kind = SPENT;
     let sk = sock as u64;
     if is_self() {
         return;
@@ -241,9 +228,5 @@ pub fn udp_connect6(ctx: SockAddrContext) -> i32 {
 /// change's, in `tcp.rs`).
 #[inline(always)]
 fn udp_connect(ctx: *mut bpf_sock_addr) {
-    let c = unsafe { &*ctx };
-    if c.protocol != IPPROTO_UDP as u32 {
-        return;
-    }
-    mark(unsafe { c.__bindgen_anon_1.sk }, AWAITS_DATAGRAM);
+    mark_udp(ctx, AWAITS_DATAGRAM);
 }

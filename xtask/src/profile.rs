@@ -242,8 +242,8 @@ pub fn parse(script: impl BufRead) -> anyhow::Result<Profile> {
                 if sample.tracing.is_none() {
                     sample.tracing = tracing_frame(sym, sample.callee.as_deref())
                         .or_else(|| hook_lock(sym, sample.locking));
-                    sample.locking = is_socket_lock(sym)
-                        || (sample.locking && !sym.starts_with("udp"));
+                    sample.locking =
+                        is_socket_lock(sym) || (sample.locking && !sym.starts_with("udp"));
                     sample.callee = Some(sym.to_owned());
                 }
             }

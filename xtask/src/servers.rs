@@ -40,6 +40,10 @@ pub struct Opts {
     /// in tracing code, and the ratio it predicts).
     #[arg(long)]
     profile: bool,
+    /// Also measure this monitor binary (an earlier build, run as `watch` with no options) in
+    /// the same alternating rounds: the A/B of a change, on one noisy machine.
+    #[arg(long, value_name = "BIN")]
+    baseline: Option<PathBuf>,
 }
 
 impl Opts {
@@ -65,13 +69,37 @@ enum Kind {
 }
 
 const KINDS: [(Kind, &str, &str); 7] = [
-    (Kind::NginxWrk, "nginx-wrk", "nginx + wrk, keep-alive (requests/s)"),
-    (Kind::NginxAb, "nginx-ab", "nginx + ab, a connection per request (requests/s)"),
-    (Kind::RedisGet, "redis-get", "redis-server + redis-benchmark GET, 32 clients (requests/s)"),
-    (Kind::RedisSet, "redis-set", "redis-server + redis-benchmark SET, 32 clients (requests/s)"),
+    (
+        Kind::NginxWrk,
+        "nginx-wrk",
+        "nginx + wrk, keep-alive (requests/s)",
+    ),
+    (
+        Kind::NginxAb,
+        "nginx-ab",
+        "nginx + ab, a connection per request (requests/s)",
+    ),
+    (
+        Kind::RedisGet,
+        "redis-get",
+        "redis-server + redis-benchmark GET, 32 clients (requests/s)",
+    ),
+    (
+        Kind::RedisSet,
+        "redis-set",
+        "redis-server + redis-benchmark SET, 32 clients (requests/s)",
+    ),
     (Kind::Getppid, "getppid", "getppid() loop (calls/s)"),
-    (Kind::Write, "write", "1-byte write() to /dev/null (calls/s)"),
-    (Kind::UdpSendto, "udp-sendto", "sendto() of 64 B to a known loopback destination (calls/s)"),
+    (
+        Kind::Write,
+        "write",
+        "1-byte write() to /dev/null (calls/s)",
+    ),
+    (
+        Kind::UdpSendto,
+        "udp-sendto",
+        "sendto() of 64 B to a known loopback destination (calls/s)",
+    ),
 ];
 
 impl Kind {
@@ -80,15 +108,59 @@ impl Kind {
     }
 }
 
-/// The three configurations, by label and extra `watch` arguments (`None`: no tracer).
-const CONFIGS: [(&str, Option<&[&str]>); 3] = [
-    ("no tracer", None),
-    ("monitor", Some(&[])),
-    ("monitor --syscall-tracepoints", Some(&["--syscall-tracepoints"])),
-];
+/// A configuration: its label, the monitor binary (none: no tracer) and its extra `watch`
+/// arguments.
+struct Config {
+    label: String,
+    bin: Option<PathBuf>,
+    args: &'static [&'static str],
+}
+
+/// No tracer, the monitor, the monitor with the opt-in, and with `--baseline` that binary.
+fn configs(bin: &Path, baseline: Option<&Path>) -> Vec<Config> {
+    let mut out = vec![
+        Config {
+            label: "no tracer".into(),
+            bin: None,
+            args: &[],
+        },
+        Config {
+            label: "monitor".into(),
+            bin: Some(bin.to_path_buf()),
+            args: &[],
+        },
+        Config {
+            label: "monitor --syscall-tracepoints".into(),
+            bin: Some(bin.to_path_buf()),
+            args: &["--syscall-tracepoints"],
+        },
+    ];
+    if let Some(b) = baseline {
+        out.push(Config {
+            label: "baseline".into(),
+            bin: Some(b.to_path_buf()),
+            args: &[],
+        });
+    }
+    out
+}
 
 /// A child killed when dropped.
 struct Daemon(Child);
+
+impl Daemon {
+    /// Starts `cmd`, a server of `port`, and waits until it listens: the daemon and its port.
+    fn serving(cmd: &mut Command, port: u16, what: &str) -> anyhow::Result<(Self, u16)> {
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {what}"))?;
+        let daemon = Daemon(child);
+        wait_listening(port, what)?;
+        Ok((daemon, port))
+    }
+}
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -148,7 +220,10 @@ impl Servers {
             redis: None,
             redis_requests: 0,
         };
-        if kinds.iter().any(|k| matches!(k, Kind::NginxWrk | Kind::NginxAb)) {
+        if kinds
+            .iter()
+            .any(|k| matches!(k, Kind::NginxWrk | Kind::NginxAb))
+        {
             let port = free_port()?;
             let conf = s.dir.join("nginx.conf");
             fs::write(
@@ -168,30 +243,28 @@ impl Servers {
                     dir = s.dir.display()
                 ),
             )?;
-            let child = Command::new("nginx")
-                .arg("-p")
-                .arg(&s.dir)
-                .arg("-c")
-                .arg(&conf)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting nginx")?;
-            s.nginx = Some((Daemon(child), port));
-            wait_listening(port, "nginx")?;
+            let mut nginx = Command::new("nginx");
+            nginx.arg("-p").arg(&s.dir).arg("-c").arg(&conf);
+            s.nginx = Some(Daemon::serving(&mut nginx, port, "nginx")?);
         }
-        if kinds.iter().any(|k| matches!(k, Kind::RedisGet | Kind::RedisSet)) {
+        if kinds
+            .iter()
+            .any(|k| matches!(k, Kind::RedisGet | Kind::RedisSet))
+        {
             let port = free_port()?;
-            let child = pinned(SERVER_CPU, "redis-server")
-                .args(["--port", &port.to_string(), "--save", "", "--appendonly", "no"])
-                .args(["--dir"])
-                .arg(&s.dir)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .context("starting redis-server")?;
-            s.redis = Some((Daemon(child), port));
-            wait_listening(port, "redis-server")?;
+            let mut redis = pinned(SERVER_CPU, "redis-server");
+            redis
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
+                .arg("--dir")
+                .arg(&s.dir);
+            s.redis = Some(Daemon::serving(&mut redis, port, "redis-server")?);
             // a first run sizes the runs: about `secs` each
             let rate = s.redis_run("get", 100_000)?;
             s.redis_requests = ((rate * secs) as u64).max(10_000);
@@ -214,7 +287,16 @@ impl Servers {
     fn redis_run(&self, test: &str, n: u64) -> anyhow::Result<f64> {
         let port = self.redis.as_ref().context("no redis")?.1;
         let out = pinned(CLIENT_CPU, "redis-benchmark")
-            .args(["-p", &port.to_string(), "-c", "32", "-t", test, "-q", "--csv"])
+            .args([
+                "-p",
+                &port.to_string(),
+                "-c",
+                "32",
+                "-t",
+                test,
+                "-q",
+                "--csv",
+            ])
             .args(["-n", &n.to_string()])
             .output()
             .context("running redis-benchmark")?;
@@ -246,7 +328,10 @@ impl Servers {
                     .arg(format!("http://127.0.0.1:{port}/"))
                     .output()
                     .context("running ab")?;
-                number_after(&String::from_utf8_lossy(&out.stdout), "Requests per second:")
+                number_after(
+                    &String::from_utf8_lossy(&out.stdout),
+                    "Requests per second:",
+                )
             }
             Kind::RedisGet => self.redis_run("get", self.redis_requests),
             Kind::RedisSet => self.redis_run("set", self.redis_requests),
@@ -356,12 +441,8 @@ impl Drop for Pin {
 
 /// A monitor for one configuration (none: no tracer), and the programs on system call
 /// tracepoints once it runs, said.
-fn start_config(
-    bin: &Path,
-    label: &str,
-    args: Option<&[&str]>,
-    out: &Path,
-) -> anyhow::Result<Option<bench::Running>> {
+fn start_config(cfg: &Config, out: &Path) -> anyhow::Result<Option<bench::Running>> {
+    let label = &cfg.label;
     let before = tracers::syscall_tracers();
     if !before.is_empty() {
         eprintln!(
@@ -370,13 +451,13 @@ fn start_config(
             before.join("; ")
         );
     }
-    let Some(args) = args else {
+    let Some(bin) = &cfg.bin else {
         return Ok(None);
     };
-    let running = bench::start_monitor(bin, out, args)?;
+    let running = bench::start_monitor(bin, out, cfg.args)?;
     let after = tracers::syscall_tracers();
     let added = after.len().saturating_sub(before.len());
-    if args.is_empty() && added > 0 {
+    if label == "monitor" && added > 0 {
         bail!(
             "the monitor's default mode attached programs to system call tracepoints: {}",
             after.join("; ")
@@ -407,18 +488,18 @@ pub fn run(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
         bail!("--only names none of the workloads");
     }
     let dur = Duration::from_secs_f64(opts.seconds);
+    let configs = configs(bin, opts.baseline.as_deref());
     let servers = Servers::start(&kinds.iter().map(|k| k.0).collect::<Vec<_>>(), opts.seconds)?;
     let out = std::env::temp_dir().join(format!("monitor-servers-{}.ndjson", std::process::id()));
     // rates[kind][config] per round, and the monitor's CPU share while the workload ran
-    let mut rates = vec![vec![Vec::new(); CONFIGS.len()]; kinds.len()];
-    let mut monitor_cpu = vec![vec![Vec::new(); CONFIGS.len()]; kinds.len()];
+    let mut rates = vec![vec![Vec::new(); configs.len()]; kinds.len()];
+    let mut monitor_cpu = vec![vec![Vec::new(); configs.len()]; kinds.len()];
     let mut lost = 0;
     for round in 0..opts.rounds as usize {
-        for c in 0..CONFIGS.len() {
-            let c = (c + round) % CONFIGS.len();
-            let (label, args) = CONFIGS[c];
-            let running = start_config(bin, label, args, &out)?;
-            let mut said = format!("round {} {label}:", round + 1);
+        for c in 0..configs.len() {
+            let c = (c + round) % configs.len();
+            let running = start_config(&configs[c], &out)?;
+            let mut said = format!("round {} {}:", round + 1, configs[c].label);
             for (k, (kind, name, _)) in kinds.iter().enumerate() {
                 let pid = running.as_ref().map(|r| r.child.id());
                 if let Some(pid) = pid {
@@ -439,20 +520,19 @@ pub fn run(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
         }
     }
     let profiles = if opts.profile {
-        Some(profile_rounds(bin, &servers, &kinds, dur, &out)?)
+        Some(profile_rounds(&configs, &servers, &kinds, dur, &out)?)
     } else {
         None
     };
     println!(
         "servers benchmark: {} rounds × {:.0} s per workload, configurations alternating; \
          ratio = median with / median without, (spread of the rounds' ratios)",
-        opts.rounds,
-        opts.seconds
+        opts.rounds, opts.seconds
     );
     for (k, (kind, _, title)) in kinds.iter().enumerate() {
         println!("{title}");
         let base = &rates[k][0];
-        for (c, (label, _)) in CONFIGS.iter().enumerate() {
+        for (c, label) in configs.iter().map(|c| &c.label).enumerate() {
             let runs = &rates[k][c];
             let med = bench::median(&mut runs.clone());
             let (lo, hi) = spread(runs);
@@ -477,7 +557,7 @@ pub fn run(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
             println!("{line}");
         }
         if let Some(p) = &profiles {
-            profile_lines(&p[k]);
+            profile_lines(&configs, &p[k]);
         }
     }
     println!("  events lost by the monitor in every round: {lost}");
@@ -504,40 +584,47 @@ fn settle(pid: u32) {
 /// (min, max).
 fn spread(v: &[f64]) -> (f64, f64) {
     v.iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| (lo.min(*x), hi.max(*x)))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(*x), hi.max(*x))
+        })
 }
 
 /// Per workload, per configuration: the share of the bounding process's samples in tracing
 /// code.
 fn profile_rounds(
-    bin: &Path,
+    configs: &[Config],
     servers: &Servers,
     kinds: &[(Kind, &str, &str)],
     dur: Duration,
     out: &Path,
 ) -> anyhow::Result<Vec<Vec<profile::Thread>>> {
     let mut all = vec![Vec::new(); kinds.len()];
-    for (label, args) in CONFIGS {
-        let running = start_config(bin, label, args, out)?;
+    for cfg in configs {
+        let running = start_config(cfg, out)?;
         for (k, (kind, _, _)) in kinds.iter().enumerate() {
             let pid = servers.bound(*kind).context("no process to profile")?;
-            let data = std::env::temp_dir().join(format!("monitor-servers-{}.perf", std::process::id()));
+            let data =
+                std::env::temp_dir().join(format!("monitor-servers-{}.perf", std::process::id()));
             let recording = profile::start(pid, &data)?;
             servers.run(*kind, dur)?;
             let p = recording.finish()?;
             // a loop runs on the bench's own main thread; a server's every thread bounds it
-            all[k].push(if kind.is_loop() { p.thread(pid) } else { p.whole() });
+            all[k].push(if kind.is_loop() {
+                p.thread(pid)
+            } else {
+                p.whole()
+            });
         }
         stop_config(running)?;
     }
     Ok(all)
 }
 
-fn profile_lines(threads: &[profile::Thread]) {
+fn profile_lines(configs: &[Config], threads: &[profile::Thread]) {
     let Some(alone) = threads.first().map(profile::Thread::share) else {
         return;
     };
-    for ((label, _), t) in CONFIGS.iter().zip(threads) {
+    for (label, t) in configs.iter().map(|c| &c.label).zip(threads) {
         let parts: Vec<String> = profile::Part::ALL
             .iter()
             .map(|part| format!("{} {:.2}", part.name(), t.part_share(*part) * 100.0))

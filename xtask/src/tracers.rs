@@ -65,7 +65,8 @@ fn link_tracepoint(id: u32) -> Option<(u32, String)> {
         if !query(&mut info) {
             return None;
         }
-        let word = |b: &[u8; 128], at: usize| u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        let word =
+            |b: &[u8; 128], at: usize| u32::from_ne_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
         let (kind, prog) = (word(&info, 0), word(&info, 8));
         match kind {
             // raw_tracepoint { u64 tp_name; u32 tp_name_len; } at 16
@@ -103,12 +104,19 @@ pub fn syscall_tracers() -> Vec<String> {
             }
         }
     }
-    if let Ok(o) = Command::new("bpftool").args(["-j", "perf", "list"]).output() {
+    if let Ok(o) = Command::new("bpftool")
+        .args(["-j", "perf", "list"])
+        .output()
+    {
         if let Ok(serde_json::Value::Array(events)) = serde_json::from_slice(&o.stdout) {
             for e in events {
                 let name = e["tracepoint"].as_str().unwrap_or_default();
                 let line = format!("prog {} on {name} (pid {})", e["prog_id"], e["pid"]);
-                if is_syscall_tracepoint(name) && !out.iter().any(|l| l.starts_with(&line[..line.find(" (").unwrap_or(0)])) {
+                if is_syscall_tracepoint(name)
+                    && !out
+                        .iter()
+                        .any(|l| l.starts_with(&line[..line.find(" (").unwrap_or(0)]))
+                {
                     out.push(line);
                 }
             }
@@ -123,10 +131,20 @@ mod tests {
 
     #[test]
     fn system_call_tracepoints_are_told_from_others() {
-        for name in ["sys_enter", "sys_exit", "sys_exit_connect", "syscalls:sys_enter_openat"] {
+        for name in [
+            "sys_enter",
+            "sys_exit",
+            "sys_exit_connect",
+            "syscalls:sys_enter_openat",
+        ] {
             assert!(is_syscall_tracepoint(name), "{name}");
         }
-        for name in ["inet_sock_set_state", "sock_send_length", "sched_process_exec", "sys"] {
+        for name in [
+            "inet_sock_set_state",
+            "sock_send_length",
+            "sched_process_exec",
+            "sys",
+        ] {
             assert!(!is_syscall_tracepoint(name), "{name}");
         }
     }
