@@ -95,9 +95,6 @@ pub struct SockEvent {
     pub sockaddr_len: u32,
     /// `sk_err` when `sk_state` is CLOSE: why it failed.
     pub sk_err: i32,
-    /// For unix sockets (accept, listen): the socket's own name as the kernel has it (the
-    /// listener's path, `\0name` for an abstract one); else the address the caller passed.
-    pub sockaddr: [u8; SOCKADDR_CAP],
     /// An accepted unix connection: the pid (in the initial namespace) of the process that
     /// connected (`SO_PEERCRED`); 0 otherwise.
     pub peer_pid: u32,
@@ -106,8 +103,17 @@ pub struct SockEvent {
     /// [`SOCK_STARTED`], [`SOCK_NONBLOCK`], [`SOCK_CLAIMED_AT_CLOSE`].
     pub flags: u32,
     pub _pad: u32,
+    /// For unix sockets (accept, listen): the socket's own name as the kernel has it (the
+    /// listener's path, `\0name` for an abstract one); else the address the kernel copied from
+    /// the caller (a datagram's destination, a failed connect's). Last, so that a record with
+    /// none (`sockaddr_len` 0: most of them) is sent without it ([`SOCK_EVENT_SHORT`] bytes).
+    pub sockaddr: [u8; SOCKADDR_CAP],
 }
 crate::assert_size!(SockEvent, 304);
+
+/// The size of a [`SockEvent`] sent without its `sockaddr` (userspace reads the rest as zeros).
+pub const SOCK_EVENT_SHORT: usize = core::mem::offset_of!(SockEvent, sockaddr);
+const _: () = assert!(SOCK_EVENT_SHORT + SOCKADDR_CAP == core::mem::size_of::<SockEvent>());
 
 /// A TCP socket changed state: a connect was answered (SYN_SENT → ESTABLISHED, or → CLOSE:
 /// refused, timed out, unreachable), or a connection ended (→ CLOSE from any state but

@@ -14,7 +14,7 @@ use monitor_common::{
 
 use crate::{
     callsite::{is_io_worker, traced_call, NR_IO_URING_ENTER, NR_SOCKET},
-    emit::send,
+    emit::send_sock,
     sock::new_event,
     task::{current_task, is_self},
 };
@@ -67,6 +67,6 @@ fn raw_socket(ret: i32) -> Result<(), ()> {
     if through_io_uring {
         ev.via = VIA_IO_URING;
     }
-    send(ev, EventKind::Socket as u32);
+    send_sock(ev, EventKind::Socket as u32);
     Ok(())
 }

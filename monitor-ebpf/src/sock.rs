@@ -12,10 +12,10 @@ use monitor_common::{
 
 use crate::{
     callsite::Site,
-    emit::{count_drop, send},
+    emit::{count_drop, send_sock},
     globals::layout,
     maps::SOCK_SCRATCH,
-    task::{current_task, fill_task_info, read_at, task_header, zero16},
+    task::{current_task, field, fill_task_info, read_at, task_header, zero16},
 };
 
 /// Copies the socket address the caller passed (`addr`, `addr_len` bytes, capped) into the
@@ -68,78 +68,160 @@ pub struct Common {
     pub state: u8,
 }
 
-/// Reads [`Common`]: in one read where the layout is the one every kernel since 2.6 has
-/// (`skc_daddr` at 0 … `skc_state` at 18; userspace checks it against BTF), else field by
-/// field.
-#[inline(always)]
-pub fn common(sk: u64) -> Result<Common, i64> {
-    if layout!(sk_common_packed) == 1 {
-        let b: [u8; 20] = read_at(sk, 0)?;
-        return Ok(Common {
-            daddr: [b[0], b[1], b[2], b[3]],
-            rcv_saddr: [b[4], b[5], b[6], b[7]],
-            dport: u16::from_ne_bytes([b[12], b[13]]),
-            num: u16::from_ne_bytes([b[14], b[15]]),
-            family: u16::from_ne_bytes([b[16], b[17]]),
-            state: b[18],
-        });
-    }
-    Ok(Common {
-        daddr: read_at(sk, layout!(sk_daddr))?,
-        rcv_saddr: read_at(sk, layout!(sk_rcv_saddr))?,
-        dport: read_at(sk, layout!(sk_dport))?,
-        num: read_at(sk, layout!(sk_num))?,
-        family: read_at(sk, layout!(sk_family))?,
-        state: read_at(sk, layout!(sk_state))?,
-    })
+/// A kernel socket as a program can read it: its head, type and protocol, IPv6 addresses, and
+/// its address (the key that ties a connection's records together). Two ways: [`Typed`] (a
+/// pointer whose type the verifier knows — a BTF tracepoint's `sk` —: plain loads) and
+/// [`Probed`] (any other address, a cgroup hook's socket among them — the verifier lets its
+/// context show only a few of the socket's fields —: checked reads, a helper call each).
+pub trait SockRead {
+    fn head(&self) -> Result<Common, i64>;
+    /// (`sk_type`, `sk_protocol`).
+    fn type_and_protocol(&self) -> (u16, u16);
+    /// (local, remote) IPv6 addresses.
+    fn v6_addresses(&self) -> ([u8; 16], [u8; 16]);
+    /// The socket's address, as a number.
+    fn addr(&self) -> u64;
 }
 
-/// `sk_type` and `sk_protocol`: one read when they are adjacent (they are since 5.6, protocol
-/// first).
-#[inline(always)]
-pub fn type_and_protocol(sk: u64) -> (u16, u16) {
-    let (t, p) = (layout!(sk_type), layout!(sk_protocol));
-    if p != MISSING && t == p.wrapping_add(2) {
-        if let Ok(both) = read_at::<[u16; 2]>(sk, p) {
-            return (both[1], both[0]);
+/// A socket read with `bpf_probe_read_kernel`.
+pub struct Probed(pub u64);
+
+/// A socket the verifier knows the type of (a BTF tracepoint's `struct sock *`).
+pub struct Typed(pub u64);
+
+impl SockRead for Probed {
+    /// In one read where the layout is the one every kernel since 2.6 has (`skc_daddr` at 0 …
+    /// `skc_state` at 18; userspace checks it against BTF), else field by field.
+    #[inline(always)]
+    fn head(&self) -> Result<Common, i64> {
+        let sk = self.0;
+        if layout!(sk_common_packed) == 1 {
+            let b: [u8; 20] = read_at(sk, 0)?;
+            return Ok(Common {
+                daddr: [b[0], b[1], b[2], b[3]],
+                rcv_saddr: [b[4], b[5], b[6], b[7]],
+                dport: u16::from_ne_bytes([b[12], b[13]]),
+                num: u16::from_ne_bytes([b[14], b[15]]),
+                family: u16::from_ne_bytes([b[16], b[17]]),
+                state: b[18],
+            });
         }
+        Ok(Common {
+            daddr: read_at(sk, layout!(sk_daddr))?,
+            rcv_saddr: read_at(sk, layout!(sk_rcv_saddr))?,
+            dport: read_at(sk, layout!(sk_dport))?,
+            num: read_at(sk, layout!(sk_num))?,
+            family: read_at(sk, layout!(sk_family))?,
+            state: read_at(sk, layout!(sk_state))?,
+        })
     }
-    (
-        read_at::<u16>(sk, t).unwrap_or(0),
-        read_at::<u16>(sk, p).unwrap_or(0),
-    )
+
+    /// One read when they are adjacent (they are since 5.6, protocol first).
+    #[inline(always)]
+    fn type_and_protocol(&self) -> (u16, u16) {
+        let sk = self.0;
+        let (t, p) = (layout!(sk_type), layout!(sk_protocol));
+        if p != MISSING && t == p.wrapping_add(2) {
+            if let Ok(both) = read_at::<[u16; 2]>(sk, p) {
+                return (both[1], both[0]);
+            }
+        }
+        (
+            read_at::<u16>(sk, t).unwrap_or(0),
+            read_at::<u16>(sk, p).unwrap_or(0),
+        )
+    }
+
+    /// `skc_v6_daddr` and `skc_v6_rcv_saddr`, in one read when adjacent.
+    #[inline(always)]
+    fn v6_addresses(&self) -> ([u8; 16], [u8; 16]) {
+        let sk = self.0;
+        let (d, s) = (layout!(sk_v6_daddr), layout!(sk_v6_rcv_saddr));
+        if d != MISSING && s == d.wrapping_add(16) {
+            if let Ok(both) = read_at::<[[u8; 16]; 2]>(sk, d) {
+                return (both[1], both[0]);
+            }
+        }
+        (
+            read_at(sk, s).unwrap_or([0; 16]),
+            read_at(sk, d).unwrap_or([0; 16]),
+        )
+    }
+
+    fn addr(&self) -> u64 {
+        self.0
+    }
 }
 
-/// `skc_v6_daddr` and `skc_v6_rcv_saddr`: (local, remote), in one read when adjacent.
+/// 16 bytes of a typed structure at `off`, in two 8-byte loads (one member must hold them).
 #[inline(always)]
-pub fn v6_addresses(sk: u64) -> ([u8; 16], [u8; 16]) {
-    let (d, s) = (layout!(sk_v6_daddr), layout!(sk_v6_rcv_saddr));
-    if d != MISSING && s == d.wrapping_add(16) {
-        if let Ok(both) = read_at::<[[u8; 16]; 2]>(sk, d) {
-            return (both[1], both[0]);
-        }
+fn field16(base: u64, off: u32) -> [u8; 16] {
+    let (Ok(lo), Ok(hi)) = (
+        field::<u64>(base, off),
+        field::<u64>(base, off.wrapping_add(8)),
+    ) else {
+        return [0; 16];
+    };
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&lo.to_ne_bytes());
+    out[8..].copy_from_slice(&hi.to_ne_bytes());
+    out
+}
+
+impl SockRead for Typed {
+    /// Loads, each within one member of `sock_common`.
+    #[inline(always)]
+    fn head(&self) -> Result<Common, i64> {
+        let sk = self.0;
+        Ok(Common {
+            daddr: field::<u32>(sk, layout!(sk_daddr))?.to_ne_bytes(),
+            rcv_saddr: field::<u32>(sk, layout!(sk_rcv_saddr))?.to_ne_bytes(),
+            dport: field(sk, layout!(sk_dport))?,
+            num: field(sk, layout!(sk_num))?,
+            family: field(sk, layout!(sk_family))?,
+            state: field(sk, layout!(sk_state))?,
+        })
     }
-    (
-        read_at(sk, s).unwrap_or([0; 16]),
-        read_at(sk, d).unwrap_or([0; 16]),
-    )
+
+    #[inline(always)]
+    fn type_and_protocol(&self) -> (u16, u16) {
+        (
+            field::<u16>(self.0, layout!(sk_type)).unwrap_or(0),
+            field::<u16>(self.0, layout!(sk_protocol)).unwrap_or(0),
+        )
+    }
+
+    #[inline(always)]
+    fn v6_addresses(&self) -> ([u8; 16], [u8; 16]) {
+        (
+            field16(self.0, layout!(sk_v6_rcv_saddr)),
+            field16(self.0, layout!(sk_v6_daddr)),
+        )
+    }
+
+    fn addr(&self) -> u64 {
+        self.0
+    }
 }
 
 /// Fills family, type, protocol, ports and addresses from a kernel socket; its head, for
 /// the caller's own use of the state.
-pub fn fill_from_sock(sk: u64, ev: &mut SockEvent) -> Option<Common> {
-    let c = common(sk).ok()?;
-    fill_from_common(sk, &c, ev);
+#[inline(always)]
+pub fn fill_from_sock<S: SockRead>(s: &S, ev: &mut SockEvent) -> Option<Common> {
+    let c = s.head().ok()?;
+    fill_from_common(s, &c, ev);
     Some(c)
 }
 
 /// [`fill_from_sock`] with the socket's head already read.
-pub fn fill_from_common(sk: u64, c: &Common, ev: &mut SockEvent) {
-    ev.sk = sk;
-    (ev.sock_type, ev.protocol) = type_and_protocol(sk);
+#[inline(always)]
+pub fn fill_from_common<S: SockRead>(s: &S, c: &Common, ev: &mut SockEvent) {
+    ev.sk = s.addr();
+    (ev.sock_type, ev.protocol) = s.type_and_protocol();
     ev.family = c.family;
     ev.local_port = match c.num {
-        0 => u16::from_be(read_at::<u16>(sk, layout!(inet_sport)).unwrap_or(0)),
+        // `inet_sock.inet_sport` lies beyond `struct sock`: read
+        0 => u16::from_be(read_at::<u16>(s.addr(), layout!(inet_sport)).unwrap_or(0)),
         port => port,
     };
     ev.remote_port = u16::from_be(c.dport);
@@ -147,7 +229,7 @@ pub fn fill_from_common(sk: u64, c: &Common, ev: &mut SockEvent) {
         ev.local_addr[..4].copy_from_slice(&c.rcv_saddr);
         ev.remote_addr[..4].copy_from_slice(&c.daddr);
     } else if c.family == AF_INET6 {
-        (ev.local_addr, ev.remote_addr) = v6_addresses(sk);
+        (ev.local_addr, ev.remote_addr) = s.v6_addresses();
     }
 }
 
@@ -248,11 +330,11 @@ pub fn unix_name(sk: u64, ev: &mut SockEvent) {
     ev.sockaddr_len = if rc == 0 && n >= 2 { n } else { 0 };
 }
 
-/// An accepted connection `sk` (inet or unix), first used — or accepted, for the opt-in
+/// An accepted connection `s` (inet or unix), first used — or accepted, for the opt-in
 /// accept programs — by the current task at `site`, established at `since_ns`. The peer comes
 /// from the socket, so it is known however the connection was accepted.
-pub fn report_accept(sk: u64, site: Site, since_ns: u64, flags: u32) {
-    let Ok(head) = common(sk) else {
+pub fn report_accept<S: SockRead>(s: &S, site: Site, since_ns: u64, flags: u32) {
+    let Ok(head) = s.head() else {
         return;
     };
     let family = head.family;
@@ -266,22 +348,22 @@ pub fn report_accept(sk: u64, site: Site, since_ns: u64, flags: u32) {
     ev.ret = site.fd as i64;
     ev.flags = flags;
     if family == AF_UNIX {
-        fill_unix(sk, ev);
-        send(ev, EventKind::Accept as u32);
+        fill_unix(s.addr(), ev);
+        send_sock(ev, EventKind::Accept as u32);
         return;
     }
     if since_ns != 0 {
         ev.since_ns = since_ns;
     }
-    fill_from_common(sk, &head, ev);
+    fill_from_common(s, &head, ev);
     // a connection reset before its process used it is already closed
     ev.sk_state = head.state as u16;
-    send(ev, EventKind::Accept as u32);
+    send_sock(ev, EventKind::Accept as u32);
 }
 
 /// A socket `sk` that started listening: an inet one, or a unix one named by its path.
-pub fn report_listen(sk: u64, site: Site) {
-    let Ok(head) = common(sk) else {
+pub fn report_listen<S: SockRead>(s: &S, site: Site) {
+    let Ok(head) = s.head() else {
         return;
     };
     if !matches!(head.family, AF_INET | AF_INET6 | AF_UNIX) {
@@ -292,9 +374,9 @@ pub fn report_listen(sk: u64, site: Site) {
     };
     at_site(ev, site);
     if head.family == AF_UNIX {
-        fill_unix(sk, ev);
+        fill_unix(s.addr(), ev);
     } else {
-        fill_from_common(sk, &head, ev);
+        fill_from_common(s, &head, ev);
     }
-    send(ev, EventKind::Listen as u32);
+    send_sock(ev, EventKind::Listen as u32);
 }

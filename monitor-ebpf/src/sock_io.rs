@@ -20,10 +20,10 @@ use monitor_common::{
 
 use crate::{
     callsite::{hooked_call, site, traced_call},
-    emit::send,
+    emit::send_sock,
     globals::layout,
     maps::{drop_sock_state, sock_state, AWAITS_DATAGRAM, AWAITS_OWNER, SPENT},
-    sock::{at_site, fill_from_sock, new_event, report_accept},
+    sock::{at_site, fill_from_sock, new_event, report_accept, Probed, Typed},
     task::{current_task, field, is_self},
 };
 
@@ -56,7 +56,7 @@ fn first_use(ctx: &BtfTracePointContext, sending: bool) {
         AWAITS_OWNER if !is_self() => {
             drop_sock_state(sk as *mut u8);
             let task = current_task();
-            report_accept(sk, site(task, sk, traced_call(task)), since, 0);
+            report_accept(&Typed(sk), site(task, sk, traced_call(task)), since, 0);
         }
         AWAITS_DATAGRAM if sending && !is_self() => {
             // a connect that failed leaves the socket unconnected: it sends nowhere of its own
@@ -81,8 +81,8 @@ fn udp_connected(sk: u64) {
         return;
     };
     at_site(ev, site(task, sk, traced_call(task)));
-    fill_from_sock(sk, ev);
-    send(ev, EventKind::Connect as u32);
+    fill_from_sock(&Typed(sk), ev);
+    send_sock(ev, EventKind::Connect as u32);
 }
 
 /// An inet socket released by its last close (`inet_release`, in the closing task): an
@@ -100,10 +100,9 @@ pub fn sock_release(ctx: SockContext) -> i32 {
     let since = state.since_ns;
     state.kind = SPENT;
     let task = current_task();
-    let sk = sk as u64;
     report_accept(
-        sk,
-        site(task, sk, hooked_call(task)),
+        &Probed(sk as u64),
+        site(task, sk as u64, hooked_call(task)),
         since,
         SOCK_CLAIMED_AT_CLOSE,
     );

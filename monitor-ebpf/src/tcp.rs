@@ -22,10 +22,10 @@ use monitor_common::{
 
 use crate::{
     callsite::{site, traced_call},
-    emit::send,
+    emit::{send, send_sock},
     globals::layout,
     maps::{drop_sock_state, sock_state, AWAITS_OWNER, STATE_GUARD},
-    sock::{at_site, fill_from_sock, new_event, report_accept, report_listen, v6_addresses},
+    sock::{at_site, fill_from_sock, new_event, report_accept, report_listen, SockRead, Typed},
     task::{current_task, field, header, is_self, read_at, zeroed},
 };
 
@@ -106,7 +106,7 @@ fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
         (TCP_CLOSE, TCP_LISTEN) => {
             if !is_self() {
                 let task = current_task();
-                report_listen(sk, site(task, sk, traced_call(task)));
+                report_listen(&Typed(sk), site(task, sk, traced_call(task)));
             }
             Ok(())
         }
@@ -149,7 +149,7 @@ fn claim(sk: u64) {
     drop_sock_state(sk as *mut u8);
     let task = current_task();
     report_accept(
-        sk,
+        &Typed(sk),
         site(task, sk, traced_call(task)),
         since,
         SOCK_CLAIMED_AT_CLOSE,
@@ -173,8 +173,8 @@ fn connecting(sk: u64) -> Result<(), i64> {
     if nonblocking(sk) {
         ev.flags |= SOCK_NONBLOCK;
     }
-    fill_from_sock(sk, ev);
-    send(ev, EventKind::Connect as u32);
+    fill_from_sock(&Typed(sk), ev);
+    send_sock(ev, EventKind::Connect as u32);
     Ok(())
 }
 
@@ -208,7 +208,7 @@ fn state_record(sk: u64, old: u32, new: u32) -> Result<(), i64> {
     ev.sport = sport;
     ev.dport = u16::from_be(field(sk, layout!(sk_dport))?);
     if family == AF_INET6 {
-        (ev.saddr, ev.daddr) = v6_addresses(sk);
+        (ev.saddr, ev.daddr) = Typed(sk).v6_addresses();
     } else {
         let saddr: u32 = field(sk, layout!(sk_rcv_saddr))?;
         let daddr: u32 = field(sk, layout!(sk_daddr))?;

@@ -26,13 +26,13 @@ use monitor_common::{
 
 use crate::{
     callsite::{hooked_call, site},
-    emit::send,
+    emit::send_sock,
     globals::layout,
     maps::{
         sock_state, SentKey, AWAITS_BIND, AWAITS_DATAGRAM, SENT, SENT_RECENT, SENT_RECENT_SLOTS,
         SPENT,
     },
-    sock::{at_site, fill_from_sock, new_event, scratch, start},
+    sock::{at_site, fill_from_sock, new_event, scratch, start, Probed},
     task::{current_task, is_self, read_at, zeroed},
 };
 
@@ -110,8 +110,8 @@ fn bound(sock: *mut bpf_sock) {
     };
     let task = current_task();
     at_site(ev, site(task, sk, hooked_call(task)));
-    fill_from_sock(sk, ev);
-    send(ev, EventKind::Bind as u32);
+    fill_from_sock(&Probed(sk), ev);
+    send_sock(ev, EventKind::Bind as u32);
 }
 
 #[cgroup_sock_addr(sendmsg4)]
@@ -196,8 +196,8 @@ fn datagram(ctx: *mut bpf_sock_addr, family: u16) {
     start(ev, EventKind::Send);
     let task = current_task();
     at_site(ev, site(task, sk, hooked_call(task)));
-    fill_from_sock(sk, ev);
-    send(ev, EventKind::Send as u32);
+    fill_from_sock(&Probed(sk), ev);
+    send_sock(ev, EventKind::Send as u32);
 }
 
 /// The [`SENT_RECENT`] slot of a key: a mix of its destination's words (the socket is a

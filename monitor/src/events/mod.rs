@@ -71,6 +71,26 @@ pub(crate) fn read_struct<T: Copy>(bytes: &[u8], kind: &'static str) -> Result<T
     Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr().cast::<T>()) })
 }
 
+/// A socket record, whole or sent without its address (`SOCK_EVENT_SHORT` bytes: the rest
+/// reads as zeros).
+fn read_sock(bytes: &[u8]) -> Result<monitor_common::net::SockEvent, DecodeError> {
+    use monitor_common::net::{SockEvent, SOCK_EVENT_SHORT};
+    let whole = std::mem::size_of::<SockEvent>();
+    if bytes.len() >= whole {
+        return read_struct(bytes, "socket");
+    }
+    if bytes.len() < SOCK_EVENT_SHORT {
+        return Err(DecodeError::Short {
+            kind: "socket",
+            need: SOCK_EVENT_SHORT,
+            got: bytes.len(),
+        });
+    }
+    let mut padded = [0u8; std::mem::size_of::<SockEvent>()];
+    padded[..bytes.len()].copy_from_slice(bytes);
+    read_struct(&padded, "socket")
+}
+
 pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
     let header: EventHeader = read_struct(bytes, "header")?;
     match EventKind::from_u32(header.kind) {
@@ -86,8 +106,51 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
             | EventKind::Bind
             | EventKind::Socket
             | EventKind::Send,
-        ) => Ok(KernelEvent::Sock(Box::new(read_struct(bytes, "socket")?))),
+        ) => Ok(KernelEvent::Sock(Box::new(read_sock(bytes)?))),
         Some(EventKind::TcpState) => Ok(KernelEvent::TcpState(read_struct(bytes, "tcp state")?)),
         None => Err(DecodeError::UnknownKind(header.kind)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use monitor_common::{
+        header::EventKind,
+        net::{SockEvent, SOCK_EVENT_SHORT},
+    };
+
+    use super::{decode, DecodeError, KernelEvent};
+
+    /// A socket record sent without its address decodes as the whole one with the address
+    /// zeroed; one shorter than that is an error, not a guess.
+    #[test]
+    fn a_socket_record_without_its_address_reads_as_zeros() {
+        // SAFETY: plain old data; all-zero is a valid value.
+        let mut ev: SockEvent = unsafe { std::mem::zeroed() };
+        ev.header.kind = EventKind::Accept as u32;
+        ev.sk = 0xffff_8880_1234_5678;
+        ev.local_port = 8080;
+        ev.flags = 4;
+        ev.sockaddr = [0xee; 128];
+        // SAFETY: reading a plain-old-data value's bytes.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&ev as *const SockEvent).cast::<u8>(),
+                std::mem::size_of::<SockEvent>(),
+            )
+        };
+        let KernelEvent::Sock(short) = decode(&bytes[..SOCK_EVENT_SHORT]).unwrap() else {
+            panic!("not a socket record");
+        };
+        assert_eq!((short.sk, short.local_port, short.flags), (ev.sk, 8080, 4));
+        assert_eq!(short.sockaddr, [0; 128]);
+        let KernelEvent::Sock(whole) = decode(bytes).unwrap() else {
+            panic!("not a socket record");
+        };
+        assert_eq!(whole.sockaddr, [0xee; 128]);
+        assert!(matches!(
+            decode(&bytes[..SOCK_EVENT_SHORT - 1]),
+            Err(DecodeError::Short { .. })
+        ));
     }
 }

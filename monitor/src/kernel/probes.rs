@@ -2,7 +2,7 @@
 //! of the chosen mode, and gives access to the ring buffer and the kernel-side counters.
 //!
 //! Two modes. By default no program is on a `syscalls:*` tracepoint: one there puts every
-//! thread of the machine on the system call slow path (+80 ns on every `getppid`, whatever the
+//! thread of the machine on the system call slow path (+12 ns on every `getppid` here, whatever the
 //! program traces), so every event comes from hooks the kernel runs only for the operation
 //! itself. `--syscall-tracepoints` adds the system call exits for what only they see. Each
 //! operation's hooks are named in `monitor_start` (`monitor.attach.*`, [`Probes::attach_map`]).
