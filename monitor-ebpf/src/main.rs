@@ -2,7 +2,8 @@
 //! - `process.rs`: fork, exec, exit (and, opt-in, failed execs);
 //! - `tcp.rs`: TCP state changes — connects, listens, accepted connections, ends;
 //! - `sock_io.rs`: a socket's first read or write — who accepted a connection, a connected
-//!   UDP socket's first datagram;
+//!   UDP socket's first datagram — and its release; `accepted.rs` keeps the connections
+//!   waiting for it;
 //! - `udp.rs`: the cgroup socket hooks — UDP binds, connects, datagrams;
 //! - `raw.rs`: the capability check of a raw or packet socket's creation;
 //! - `syscalls.rs`: the opt-in system call programs (unix sockets, connects that never left).
@@ -12,7 +13,11 @@
 //! buffer), `maps.rs`, `path.rs` (a file's path).
 #![no_std]
 #![no_main]
+// `atomic_xadd`: the only atomic add on this target (see `accepted::hint_add`)
+#![allow(internal_features)]
+#![feature(core_intrinsics)]
 
+mod accepted;
 mod callsite;
 mod emit;
 mod globals;

@@ -43,9 +43,9 @@ pub static SOCK_SCRATCH: PerCpuArray<SockEvent> = PerCpuArray::with_max_entries(
 pub static CALIBRATION: Array<u64> = Array::with_max_entries(1, 0);
 pub const REGS_FROM_STACK: u32 = 0;
 
-/// What a socket is waiting for, kept on the socket itself (`bpf_sk_storage`): an accepted
-/// connection until its process first reads or writes it, a connected UDP socket until its
-/// first datagram, a UDP socket asking for a port of its own until its bind is made. A socket with no storage at all — nearly every socket, nearly always — is
+/// What a UDP socket is waiting for, kept on the socket itself (`bpf_sk_storage`): a connected
+/// one its first datagram, one asking for a port of its own its bind. (An accepted connection
+/// waits in `accepted.rs`: storage is an allocation and an RCU free a connection.) A socket with no storage at all — nearly every socket, nearly always — is
 /// passed over by the I/O programs after one load (`sock.sk_bpf_storage` is null), and the
 /// storage goes with the socket.
 #[btf_map]
@@ -87,19 +87,14 @@ pub fn drop_sock_state<S>(sk: *mut S) {
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct SockState {
-    /// [`AWAITS_OWNER`] or [`AWAITS_DATAGRAM`].
+    /// [`AWAITS_DATAGRAM`], [`AWAITS_BIND`] or [`SPENT`].
     pub kind: u32,
     pub _pad: u32,
-    /// When it began waiting (boot ns): an accepted connection's establishment.
-    pub since_ns: u64,
 }
 
 /// Nothing any more: deleted by the socket's next read or write (a program that may not delete
 /// storage left it so).
 pub const SPENT: u32 = 0;
-/// An accepted connection nobody has used yet: the first process to read or write it — or to
-/// close it — is the one it was accepted for.
-pub const AWAITS_OWNER: u32 = 1;
 /// A connected UDP socket that has sent nothing yet: its first datagram is its connect line.
 pub const AWAITS_DATAGRAM: u32 = 2;
 /// A UDP socket being bound to a port its caller chose (not 0): its bind, once made, is a

@@ -6,9 +6,10 @@
 //! close — a server refusing a client, a connection reset while it waited — is still one.
 //!
 //! Every read and write of every socket on the machine runs these programs, so what they do
-//! for a socket that waits for nothing is one load and a compare: only a socket that carries
-//! storage (`sock.sk_bpf_storage`, set by `tcp.rs` on an accepted connection and by `udp.rs`
-//! on a connected UDP socket, and deleted here once it has been reported) goes further.
+//! for a socket that waits for nothing is a few loads: its peer's hint count
+//! (`accepted::may_wait`, an array look-up) and whether it carries storage
+//! (`sock.sk_bpf_storage`, set by `udp.rs` on a connected UDP socket and deleted here once it
+//! has been reported). Only such a socket goes further.
 use aya_ebpf::{
     macros::{btf_tracepoint, cgroup_sock},
     programs::{BtfTracePointContext, SockContext},
@@ -19,12 +20,14 @@ use monitor_common::{
 };
 
 use crate::{
+    accepted,
     callsite::{hooked_call, site, traced_call},
     emit::send_sock,
     globals::layout,
-    maps::{drop_sock_state, sock_state, AWAITS_DATAGRAM, AWAITS_OWNER, SPENT},
+    maps::{drop_sock_state, sock_state, AWAITS_DATAGRAM, SPENT},
     sock::{at_site, fill_from_sock, new_event, report_accept, Probed, Typed},
     task::{current_task, field, is_self},
+    tcp::typed_peer,
 };
 
 /// `TP_PROTO(struct sock *sk, int ret, int flags)`, after a socket's `recvmsg` (any read).
@@ -44,20 +47,23 @@ pub fn sock_send_length(ctx: BtfTracePointContext) -> i32 {
 #[inline(always)]
 fn first_use(ctx: &BtfTracePointContext, sending: bool) {
     let sk = ctx.arg::<*const u8>(0) as u64;
-    // the one load every other socket pays
+    // what every other socket pays: a few loads and an array look-up
+    if let Ok(peer) = typed_peer(sk) {
+        if accepted::may_wait(peer) && !is_self() {
+            if let Some(since) = accepted::take(sk, peer) {
+                let task = current_task();
+                report_accept(&Typed(sk), site(task, sk, traced_call(task)), since, 0);
+                return;
+            }
+        }
+    }
     if field::<u64>(sk, layout!(sk_bpf_storage)).unwrap_or(0) == 0 {
         return;
     }
     let Some(state) = sock_state(sk as *mut u8, false) else {
         return;
     };
-    let (kind, since) = (state.kind, state.since_ns);
-    match kind {
-        AWAITS_OWNER if !is_self() => {
-            drop_sock_state(sk as *mut u8);
-            let task = current_task();
-            report_accept(&Typed(sk), site(task, sk, traced_call(task)), since, 0);
-        }
+    match state.kind {
         AWAITS_DATAGRAM if sending && !is_self() => {
             // a connect that failed leaves the socket unconnected: it sends nowhere of its own
             if field::<u8>(sk, layout!(sk_state)).unwrap_or(0) as u32 != TCP_ESTABLISHED
@@ -86,23 +92,23 @@ fn udp_connected(sk: u64) {
 }
 
 /// An inet socket released by its last close (`inet_release`, in the closing task): an
-/// accepted connection nobody used is that task's. The hook may not delete storage, so it
-/// marks it spent; the storage goes with the socket.
+/// accepted connection nobody used is that task's.
 #[cgroup_sock(sock_release)]
 pub fn sock_release(ctx: SockContext) -> i32 {
-    let sk = ctx.sock;
-    let Some(state) = sock_state(sk, false) else {
+    let sk = ctx.sock as u64;
+    let Some(peer) = accepted::peer_at(sk) else {
         return 1;
     };
-    if state.kind != AWAITS_OWNER || is_self() {
+    if !accepted::may_wait(peer) || is_self() {
         return 1;
     }
-    let since = state.since_ns;
-    state.kind = SPENT;
+    let Some(since) = accepted::take(sk, peer) else {
+        return 1;
+    };
     let task = current_task();
     report_accept(
-        &Probed(sk as u64),
-        site(task, sk as u64, hooked_call(task)),
+        &Probed(sk),
+        site(task, sk, hooked_call(task)),
         since,
         SOCK_CLAIMED_AT_CLOSE,
     );

@@ -5,10 +5,10 @@
 //!   `sendto` with `MSG_FASTOPEN`, an io_uring connect): a connect record for that task, its
 //!   destination and its fd; the outcome follows as `SYN_SENT → ESTABLISHED` or `→ CLOSE`.
 //! - `CLOSE → LISTEN` runs in the task that called `listen`: a listen record.
-//! - `LISTEN → SYN_RECV` is a connection the kernel accepted for a listener, in softirq: it is
-//!   marked on the socket (`SOCK_STATE`, with when), and the first process to read or write it
-//!   (`sock_io.rs`) — or to close it, in a state change of its own here — is reported as the
-//!   one that accepted it.
+//! - `SYN_RECV → ESTABLISHED` is a connection the kernel accepted for a listener, in softirq:
+//!   it waits (`accepted.rs`, with when) for the first process to read or write it
+//!   (`sock_io.rs`) — or to close it, in a state change of its own here — which is reported as
+//!   the one that accepted it.
 //! - `→ CLOSE` from an open state is a connection's end: bytes each way, `sk_err`.
 use aya_ebpf::{macros::btf_tracepoint, programs::BtfTracePointContext};
 use monitor_common::{
@@ -21,10 +21,11 @@ use monitor_common::{
 };
 
 use crate::{
+    accepted,
     callsite::{site, traced_call},
     emit::{send, send_sock},
     globals::layout,
-    maps::{drop_sock_state, sock_state, AWAITS_OWNER, STATE_GUARD},
+    maps::STATE_GUARD,
     sock::{at_site, fill_from_sock, new_event, report_accept, report_listen, SockRead, Typed},
     task::{current_task, field, header, is_self, read_at, zeroed},
 };
@@ -98,8 +99,9 @@ fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
     }
     // an accepted connection nobody has used yet, changing state in a task that holds its
     // lock (it is closing or shutting it down): that task accepted it
-    if field::<u64>(sk, layout!(sk_bpf_storage)).unwrap_or(0) != 0 {
-        claim(sk);
+    let peer = typed_peer(sk)?;
+    if accepted::may_wait(peer) {
+        claim(sk, peer);
     }
     match (old, new) {
         (TCP_CLOSE, TCP_SYN_SENT) => connecting(sk),
@@ -110,8 +112,11 @@ fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
             }
             Ok(())
         }
-        (TCP_LISTEN, TCP_SYN_RECV) => {
-            awaits_owner(sk);
+        // a connection the kernel accepted for a listener (its ports are set by now, which
+        // they are not yet at LISTEN → SYN_RECV): it waits for its first user
+        (TCP_SYN_RECV, TCP_ESTABLISHED) => {
+            let now = unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns() };
+            accepted::established(sk, peer, now);
             Ok(())
         }
         // a connect's answer, and a connection's end (a handshake that never completed, and
@@ -123,30 +128,25 @@ fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
     }
 }
 
-/// A connection the kernel accepted: marked, with when, for the first process that uses it.
+/// A typed socket's peer (see `accepted::peer_of`).
 #[inline(always)]
-fn awaits_owner(sk: u64) {
-    if let Some(state) = sock_state(sk as *mut u8, true) {
-        state.kind = AWAITS_OWNER;
-        state.since_ns = unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns() };
-    }
+pub fn typed_peer(sk: u64) -> Result<u64, i64> {
+    Ok(accepted::peer_of(
+        field(sk, layout!(sk_daddr))?,
+        field(sk, layout!(sk_dport))?,
+    ))
 }
 
 /// An accepted connection still waiting for its owner, changing state in a task that holds
 /// its lock (`sk_lock.owned`: a softirq never does): the connection is that task's.
 #[inline(always)]
-fn claim(sk: u64) {
+fn claim(sk: u64, peer: u64) {
     if field::<i32>(sk, layout!(sk_lock_owned)).unwrap_or(0) == 0 || is_self() {
         return;
     }
-    let Some(state) = sock_state(sk as *mut u8, false) else {
+    let Some(since) = accepted::take(sk, peer) else {
         return;
     };
-    if state.kind != AWAITS_OWNER {
-        return;
-    }
-    let since = state.since_ns;
-    drop_sock_state(sk as *mut u8);
     let task = current_task();
     report_accept(
         &Typed(sk),
@@ -154,6 +154,21 @@ fn claim(sk: u64) {
         since,
         SOCK_CLAIMED_AT_CLOSE,
     );
+}
+
+/// A TCP socket destroyed (`TP_PROTO(struct sock *sk)`): an accepted connection no process
+/// ever used — reset while it waited, and its listener closed — waits no more, so that its
+/// entry does not outlive it (nor hold a slot another socket at its address could be taken
+/// for).
+#[btf_tracepoint(function = "tcp_destroy_sock")]
+pub fn tcp_destroy_sock(ctx: BtfTracePointContext) -> i32 {
+    let sk = ctx.arg::<*const u8>(0) as u64;
+    if let Ok(peer) = typed_peer(sk) {
+        if accepted::may_wait(peer) {
+            let _ = accepted::take(sk, peer);
+        }
+    }
+    0
 }
 
 /// A TCP connect sending its SYN, in the connecting task: the destination is set, the source

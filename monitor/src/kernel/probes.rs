@@ -113,6 +113,12 @@ const PROGRAMS: &[Program] = &[
     core("inet_sock_set_state", Btf("sock", "inet_sock_set_state")),
     core(NESTED_STATE_PROGRAM, Btf("sock", "inet_sock_set_state")),
     program(
+        "tcp_destroy_sock",
+        Btf("tcp", "tcp_destroy_sock"),
+        Always,
+        "5.3",
+    ),
+    program(
         "sock_recv_length",
         Btf("sock", "sock_recv_length"),
         Always,
@@ -200,6 +206,7 @@ const OPERATIONS: &[(&str, &[&str])] = &[
             "sock_recv_length",
             "sock_send_length",
             "sock_release",
+            "tcp_destroy_sock",
         ],
     ),
     ("disconnect", &["inet_sock_set_state"]),
