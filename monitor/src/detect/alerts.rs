@@ -835,6 +835,31 @@ pub mod tests {
         let ls = exec("/usr/bin/ls", &["ls"], 700, "/");
         assert!(of(see(&mut a, &ls, 602), "service_spawned_shell").is_empty());
 
+        // `nc -l -e /bin/sh`: a listener starts a shell, which is the first to use the
+        // connection (an accept is reported by its first user, after the shell's exec)
+        let mut nc = listen_by("/usr/bin/nc");
+        nc.process.pid = 710;
+        see(&mut a, &nc, 610);
+        // (another shell than the ones above: their alert's window is open)
+        let sh = exec("/usr/bin/dash", &["dash"], 710, "/");
+        assert!(
+            of(see(&mut a, &sh, 611), "service_spawned_shell").is_empty(),
+            "a listener starting a shell is not yet a server"
+        );
+        let mut serving = accept.clone();
+        serving.process = sh.process.clone();
+        serving.process.pid = 711;
+        let hit = of(see(&mut a, &serving, 612), "service_spawned_shell");
+        assert!(
+            hit[0].message.contains("which serves one of them"),
+            "{hit:?}"
+        );
+        // a shell that only connects to its parent's listener is no such thing
+        let mut client = connect_by("/usr/bin/dash", &["dash"]);
+        client.process.ppid = 710;
+        client.process.pid = 712;
+        assert!(of(see(&mut a, &client, 613), "service_spawned_shell").is_empty());
+
         // a packet socket, unless its program is allowed
         let sock = |exe: &str| {
             record(

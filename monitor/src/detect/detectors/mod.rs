@@ -113,8 +113,10 @@ impl Detector {
             Detector::ExecFromWritableDir
             | Detector::ExecFromMemory
             | Detector::ExecOfDeletedFile
-            | Detector::DownloadAndExecute
-            | Detector::ServiceSpawnedShell => matches!(what, What::Exec(_)),
+            | Detector::DownloadAndExecute => matches!(what, What::Exec(_)),
+            // a shell started by a server, or the first user of a connection its parent's
+            // listener accepted
+            Detector::ServiceSpawnedShell => matches!(what, What::Exec(_) | What::Accept(_)),
             Detector::ShellNetworkConnection => matches!(what, What::Connect(_)),
             Detector::NewListener => matches!(what, What::Listen(_)),
             Detector::RawSocket => matches!(what, What::Socket(_)),
@@ -199,7 +201,7 @@ const FAILURES_KEPT: usize = 256;
 /// Addresses (or users) tracked at once; the oldest is forgotten beyond it (a spoofed-source
 /// flood must not grow memory without bound).
 const KEYS_KEPT: usize = 65_536;
-/// Processes remembered as servers (they listen, or used a connection they accepted).
+/// Processes remembered as servers (they used a connection they accepted) and as listeners.
 const SERVERS_KEPT: usize = 65_536;
 
 /// Recent failure times per key (an address, a user), bounded.
@@ -242,10 +244,9 @@ impl Failures {
     }
 }
 
-/// Network services, bounded (the oldest are forgotten): processes that listen — the kernel
-/// accepts connections for them — and processes that used a connection they accepted (a
-/// forking server's children; an accept is reported by its first user, who may be a process
-/// the listener started for it).
+/// A set of processes, bounded (the oldest are forgotten): network services — processes that
+/// used a connection they accepted (an accept is reported by its first user: a server, a
+/// forking server's child, a program a listener started for the connection) — or listeners.
 #[derive(Default)]
 pub struct Servers {
     pids: HashSet<u32>,
@@ -283,8 +284,10 @@ pub struct Memory {
     logins: Failures,
     /// Refused sudo commands per user.
     sudo: Failures,
-    /// Processes that listen or accepted a connection: network services.
+    /// Processes that used a connection they accepted: network services.
     servers: Servers,
+    /// Processes that listen (since start, or found listening at start).
+    listeners: Servers,
     /// Recent curl/wget runs.
     downloads: VecDeque<Download>,
     /// Recent shells that read their script from standard input (`… | sh`).
@@ -304,12 +307,12 @@ impl Memory {
         }
     }
 
-    /// Learns what was there before the monitor started: its listeners are network services
-    /// as much as those that listen later.
+    /// Learns what was there before the monitor started: its listeners, as those that listen
+    /// later.
     pub fn learn_found(&mut self, r: &Record) {
         if let What::SocketFound(f) = &r.what {
             if f.remote.is_none() && r.process.pid != 0 {
-                self.servers.accepted(r.process.pid);
+                self.listeners.accepted(r.process.pid);
             }
         }
     }
@@ -319,8 +322,12 @@ impl Memory {
     pub fn learn(&mut self, r: &Record, now: Duration) {
         self.now = now;
         match &r.what {
-            What::Accept(_) | What::Listen(_) => self.servers.accepted(r.process.pid),
-            What::Exit(_) => self.servers.exited(r.process.pid),
+            What::Accept(_) => self.servers.accepted(r.process.pid),
+            What::Listen(_) => self.listeners.accepted(r.process.pid),
+            What::Exit(_) => {
+                self.servers.exited(r.process.pid);
+                self.listeners.exited(r.process.pid);
+            }
             What::Exec(e) if !e.failed() => process::learn_exec(self, r, e),
             What::Auth(a) => match &a.event {
                 AuthEvent::Login(l) if !l.success => {
@@ -389,7 +396,7 @@ impl Detector {
             Detector::DownloadAndExecute => process::download_and_execute(rule, r, memory),
             Detector::KernelThreadMimicry => process::kernel_thread_mimicry(rule, r),
             Detector::ServiceSpawnedShell => {
-                process::service_spawned_shell(rule, r, &memory.servers)
+                process::service_spawned_shell(rule, r, &memory.servers, &memory.listeners)
             }
             Detector::ShellNetworkConnection => net::shell_connection(rule, r),
             Detector::NewListener => net::new_listener(rule, r, &memory.servers, lineage),

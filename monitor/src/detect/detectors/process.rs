@@ -425,7 +425,15 @@ pub fn kernel_thread_mimicry(rule: &Rule, r: &Record) -> Option<Hit> {
     })
 }
 
-pub fn service_spawned_shell(rule: &Rule, r: &Record, servers: &Servers) -> Option<Hit> {
+pub fn service_spawned_shell(
+    rule: &Rule,
+    r: &Record,
+    servers: &Servers,
+    listeners: &Servers,
+) -> Option<Hit> {
+    if let What::Accept(_) = &r.what {
+        return shell_serving_a_connection(rule, r, servers, listeners);
+    }
     // only a process a server forked (or a server itself) can be it
     if !servers.contains(&r.process.ppid) && !servers.contains(&r.process.pid) {
         return None;
@@ -435,11 +443,7 @@ pub fn service_spawned_shell(rule: &Rule, r: &Record, servers: &Servers) -> Opti
     if !suspicious::is_shell_or_interpreter(&name) {
         return None;
     }
-    let parent = r.process.parent.as_ref();
-    let parent_name = parent
-        .and_then(|p| p.image.as_deref())
-        .map(|i| suspicious::program_name(&text::lossy(&i.executable)).to_owned())
-        .unwrap_or_default();
+    let parent_name = parent_name(r);
     // sshd accepts connections and starts shells: that is a login, judged by the login rules
     if parent_name == "sshd" || parent_name == "sshd-session" {
         return None;
@@ -454,6 +458,49 @@ pub fn service_spawned_shell(rule: &Rule, r: &Record, servers: &Servers) -> Opti
     Some(Hit::plain(
         rule,
         format!("{by}, which accepts network connections, started {exe}: the shape of a web shell"),
+    ))
+}
+
+/// The file name of the record's parent's executable, as the process table knew it.
+fn parent_name(r: &Record) -> String {
+    r.process
+        .parent
+        .as_ref()
+        .and_then(|p| p.image.as_deref())
+        .map(|i| suspicious::program_name(&text::lossy(&i.executable)).to_owned())
+        .unwrap_or_default()
+}
+
+/// A shell or interpreter whose first act on the network is to use a connection its parent
+/// listens for — `nc -l -e /bin/sh`, inetd running a shell: the connection is served by a
+/// shell, which is the shape of a bind shell or of remote code execution. (An accepted
+/// connection is reported by its first user: the shell's own exec came before it, when
+/// nothing said yet that its parent serves the network.)
+fn shell_serving_a_connection(
+    rule: &Rule,
+    r: &Record,
+    servers: &Servers,
+    listeners: &Servers,
+) -> Option<Hit> {
+    let ppid = r.process.ppid;
+    if !listeners.contains(&ppid) && !servers.contains(&ppid) {
+        return None;
+    }
+    let name = text::lossy(r.process.name());
+    if !suspicious::is_shell_or_interpreter(&name) {
+        return None;
+    }
+    let parent_name = parent_name(r);
+    if parent_name == "sshd" || parent_name == "sshd-session" {
+        return None;
+    }
+    let exe = text::lossy(r.process.executable());
+    Some(Hit::plain(
+        rule,
+        format!(
+            "{parent_name} (pid {ppid}), which listens for network connections, started {exe}, \
+             which serves one of them: the shape of a bind shell or a web shell"
+        ),
     ))
 }
 
