@@ -102,13 +102,17 @@ pub const AWAITS_DATAGRAM: u32 = 2;
 pub const AWAITS_BIND: u32 = 3;
 
 /// A destination an unconnected UDP socket has sent to: only the first datagram of each
-/// (socket, destination) is reported.
+/// (socket, destination) is reported. Words, not bytes, so that a key is built and compared in
+/// a few stores and loads.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct SentKey {
     pub sk: u64,
-    /// The destination: port (network order), then the IPv4 or IPv6 address.
-    pub dest: [u8; 20],
+    /// The port, network order, in the low 16 bits (as the kernel gives it).
+    pub port: u32,
+    /// The IPv4 address (first word, the others 0) or the IPv6 one, network order.
+    pub ip: [u32; 4],
+    pub _pad: u32,
 }
 
 impl SentKey {

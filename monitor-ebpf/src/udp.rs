@@ -145,13 +145,11 @@ fn datagram(ctx: *mut bpf_sock_addr, family: u16) {
         )
     };
     // port (network order) and address, as the kernel copied them
-    key.dest[..2].copy_from_slice(&(c.user_port as u16).to_ne_bytes());
+    key.port = c.user_port & 0xffff;
     if family == AF_INET {
-        key.dest[2..6].copy_from_slice(&c.user_ip4.to_ne_bytes());
+        key.ip[0] = c.user_ip4;
     } else {
-        for i in 0..4 {
-            key.dest[2 + i * 4..6 + i * 4].copy_from_slice(&c.user_ip6[i].to_ne_bytes());
-        }
+        key.ip = [c.user_ip6[0], c.user_ip6[1], c.user_ip6[2], c.user_ip6[3]];
     }
     let recent = SENT_RECENT.get_ptr_mut(recent_slot(key));
     if let Some(r) = recent {
@@ -183,13 +181,15 @@ fn datagram(ctx: *mut bpf_sock_addr, family: u16) {
     // sockaddr_in6 (family, port, flow info, address, scope); an IPv4 socket sends to an
     // AF_UNSPEC address as to AF_INET (udp_sendmsg), and the record says so
     ev.sockaddr[..2].copy_from_slice(&family.to_ne_bytes());
-    ev.sockaddr[2..4].copy_from_slice(&key.dest[..2]);
+    ev.sockaddr[2..4].copy_from_slice(&(key.port as u16).to_ne_bytes());
     if family == AF_INET {
-        ev.sockaddr[4..8].copy_from_slice(&key.dest[2..6]);
+        ev.sockaddr[4..8].copy_from_slice(&key.ip[0].to_ne_bytes());
         ev.sockaddr_len = 16;
     } else {
         ev.sockaddr[4..8].copy_from_slice(&[0; 4]);
-        ev.sockaddr[8..24].copy_from_slice(&key.dest[2..18]);
+        for (i, word) in key.ip.iter().enumerate() {
+            ev.sockaddr[8 + i * 4..12 + i * 4].copy_from_slice(&word.to_ne_bytes());
+        }
         ev.sockaddr[24..28].copy_from_slice(&[0; 4]);
         ev.sockaddr_len = 28;
     }
@@ -204,10 +204,9 @@ fn datagram(ctx: *mut bpf_sock_addr, family: u16) {
 /// pointer the verifier will not let be shifted).
 #[inline(always)]
 fn recent_slot(key: &SentKey) -> u32 {
-    let d = &key.dest;
-    let word = |i: usize| u32::from_ne_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
-    let mut h = word(0) ^ word(4).rotate_left(7) ^ word(8).rotate_left(13);
-    h ^= word(12).rotate_left(19) ^ word(16).rotate_left(23);
+    let ip = key.ip;
+    let mut h = key.port ^ ip[0] ^ ip[1].rotate_left(7) ^ ip[2].rotate_left(13);
+    h ^= ip[3].rotate_left(19);
     h = h.wrapping_mul(0x9e37_79b1);
     (h >> 24) & (SENT_RECENT_SLOTS - 1)
 }
