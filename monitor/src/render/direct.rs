@@ -21,10 +21,11 @@ use crate::{
     state::nettable::Direction,
 };
 
-/// A socket call of the storm's kind: a system call on an fd (io_uring requests, rare, and
-/// their own `monitor.network` fields, take `Renderer::line`).
-fn plain(fd: i32, io_uring: bool) -> bool {
-    fd >= 0 && !io_uring
+/// A socket call of the storm's kind: not an io_uring request (rare, and with their own
+/// `monitor.network` fields, they take `Renderer::line`). Its fd may be unknown: an accepted
+/// connection claimed by its close, the storm's own when its clients reset.
+fn plain(io_uring: bool) -> bool {
+    !io_uring
 }
 
 fn put(out: &mut Vec<u8>, s: &str) {
@@ -131,18 +132,16 @@ impl Renderer {
     pub fn write_hot(&self, r: &Record, out: &mut Vec<u8>) -> bool {
         let hot = match &r.what {
             What::Connect(c)
-                if plain(c.fd, c.io_uring) && !matches!(c.destination, Some(Address::Unix(_))) =>
+                if plain(c.io_uring) && !matches!(c.destination, Some(Address::Unix(_))) =>
             {
                 Hot::Connect(c, "connect")
             }
             What::Send(c)
-                if plain(c.fd, c.io_uring) && !matches!(c.destination, Some(Address::Unix(_))) =>
+                if plain(c.io_uring) && !matches!(c.destination, Some(Address::Unix(_))) =>
             {
                 Hot::Connect(c, "send")
             }
-            What::Accept(a)
-                if plain(a.fd, a.io_uring) && a.path.is_none() && a.peer_pid.is_none() =>
-            {
+            What::Accept(a) if plain(a.io_uring) && a.path.is_none() && a.peer_pid.is_none() => {
                 Hot::Accept(a)
             }
             What::Disconnect(d) if !d.owner_unknown => Hot::Disconnect(d),
@@ -245,7 +244,7 @@ impl Renderer {
             num(out, ns);
             sep = ",";
         }
-        if let Some(fd) = fd {
+        if let Some(fd) = fd.filter(|fd| *fd >= 0) {
             put(out, sep);
             put(out, "\"fd\":");
             num(out, fd);
@@ -332,6 +331,15 @@ mod tests {
                 ..c.clone()
             })),
             What::Accept(a.clone()),
+            // claimed by its close: no fd
+            What::Accept(SockInfo {
+                fd: -1,
+                ..a.clone()
+            }),
+            connect(ConnectInfo {
+                fd: -1,
+                ..c.clone()
+            }),
             What::Accept(SockInfo {
                 local: None,
                 remote: None,
@@ -429,7 +437,7 @@ mod tests {
                 }
             }
         }
-        assert_eq!(written, 198);
+        assert_eq!(written, 234);
     }
 
     /// Lines this file does not write are left to `Renderer::line`.
@@ -466,7 +474,16 @@ mod tests {
                 owner_unknown: true,
             }),
         );
-        for rec in [&in_session, &unix, &unowned] {
+        let io_uring = rec(
+            T0,
+            p.clone(),
+            None,
+            What::Accept(SockInfo {
+                io_uring: true,
+                ..Default::default()
+            }),
+        );
+        for rec in [&in_session, &unix, &unowned, &io_uring] {
             assert_eq!(fast(&r, rec), None);
         }
         assert!(fast(&r, &hot).is_some());
