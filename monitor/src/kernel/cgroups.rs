@@ -134,22 +134,9 @@ fn mount_own() -> anyhow::Result<std::path::PathBuf> {
         return Ok(path);
     }
     std::fs::create_dir_all(&path).with_context(|| format!("creating {OWN_MOUNT}"))?;
-    let c = |s: &str| std::ffi::CString::new(s).context("mount argument");
-    let (src, target) = (c("cgroup2")?, c(OWN_MOUNT)?);
-    // SAFETY: all pointers are valid NUL-terminated strings; data may be null.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            src.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
+    if let Err(err) = super::mount("cgroup2", OWN_MOUNT, "cgroup2") {
         anyhow::bail!(
-            "no cgroup v2 hierarchy is mounted and mounting one at {OWN_MOUNT} failed ({})",
-            std::io::Error::last_os_error()
+            "no cgroup v2 hierarchy is mounted and mounting one at {OWN_MOUNT} failed ({err})"
         );
     }
     Ok(path)

@@ -1,9 +1,6 @@
 //! tracefs: making sure it is mounted, and reading tracepoint `format` files so that the
 //! programs use the field offsets of the running kernel.
-use std::{
-    ffi::CString,
-    path::{Path, PathBuf},
-};
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 
@@ -23,20 +20,7 @@ pub fn ensure_mounted() -> anyhow::Result<PathBuf> {
              (kernel built without CONFIG_TRACING?)"
         );
     }
-    let c = |s: &str| CString::new(s).context("mount argument");
-    let (src, target, fstype) = (c("tracefs")?, c(MOUNT_POINT)?, c("tracefs")?);
-    // SAFETY: all pointers are valid NUL-terminated strings; data may be null.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
+    if let Err(err) = super::mount("tracefs", MOUNT_POINT, "tracefs") {
         bail!(
             "tracefs is not mounted and mounting it failed ({err}); \
              run: mount -t tracefs tracefs {MOUNT_POINT}"

@@ -439,15 +439,7 @@ pub fn service_spawned_shell(
         return None;
     }
     let exe = exec_path(r)?;
-    let name = text::lossy(r.process.name());
-    if !suspicious::is_shell_or_interpreter(&name) {
-        return None;
-    }
-    let parent_name = parent_name(r);
-    // sshd accepts connections and starts shells: that is a login, judged by the login rules
-    if parent_name == "sshd" || parent_name == "sshd-session" {
-        return None;
-    }
+    let parent_name = shell_not_from_sshd(r)?;
     let by = if servers.contains(&r.process.ppid) {
         format!("{parent_name} (pid {})", r.process.ppid)
     } else if servers.contains(&r.process.pid) {
@@ -459,6 +451,19 @@ pub fn service_spawned_shell(
         rule,
         format!("{by}, which accepts network connections, started {exe}: the shape of a web shell"),
     ))
+}
+
+/// For a shell or interpreter whose parent is not sshd, its parent's name. sshd accepts
+/// connections and starts shells: that is a login, judged by the login rules.
+fn shell_not_from_sshd(r: &Record) -> Option<String> {
+    if !suspicious::is_shell_or_interpreter(&text::lossy(r.process.name())) {
+        return None;
+    }
+    let parent_name = parent_name(r);
+    if parent_name == "sshd" || parent_name == "sshd-session" {
+        return None;
+    }
+    Some(parent_name)
 }
 
 /// The file name of the record's parent's executable, as the process table knew it.
@@ -486,14 +491,7 @@ fn shell_serving_a_connection(
     if !listeners.contains(&ppid) && !servers.contains(&ppid) {
         return None;
     }
-    let name = text::lossy(r.process.name());
-    if !suspicious::is_shell_or_interpreter(&name) {
-        return None;
-    }
-    let parent_name = parent_name(r);
-    if parent_name == "sshd" || parent_name == "sshd-session" {
-        return None;
-    }
+    let parent_name = shell_not_from_sshd(r)?;
     let exe = text::lossy(r.process.executable());
     Some(Hit::plain(
         rule,
