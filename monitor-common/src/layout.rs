@@ -83,14 +83,12 @@ pub struct Layout {
     /// those 20 bytes at once instead of field by field.
     pub sk_common_packed: u32,
     /// Per-socket state (`sock.sk_bpf_storage`: null unless a BPF program keeps storage on the
-    /// socket, which is how the I/O programs return after one load for every socket but an
-    /// accepted connection not yet used), whether a task holds the socket's lock
-    /// (`sock.sk_lock.owned`: a state change then runs in that task's context),
-    /// `sock.sk_userlocks` (`SOCK_BINDPORT_LOCK`: bound to a port of the caller's choosing),
-    /// and the socket's file (`sock.sk_socket`, `socket.file`, `file.f_flags`: `O_NONBLOCK`).
+    /// socket — a UDP socket waiting for its bind or first datagram —, so the I/O programs pass
+    /// every other socket over after one load), whether a task holds the socket's lock
+    /// (`sock.sk_lock.owned`: a state change then runs in that task's context), and the
+    /// socket's file (`sock.sk_socket`, `socket.file`, `file.f_flags`: `O_NONBLOCK`).
     pub sk_bpf_storage: u32,
     pub sk_lock_owned: u32,
-    pub sk_userlocks: u32,
     pub sk_socket: u32,
     pub socket_file: u32,
     pub file_f_flags: u32,
@@ -213,7 +211,6 @@ impl Layout {
             sk_common_packed: 0,
             sk_bpf_storage: MISSING,
             sk_lock_owned: MISSING,
-            sk_userlocks: MISSING,
             sk_socket: MISSING,
             socket_file: MISSING,
             file_f_flags: MISSING,

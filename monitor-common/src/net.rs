@@ -44,8 +44,8 @@ pub const SOCK_STARTED: u32 = 1;
 /// [`SockEvent::flags`]: the socket's file is non-blocking (`O_NONBLOCK`): its connect returned
 /// `EINPROGRESS` to the caller, and the line says when it was answered.
 pub const SOCK_NONBLOCK: u32 = 2;
-/// [`SockEvent::flags`]: an accepted connection claimed by a state change its owner made (it
-/// closed or shut the connection down) before it read or wrote anything.
+/// [`SockEvent::flags`]: an accepted connection claimed by its close — its release, or a state
+/// change its owner made shutting it down — before it read or wrote anything.
 pub const SOCK_CLAIMED_AT_CLOSE: u32 = 4;
 
 /// `CAP_NET_RAW`: what creating a raw or packet socket takes.

@@ -29,7 +29,7 @@ const NR_BIND: u64 = 49;
 const NR_LISTEN: u64 = 50;
 const NR_RECVMMSG: u64 = 299;
 const NR_SENDMMSG: u64 = 307;
-pub const NR_IO_URING_ENTER: u64 = 426;
+const NR_IO_URING_ENTER: u64 = 426;
 
 /// `PF_IO_WORKER` (include/linux/sched.h): an io_uring worker or SQPOLL thread.
 const PF_IO_WORKER: u32 = 0x10;
@@ -130,25 +130,23 @@ fn names_a_socket(nr: u64) -> bool {
     )
 }
 
-/// Whether the current task `task` (typed) is an io_uring worker (or SQPOLL thread).
+/// Whether the current task `task` (typed), in `call`, is making an io_uring request: it is
+/// an io_uring worker (or SQPOLL thread), or in `io_uring_enter`.
 #[inline(always)]
-pub fn is_io_worker(task: u64) -> bool {
-    matches!(field::<u32>(task, layout!(task_flags)), Ok(f) if f & PF_IO_WORKER != 0)
+pub fn through_io_uring(task: u64, call: &Call) -> bool {
+    call.nr == NR_IO_URING_ENTER
+        || matches!(field::<u32>(task, layout!(task_flags)), Ok(f) if f & PF_IO_WORKER != 0)
 }
 
 /// Where the operation on socket `sk` by the current task `task` came from, given the call
 /// the task is in.
 #[inline(always)]
 pub fn site(task: u64, sk: u64, call: Call) -> Site {
-    let io_uring = Site {
-        fd: -1,
-        via: VIA_IO_URING,
-    };
-    if is_io_worker(task) {
-        return io_uring;
-    }
-    if call.nr == NR_IO_URING_ENTER {
-        return io_uring;
+    if through_io_uring(task, &call) {
+        return Site {
+            fd: -1,
+            via: VIA_IO_URING,
+        };
     }
     let fd = call.args[0] as i32;
     let named = names_a_socket(call.nr) && fd >= 0 && sock_of_fd(task, fd as i64) == sk;

@@ -45,9 +45,10 @@ pub const REGS_FROM_STACK: u32 = 0;
 
 /// What a UDP socket is waiting for, kept on the socket itself (`bpf_sk_storage`): a connected
 /// one its first datagram, one asking for a port of its own its bind. (An accepted connection
-/// waits in `accepted.rs`: storage is an allocation and an RCU free a connection.) A socket with no storage at all — nearly every socket, nearly always — is
-/// passed over by the I/O programs after one load (`sock.sk_bpf_storage` is null), and the
-/// storage goes with the socket.
+/// waits in `accepted.rs`: storage is an allocation and an RCU free a connection.) A socket
+/// with no storage at all — nearly every socket, nearly always — is passed over by the I/O
+/// programs after one load (`sock.sk_bpf_storage` is null), and the storage goes with the
+/// socket.
 #[btf_map]
 pub static SOCK_STATE: SkStorage<SockState> = SkStorage::new();
 

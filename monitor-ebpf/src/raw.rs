@@ -13,7 +13,7 @@ use monitor_common::{
 };
 
 use crate::{
-    callsite::{is_io_worker, traced_call, NR_IO_URING_ENTER, NR_SOCKET},
+    callsite::{through_io_uring, traced_call, NR_SOCKET},
     emit::send_sock,
     sock::new_event,
     task::{current_task, is_self},
@@ -45,18 +45,19 @@ fn raw_socket(ret: i32) -> Result<(), ()> {
     }
     let task = current_task();
     let call = traced_call(task);
-    let through_io_uring = is_io_worker(task) || call.nr == NR_IO_URING_ENTER;
-    let (family, base_type, protocol) = match call {
-        c if c.nr == NR_SOCKET && !through_io_uring => {
-            (c.args[0] as u16, (c.args[1] & 0xf) as u16, c.args[2] as u16)
-        }
+    let io_uring = through_io_uring(task, &call);
+    let (family, base_type, protocol) = if io_uring {
         // a socket request's arguments are in the request, out of reach: said as such
-        _ if through_io_uring => (0, 0, 0),
-        _ => return Ok(()),
-    };
-    if !through_io_uring && !is_sniffer(family, base_type) {
+        (0, 0, 0)
+    } else if call.nr == NR_SOCKET {
+        let (family, base_type) = (call.args[0] as u16, (call.args[1] & 0xf) as u16);
+        if !is_sniffer(family, base_type) {
+            return Ok(());
+        }
+        (family, base_type, call.args[2] as u16)
+    } else {
         return Ok(());
-    }
+    };
     let Some(ev) = new_event(EventKind::Socket) else {
         return Ok(());
     };
@@ -64,7 +65,7 @@ fn raw_socket(ret: i32) -> Result<(), ()> {
     ev.family = family;
     ev.sock_type = base_type;
     ev.protocol = protocol;
-    if through_io_uring {
+    if io_uring {
         ev.via = VIA_IO_URING;
     }
     send_sock(ev, EventKind::Socket as u32);

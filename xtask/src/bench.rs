@@ -137,6 +137,14 @@ fn spawn_loop(prefix: &str, dur: Duration, pace: Option<Duration>) -> anyhow::Re
     Ok(n)
 }
 
+/// (min, max).
+pub(crate) fn spread(v: &[f64]) -> (f64, f64) {
+    v.iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(*x), hi.max(*x))
+        })
+}
+
 pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     if v.is_empty() {
@@ -738,17 +746,15 @@ fn latency(
 /// the ratios of each round (run side by side with that round's no-tracer run).
 fn rate_line(label: &str, runs: &[f64], base: &[f64]) {
     let ratios: Vec<f64> = runs.iter().zip(base).map(|(r, b)| r / b).collect();
-    let (lo, hi) = ratios
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(lo, hi), r| (lo.min(*r), hi.max(*r)));
+    let (lo, hi) = spread(&ratios);
     let rate = median(&mut runs.to_vec());
     let ratio = rate / median(&mut base.to_vec());
-    let spread = if ratios.len() > 1 {
+    let rounds = if ratios.len() > 1 {
         format!("   rounds {lo:.3}–{hi:.3}")
     } else {
         String::new()
     };
-    println!("  {label:<32} {rate:>9.0} /s   ratio {ratio:.3}{spread}");
+    println!("  {label:<32} {rate:>9.0} /s   ratio {ratio:.3}{rounds}");
 }
 
 fn print_summary(w: &Workload, s: &mut Summary) {
@@ -836,12 +842,7 @@ fn profile_lines(bound: Bound, profiles: &[(String, profile::Profile)]) {
             "      with programs and ring buffer at no cost, the ratio would be {:.3}",
             (1.0 - floor) / (1.0 - alone)
         );
-        let frames: Vec<String> = b
-            .top_frames(8)
-            .iter()
-            .map(|(f, n)| format!("{f} {:.2}", *n as f64 / b.samples.max(1) as f64 * 100.0))
-            .collect();
-        println!("      top, %: {}", frames.join(", "));
+        println!("      top, %: {}", b.top_percent(8).join(", "));
     }
 }
 

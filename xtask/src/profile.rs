@@ -178,6 +178,15 @@ impl Thread {
         f
     }
 
+    /// The `n` tracing frames with the most samples, each as `name share` (per cent of all
+    /// samples, two decimals).
+    pub fn top_percent(&self, n: usize) -> Vec<String> {
+        self.top_frames(n)
+            .iter()
+            .map(|(f, k)| format!("{f} {:.2}", *k as f64 / self.samples.max(1) as f64 * 100.0))
+            .collect()
+    }
+
     /// The share of all samples in one part of tracing code.
     pub fn part_share(&self, part: Part) -> f64 {
         self.parts[part as usize] as f64 / self.samples.max(1) as f64

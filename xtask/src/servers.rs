@@ -532,22 +532,20 @@ pub fn run(bin: &Path, opts: &Opts) -> anyhow::Result<()> {
     for (k, (kind, _, title)) in kinds.iter().enumerate() {
         println!("{title}");
         let base = &rates[k][0];
+        let base_med = bench::median(&mut base.clone());
         for (c, label) in configs.iter().map(|c| &c.label).enumerate() {
             let runs = &rates[k][c];
             let med = bench::median(&mut runs.clone());
-            let (lo, hi) = spread(runs);
+            let (lo, hi) = bench::spread(runs);
             let mut line = format!("  {label:<32} {med:>11.0}  ({lo:.0}–{hi:.0})");
             if c > 0 {
                 let ratios: Vec<f64> = runs.iter().zip(base).map(|(r, b)| r / b).collect();
-                let (rlo, rhi) = spread(&ratios);
-                let ratio = med / bench::median(&mut base.clone());
+                let (rlo, rhi) = bench::spread(&ratios);
+                let ratio = med / base_med;
                 line += &format!("   ratio {ratio:.3} ({rlo:.3}–{rhi:.3})");
                 if kind.is_loop() {
                     let ns = |r: f64| 1e9 / r;
-                    line += &format!(
-                        "   {:+.1} ns a call",
-                        ns(med) - ns(bench::median(&mut base.clone()))
-                    );
+                    line += &format!("   {:+.1} ns a call", ns(med) - ns(base_med));
                 }
                 line += &format!(
                     "   monitor CPU {:.1} %",
@@ -579,14 +577,6 @@ fn settle(pid: u32) {
             return;
         }
     }
-}
-
-/// (min, max).
-fn spread(v: &[f64]) -> (f64, f64) {
-    v.iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
-            (lo.min(*x), hi.max(*x))
-        })
 }
 
 /// Per workload, per configuration: the share of the bounding process's samples in tracing
@@ -630,11 +620,7 @@ fn profile_lines(configs: &[Config], threads: &[profile::Thread]) {
             .map(|part| format!("{} {:.2}", part.name(), t.part_share(*part) * 100.0))
             .collect();
         let predicted = (1.0 - t.share()) / (1.0 - alone);
-        let frames: Vec<String> = t
-            .top_frames(4)
-            .iter()
-            .map(|(f, n)| format!("{f} {:.2}", *n as f64 / t.samples.max(1) as f64 * 100.0))
-            .collect();
+        let frames = t.top_percent(4);
         println!(
             "    profile {label:<32} tracing {:.2} % of {} samples → ratio {predicted:.3}  ({}){}",
             t.share() * 100.0,

@@ -111,13 +111,10 @@ pub fn syscall_tracers() -> Vec<String> {
         if let Ok(serde_json::Value::Array(events)) = serde_json::from_slice(&o.stdout) {
             for e in events {
                 let name = e["tracepoint"].as_str().unwrap_or_default();
-                let line = format!("prog {} on {name} (pid {})", e["prog_id"], e["pid"]);
-                if is_syscall_tracepoint(name)
-                    && !out
-                        .iter()
-                        .any(|l| l.starts_with(&line[..line.find(" (").unwrap_or(0)]))
-                {
-                    out.push(line);
+                // a program attached through a link is listed here too: once is enough
+                let what = format!("prog {} on {name}", e["prog_id"]);
+                if is_syscall_tracepoint(name) && !out.iter().any(|l| l.starts_with(&what)) {
+                    out.push(format!("{what} (pid {})", e["pid"]));
                 }
             }
         }

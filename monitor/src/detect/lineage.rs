@@ -3,7 +3,7 @@
 //! session or a network service, whether the service manager started it.
 use std::sync::Arc;
 
-use super::{detectors::Servers, suspicious};
+use super::{detectors::Pids, suspicious};
 use crate::{
     pipeline::record::Record,
     render::text,
@@ -91,7 +91,7 @@ impl Context {
 
     /// An ancestor (below the login, if any) accepted network connections: a server (web,
     /// database, …).
-    pub fn network_service(&self, servers: &Servers) -> bool {
+    pub fn network_service(&self, servers: &Pids) -> bool {
         self.pids.iter().skip(1).any(|p| servers.contains(p))
     }
 

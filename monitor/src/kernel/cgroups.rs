@@ -2,7 +2,10 @@
 //! processes in a cgroup of their own on every hierarchy; on the unified (v2) one where the
 //! machine uses it, else on a v1 controller's (hybrid machines mount cgroup2 with no
 //! controllers, and the runtimes may not use it). The kernel programs read the name on the
-//! hierarchy chosen here.
+//! hierarchy chosen here. The root of the v2 hierarchy is also where the cgroup socket programs
+//! are attached: found here, or mounted for the monitor.
+
+use anyhow::Context as _;
 
 /// The hierarchy whose cgroup names are read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,8 +72,8 @@ impl Hierarchy {
 }
 
 /// The root of the cgroup v2 hierarchy, opened: where the cgroup socket programs are
-/// attached, so that they run for every process on the machine (a program at the root with
-/// `BPF_F_ALLOW_MULTI` runs for every cgroup below, alongside their own). Found in
+/// attached, so that they run for every process on the machine (a program linked at the root
+/// runs for every cgroup below, alongside their own). Found in
 /// /proc/self/mountinfo (a hybrid machine has it at `/sys/fs/cgroup/unified`); a machine
 /// that mounts only v1 hierarchies still has it, and it is mounted for the monitor at
 /// [`OWN_MOUNT`].
@@ -86,8 +89,6 @@ pub fn unified_root() -> anyhow::Result<std::fs::File> {
 
 /// Where the monitor mounts the cgroup v2 hierarchy when the machine has not.
 pub const OWN_MOUNT: &str = "/run/monitor/cgroup2";
-
-use anyhow::Context as _;
 
 /// The mount point of the cgroup v2 hierarchy's root in a mountinfo text (`ID PARENT M:N ROOT
 /// MOUNTPOINT OPTIONS [TAGS…] - FSTYPE SOURCE SUPER`), octal escapes undone.

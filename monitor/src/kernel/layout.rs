@@ -102,7 +102,6 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         ),
         sk_bpf_storage: optional("sock", &["sk_bpf_storage"]),
         sk_lock_owned: member("sock", &["sk_lock", "owned"])?,
-        sk_userlocks: member("sock", &["sk_userlocks"])?,
         sk_socket: member("sock", &["sk_socket"])?,
         socket_file: member("socket", &["file"])?,
         file_f_flags: member("file", &["f_flags"])?,
@@ -188,7 +187,6 @@ mod tests {
         for off in [
             layout.sk_bpf_storage,
             layout.sk_lock_owned,
-            layout.sk_userlocks,
             layout.sk_socket,
             layout.socket_file,
             layout.file_f_flags,

@@ -2,8 +2,8 @@
 //! of the chosen mode, and gives access to the ring buffer and the kernel-side counters.
 //!
 //! Two modes. By default no program is on a `syscalls:*` tracepoint: one there puts every
-//! thread of the machine on the system call slow path (+12 ns on every `getppid` here, whatever the
-//! program traces), so every event comes from hooks the kernel runs only for the operation
+//! thread of the machine on the system call slow path (+12 ns on every `getppid` here, whatever
+//! the program traces), so every event comes from hooks the kernel runs only for the operation
 //! itself. `--syscall-tracepoints` adds the system call exits for what only they see. Each
 //! operation's hooks are named in `monitor_start` (`monitor.attach.*`, [`Probes::attach_map`]).
 use std::{
@@ -486,8 +486,9 @@ impl Probes {
     }
 }
 
-/// Returns the pages of the parsed kernel BTF (~12 MiB of small allocations) to the system: glibc keeps a freed range below the top of its heap
-/// resident, and the monitor's idle RSS would carry it for good.
+/// Returns the pages of the parsed kernel BTF (~12 MiB of small allocations) to the system:
+/// glibc keeps a freed range below the top of its heap resident, and the monitor's idle RSS
+/// would carry it for good.
 fn give_back_freed_memory() {
     #[cfg(target_env = "gnu")]
     // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.

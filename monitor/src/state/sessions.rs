@@ -4,12 +4,12 @@
 //! kernel events alone: the per-connection sshd — forked by the listener, and the first to use
 //! the connection the kernel accepted (it writes the banner) — is reported as accepting it,
 //! with the client address, and leads the session from then on (should the listener itself
-//! use a connection first, the fork that follows serves it); every process forked from it (at any depth, whatever
-//! it does with `setsid` or double forks) inherits the session in the process table. auth.log's
-//! `sshd[PID]` lines then name the user, method and key, and wtmp the tty. Each process's audit
-//! session id (`/proc/PID/sessionid`, set by pam_loginuid, read in the kernel at every event)
-//! is a second path: a process we could not place by ancestry joins the session whose processes
-//! carry the same audit id.
+//! use a connection first, the fork that follows serves it); every process forked from it (at
+//! any depth, whatever it does with `setsid` or double forks) inherits the session in the
+//! process table. auth.log's `sshd[PID]` lines then name the user, method and key, and wtmp the
+//! tty. Each process's audit session id (`/proc/PID/sessionid`, set by pam_loginuid, read in
+//! the kernel at every event) is a second path: a process we could not place by ancestry joins
+//! the session whose processes carry the same audit id.
 use std::{collections::HashMap, net::SocketAddr};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -202,7 +202,7 @@ const FAILURES_KEPT: usize = 256;
 /// flood must not grow memory without bound).
 const KEYS_KEPT: usize = 65_536;
 /// Processes remembered as servers (they used a connection they accepted) and as listeners.
-const SERVERS_KEPT: usize = 65_536;
+const PIDS_KEPT: usize = 65_536;
 
 /// Recent failure times per key (an address, a user), bounded.
 #[derive(Default)]
@@ -248,18 +248,18 @@ impl Failures {
 /// used a connection they accepted (an accept is reported by its first user: a server, a
 /// forking server's child, a program a listener started for the connection) — or listeners.
 #[derive(Default)]
-pub struct Servers {
+pub struct Pids {
     pids: HashSet<u32>,
     order: VecDeque<u32>,
 }
 
-impl Servers {
-    fn accepted(&mut self, pid: u32) {
+impl Pids {
+    fn add(&mut self, pid: u32) {
         if !self.pids.insert(pid) {
             return;
         }
         self.order.push_back(pid);
-        if self.order.len() > SERVERS_KEPT {
+        if self.order.len() > PIDS_KEPT {
             if let Some(old) = self.order.pop_front() {
                 self.pids.remove(&old);
             }
@@ -285,9 +285,9 @@ pub struct Memory {
     /// Refused sudo commands per user.
     sudo: Failures,
     /// Processes that used a connection they accepted: network services.
-    servers: Servers,
+    servers: Pids,
     /// Processes that listen (since start, or found listening at start).
-    listeners: Servers,
+    listeners: Pids,
     /// Recent curl/wget runs.
     downloads: VecDeque<Download>,
     /// Recent shells that read their script from standard input (`… | sh`).
@@ -312,7 +312,7 @@ impl Memory {
     pub fn learn_found(&mut self, r: &Record) {
         if let What::SocketFound(f) = &r.what {
             if f.remote.is_none() && r.process.pid != 0 {
-                self.listeners.accepted(r.process.pid);
+                self.listeners.add(r.process.pid);
             }
         }
     }
@@ -322,8 +322,8 @@ impl Memory {
     pub fn learn(&mut self, r: &Record, now: Duration) {
         self.now = now;
         match &r.what {
-            What::Accept(_) => self.servers.accepted(r.process.pid),
-            What::Listen(_) => self.listeners.accepted(r.process.pid),
+            What::Accept(_) => self.servers.add(r.process.pid),
+            What::Listen(_) => self.listeners.add(r.process.pid),
             What::Exit(_) => {
                 self.servers.exited(r.process.pid);
                 self.listeners.exited(r.process.pid);

@@ -2,7 +2,7 @@
 //! interpreter from a login or a service), a raw or packet socket.
 use monitor_common::net::AF_PACKET;
 
-use super::{name_of, Hit, Servers};
+use super::{name_of, Hit, Pids};
 use crate::{
     detect::{
         lineage::{Context, Lineage},
@@ -33,12 +33,7 @@ pub fn shell_connection(rule: &Rule, r: &Record) -> Option<Hit> {
     ))
 }
 
-pub fn new_listener(
-    rule: &Rule,
-    r: &Record,
-    servers: &Servers,
-    lineage: &dyn Lineage,
-) -> Option<Hit> {
+pub fn new_listener(rule: &Rule, r: &Record, servers: &Pids, lineage: &dyn Lineage) -> Option<Hit> {
     let What::Listen(l) = &r.what else {
         return None;
     };

@@ -2,7 +2,7 @@
 //! thread; a shell started by a network service.
 use std::time::Duration;
 
-use super::{secs, Hit, Memory, Servers};
+use super::{secs, Hit, Memory, Pids};
 use crate::{
     detect::{
         lineage::{Context, Lineage},
@@ -293,7 +293,7 @@ pub fn download_and_execute(rule: &Rule, r: &Record, memory: &mut Memory) -> Opt
 pub fn from_writable_dir(
     rule: &Rule,
     r: &Record,
-    servers: &Servers,
+    servers: &Pids,
     lineage: &dyn Lineage,
 ) -> Option<Hit> {
     // decided on the kernel's bytes first: most execs stop here, uncopied
@@ -428,8 +428,8 @@ pub fn kernel_thread_mimicry(rule: &Rule, r: &Record) -> Option<Hit> {
 pub fn service_spawned_shell(
     rule: &Rule,
     r: &Record,
-    servers: &Servers,
-    listeners: &Servers,
+    servers: &Pids,
+    listeners: &Pids,
 ) -> Option<Hit> {
     if let What::Accept(_) = &r.what {
         return shell_serving_a_connection(rule, r, servers, listeners);
@@ -484,8 +484,8 @@ fn parent_name(r: &Record) -> String {
 fn shell_serving_a_connection(
     rule: &Rule,
     r: &Record,
-    servers: &Servers,
-    listeners: &Servers,
+    servers: &Pids,
+    listeners: &Pids,
 ) -> Option<Hit> {
     let ppid = r.process.ppid;
     if !listeners.contains(&ppid) && !servers.contains(&ppid) {
