@@ -1,7 +1,7 @@
 //! One harmless, loopback-only scenario per detection rule added for intrusion steps that
-//! raised nothing before: a web service spawning a shell, a packet socket, `curl | sh`, a
-//! process named like a kernel thread, a root login, a user from a second address, a forged
-//! user name in auth.log, refused sudo in a burst. Each asserts the alert, its rule id, its
+//! raised nothing before: a web service spawning a shell, a bind shell, a packet socket,
+//! `curl | sh`, a process named like a kernel thread, a root login, a user from a second
+//! address, a forged user name in auth.log, refused sudo in a burst. Each asserts the alert, its rule id, its
 //! MITRE ATT&CK technique, its severity and, where there is one, its session.
 use std::{
     io::{Read, Write},
@@ -87,6 +87,47 @@ fn a_web_service_starting_a_shell_is_a_web_shell() {
     m.stop();
     check(&a, "MON-3003", "T1505.003", "high");
     assert_eq!(a["process"]["name"], "sh");
+    assert!(parent_has(&a, &mk), "{a}");
+}
+
+/// A bind shell (`nc -l -e /bin/sh`, in Python): a listener accepts, and a shell it starts
+/// with the connection as its standard input and output serves it. The shell is the first to
+/// use the connection, so the accept line is the shell's, and that is the alert.
+#[test]
+fn a_shell_serving_a_connection_its_parent_accepted_is_a_bind_shell() {
+    let state = state_dir();
+    let fx = SshFixture::get();
+    let m = monitor(fx, &state);
+    let mk = marker("bindshell");
+    let (listener, port) = monitor_e2e::spawn_reporting(Command::new("/usr/bin/python3").args([
+        "-c",
+        "import os,socket\n\
+         l=socket.socket(); l.bind(('127.0.0.1',0)); l.listen()\n\
+         print(l.getsockname()[1],flush=True)\n\
+         c,_=l.accept()\n\
+         if os.fork()==0:\n\
+         \x20 os.dup2(c.fileno(),0); os.dup2(c.fileno(),1); os.execv('/bin/sh',['sh'])\n\
+         os.wait()",
+        &mk,
+    ]));
+    let mut c = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+    c.write_all(b"id; exit\n").unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    assert!(out.contains("uid="), "{out}");
+    let listener_pid = listener.0.id();
+    let a = alert(&m, "service_spawned_shell", |l| {
+        l["process"]["parent"]["pid"] == listener_pid
+    });
+    m.stop();
+    check(&a, "MON-3003", "T1505.003", "high");
+    assert_eq!(a["process"]["name"], "sh");
+    assert!(
+        a["message"]
+            .as_str()
+            .is_some_and(|s| s.contains("which serves one of them")),
+        "{a}"
+    );
     assert!(parent_has(&a, &mk), "{a}");
 }
 

@@ -1,7 +1,9 @@
 //! A normal day on a build box must not raise a high alert. An admin logs in over ssh (as
 //! root, with a key) and, under /tmp: builds a small crate with a build script, creates a
 //! Python venv and installs a local wheel into it, reinstalls a Debian package, clones a git
-//! repository; a Python HTTP server runs as a service would (its parent is PID 1, no login).
+//! repository; a Python HTTP server runs as a service would (its parent is PID 1, no login),
+//! and so does a pre-forking one — its workers, forks of the listener's own Python, serve the
+//! connections (gunicorn's, unicorn's and Node cluster's shape) — which the admin queries.
 //! Every alert the monitor raises meanwhile is counted by rule and severity; none may be high.
 //!
 //! One test in a binary of its own: no other test's processes are around to raise alerts.
@@ -36,6 +38,23 @@ files[name + "-1.0.dist-info/RECORD"] = record.encode()
 with zipfile.ZipFile(sys.argv[1] + "/" + name + "-1.0-py3-none-any.whl", "w") as z:
     for path, data in files.items():
         z.writestr(path, data)
+"#;
+
+/// A pre-forking HTTP service (argv: the file to write its port to): the listener forks three
+/// workers that accept and answer, forever.
+const PREFORK: &str = r#"
+import os, socket, sys
+l = socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(('127.0.0.1', 0)); l.listen()
+for _ in range(3):
+    if os.fork() == 0:
+        while True:
+            c, _ = l.accept(); c.recv(4096)
+            c.sendall(b'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok'); c.close()
+open(sys.argv[1] + '.tmp', 'w').write(str(l.getsockname()[1]))
+os.rename(sys.argv[1] + '.tmp', sys.argv[1])
+while True:
+    os.wait()
 "#;
 
 #[test]
@@ -79,6 +98,35 @@ fn a_build_a_venv_a_package_a_clone_and_a_service_raise_no_high_alert() {
         served.display()
     ));
 
+    // a pre-forking service: three workers, forked from the listener, accept and serve
+    let prefork = work.join("prefork.py");
+    std::fs::write(&prefork, PREFORK).unwrap();
+    let status = Command::new("setsid")
+        .args(["-f", "/usr/bin/python3"])
+        .arg(&prefork)
+        .arg(work.join("prefork.port"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let stop_prefork = KillService(prefork.display().to_string());
+    let port_file = work.join("prefork.port");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let prefork_port = loop {
+        if let Some(p) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<u16>().ok())
+        {
+            break p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pre-forking service did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+
     let d = work.display();
     let mk = marker("workload");
     let toolchain = std::path::Path::new(&cargo)
@@ -99,6 +147,7 @@ fn a_build_a_venv_a_package_a_clone_and_a_service_raise_no_high_alert() {
            {{ apt-get update -q >/dev/null && apt-get install --reinstall -y -q hostname >/dev/null; }}\n\
          git init -q repo && git -C repo -c user.name=t -c user.email=t@t commit -q --allow-empty -m x\n\
          git clone -q repo clone\n\
+         for i in 1 2 3 4 5 6; do curl -sf http://127.0.0.1:{prefork_port}/ >/dev/null; done\n\
          /bin/true done-{mk}\n"
     );
     let out = fx.ssh_root(port, &script);
@@ -115,6 +164,7 @@ fn a_build_a_venv_a_package_a_clone_and_a_service_raise_no_high_alert() {
     });
     std::thread::sleep(Duration::from_secs(2));
     drop(stop_service);
+    drop(stop_prefork);
     let done = m.stop();
     let _ = std::fs::remove_dir_all(&work);
 

@@ -849,10 +849,32 @@ pub mod tests {
         let mut serving = accept.clone();
         serving.process = sh.process.clone();
         serving.process.pid = 711;
+        serving.process.parent = Some(crate::pipeline::record::Parent {
+            pid: 710,
+            image: nc.process.image.clone(),
+            start: None,
+        });
         let hit = of(see(&mut a, &serving, 612), "service_spawned_shell");
         assert!(
             hit[0].message.contains("which serves one of them"),
             "{hit:?}"
+        );
+        // a pre-forking server's worker (gunicorn: the listener's own python, forked) using
+        // a connection is no such thing
+        let mut master = listen_by("/usr/bin/python3");
+        master.process.pid = 720;
+        see(&mut a, &master, 614);
+        let mut worker = accept.clone();
+        worker.process.pid = 721;
+        worker.process.ppid = 720;
+        worker.process.parent = Some(crate::pipeline::record::Parent {
+            pid: 720,
+            image: master.process.image.clone(),
+            start: None,
+        });
+        assert!(
+            of(see(&mut a, &worker, 615), "service_spawned_shell").is_empty(),
+            "a pre-forked worker"
         );
         // a shell that only connects to its parent's listener is no such thing
         let mut client = connect_by("/usr/bin/dash", &["dash"]);

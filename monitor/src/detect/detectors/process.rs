@@ -476,9 +476,10 @@ fn parent_name(r: &Record) -> String {
         .unwrap_or_default()
 }
 
-/// A shell or interpreter whose first act on the network is to use a connection its parent
-/// listens for — `nc -l -e /bin/sh`, inetd running a shell: the connection is served by a
-/// shell, which is the shape of a bind shell or of remote code execution. (An accepted
+/// A shell or interpreter, started by a listener (another program than the listener's own),
+/// whose first act on the network is to use a connection its parent listens for — `nc -l -e
+/// /bin/sh`, inetd running a shell: the connection is served by a shell, which is the shape of
+/// a bind shell or of remote code execution. (An accepted
 /// connection is reported by its first user: the shell's own exec came before it, when
 /// nothing said yet that its parent serves the network.)
 fn shell_serving_a_connection(
@@ -489,6 +490,13 @@ fn shell_serving_a_connection(
 ) -> Option<Hit> {
     let ppid = r.process.ppid;
     if !listeners.contains(&ppid) && !servers.contains(&ppid) {
+        return None;
+    }
+    // a worker the listener forked runs the listener's own program — a pre-forking server
+    // written in Python, Ruby, PHP or Node (gunicorn, unicorn, cluster): nothing was started
+    // for the connection
+    let parent_image = r.process.parent.as_ref().and_then(|p| p.image.as_deref());
+    if parent_image.is_some_and(|i| i.executable == r.process.executable()) {
         return None;
     }
     let parent_name = shell_not_from_sshd(r)?;
