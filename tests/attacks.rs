@@ -56,6 +56,28 @@ fn check(a: &Value, id: &str, technique: &str, severity: &str) {
     assert!(a["message"].as_str().is_some_and(|m| !m.is_empty()));
 }
 
+/// Sends `request` to the server at loopback `port` and checks that a shell answered it (the
+/// output of `id`).
+fn answered_by_a_shell(port: &str, request: &[u8]) {
+    let mut c = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
+    c.write_all(request).unwrap();
+    let mut out = String::new();
+    let _ = c.read_to_string(&mut out);
+    assert!(out.contains("uid="), "{out}");
+}
+
+/// The MON-3003 alert for a shell whose parent is `server` (argv carrying `mk`), checked.
+fn shell_started_by(m: Monitor, server: u32, mk: &str) -> Value {
+    let a = alert(&m, "service_spawned_shell", |l| {
+        l["process"]["parent"]["pid"] == server
+    });
+    m.stop();
+    check(&a, "MON-3003", "T1505.003", "high");
+    assert_eq!(a["process"]["name"], "sh");
+    assert!(parent_has(&a, mk), "{a}");
+    a
+}
+
 #[test]
 fn a_web_service_starting_a_shell_is_a_web_shell() {
     let state = state_dir();
@@ -75,19 +97,8 @@ fn a_web_service_starting_a_shell_is_a_web_shell() {
          print(s.server_address[1],flush=True); s.handle_request()",
         &mk,
     ]));
-    let mut c = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
-    c.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
-    let mut body = String::new();
-    let _ = c.read_to_string(&mut body);
-    assert!(body.contains("uid="), "{body}");
-    let server_pid = server.0.id();
-    let a = alert(&m, "service_spawned_shell", |l| {
-        l["process"]["parent"]["pid"] == server_pid
-    });
-    m.stop();
-    check(&a, "MON-3003", "T1505.003", "high");
-    assert_eq!(a["process"]["name"], "sh");
-    assert!(parent_has(&a, &mk), "{a}");
+    answered_by_a_shell(&port, b"GET / HTTP/1.0\r\n\r\n");
+    shell_started_by(m, server.0.id(), &mk);
 }
 
 /// A bind shell (`nc -l -e /bin/sh`, in Python): a listener accepts, and a shell it starts
@@ -110,25 +121,14 @@ fn a_shell_serving_a_connection_its_parent_accepted_is_a_bind_shell() {
          os.wait()",
         &mk,
     ]));
-    let mut c = TcpStream::connect(("127.0.0.1", port.parse::<u16>().unwrap())).unwrap();
-    c.write_all(b"id; exit\n").unwrap();
-    let mut out = String::new();
-    let _ = c.read_to_string(&mut out);
-    assert!(out.contains("uid="), "{out}");
-    let listener_pid = listener.0.id();
-    let a = alert(&m, "service_spawned_shell", |l| {
-        l["process"]["parent"]["pid"] == listener_pid
-    });
-    m.stop();
-    check(&a, "MON-3003", "T1505.003", "high");
-    assert_eq!(a["process"]["name"], "sh");
+    answered_by_a_shell(&port, b"id; exit\n");
+    let a = shell_started_by(m, listener.0.id(), &mk);
     assert!(
         a["message"]
             .as_str()
             .is_some_and(|s| s.contains("which serves one of them")),
         "{a}"
     );
-    assert!(parent_has(&a, &mk), "{a}");
 }
 
 #[test]
