@@ -627,6 +627,70 @@ fn connection_storm_loses_nothing() {
     assert_eq!(stats["lost_total"], 0, "{stats}");
 }
 
+/// Raises this process's open-file limit to its hard limit (the tests below hold thousands of
+/// sockets).
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: a valid rlimit struct for getrlimit and setrlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+}
+
+/// Thousands of connections established by the kernel while their server accepts none (a
+/// deep accept queue: the kernel's connections wait for their first user in a table of slots,
+/// where many share a slot and overflow into the kernel's second table) are each reported
+/// once, by the server, whether it first writes to the connection or closes it unused.
+#[test]
+fn every_connection_of_a_deep_accept_queue_is_reported_by_its_server() {
+    raise_fd_limit();
+    let m = Monitor::start(&["--connections", "full"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen(2) again on a listening socket only deepens its backlog.
+    unsafe { libc::listen(listener.as_raw_fd(), 4096) };
+    let addr = listener.local_addr().unwrap();
+    let n = 2500;
+    let clients: Vec<TcpStream> = (0..n).map(|_| TcpStream::connect(addr).unwrap()).collect();
+    let client_ports: std::collections::BTreeSet<u16> = clients
+        .iter()
+        .map(|c| c.local_addr().unwrap().port())
+        .collect();
+    // every one is established and queued before the first accept
+    for i in 0..n {
+        let (mut conn, _) = listener.accept().unwrap();
+        if i % 2 == 0 {
+            conn.write_all(b"x").unwrap();
+        }
+        drop(conn);
+    }
+    let ours = |l: &&Value| {
+        action(l) == "accept"
+            && l["process"]["pid"] == me()
+            && l["destination"]["port"] == addr.port()
+    };
+    m.wait_count("accepts", n, Duration::from_secs(60), |l| {
+        l.iter().filter(ours).count()
+    });
+    drop(clients);
+    let done = m.stop();
+    let accepted: Vec<u16> = done
+        .lines
+        .iter()
+        .filter(ours)
+        .map(|l| port_of(l, "source") as u16)
+        .collect();
+    assert_eq!(accepted.len(), n, "one accept line per connection");
+    let seen: std::collections::BTreeSet<u16> = accepted.into_iter().collect();
+    assert_eq!(seen, client_ports, "every connection's accept, none twice");
+    let stats = &done.final_stats()["monitor"]["stats"];
+    assert_eq!(stats["lost_total"], 0, "{stats}");
+}
+
 /// Closes `s` with a reset (SO_LINGER 0): no FIN, no TIME_WAIT.
 fn reset(s: TcpStream) {
     let linger = libc::linger {

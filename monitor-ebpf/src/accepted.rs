@@ -2,28 +2,38 @@
 //! from its first use (`sock_io.rs`), its release (`sock_io::sock_release`) or a state change
 //! in the task holding it (`tcp.rs`), since no accept system call is traced.
 //!
-//! They are kept in a hash map by socket ([`ACCEPTED`]), not on the socket itself (BPF socket
-//! storage): storage is an allocation when the connection is established and a locked unlink
-//! and an RCU free when it is claimed, ~1.9 µs of a loopback connection's ~12 measured against
-//! this (a connect storm, 82,000 → 97,000 connections/s without it), where a preallocated map
-//! entry is an insert and a delete. Every read and write of every TCP socket asks whether its
-//! socket is one, so the question must cost next to nothing: a small array of counts
-//! ([`ACCEPTED_HINT`]), indexed by a hash of the connection's peer (address and port, which no
-//! state change alters), says whether any socket with that peer hash is waiting — nearly always
-//! not, and the program returns after an array load; only when one is does it look the socket
-//! up.
+//! They wait in a table of slots indexed by a hash of the connection's peer ([`WAITING`]): an
+//! array, so a slot is an address the program computes (no helper call, no lock, nothing
+//! allocated), taken and freed with compare-and-exchange — the established connection's CPU
+//! puts it in, the CPU of the task that first uses it takes it out. Every read and write of
+//! every TCP socket asks whether its socket is one, which is one load of its slot. The table
+//! holds far more slots than connections wait at once on a loaded server (an accept queue's
+//! worth); a connection whose slot is taken by another goes to a hash map by socket instead
+//! ([`OVERFLOW`]), with a small array of counts by peer hash ([`OVERFLOW_HINT`]) that says
+//! whether any socket with that peer hash is there — nearly always none, so the question still
+//! costs an array load.
+//!
+//! Why not the hash map for all (as before): its insert and delete were measured at ~450 ns
+//! each on a loopback connect storm (its bucket lock, and an element freed on the CPU that
+//! takes it and allocated again on the CPU that establishes, so the per-CPU free lists steal
+//! from each other): half the cost of the storm's every program. Nor BPF socket storage: an
+//! allocation when the connection is established, and a locked unlink and an RCU free when it
+//! is claimed (~1.9 µs a connection).
 use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap},
 };
+use core::intrinsics::AtomicOrdering::{Relaxed, SeqCst};
 use monitor_common::header::EventKind;
 
 use crate::{emit::count_drop, globals::layout, task::read_at};
 
-/// A connection waiting for its first user.
+/// A slot of [`WAITING`], or an entry of [`OVERFLOW`] (whose key is the socket).
 #[repr(C)]
 #[derive(Clone, Copy)]
-pub struct Accepted {
+pub struct Waiting {
+    /// The socket's address; 0: a free slot.
+    pub sk: u64,
     /// When the kernel established it (boot ns).
     pub since_ns: u64,
     /// Its peer (see [`peer_of`]): a socket address reused by another connection since is
@@ -31,24 +41,39 @@ pub struct Accepted {
     pub peer: u64,
 }
 
-/// Connections waiting, by socket address. An insert into a full map fails and is counted
-/// as a lost accept.
+/// The slots: 4,096 × 24 B.
 #[map]
-pub static ACCEPTED: HashMap<u64, Accepted> = HashMap::with_max_entries(65536, 0);
+pub static WAITING: Array<Waiting> = Array::with_max_entries(SLOTS, 0);
+const SLOTS: u32 = 4096;
+const SLOT_BITS: u32 = 12;
 
-/// How many of [`ACCEPTED`]'s connections have a peer of each hash ([`hint_slot`]).
+/// Connections whose slot was taken, by socket address. An insert into a full map fails and
+/// is counted as a lost accept.
 #[map]
-pub static ACCEPTED_HINT: Array<u64> = Array::with_max_entries(HINT_SLOTS, 0);
+pub static OVERFLOW: HashMap<u64, Waiting> = HashMap::with_max_entries(65536, 0);
+
+/// How many of [`OVERFLOW`]'s connections have a peer of each hash ([`hint_slot`]).
+#[map]
+pub static OVERFLOW_HINT: Array<u64> = Array::with_max_entries(HINT_SLOTS, 0);
 const HINT_SLOTS: u32 = 1024;
 
-/// A connection's peer as one number: its address (IPv4, or the last 4 bytes of IPv6 — the
-/// hash only narrows the look-up; the socket address decides) and port.
+/// A connection's peer as one number: its address (IPv4, or the last 4 bytes of IPv6 — it
+/// only picks a slot, narrows [`OVERFLOW_HINT`] and tells reused socket addresses apart; the
+/// socket's address decides) and port, which no state change alters.
 #[inline(always)]
 pub fn peer_of(daddr: u32, dport: u16) -> u64 {
     ((daddr as u64) << 16) | dport as u64
 }
 
-/// The [`ACCEPTED_HINT`] slot of a peer.
+/// The [`WAITING`] slot of a connection: a multiplicative hash of its peer (the socket's
+/// address itself is a pointer to the verifier, which allows no arithmetic on it; the peer
+/// is as good a spread — its port is the client's ephemeral one).
+#[inline(always)]
+fn slot_of(peer: u64) -> u32 {
+    (peer.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - SLOT_BITS)) as u32
+}
+
+/// The [`OVERFLOW_HINT`] slot of a peer.
 #[inline(always)]
 fn hint_slot(peer: u64) -> u32 {
     let h = (peer as u32) ^ ((peer >> 32) as u32).rotate_left(11);
@@ -58,51 +83,87 @@ fn hint_slot(peer: u64) -> u32 {
 /// Adds `delta` (wrapping) to a hint count, atomically: every CPU shares them.
 #[inline(always)]
 fn hint_add(slot: u32, delta: u64) {
-    if let Some(p) = ACCEPTED_HINT.get_ptr_mut(slot) {
-        // an atomic add whose result is unused: BPF's XADD (core's atomic types have no
-        // read-modify-write operations on this target)
-        unsafe {
-            core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
-                p, delta,
-            )
-        };
+    if let Some(p) = OVERFLOW_HINT.get_ptr_mut(slot) {
+        // an atomic add whose result is unused: BPF's XADD
+        unsafe { core::intrinsics::atomic_xadd::<u64, u64, { Relaxed }>(p, delta) };
     }
 }
 
-/// Whether a connection with this peer may be waiting (false: certainly not).
+/// Swaps `*p` from `old` to `new` if it holds `old` (BPF_CMPXCHG): whether it did.
 #[inline(always)]
-pub fn may_wait(peer: u64) -> bool {
-    ACCEPTED_HINT
-        .get(hint_slot(peer))
-        .is_some_and(|n| unsafe { core::ptr::read_volatile(n) } != 0)
+fn swap(p: *mut u64, old: u64, new: u64) -> bool {
+    unsafe { core::intrinsics::atomic_cxchg::<u64, { SeqCst }, { SeqCst }>(p, old, new) }.1
 }
 
 /// The kernel established connection `sk` (with `peer`) for a listener at `now`: it waits for
-/// its first user.
+/// its first user. It runs with the socket locked (softirq, or its owner's backlog), before
+/// any task can use it, so the slot's other fields are written before anyone reads them.
 #[inline(always)]
 pub fn established(sk: u64, peer: u64, now: u64) {
-    let entry = Accepted {
+    if let Some(slot) = WAITING.get_ptr_mut(slot_of(peer)) {
+        if swap(unsafe { &raw mut (*slot).sk }, 0, sk) {
+            unsafe {
+                (*slot).since_ns = now;
+                (*slot).peer = peer;
+            }
+            return;
+        }
+    }
+    let entry = Waiting {
+        sk,
         since_ns: now,
         peer,
     };
     hint_add(hint_slot(peer), 1);
-    if ACCEPTED.insert(sk, entry, 0).is_err() {
+    if OVERFLOW.insert(sk, entry, 0).is_err() {
         hint_add(hint_slot(peer), u64::MAX);
         count_drop(EventKind::Accept as u32);
     }
 }
 
-/// If connection `sk` (with `peer`) was waiting, it waits no more: when it was established.
-/// The caller has asked [`may_wait`].
+/// Where a waiting connection is (see [`find`]).
+pub enum Found {
+    Slot(*mut Waiting),
+    Overflow,
+}
+
+/// Whether connection `sk` (with `peer`) waits, and where: its slot's load, and the peer's
+/// overflow count (an array load; nearly always 0).
 #[inline(always)]
-pub fn take(sk: u64, peer: u64) -> Option<u64> {
-    let entry = unsafe { ACCEPTED.get(sk) }.copied()?;
-    if ACCEPTED.remove(sk).is_err() {
-        // another CPU took it in between
-        return None;
+pub fn find(sk: u64, peer: u64) -> Option<(Found, u64)> {
+    let slot = WAITING.get_ptr_mut(slot_of(peer))?;
+    if unsafe { core::ptr::read_volatile(&raw const (*slot).sk) } == sk {
+        return Some((Found::Slot(slot), peer));
     }
-    hint_add(hint_slot(entry.peer), u64::MAX);
-    // the socket's address, reused since by a connection with another peer: not this one
+    let hinted = OVERFLOW_HINT
+        .get(hint_slot(peer))
+        .is_some_and(|n| unsafe { core::ptr::read_volatile(n) } != 0);
+    hinted.then_some((Found::Overflow, peer))
+}
+
+/// Connection `sk` (with `peer`), [`find`]-found, waits no more: when it was established.
+/// None if another CPU took it in between, or if the socket's address was reused since by a
+/// connection with another peer (not this one).
+#[inline(always)]
+pub fn take(sk: u64, (found, peer): (Found, u64)) -> Option<u64> {
+    let entry = match found {
+        Found::Slot(slot) => {
+            // read before the slot is freed: a free slot may be written at once
+            let entry = unsafe { core::ptr::read_volatile(slot) };
+            if !swap(unsafe { &raw mut (*slot).sk }, sk, 0) {
+                return None;
+            }
+            entry
+        }
+        Found::Overflow => {
+            let entry = unsafe { OVERFLOW.get(sk) }.copied()?;
+            if OVERFLOW.remove(sk).is_err() {
+                return None;
+            }
+            hint_add(hint_slot(entry.peer), u64::MAX);
+            entry
+        }
+    };
     (entry.peer == peer).then_some(entry.since_ns)
 }
 

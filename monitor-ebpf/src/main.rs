@@ -13,7 +13,7 @@
 //! buffer), `maps.rs`, `path.rs` (a file's path).
 #![no_std]
 #![no_main]
-// `atomic_xadd`: the only atomic add on this target (see `accepted::hint_add`)
+// `atomic_xadd`, `atomic_cxchg`: BPF's atomic add and compare-and-exchange (`accepted.rs`)
 #![allow(internal_features)]
 #![feature(core_intrinsics)]
 

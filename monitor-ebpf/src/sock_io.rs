@@ -6,8 +6,8 @@
 //! close — a server refusing a client, a connection reset while it waited — is still one.
 //!
 //! Every read and write of every socket on the machine runs these programs, so what they do
-//! for a socket that waits for nothing is a few loads: its peer's hint count
-//! (`accepted::may_wait`, an array look-up) and whether it carries storage
+//! for a socket that waits for nothing is a few loads: its slot of accepted connections
+//! (`accepted::find`, an array load, and its peer's overflow hint) and whether it carries storage
 //! (`sock.sk_bpf_storage`, set by `udp.rs` on a connected UDP socket and deleted here once it
 //! has been reported). Only such a socket goes further.
 use aya_ebpf::{
@@ -47,10 +47,13 @@ pub fn sock_send_length(ctx: BtfTracePointContext) -> i32 {
 #[inline(always)]
 fn first_use(ctx: &BtfTracePointContext, sending: bool) {
     let sk = ctx.arg::<*const u8>(0) as u64;
-    // what every other socket pays: a few loads and an array look-up
-    if let Ok(peer) = typed_peer(sk) {
-        if accepted::may_wait(peer) && !is_self() {
-            if let Some(since) = accepted::take(sk, peer) {
+    // what every other socket pays: its slot's load (and an array look-up)
+    if let Some(found) = typed_peer(sk)
+        .ok()
+        .and_then(|peer| accepted::find(sk, peer))
+    {
+        if !is_self() {
+            if let Some(since) = accepted::take(sk, found) {
                 let task = current_task();
                 report_accept(&Typed(sk), site(task, sk, traced_call(task)), since, 0);
                 return;
@@ -96,13 +99,13 @@ fn udp_connected(sk: u64) {
 #[cgroup_sock(sock_release)]
 pub fn sock_release(ctx: SockContext) -> i32 {
     let sk = ctx.sock as u64;
-    let Some(peer) = accepted::peer_at(sk) else {
+    let Some(found) = accepted::peer_at(sk).and_then(|peer| accepted::find(sk, peer)) else {
         return 1;
     };
-    if !accepted::may_wait(peer) || is_self() {
+    if is_self() {
         return 1;
     }
-    let Some(since) = accepted::take(sk, peer) else {
+    let Some(since) = accepted::take(sk, found) else {
         return 1;
     };
     let task = current_task();

@@ -99,10 +99,7 @@ fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
     }
     // an accepted connection nobody has used yet, changing state in a task that holds its
     // lock (it is closing or shutting it down): that task accepted it
-    let peer = typed_peer(sk)?;
-    if accepted::may_wait(peer) {
-        claim(sk, peer);
-    }
+    claim(sk);
     match (old, new) {
         (TCP_CLOSE, TCP_SYN_SENT) => connecting(sk),
         (TCP_CLOSE, TCP_LISTEN) => {
@@ -116,7 +113,7 @@ fn try_set_state(ctx: &BtfTracePointContext) -> Result<(), i64> {
         // they are not yet at LISTEN → SYN_RECV): it waits for its first user
         (TCP_SYN_RECV, TCP_ESTABLISHED) => {
             let now = unsafe { aya_ebpf::helpers::generated::bpf_ktime_get_boot_ns() };
-            accepted::established(sk, peer, now);
+            accepted::established(sk, typed_peer(sk)?, now);
             Ok(())
         }
         // a connect's answer, and a connection's end (a handshake that never completed, and
@@ -140,11 +137,20 @@ pub fn typed_peer(sk: u64) -> Result<u64, i64> {
 /// An accepted connection still waiting for its owner, changing state in a task that holds
 /// its lock (`sk_lock.owned`: a softirq never does): the connection is that task's.
 #[inline(always)]
-fn claim(sk: u64, peer: u64) {
-    if field::<i32>(sk, layout!(sk_lock_owned)).unwrap_or(0) == 0 || is_self() {
+fn claim(sk: u64) {
+    if field::<i32>(sk, layout!(sk_lock_owned)).unwrap_or(0) == 0 {
         return;
     }
-    let Some(since) = accepted::take(sk, peer) else {
+    let Some(found) = typed_peer(sk)
+        .ok()
+        .and_then(|peer| accepted::find(sk, peer))
+    else {
+        return;
+    };
+    if is_self() {
+        return;
+    }
+    let Some(since) = accepted::take(sk, found) else {
         return;
     };
     let task = current_task();
@@ -163,10 +169,11 @@ fn claim(sk: u64, peer: u64) {
 #[btf_tracepoint(function = "tcp_destroy_sock")]
 pub fn tcp_destroy_sock(ctx: BtfTracePointContext) -> i32 {
     let sk = ctx.arg::<*const u8>(0) as u64;
-    if let Ok(peer) = typed_peer(sk) {
-        if accepted::may_wait(peer) {
-            let _ = accepted::take(sk, peer);
-        }
+    if let Some(found) = typed_peer(sk)
+        .ok()
+        .and_then(|peer| accepted::find(sk, peer))
+    {
+        let _ = accepted::take(sk, found);
     }
     0
 }
