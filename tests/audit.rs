@@ -633,3 +633,197 @@ fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
     assert!(text_report.contains("gone - no logout"), "{text_report}");
     assert!(text_report.contains("still logged in"), "{text_report}");
 }
+
+/// A system under `--files-root` with every kind of leftover the FILES section looks for: a
+/// preloaded library, an empty password, a sudo rule without a password, a key file others can
+/// write, a key for an account without a login shell — each a finding of its own, with the
+/// fingerprint `ssh-keygen -l` gives, in JSON that meets the schema and text within 80 columns.
+#[test]
+fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(marker("files-root"));
+    let fx = Fixture { dir: root.clone() };
+    for d in [
+        "etc/sudoers.d",
+        "home/alice/.ssh",
+        "home/bob/.ssh",
+        "var/lib/svc/.ssh",
+        "lib",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let w = |p: &str, s: &str| std::fs::write(root.join(p), s).unwrap();
+    w(
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\n\
+         alice:x:1000:1000::/home/alice:/bin/bash\n\
+         bob:x:1001:1001::/home/bob:/bin/bash\n\
+         svc:x:998:998::/var/lib/svc:/usr/sbin/nologin\n",
+    );
+    w(
+        "etc/shadow",
+        "root:$6$salt$hash:19000::::::\nalice:$6$s$h:19000::::::\nbob::19000::::::\nsvc:!:1::::::\n",
+    );
+    w("etc/ld.so.preload", "# added\n/lib/libsneaky.so\n");
+    w("lib/libsneaky.so", "");
+    w(
+        "etc/sudoers",
+        "root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",
+    );
+    w("etc/sudoers.d/svc", "svc ALL=(ALL) NOPASSWD: ALL\n");
+    // a file sudo skips (a dot in its name)
+    w("etc/sudoers.d/old.bak", "bob ALL=(ALL) NOPASSWD: ALL\n");
+    // a fresh key, and what ssh-keygen says of it
+    let key = root.join("k");
+    let made = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "intruder@evil"])
+        .arg("-f")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+    let printed = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(key.with_extension("pub"))
+        .output()
+        .unwrap();
+    let fingerprint = String::from_utf8_lossy(&printed.stdout)
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    // alice's keys: writable by everyone, one line that is no key
+    w(
+        "home/alice/.ssh/authorized_keys",
+        &format!("{public}not a key\n"),
+    );
+    std::fs::set_permissions(
+        root.join("home/alice/.ssh/authorized_keys"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    // bob's: a proper file (its change is recent: a medium finding, not a high one)
+    w("home/bob/.ssh/authorized_keys", &public);
+    std::fs::set_permissions(
+        root.join("home/bob/.ssh/authorized_keys"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    for d in ["home/bob", "home/bob/.ssh", "home/alice", "home/alice/.ssh"] {
+        std::fs::set_permissions(root.join(d), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    // the service account's, with a forced command
+    w(
+        "var/lib/svc/.ssh/authorized_keys",
+        &format!("command=\"/usr/bin/rsync --server\",no-pty {public}"),
+    );
+    let passwd = root.join("etc/passwd");
+    let args = [
+        "--files-root",
+        root.to_str().unwrap(),
+        "--passwd",
+        passwd.to_str().unwrap(),
+    ];
+    let out = audit(&[&args[..], &["--json"]].concat());
+    assert_eq!(out.status.code(), Some(2), "high findings");
+    let report = root.join("report.json");
+    std::fs::write(&report, &out.stdout).unwrap();
+    let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/audit.schema.json");
+    let check = Command::new("/usr/bin/python3")
+        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(&report)
+        .arg(&schema)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "schema: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let r = json(&out);
+    let files = &r["files"];
+    assert_eq!(
+        files["ld_so_preload"],
+        serde_json::json!(["/lib/libsneaky.so"])
+    );
+    assert_eq!(files["empty_passwords"], serde_json::json!(["bob"]));
+    let sudo = files["sudo_nopasswd"].as_array().unwrap();
+    assert_eq!(sudo.len(), 1, "{sudo:?}");
+    assert_eq!(sudo[0]["path"], "/etc/sudoers.d/svc");
+    let key_files = files["authorized_keys"].as_array().unwrap();
+    let of = |user: &str| {
+        key_files
+            .iter()
+            .find(|k| k["user"] == user)
+            .unwrap_or_else(|| panic!("no key file of {user}: {key_files:?}"))
+    };
+    assert_eq!(of("alice")["mode"], "0666");
+    assert_eq!(of("alice")["bad_lines"], serde_json::json!([2]));
+    let bob = &of("bob")["keys"][0];
+    assert_eq!(bob["fingerprint"], fingerprint.as_str(), "as ssh-keygen -l");
+    assert_eq!(bob["key_type"], "ssh-ed25519");
+    assert_eq!(bob["comment"], "intruder@evil");
+    assert_eq!(
+        of("svc")["keys"][0]["options"],
+        "command=\"/usr/bin/rsync --server\",no-pty"
+    );
+    // each its finding, at its severity
+    let findings = r["findings"].as_array().unwrap();
+    let severity = |kind: &str, about: &str| -> Vec<String> {
+        findings
+            .iter()
+            .filter(|f| f["kind"] == kind && f["title"].as_str().unwrap().contains(about))
+            .map(|f| f["severity"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(severity("ld_so_preload", "1 library"), ["high"]);
+    assert_eq!(severity("empty_password", "bob"), ["high"]);
+    assert_eq!(severity("authorized_keys_writable", "alice"), ["high"]);
+    assert!(severity("authorized_keys_writable", "bob").is_empty());
+    assert_eq!(
+        severity("authorized_keys_no_login_shell", "svc"),
+        ["medium"]
+    );
+    assert_eq!(severity("authorized_keys_changed", "bob"), ["medium"]);
+    // changed just now, so medium (a rule in an old file would be low)
+    assert_eq!(severity("sudo_nopasswd_all", "svc"), ["medium"]);
+    let writable = findings
+        .iter()
+        .find(|f| f["kind"] == "authorized_keys_writable")
+        .unwrap();
+    let evidence = writable["evidence"].to_string();
+    assert!(
+        evidence.contains("mode 0666") && evidence.contains(&fingerprint),
+        "{evidence}"
+    );
+
+    let text = audit(&args);
+    let text = String::from_utf8(text.stdout).unwrap();
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80, "wider than 80: {line:?}");
+    }
+    assert!(
+        text.contains("FILES") && text.contains(&fingerprint),
+        "{text}"
+    );
+    drop(fx);
+}
+
+/// On the live system: the ssh fixture's user logs in with a key from its authorized_keys,
+/// and the audit lists that file with the key's fingerprint — the one sshd logs.
+#[test]
+fn the_live_audit_lists_the_key_the_ssh_user_logs_in_with() {
+    let fx = SshFixture::get();
+    let r = live_audit(fx);
+    let files = r["files"]["authorized_keys"].as_array().unwrap();
+    let mine = files
+        .iter()
+        .find(|f| f["user"] == fx.user.as_str())
+        .unwrap_or_else(|| panic!("no authorized_keys of {}: {files:?}", fx.user));
+    assert_eq!(mine["owner"], fx.user.as_str());
+    assert_eq!(
+        mine["keys"][0]["fingerprint"],
+        fx.key_fingerprint().as_str()
+    );
+}

@@ -93,6 +93,12 @@ pub struct AuditArgs {
     #[arg(long, value_name = "PATH", default_value = "/etc/passwd")]
     pub passwd: PathBuf,
 
+    /// Read the FILES section's files (authorized_keys under the homes of --passwd's accounts,
+    /// /etc/ld.so.preload, /etc/sudoers and sudoers.d, /etc/shadow) under this directory: a
+    /// copy or a mounted image of a suspect system.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub files_root: PathBuf,
+
     /// Print one JSON document (schema: docs/audit.schema.json) instead of the text report.
     #[arg(long)]
     pub json: bool,

@@ -12,6 +12,7 @@ use super::{
         Account, ContainerInfo, ContainerProcess, ContainerRef, CurrentSession, Finding, LastLogin,
         Login, Network, ProcessInfo, SessionInfo, Severity, Socket, Thresholds,
     },
+    sources::PasswdEntry,
 };
 use crate::{
     clock::{self, Clock},
@@ -43,7 +44,7 @@ fn is_interpreter(exe: &str) -> bool {
     suspicious::is_shell_or_interpreter(suspicious::program_name(exe))
 }
 
-fn is_login_shell(shell: &str) -> bool {
+pub fn is_login_shell(shell: &str) -> bool {
     !["nologin", "false", "sync", "halt", "shutdown"]
         .iter()
         .any(|n| shell.ends_with(n))
@@ -556,32 +557,29 @@ pub fn current_sessions(
 }
 
 /// Accounts with a login shell and their last login; a second uid-0 account is a finding.
-pub fn accounts(
-    passwd: &[(String, u32, String)],
-    lastlog: &[LastLog],
-) -> (Vec<Account>, Vec<Finding>) {
+pub fn accounts(passwd: &[PasswdEntry], lastlog: &[LastLog]) -> (Vec<Account>, Vec<Finding>) {
     let last: HashMap<u32, &LastLog> = lastlog.iter().map(|l| (l.uid, l)).collect();
     let accounts: Vec<Account> = passwd
         .iter()
-        .filter(|(_, _, shell)| is_login_shell(shell))
-        .map(|(user, uid, shell)| Account {
-            user: user.clone(),
-            uid: *uid,
-            shell: shell.clone(),
-            last_login: last.get(uid).map(|l| LastLogin {
+        .filter(|e| is_login_shell(&e.shell))
+        .map(|e| Account {
+            user: e.user.clone(),
+            uid: e.uid,
+            shell: e.shell.clone(),
+            last_login: last.get(&e.uid).map(|l| LastLogin {
                 time: fmt_time(l.time_sec as i128 * 1_000_000_000),
                 line: l.line.clone(),
                 host: l.host.clone(),
             }),
         })
         .collect();
-    let extra_root: Vec<&(String, u32, String)> = passwd
+    let extra_root: Vec<&PasswdEntry> = passwd
         .iter()
-        .filter(|(u, uid, _)| *uid == 0 && u != "root")
+        .filter(|e| e.uid == 0 && e.user != "root")
         .collect();
     let findings = extra_root
         .iter()
-        .map(|(u, _, shell)| Finding {
+        .map(|PasswdEntry { user: u, shell, .. }| Finding {
             severity: Severity::High,
             kind: "extra_uid0_account",
             title: format!("account {u} has uid 0 (root's powers)"),
@@ -605,7 +603,7 @@ pub trait LoginProbe {
 /// The live system: /proc/stat's boot time, /proc/PID/loginuid, /dev/TTY's owner, and the
 /// accounts of the report's passwd.
 pub struct SystemProbe<'a> {
-    pub passwd: &'a [(String, u32, String)],
+    pub passwd: &'a [PasswdEntry],
 }
 
 impl LoginProbe for SystemProbe<'_> {
@@ -621,7 +619,7 @@ impl LoginProbe for SystemProbe<'_> {
     }
 
     fn still_in(&self, user: &str, pid: u32, tty: &str) -> bool {
-        let Some(uid) = self.passwd.iter().find(|(n, _, _)| n == user).map(|e| e.1) else {
+        let Some(uid) = self.passwd.iter().find(|e| e.user == user).map(|e| e.uid) else {
             return false;
         };
         match std::fs::read_to_string(format!("/proc/{pid}/loginuid")) {

@@ -1,12 +1,16 @@
 //! `monitor audit`: the "was this server broken into?" check in one command — accounts and
 //! their last logins, recent logins and reboots, who is on now, failed and accepted logins per
-//! source and user, suspicious processes, listeners and connections with their owners — as
-//! findings ordered by severity, each with its evidence and the next step.
+//! source and user, suspicious processes, listeners and connections with their owners, and
+//! what an intruder leaves behind to come back (authorized keys, ld.so.preload, sudo rules,
+//! empty passwords) — as findings ordered by severity, each with its evidence and the next
+//! step.
 //!
 //! It shares every parser with `watch`: the auth.log parser, the utmp/lastlog records, the /proc
 //! scan, the socket snapshot and the recovery of open ssh sessions.
 mod auth;
+mod files;
 mod host;
+mod keys;
 pub mod model;
 mod sources;
 pub mod text;
@@ -134,6 +138,12 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     let (network, net_findings) = host::network(&found, &by_pid, &table, &sessions, &mut names);
     let (accounts, account_findings) = host::accounts(&passwd, &lastlog);
     let current_sessions = host::current_sessions(&utmp, &live, &table);
+    let (files, file_findings) = files::check(
+        &args.files_root,
+        &passwd,
+        std::time::SystemTime::now(),
+        &mut sources,
+    );
     let containers = host::containers(&entries, &table, &mut names, &network);
 
     let session_findings = live.iter().filter(|s| new_sources.contains(&s.id)).map(|s| {
@@ -157,6 +167,7 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     findings.extend(net_findings);
     findings.extend(account_findings);
     findings.extend(session_findings);
+    findings.extend(file_findings);
     // by severity; within one, in the order above (a cracked login first)
     findings.sort_by_key(|f| f.severity);
 
@@ -178,6 +189,7 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         processes,
         network,
         containers,
+        files,
     }
 }
 

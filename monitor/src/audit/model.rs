@@ -35,7 +35,8 @@ pub struct Finding {
 #[derive(Serialize, Debug, Clone)]
 pub struct Source {
     pub path: String,
-    /// `auth_log`, `wtmp`, `btmp`, `utmp`, `lastlog`, `passwd`, `proc`.
+    /// `auth_log`, `wtmp`, `btmp`, `utmp`, `lastlog`, `passwd`, `proc`, `ld_so_preload`,
+    /// `shadow`, `sudoers`, `authorized_keys`.
     pub kind: &'static str,
     /// `read`, `missing` or `unreadable: …`.
     pub status: String,
@@ -252,6 +253,47 @@ pub struct Report {
     pub network: Network,
     /// Running containers, by id.
     pub containers: Vec<ContainerInfo>,
+    /// What an intruder leaves behind to come back (`audit/files.rs`).
+    pub files: Files,
+}
+
+/// The FILES section: keys, the preloaded libraries, sudo rules without a password, empty
+/// passwords.
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Files {
+    pub authorized_keys: Vec<KeyFile>,
+    /// Every library `/etc/ld.so.preload` loads into every program.
+    pub ld_so_preload: Vec<String>,
+    pub sudo_nopasswd: Vec<SudoRule>,
+    /// Accounts with a login shell whose password is empty in the shadow file.
+    pub empty_passwords: Vec<String>,
+}
+
+/// One account's `authorized_keys` (or `authorized_keys2`) file.
+#[derive(Serialize, Debug, Clone)]
+pub struct KeyFile {
+    /// The account the keys log in as.
+    pub user: String,
+    pub path: String,
+    /// The file's owner (a name, or the uid when no account has it).
+    pub owner: String,
+    /// `0600`.
+    pub mode: String,
+    /// Its contents' time (mtime: `touch -d` sets it to anything).
+    pub modified: String,
+    /// Its inode's last change (ctime: writes, renames, chmod; no one can set it back).
+    pub changed: String,
+    pub keys: Vec<super::keys::AuthorizedKey>,
+    /// Lines that are no key sshd would accept (1-based).
+    pub bad_lines: Vec<usize>,
+}
+
+/// A sudoers rule that lets someone run everything without a password.
+#[derive(Serialize, Debug, Clone)]
+pub struct SudoRule {
+    pub path: String,
+    pub line: usize,
+    pub rule: String,
 }
 
 /// The audit's judgement calls, settable on the command line.

@@ -206,19 +206,35 @@ pub fn lastlog(path: &Path, sources: &mut Vec<Source>) -> Vec<LastLog> {
     }
 }
 
-/// (user, uid, shell) of every passwd entry.
-pub fn passwd(path: &Path, sources: &mut Vec<Source>) -> Vec<(String, u32, String)> {
+/// An account of the passwd file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PasswdEntry {
+    pub user: String,
+    pub uid: u32,
+    pub home: String,
+    pub shell: String,
+}
+
+/// Every entry of the passwd file at `path`.
+pub fn passwd(path: &Path, sources: &mut Vec<Source>) -> Vec<PasswdEntry> {
     let name = path.display().to_string();
     match std::fs::read_to_string(path) {
         Ok(text) => {
             let mut skipped = 0;
-            let entries: Vec<(String, u32, String)> = text
+            let entries: Vec<PasswdEntry> = text
                 .lines()
                 .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
                 .filter_map(|l| {
                     let f: Vec<&str> = l.split(':').collect();
                     let parsed = (f.len() >= 7)
-                        .then(|| Some((f[0].to_owned(), f[2].parse().ok()?, f[6].to_owned())))
+                        .then(|| {
+                            Some(PasswdEntry {
+                                user: f[0].to_owned(),
+                                uid: f[2].parse().ok()?,
+                                home: f[5].to_owned(),
+                                shell: f[6].to_owned(),
+                            })
+                        })
                         .flatten();
                     if parsed.is_none() {
                         skipped += 1;

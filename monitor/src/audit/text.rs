@@ -1,7 +1,7 @@
 //! The terminal report: 80 columns, colour only on a terminal (and not with NO_COLOR). Every
 //! value comes from logs and processes an attacker may control, so control characters (escape
 //! sequences included) are shown as `\xNN`, never passed to the terminal.
-use super::model::{Report, Severity};
+use super::model::{Files, Report, Severity};
 
 pub const WIDTH: usize = 80;
 
@@ -175,6 +175,8 @@ pub fn render(r: &Report, color: bool) -> String {
             a.uid
         ));
     }
+
+    files(&mut o, &r.files);
 
     o.heading("RECENT LOGINS AND REBOOTS (wtmp, newest 15)");
     o.push(format!(
@@ -389,6 +391,84 @@ pub fn render(r: &Report, color: bool) -> String {
     let mut text = o.lines.join("\n");
     text.push('\n');
     text
+}
+
+/// The FILES section: every authorized key, the preloaded libraries, sudo rules without a
+/// password, empty passwords.
+fn files(o: &mut Out, f: &Files) {
+    o.heading("FILES (authorized keys, ld.so.preload, sudo, passwords)");
+    if f.authorized_keys.is_empty() {
+        o.push("  authorized keys: none".into());
+    }
+    for k in &f.authorized_keys {
+        o.lines.extend(wrap(
+            "  ",
+            4,
+            &format!(
+                "{} ({}): {} key{}, owner {}, mode {}, changed {}",
+                clean(&k.path),
+                clean(&k.user),
+                k.keys.len(),
+                if k.keys.len() == 1 { "" } else { "s" },
+                clean(&k.owner),
+                k.mode,
+                short(&k.changed)
+            ),
+        ));
+        for key in &k.keys {
+            let mut s = format!("{} {}", clean(&key.key_type), key.fingerprint);
+            if !key.comment.is_empty() {
+                s.push_str(&format!(" {}", clean(&key.comment)));
+            }
+            o.push(format!("    {}", cut(&s, 74)));
+            if let Some(opt) = &key.options {
+                o.push(format!("      options: {}", cut(&clean(opt), 64)));
+            }
+        }
+        if !k.bad_lines.is_empty() {
+            o.lines.extend(wrap(
+                "    not a key, lines: ",
+                6,
+                &k.bad_lines
+                    .iter()
+                    .map(|n| n.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+    }
+    let preload = if f.ld_so_preload.is_empty() {
+        "empty".to_owned()
+    } else {
+        f.ld_so_preload
+            .iter()
+            .map(|l| clean(l))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    o.lines.extend(wrap("  /etc/ld.so.preload: ", 4, &preload));
+    if f.sudo_nopasswd.is_empty() {
+        o.push("  sudo without a password for every command: none".into());
+    } else {
+        o.push("  sudo without a password for every command:".into());
+    }
+    for rule in &f.sudo_nopasswd {
+        o.lines.extend(wrap(
+            "    ",
+            6,
+            &format!("{}:{}: {}", clean(&rule.path), rule.line, clean(&rule.rule)),
+        ));
+    }
+    let empty = if f.empty_passwords.is_empty() {
+        "none".to_owned()
+    } else {
+        f.empty_passwords
+            .iter()
+            .map(|u| clean(u))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    o.lines.extend(wrap("  empty passwords: ", 4, &empty));
 }
 
 #[cfg(test)]
