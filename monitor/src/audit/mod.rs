@@ -12,6 +12,7 @@ mod files;
 mod host;
 mod keys;
 pub mod model;
+mod packages;
 mod sources;
 pub mod text;
 
@@ -138,12 +139,17 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     let (network, net_findings) = host::network(&found, &by_pid, &table, &sessions, &mut names);
     let (accounts, account_findings) = host::accounts(&passwd, &lastlog);
     let current_sessions = host::current_sessions(&utmp, &live, &table);
-    let (files, file_findings) = files::check(
+    let (mut files, mut file_findings) = files::check(
         &args.files_root,
         &passwd,
         std::time::SystemTime::now(),
         &mut sources,
     );
+    if !args.no_package_check {
+        let (check, findings) = packages::run(&args.files_root, &mut sources);
+        files.packages = check;
+        file_findings.extend(findings);
+    }
     let containers = host::containers(&entries, &table, &mut names, &network);
 
     let session_findings = live.iter().filter(|s| new_sources.contains(&s.id)).map(|s| {

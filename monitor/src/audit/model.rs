@@ -267,6 +267,40 @@ pub struct Files {
     pub sudo_nopasswd: Vec<SudoRule>,
     /// Accounts with a login shell whose password is empty in the shadow file.
     pub empty_passwords: Vec<String>,
+    /// The installed packages' files checked against their digests (`audit/packages.rs`);
+    /// none on a system without dpkg, or with `--no-package-check`.
+    pub packages: Option<PackageCheck>,
+}
+
+/// `dpkg --verify`'s check, and the programs no package owns.
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct PackageCheck {
+    pub packages: usize,
+    pub files_checked: usize,
+    pub bytes: u64,
+    pub seconds: f64,
+    /// Shipped files whose contents differ from the package's.
+    pub changed: Vec<ChangedFile>,
+    /// Configuration files that differ from the package's version (an admin's edits, mostly).
+    pub changed_conffiles: Vec<ChangedFile>,
+    /// Shipped files no longer there (documentation excluded from a minimal image, mostly).
+    pub missing: usize,
+    pub unreadable: Vec<String>,
+    /// Programs in /usr/bin, /usr/sbin, /bin, /sbin that no package owns.
+    pub unowned_programs: Vec<String>,
+}
+
+/// A file that differs from what its package installed.
+#[derive(Serialize, Debug, Clone)]
+pub struct ChangedFile {
+    pub path: String,
+    pub package: String,
+    /// `program` (in a command directory, or an ELF file in a system one) or `other`.
+    pub class: &'static str,
+    pub expected_md5: String,
+    pub md5: String,
+    /// Its inode's last change (ctime).
+    pub changed: Option<String>,
 }
 
 /// One account's `authorized_keys` (or `authorized_keys2`) file.

@@ -469,6 +469,47 @@ fn files(o: &mut Out, f: &Files) {
             .join(", ")
     };
     o.lines.extend(wrap("  empty passwords: ", 4, &empty));
+    match &f.packages {
+        None => o.push("  packages: not checked".into()),
+        Some(p) => {
+            let programs = p.changed.iter().filter(|c| c.class == "program").count();
+            o.lines.extend(wrap(
+                "  packages: ",
+                4,
+                &format!(
+                    "{} packages, {} files ({:.1} GB) checked in {:.1} s: {} changed \
+                     ({programs} programs), {} configuration files changed, {} missing, {} \
+                     unreadable",
+                    p.packages,
+                    p.files_checked,
+                    p.bytes as f64 / 1e9,
+                    p.seconds,
+                    p.changed.len(),
+                    p.changed_conffiles.len(),
+                    p.missing,
+                    p.unreadable.len()
+                ),
+            ));
+            for c in p.changed.iter().filter(|c| c.class == "program") {
+                o.lines.extend(wrap(
+                    "    changed program: ",
+                    6,
+                    &format!("{} ({})", clean(&c.path), clean(&c.package)),
+                ));
+            }
+            let unowned = if p.unowned_programs.is_empty() {
+                "none".to_owned()
+            } else {
+                p.unowned_programs
+                    .iter()
+                    .map(|u| clean(u))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            o.lines
+                .extend(wrap("  programs no package owns: ", 4, &unowned));
+        }
+    }
 }
 
 #[cfg(test)]
