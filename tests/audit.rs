@@ -25,6 +25,25 @@ fn json(out: &Output) -> Value {
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
+/// The `--json` report in `out` meets docs/audit.schema.json (checked with Python's
+/// jsonschema; the report is written to `dir`).
+fn assert_meets_schema(dir: &Path, out: &Output) {
+    let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/audit.schema.json");
+    let report = dir.join("report.json");
+    std::fs::write(&report, &out.stdout).unwrap();
+    let check = Command::new("/usr/bin/python3")
+        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
+        .arg(&report)
+        .arg(&schema)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "schema: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
 /// A directory of fixture sources; `args()` points the audit at all of them.
 struct Fixture {
     dir: PathBuf,
@@ -259,20 +278,7 @@ fn json_validates_against_the_documented_schema_and_text_fits_80_columns() {
     let args = fx.args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = audit(&[args.clone(), vec!["--json"]].concat());
-    let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/audit.schema.json");
-    let report = fx.dir.join("report.json");
-    std::fs::write(&report, &out.stdout).unwrap();
-    let check = Command::new("/usr/bin/python3")
-        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
-        .arg(&report)
-        .arg(&schema)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "schema: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    assert_meets_schema(&fx.dir, &out);
     let v = json(&out);
     assert_eq!(v["complete"], true, "as root: {}", v["unreadable"]);
     assert_eq!(v["unreadable"], serde_json::json!([]));
@@ -735,20 +741,7 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
     ];
     let out = audit(&[&args[..], &["--json"]].concat());
     assert_eq!(out.status.code(), Some(2), "high findings");
-    let report = root.join("report.json");
-    std::fs::write(&report, &out.stdout).unwrap();
-    let schema = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/audit.schema.json");
-    let check = Command::new("/usr/bin/python3")
-        .args(["-c", "import json,sys,jsonschema; jsonschema.validate(json.load(open(sys.argv[1])), json.load(open(sys.argv[2])))"])
-        .arg(&report)
-        .arg(&schema)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "schema: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    assert_meets_schema(&root, &out);
     let r = json(&out);
     let files = &r["files"];
     assert_eq!(

@@ -393,6 +393,18 @@ pub fn render(r: &Report, color: bool) -> String {
     text
 }
 
+/// `items` cleaned and joined with commas, or `empty` when there are none.
+fn joined(items: &[String], empty: &str) -> String {
+    if items.is_empty() {
+        return empty.to_owned();
+    }
+    items
+        .iter()
+        .map(|i| clean(i))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The FILES section: every authorized key, the preloaded libraries, sudo rules without a
 /// password, empty passwords.
 fn files(o: &mut Out, f: &Files) {
@@ -437,16 +449,11 @@ fn files(o: &mut Out, f: &Files) {
             ));
         }
     }
-    let preload = if f.ld_so_preload.is_empty() {
-        "empty".to_owned()
-    } else {
-        f.ld_so_preload
-            .iter()
-            .map(|l| clean(l))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    o.lines.extend(wrap("  /etc/ld.so.preload: ", 4, &preload));
+    o.lines.extend(wrap(
+        "  /etc/ld.so.preload: ",
+        4,
+        &joined(&f.ld_so_preload, "empty"),
+    ));
     if f.sudo_nopasswd.is_empty() {
         o.push("  sudo without a password for every command: none".into());
     } else {
@@ -459,16 +466,11 @@ fn files(o: &mut Out, f: &Files) {
             &format!("{}:{}: {}", clean(&rule.path), rule.line, clean(&rule.rule)),
         ));
     }
-    let empty = if f.empty_passwords.is_empty() {
-        "none".to_owned()
-    } else {
-        f.empty_passwords
-            .iter()
-            .map(|u| clean(u))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    o.lines.extend(wrap("  empty passwords: ", 4, &empty));
+    o.lines.extend(wrap(
+        "  empty passwords: ",
+        4,
+        &joined(&f.empty_passwords, "none"),
+    ));
     match &f.packages {
         None => o.push("  packages: not checked".into()),
         Some(p) => {
@@ -497,17 +499,11 @@ fn files(o: &mut Out, f: &Files) {
                     &format!("{} ({})", clean(&c.path), clean(&c.package)),
                 ));
             }
-            let unowned = if p.unowned_programs.is_empty() {
-                "none".to_owned()
-            } else {
-                p.unowned_programs
-                    .iter()
-                    .map(|u| clean(u))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            };
-            o.lines
-                .extend(wrap("  programs no package owns: ", 4, &unowned));
+            o.lines.extend(wrap(
+                "  programs no package owns: ",
+                4,
+                &joined(&p.unowned_programs, "none"),
+            ));
         }
     }
 }
