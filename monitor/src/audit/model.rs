@@ -270,6 +270,37 @@ pub struct Files {
     /// The installed packages' files checked against their digests (`audit/packages.rs`);
     /// none on a system without dpkg, or with `--no-package-check`.
     pub packages: Option<PackageCheck>,
+    /// What runs later: cron, systemd units and PAM modules (`audit/persistence.rs`).
+    pub persistence: Persistence,
+}
+
+/// Cron tables, and the systemd units and PAM modules that no package installed.
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Persistence {
+    pub cron: Vec<CronFile>,
+    /// Unit files (system and per user) no package owns, with their commands.
+    pub systemd_units: Vec<UnitFile>,
+    pub unowned_pam_modules: Vec<String>,
+}
+
+/// A cron table or script.
+#[derive(Serialize, Debug, Clone)]
+pub struct CronFile {
+    pub path: String,
+    /// Whose crontab it is (a user's spool file); none for the system's.
+    pub user: Option<String>,
+    /// Whether a package owns it (none: no package database).
+    pub owned: Option<bool>,
+    /// Its entries (a script of cron.daily & co: itself).
+    pub entries: Vec<String>,
+}
+
+/// A systemd unit file no package owns.
+#[derive(Serialize, Debug, Clone)]
+pub struct UnitFile {
+    pub path: String,
+    /// Its `Exec…=` settings.
+    pub exec: Vec<String>,
 }
 
 /// `dpkg --verify`'s check, and the programs no package owns.

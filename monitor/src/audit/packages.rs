@@ -55,7 +55,7 @@ pub struct Database {
 }
 
 /// A path and its other name on a merged-/usr system (`/bin/ls` and `/usr/bin/ls`).
-fn both_names(path: &str) -> [Option<String>; 2] {
+pub fn both_names(path: &str) -> [Option<String>; 2] {
     for d in ["/bin/", "/sbin/", "/lib/", "/lib32/", "/lib64/", "/libx32/"] {
         if path.starts_with(d) {
             return [Some(path.to_owned()), Some(format!("/usr{path}"))];
@@ -409,30 +409,37 @@ pub fn unowned_programs(root: &Path, db: &Database) -> Vec<String> {
 /// At most this many files are named in one finding's evidence.
 const EVIDENCE_FILES: usize = 10;
 
-/// The package check under `root`, said in `sources`, with its findings: `None` on a system
-/// without dpkg's database. Progress goes to stderr when it is a terminal.
-pub fn run(root: &Path, sources: &mut Vec<Source>) -> (Option<PackageCheck>, Vec<Finding>) {
-    let db_path = root.join("var/lib/dpkg");
+/// dpkg's database under `root`, said in `sources` (kind `packages`): `None` on a system
+/// without one, or when it cannot be read.
+pub fn open(root: &Path, sources: &mut Vec<Source>) -> Option<Database> {
     let mut source = Source {
-        path: db_path.display().to_string(),
+        path: root.join("var/lib/dpkg").display().to_string(),
         kind: "packages",
         status: "read".into(),
         items: 0,
         skipped: 0,
     };
     let db = match load(root) {
-        Ok(Some(db)) => db,
+        Ok(Some(db)) => {
+            source.items = db.files.len();
+            Some(db)
+        }
         Ok(None) => {
             source.status = "missing".into();
-            sources.push(source);
-            return (None, Vec::new());
+            None
         }
         Err(e) => {
             source.status = format!("unreadable: {e}");
-            sources.push(source);
-            return (None, Vec::new());
+            None
         }
     };
+    sources.push(source);
+    db
+}
+
+/// The package check of `db` under `root`, with its findings; the files it could not read
+/// make its source (from [`open`]) unreadable. Progress goes to stderr when it is a terminal.
+pub fn run(root: &Path, db: &Database, sources: &mut [Source]) -> (PackageCheck, Vec<Finding>) {
     // SAFETY: isatty has no preconditions.
     let terminal = unsafe { libc::isatty(libc::STDERR_FILENO) == 1 };
     let mut progress = |done: usize, total: usize| {
@@ -445,18 +452,19 @@ pub fn run(root: &Path, sources: &mut Vec<Source>) -> (Option<PackageCheck>, Vec
         }
     };
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let check = verify(root, &db, threads, &mut progress);
-    source.items = check.files_checked;
-    source.skipped = check.unreadable.len();
-    if let Some(first) = check.unreadable.first() {
-        source.status = format!(
-            "unreadable: {} of the packages' files (first: {first})",
-            check.unreadable.len()
-        );
+    let check = verify(root, db, threads, &mut progress);
+    if let Some(source) = sources.iter_mut().rev().find(|s| s.kind == "packages") {
+        source.items = check.files_checked;
+        source.skipped = check.unreadable.len();
+        if let Some(first) = check.unreadable.first() {
+            source.status = format!(
+                "unreadable: {} of the packages' files (first: {first})",
+                check.unreadable.len()
+            );
+        }
     }
-    sources.push(source);
     let findings = findings(&check);
-    (Some(check), findings)
+    (check, findings)
 }
 
 /// A changed file as evidence.

@@ -408,7 +408,7 @@ fn joined(items: &[String], empty: &str) -> String {
 /// The FILES section: every authorized key, the preloaded libraries, sudo rules without a
 /// password, empty passwords.
 fn files(o: &mut Out, f: &Files) {
-    o.heading("FILES (authorized keys, ld.so.preload, sudo, passwords)");
+    o.heading("FILES (keys, ld.so.preload, sudo, passwords, cron, units, PAM, packages)");
     if f.authorized_keys.is_empty() {
         o.push("  authorized keys: none".into());
     }
@@ -470,6 +470,39 @@ fn files(o: &mut Out, f: &Files) {
         "  empty passwords: ",
         4,
         &joined(&f.empty_passwords, "none"),
+    ));
+    let cron = &f.persistence.cron;
+    o.push(format!(
+        "  cron: {} tables and scripts, {} of them no package's",
+        cron.len(),
+        cron.iter().filter(|c| c.owned == Some(false)).count()
+    ));
+    for c in cron.iter().filter(|c| c.owned != Some(true)) {
+        o.lines
+            .extend(wrap("    ", 6, &format!("{}:", clean(&c.path))));
+        for e in &c.entries {
+            o.lines
+                .extend(wrap("      ", 8, &cut(&clean(e), EVIDENCE_CHARS)));
+        }
+    }
+    if f.persistence.systemd_units.is_empty() {
+        o.push("  systemd units no package installed: none".into());
+    }
+    for u in &f.persistence.systemd_units {
+        o.lines.extend(wrap(
+            "  systemd unit no package installed: ",
+            4,
+            &clean(&u.path),
+        ));
+        for e in &u.exec {
+            o.lines
+                .extend(wrap("      ", 8, &cut(&clean(e), EVIDENCE_CHARS)));
+        }
+    }
+    o.lines.extend(wrap(
+        "  PAM modules no package installed: ",
+        4,
+        &joined(&f.persistence.unowned_pam_modules, "none"),
     ));
     match &f.packages {
         None => o.push("  packages: not checked".into()),
