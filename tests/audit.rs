@@ -66,7 +66,7 @@ impl Fixture {
             "--passwd".into(),
             p("passwd"),
             // the live system's packages are no part of these fixtures (and take seconds)
-            "--no-package-check".into(),
+            "--quick".into(),
         ]
     }
 }
@@ -405,7 +405,7 @@ fn a_forged_user_name_is_a_log_injection_finding() {
 fn live_audit(fx: &SshFixture) -> Value {
     let out = audit(&[
         "--json",
-        "--no-package-check",
+        "--quick",
         "--auth-log",
         fx.auth_log.to_str().unwrap(),
     ]);
@@ -462,7 +462,7 @@ fn a_deleted_binary_run_from_tmp_is_flagged_with_its_session() {
     .unwrap();
     let exempted = json(&audit(&[
         "--json",
-        "--no-package-check",
+        "--quick",
         "--auth-log",
         fx.auth_log.to_str().unwrap(),
         "--rules",
@@ -621,7 +621,7 @@ fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
             .format("%Y-%m-%dT%H:%M:%SZ");
         by_last.insert((f[1].to_owned(), start.to_string()), state.to_owned());
     }
-    let report = json(&audit(&["--json", "--no-package-check"]));
+    let report = json(&audit(&["--json", "--quick"]));
     let mut by_audit = BTreeMap::new();
     for l in report["logins"].as_array().unwrap() {
         let start = l["start"].as_str().unwrap();
@@ -635,7 +635,7 @@ fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
             l["state"].as_str().unwrap().to_owned(),
         );
     }
-    let text_report = String::from_utf8(audit(&["--no-package-check"]).stdout).unwrap();
+    let text_report = String::from_utf8(audit(&["--quick"]).stdout).unwrap();
     let _ = live.kill();
     let _ = live.wait();
     let states: Vec<&str> = by_audit.values().map(String::as_str).collect();
@@ -1069,7 +1069,7 @@ fn cron_units_and_pam_modules_no_package_installed_are_findings() {
     let passwd = root.join("etc/passwd");
     let out = audit(&[
         "--json",
-        "--no-package-check",
+        "--quick",
         "--files-root",
         root.to_str().unwrap(),
         "--passwd",
@@ -1133,5 +1133,78 @@ fn cron_units_and_pam_modules_no_package_installed_are_findings() {
         bob["entries"],
         serde_json::json!(["@reboot /home/bob/bin/start-app"])
     );
+    drop(fx);
+}
+
+/// Setuid and setgid files under `--files-root`: a package's own setuid program is nothing, a
+/// setuid copy of a shell in /tmp and a package's interpreter given the bit are high, a setgid
+/// helper no package installed is medium.
+#[test]
+fn setuid_shells_and_setuid_files_no_package_installed_are_findings() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = std::env::temp_dir().join(marker("setuid-root"));
+    let fx = Fixture { dir: root.clone() };
+    for d in ["var/lib/dpkg/info", "usr/bin", "tmp", "opt/tool", "etc"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let w = |p: &str, mode: u32| {
+        std::fs::write(root.join(p), b"\x7fELF").unwrap();
+        std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    std::fs::write(
+        root.join("var/lib/dpkg/info/base.list"),
+        "/usr/bin/passwd\n/usr/bin/python3.11\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("var/lib/dpkg/status"), "").unwrap();
+    w("usr/bin/passwd", 0o4755);
+    w("usr/bin/python3.11", 0o4755);
+    w("tmp/.sh", 0o4755);
+    w("opt/tool/helper", 0o2755);
+    w("opt/tool/plain", 0o755);
+    let passwd = root.join("etc/passwd");
+    let out = audit(&[
+        "--json",
+        "--files-root",
+        root.to_str().unwrap(),
+        "--passwd",
+        passwd.to_str().unwrap(),
+    ]);
+    assert_meets_schema(&root, &out);
+    let r = json(&out);
+    let search = &r["files"]["setuid"];
+    assert_eq!(search["cut"], false);
+    let listed: Vec<&str> = search["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        listed,
+        ["/opt/tool/helper", "/tmp/.sh", "/usr/bin/python3.11"],
+        "the package's passwd is not listed"
+    );
+    let findings = r["findings"].as_array().unwrap();
+    let mut high: Vec<&str> = findings
+        .iter()
+        .filter(|f| f["kind"] == "setuid_shell" && f["severity"] == "high")
+        .map(|f| f["title"].as_str().unwrap())
+        .collect();
+    high.sort();
+    assert_eq!(high.len(), 2, "{findings:?}");
+    assert!(high[0].starts_with("/tmp/.sh is a program in a place anyone can write"));
+    assert!(high[1].starts_with("/usr/bin/python3.11 is a shell or interpreter"));
+    let medium: Vec<&Value> = findings
+        .iter()
+        .filter(|f| f["kind"] == "setuid_unowned")
+        .collect();
+    assert_eq!(medium.len(), 1);
+    assert_eq!(medium[0]["severity"], "medium");
+    assert!(medium[0]["evidence"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("/opt/tool/helper (mode 2755"));
     drop(fx);
 }

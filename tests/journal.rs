@@ -117,7 +117,7 @@ fn a_journal_written_by_systemd_gives_the_same_login_lines_as_auth_log() {
 
     // audit reads the whole journal: all three failures and the login
     let audit = Command::new(monitor_bin())
-        .args(["audit", "--json", "--no-package-check", "--journal-dir"])
+        .args(["audit", "--json", "--quick", "--journal-dir"])
         .arg(&dir)
         .output()
         .unwrap();

@@ -99,10 +99,11 @@ pub struct AuditArgs {
     #[arg(long, value_name = "DIR", default_value = "/")]
     pub files_root: PathBuf,
 
-    /// Do not hash the installed packages' files against dpkg's digests (the check reads
-    /// every file of every package: seconds, with progress on a terminal).
+    /// Skip what reads the whole disk: hashing the installed packages' files against dpkg's
+    /// digests and searching the local filesystems for setuid and setgid files (seconds each,
+    /// with progress on a terminal).
     #[arg(long)]
-    pub no_package_check: bool,
+    pub quick: bool,
 
     /// Print one JSON document (schema: docs/audit.schema.json) instead of the text report.
     #[arg(long)]

@@ -14,6 +14,7 @@ mod keys;
 pub mod model;
 mod packages;
 mod persistence;
+mod setuid;
 mod sources;
 pub mod text;
 
@@ -147,7 +148,7 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         &mut sources,
     );
     let db = packages::open(&args.files_root, &mut sources);
-    if let (Some(db), false) = (&db, args.no_package_check) {
+    if let (Some(db), false) = (&db, args.quick) {
         let (check, findings) = packages::run(&args.files_root, db, &mut sources);
         files.packages = Some(check);
         file_findings.extend(findings);
@@ -156,6 +157,26 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         persistence::check(&args.files_root, db.as_ref(), &passwd, &mut sources);
     files.persistence = persistence;
     file_findings.extend(findings);
+    if !args.quick {
+        // the running system's pseudo, network and container filesystems; an image's root
+        // has none mounted
+        let skip = if args.files_root == std::path::Path::new("/") {
+            setuid::skipped_mounts(
+                &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+            )
+        } else {
+            Vec::new()
+        };
+        let search = setuid::search(
+            &args.files_root,
+            db.as_ref(),
+            &passwd,
+            &skip,
+            setuid::BUDGET,
+        );
+        file_findings.extend(setuid::findings(&search));
+        files.setuid = Some(search);
+    }
     let containers = host::containers(&entries, &table, &mut names, &network);
 
     let session_findings = live.iter().filter(|s| new_sources.contains(&s.id)).map(|s| {

@@ -268,10 +268,37 @@ pub struct Files {
     /// Accounts with a login shell whose password is empty in the shadow file.
     pub empty_passwords: Vec<String>,
     /// The installed packages' files checked against their digests (`audit/packages.rs`);
-    /// none on a system without dpkg, or with `--no-package-check`.
+    /// none on a system without dpkg, or with `--quick`.
     pub packages: Option<PackageCheck>,
     /// What runs later: cron, systemd units and PAM modules (`audit/persistence.rs`).
     pub persistence: Persistence,
+    /// Setuid and setgid files no package installed, and setuid shells (`audit/setuid.rs`);
+    /// none with `--quick`.
+    pub setuid: Option<SetuidSearch>,
+}
+
+/// The search of the local filesystems for setuid and setgid files.
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct SetuidSearch {
+    /// Those no package owns, and every shell or interpreter.
+    pub files: Vec<SpecialFile>,
+    pub directories: u64,
+    pub seconds: f64,
+    /// The walk ran out of time before the end.
+    pub cut: bool,
+}
+
+/// A setuid or setgid file.
+#[derive(Serialize, Debug, Clone)]
+pub struct SpecialFile {
+    pub path: String,
+    /// `4755`.
+    pub mode: String,
+    pub owner: String,
+    /// Whether a package owns it (none: no package database).
+    pub package_owned: Option<bool>,
+    /// Its inode's last change (ctime).
+    pub changed: String,
 }
 
 /// Cron tables, and the systemd units and PAM modules that no package installed.

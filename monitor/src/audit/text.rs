@@ -504,6 +504,29 @@ fn files(o: &mut Out, f: &Files) {
         4,
         &joined(&f.persistence.unowned_pam_modules, "none"),
     ));
+    match &f.setuid {
+        None => o.push("  setuid and setgid files: not searched (--quick)".into()),
+        Some(s) => {
+            o.lines.extend(wrap(
+                "  setuid and setgid files: ",
+                4,
+                &format!(
+                    "{} directories searched in {:.1} s{}; no package's, or shells: {}",
+                    s.directories,
+                    s.seconds,
+                    if s.cut { " (cut short)" } else { "" },
+                    if s.files.is_empty() { "none" } else { "" }
+                ),
+            ));
+            for f in &s.files {
+                o.lines.extend(wrap(
+                    "    ",
+                    6,
+                    &format!("{} {} {}", f.mode, clean(&f.owner), clean(&f.path)),
+                ));
+            }
+        }
+    }
     match &f.packages {
         None => o.push("  packages: not checked".into()),
         Some(p) => {
