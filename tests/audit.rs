@@ -44,6 +44,26 @@ fn assert_meets_schema(dir: &Path, out: &Output) {
     );
 }
 
+/// A system's files under a temporary directory (removed on drop), for `--files-root`.
+fn fake_system(name: &str) -> Fixture {
+    let dir = std::env::temp_dir().join(marker(name));
+    std::fs::create_dir_all(dir.join("etc")).unwrap();
+    Fixture { dir }
+}
+
+/// `monitor audit` of the system under `root`, its own etc/passwd for the accounts, with
+/// `extra` options.
+fn audit_system(root: &Path, extra: &[&str]) -> Output {
+    let passwd = root.join("etc/passwd");
+    let args = [
+        "--files-root",
+        root.to_str().unwrap(),
+        "--passwd",
+        passwd.to_str().unwrap(),
+    ];
+    audit(&[&args[..], extra].concat())
+}
+
 /// A directory of fixture sources; `args()` points the audit at all of them.
 struct Fixture {
     dir: PathBuf,
@@ -655,8 +675,8 @@ fn login_states_agree_with_last_for_a_live_and_a_killed_session() {
 #[test]
 fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
     use std::os::unix::fs::PermissionsExt;
-    let root = std::env::temp_dir().join(marker("files-root"));
-    let fx = Fixture { dir: root.clone() };
+    let fx = fake_system("files-root");
+    let root = fx.dir.clone();
     for d in [
         "etc/sudoers.d",
         "home/alice/.ssh",
@@ -732,14 +752,7 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
         "var/lib/svc/.ssh/authorized_keys",
         &format!("command=\"/usr/bin/rsync --server\",no-pty {public}"),
     );
-    let passwd = root.join("etc/passwd");
-    let args = [
-        "--files-root",
-        root.to_str().unwrap(),
-        "--passwd",
-        passwd.to_str().unwrap(),
-    ];
-    let out = audit(&[&args[..], &["--json"]].concat());
+    let out = audit_system(&root, &["--json"]);
     assert_eq!(out.status.code(), Some(2), "high findings");
     assert_meets_schema(&root, &out);
     let r = json(&out);
@@ -799,7 +812,7 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
         "{evidence}"
     );
 
-    let text = audit(&args);
+    let text = audit_system(&root, &[]);
     let text = String::from_utf8(text.stdout).unwrap();
     for line in text.lines() {
         assert!(line.chars().count() <= 80, "wider than 80: {line:?}");
@@ -835,8 +848,8 @@ fn the_live_audit_lists_the_key_the_ssh_user_logs_in_with() {
 #[test]
 fn a_program_replaced_outside_the_package_manager_is_named_with_its_package() {
     use std::os::unix::fs::PermissionsExt;
-    let root = std::env::temp_dir().join(marker("dpkg-root"));
-    let fx = Fixture { dir: root.clone() };
+    let fx = fake_system("dpkg-root");
+    let root = fx.dir.clone();
     for d in [
         "var/lib/dpkg/info",
         "usr/bin",
@@ -907,14 +920,7 @@ fn a_program_replaced_outside_the_package_manager_is_named_with_its_package() {
     for p in ["usr/bin/tool", "usr/sbin/dropped", "usr/bin/moved"] {
         std::fs::set_permissions(root.join(p), std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let passwd = root.join("etc/passwd");
-    let out = audit(&[
-        "--json",
-        "--files-root",
-        root.to_str().unwrap(),
-        "--passwd",
-        passwd.to_str().unwrap(),
-    ]);
+    let out = audit_system(&root, &["--json"]);
     assert_eq!(out.status.code(), Some(2), "a changed program is high");
     let r = json(&out);
     let p = &r["files"]["packages"];
@@ -1002,8 +1008,8 @@ fn the_package_check_agrees_with_dpkg_verify() {
 /// enabled and another masked (nothing), a PAM module no package installed (high).
 #[test]
 fn cron_units_and_pam_modules_no_package_installed_are_findings() {
-    let root = std::env::temp_dir().join(marker("persist-root"));
-    let fx = Fixture { dir: root.clone() };
+    let fx = fake_system("persist-root");
+    let root = fx.dir.clone();
     for d in [
         "var/lib/dpkg/info",
         "etc/cron.d",
@@ -1066,15 +1072,7 @@ fn cron_units_and_pam_modules_no_package_installed_are_findings() {
         "[Service]\nExecStart=/opt/app/run\n",
     );
     w("usr/lib/x86_64-linux-gnu/security/pam_sshd_cache.so", "");
-    let passwd = root.join("etc/passwd");
-    let out = audit(&[
-        "--json",
-        "--quick",
-        "--files-root",
-        root.to_str().unwrap(),
-        "--passwd",
-        passwd.to_str().unwrap(),
-    ]);
+    let out = audit_system(&root, &["--json", "--quick"]);
     assert_meets_schema(&root, &out);
     let r = json(&out);
     let findings = r["findings"].as_array().unwrap();
@@ -1142,8 +1140,8 @@ fn cron_units_and_pam_modules_no_package_installed_are_findings() {
 #[test]
 fn setuid_shells_and_setuid_files_no_package_installed_are_findings() {
     use std::os::unix::fs::PermissionsExt;
-    let root = std::env::temp_dir().join(marker("setuid-root"));
-    let fx = Fixture { dir: root.clone() };
+    let fx = fake_system("setuid-root");
+    let root = fx.dir.clone();
     for d in ["var/lib/dpkg/info", "usr/bin", "tmp", "opt/tool", "etc"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
@@ -1163,14 +1161,7 @@ fn setuid_shells_and_setuid_files_no_package_installed_are_findings() {
     w("tmp/.sh", 0o4755);
     w("opt/tool/helper", 0o2755);
     w("opt/tool/plain", 0o755);
-    let passwd = root.join("etc/passwd");
-    let out = audit(&[
-        "--json",
-        "--files-root",
-        root.to_str().unwrap(),
-        "--passwd",
-        passwd.to_str().unwrap(),
-    ]);
+    let out = audit_system(&root, &["--json"]);
     assert_meets_schema(&root, &out);
     let r = json(&out);
     let search = &r["files"]["setuid"];
