@@ -1199,3 +1199,66 @@ fn setuid_shells_and_setuid_files_no_package_installed_are_findings() {
         .starts_with("/opt/tool/helper (mode 2755"));
     drop(fx);
 }
+
+/// Covered tracks: a history sent to /dev/null (high), an emptied one (medium), a wtmp with a
+/// zeroed record and one a day older than the record before it (medium); a login account
+/// with a history of commands is not one.
+#[test]
+fn emptied_histories_and_zeroed_login_records_are_covered_tracks() {
+    let fx = fake_system("gaps-root");
+    let root = fx.dir.clone();
+    for d in ["home/alice", "home/bob", "home/carol"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/bash\n\
+         alice:x:1000:1000::/home/alice:/bin/bash\n\
+         bob:x:1001:1001::/home/bob:/bin/bash\n\
+         carol:x:1002:1002::/home/carol:/bin/bash\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("home/alice/.bash_history"), "").unwrap();
+    std::os::unix::fs::symlink("/dev/null", root.join("home/bob/.bash_history")).unwrap();
+    std::fs::write(root.join("home/carol/.bash_history"), "ls\ncd /srv\n").unwrap();
+    let day = 1_765_000_000;
+    let wtmp = [
+        records::utmp(7, 100, "pts/0", "alice", "203.0.113.5", day),
+        vec![0u8; 384],
+        records::utmp(7, 101, "pts/1", "bob", "203.0.113.6", day + 60),
+        records::utmp(7, 102, "pts/2", "carol", "203.0.113.7", day + 60 - 86_400),
+    ]
+    .concat();
+    std::fs::write(root.join("wtmp"), &wtmp).unwrap();
+    let wtmp_path = root.join("wtmp");
+    let out = audit_system(
+        &root,
+        &["--json", "--quick", "--wtmp", wtmp_path.to_str().unwrap()],
+    );
+    assert_meets_schema(&root, &out);
+    let r = json(&out);
+    let gaps = &r["files"]["gaps"];
+    assert_eq!(
+        gaps["disabled_histories"],
+        serde_json::json!(["/home/bob/.bash_history"])
+    );
+    assert_eq!(
+        gaps["emptied_histories"],
+        serde_json::json!(["/home/alice/.bash_history"])
+    );
+    assert_eq!(gaps["wtmp_zeroed"], 1, "{gaps}");
+    assert_eq!(gaps["wtmp_out_of_order"], 1, "{gaps}");
+    let severity = |kind: &str| -> Vec<String> {
+        r["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["kind"] == kind)
+            .map(|f| f["severity"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(severity("history_disabled"), ["high"]);
+    assert_eq!(severity("history_emptied"), ["medium"]);
+    assert_eq!(severity("wtmp_tampered"), ["medium"]);
+    drop(fx);
+}

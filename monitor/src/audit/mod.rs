@@ -9,6 +9,7 @@
 //! scan, the socket snapshot and the recovery of open ssh sessions.
 mod auth;
 mod files;
+mod gaps;
 mod host;
 mod keys;
 pub mod model;
@@ -156,6 +157,30 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     let (persistence, findings) =
         persistence::check(&args.files_root, db.as_ref(), &passwd, &mut sources);
     files.persistence = persistence;
+    file_findings.extend(findings);
+    let auth_start = analysis
+        .summary
+        .period_start
+        .as_deref()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.timestamp());
+    // the journal keeps its own span: only log files are judged
+    let auth_files = sources
+        .iter()
+        .filter(|s| s.kind == "auth_log" && s.status.starts_with("read"))
+        .map(|s| if s.path == "journal" { usize::MAX } else { 1 })
+        .fold(0usize, usize::saturating_add);
+    let boot_sec =
+        (host::LoginProbe::boot_ns(&host::SystemProbe { passwd: &passwd }) / 1_000_000_000) as i64;
+    let (gaps, findings) = gaps::check(
+        &args.files_root,
+        &passwd,
+        &paths.wtmp,
+        auth_start,
+        auth_files,
+        boot_sec,
+    );
+    files.gaps = gaps;
     file_findings.extend(findings);
     if !args.quick {
         // the running system's pseudo, network and container filesystems; an image's root

@@ -275,6 +275,23 @@ pub struct Files {
     /// Setuid and setgid files no package installed, and setuid shells (`audit/setuid.rs`);
     /// none with `--quick`.
     pub setuid: Option<SetuidSearch>,
+    /// Marks of covered tracks (`audit/gaps.rs`).
+    pub gaps: Gaps,
+}
+
+/// What covering tracks leaves behind.
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Gaps {
+    /// Shell histories of login accounts that exist and are empty.
+    pub emptied_histories: Vec<String>,
+    /// Shell histories that are symlinks to /dev/null.
+    pub disabled_histories: Vec<String>,
+    /// wtmp records that are 384 bytes of 0.
+    pub wtmp_zeroed: usize,
+    /// wtmp records more than an hour older than the one before (no clock change between).
+    pub wtmp_out_of_order: usize,
+    /// The auth log's first line is after the boot, and no rotated file is older.
+    pub auth_log_starts_after_boot: bool,
 }
 
 /// The search of the local filesystems for setuid and setgid files.

@@ -504,6 +504,24 @@ fn files(o: &mut Out, f: &Files) {
         4,
         &joined(&f.persistence.unowned_pam_modules, "none"),
     ));
+    let g = &f.gaps;
+    o.lines.extend(wrap(
+        "  covered tracks: ",
+        4,
+        &format!(
+            "histories sent to /dev/null: {}; emptied: {}; wtmp: {} zeroed, {} out of order \
+             records{}",
+            joined(&g.disabled_histories, "none"),
+            joined(&g.emptied_histories, "none"),
+            g.wtmp_zeroed,
+            g.wtmp_out_of_order,
+            if g.auth_log_starts_after_boot {
+                "; the auth log starts after the boot"
+            } else {
+                ""
+            }
+        ),
+    ));
     match &f.setuid {
         None => o.push("  setuid and setgid files: not searched (--quick)".into()),
         Some(s) => {
