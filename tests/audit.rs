@@ -694,9 +694,18 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
          bob:x:1001:1001::/home/bob:/bin/bash\n\
          svc:x:998:998::/var/lib/svc:/usr/sbin/nologin\n",
     );
+    // alice's password was set today (days since 1970, as shadow counts)
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
     w(
         "etc/shadow",
-        "root:$6$salt$hash:19000::::::\nalice:$6$s$h:19000::::::\nbob::19000::::::\nsvc:!:1::::::\n",
+        &format!(
+            "root:$6$salt$hash:19000::::::\nalice:$6$s$h:{today}::::::\nbob::19000::::::\n\
+             svc:!:1::::::\n"
+        ),
     );
     w("etc/ld.so.preload", "# added\n/lib/libsneaky.so\n");
     w("lib/libsneaky.so", "");
@@ -762,6 +771,20 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
         serde_json::json!(["/lib/libsneaky.so"])
     );
     assert_eq!(files["empty_passwords"], serde_json::json!(["bob"]));
+    let recent = files["recent_accounts"].as_array().unwrap();
+    let alice = recent
+        .iter()
+        .find(|a| a["user"] == "alice")
+        .unwrap_or_else(|| panic!("alice's password was set today: {recent:?}"));
+    let day = chrono::DateTime::<chrono::Utc>::from_timestamp(today as i64 * 86_400, 0).unwrap();
+    assert_eq!(
+        alice["password_set"],
+        day.format("%Y-%m-%d").to_string().as_str()
+    );
+    assert!(
+        !recent.iter().any(|a| a["user"] == "svc"),
+        "no login shell: {recent:?}"
+    );
     let sudo = files["sudo_nopasswd"].as_array().unwrap();
     assert_eq!(sudo.len(), 1, "{sudo:?}");
     assert_eq!(sudo[0]["path"], "/etc/sudoers.d/svc");
@@ -792,6 +815,7 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
             .collect()
     };
     assert_eq!(severity("ld_so_preload", "1 library"), ["high"]);
+    assert_eq!(severity("account_added_recently", "alice"), ["medium"]);
     assert_eq!(severity("empty_password", "bob"), ["high"]);
     assert_eq!(severity("authorized_keys_writable", "alice"), ["high"]);
     assert!(severity("authorized_keys_writable", "bob").is_empty());

@@ -15,7 +15,7 @@ use super::{
     fmt_time,
     host::is_login_shell,
     keys,
-    model::{Files, Finding, KeyFile, Severity, Source, SudoRule},
+    model::{Files, Finding, KeyFile, RecentAccount, Severity, Source, SudoRule},
     sources::PasswdEntry,
 };
 
@@ -94,6 +94,30 @@ pub fn check(
     // empty passwords
     if let Some(text) = read(&under(root, "/etc/shadow"), "shadow", sources) {
         files.empty_passwords = empty_passwords(&text, passwd);
+        files.recent_accounts = recent_accounts(root, &text, passwd, now);
+    }
+    for a in &files.recent_accounts {
+        let mut evidence = Vec::new();
+        if let Some(t) = &a.home_created {
+            evidence.push(format!("home directory {} created at {t}", a.home));
+        }
+        if let Some(d) = &a.password_set {
+            evidence.push(format!("password last set on {d} (/etc/shadow)"));
+        }
+        findings.push(Finding {
+            severity: Severity::Medium,
+            kind: "account_added_recently",
+            title: format!(
+                "account {} (uid {}) is new or its password was just set",
+                a.user, a.uid
+            ),
+            evidence,
+            next_step: format!(
+                "Confirm who created {} and why (ATT&CK T1136.001); if nobody did, lock it \
+                 (usermod -L -e 1) and look at what it ran.",
+                a.user
+            ),
+        });
     }
     for user in &files.empty_passwords {
         findings.push(Finding {
@@ -237,6 +261,49 @@ pub fn preload_entries(text: &str) -> Vec<String> {
         .flat_map(|l| l.split([' ', '\t', ':']))
         .filter(|e| !e.is_empty())
         .map(str::to_owned)
+        .collect()
+}
+
+/// Login accounts (and uid-0 ones) whose home directory was created, or whose password was
+/// set (shadow's day of the last change), within [`RECENT`] of `now`.
+pub fn recent_accounts(
+    root: &Path,
+    shadow: &str,
+    passwd: &[PasswdEntry],
+    now: SystemTime,
+) -> Vec<RecentAccount> {
+    let now_secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let recent_secs = RECENT.as_secs() as i64;
+    passwd
+        .iter()
+        .filter(|a| a.uid == 0 || is_login_shell(&a.shell))
+        .filter_map(|a| {
+            // the birth time (statx), where the filesystem keeps one
+            let home_created = (!a.home.is_empty() && a.home != "/")
+                .then(|| std::fs::metadata(under(root, &a.home)).and_then(|m| m.created()))
+                .and_then(Result::ok)
+                .filter(|&t| now.duration_since(t).is_ok_and(|d| d < RECENT))
+                .map(|t| fmt_time(unix_ns(t)));
+            let password_set = shadow
+                .lines()
+                .find_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    (f.first() == Some(&a.user.as_str()))
+                        .then(|| f.get(2)?.parse::<i64>().ok())
+                        .flatten()
+                })
+                .filter(|&day| day > 0 && now_secs - day * 86_400 < recent_secs)
+                .map(|day| fmt_time(day as i128 * 86_400 * 1_000_000_000)[..10].to_owned());
+            (home_created.is_some() || password_set.is_some()).then(|| RecentAccount {
+                user: a.user.clone(),
+                uid: a.uid,
+                home: a.home.clone(),
+                home_created,
+                password_set,
+            })
+        })
         .collect()
 }
 

@@ -267,6 +267,8 @@ pub struct Files {
     pub sudo_nopasswd: Vec<SudoRule>,
     /// Accounts with a login shell whose password is empty in the shadow file.
     pub empty_passwords: Vec<String>,
+    /// Login and uid-0 accounts created or given a password in the last 7 days.
+    pub recent_accounts: Vec<RecentAccount>,
     /// The installed packages' files checked against their digests (`audit/packages.rs`);
     /// none on a system without dpkg, or with `--quick`.
     pub packages: Option<PackageCheck>,
@@ -376,6 +378,18 @@ pub struct ChangedFile {
     pub md5: String,
     /// Its inode's last change (ctime).
     pub changed: Option<String>,
+}
+
+/// An account created or given a password recently.
+#[derive(Serialize, Debug, Clone)]
+pub struct RecentAccount {
+    pub user: String,
+    pub uid: u32,
+    pub home: String,
+    /// Its home directory's birth time, when within the window.
+    pub home_created: Option<String>,
+    /// The day shadow says its password was last set (`YYYY-MM-DD`), when within the window.
+    pub password_set: Option<String>,
 }
 
 /// One account's `authorized_keys` (or `authorized_keys2`) file.

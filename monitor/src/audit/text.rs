@@ -471,6 +471,28 @@ fn files(o: &mut Out, f: &Files) {
         4,
         &joined(&f.empty_passwords, "none"),
     ));
+    if f.recent_accounts.is_empty() {
+        o.push("  accounts new or with a password just set: none".into());
+    }
+    for a in &f.recent_accounts {
+        o.lines.extend(wrap(
+            "  new or just given a password: ",
+            4,
+            &format!(
+                "{} (uid {}){}{}",
+                clean(&a.user),
+                a.uid,
+                a.home_created
+                    .as_deref()
+                    .map(|t| format!(", home created {}", short(t)))
+                    .unwrap_or_default(),
+                a.password_set
+                    .as_deref()
+                    .map(|d| format!(", password set {d}"))
+                    .unwrap_or_default()
+            ),
+        ));
+    }
     let cron = &f.persistence.cron;
     o.push(format!(
         "  cron: {} tables and scripts, {} of them no package's",
