@@ -39,6 +39,9 @@ pub enum Which {
     /// getppid, write and UDP sendto loops, with no tracer, the monitor, and the monitor with
     /// `--syscall-tracepoints` (installs nginx, redis, wrk, ab and bpftool if missing).
     Servers(crate::servers::Opts),
+    /// How long `monitor audit` takes, whole and its package check and setuid search, against
+    /// `dpkg --verify` and `find / -perm /6000`.
+    Audit(crate::audit_bench::Opts),
 }
 
 #[derive(clap::Args)]
@@ -91,6 +94,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     let profiling = match &which {
         Which::Exec(o) | Which::Connect(o) => o.profile,
         Which::Servers(o) => o.profile(),
+        Which::Audit(_) => false,
     };
     if profiling && !util::have("perf") {
         bail!("--profile samples with perf, which is not installed (linux-perf or linux-tools)");
@@ -104,6 +108,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Exec(opts) => exec(&bin, &opts),
         Which::Connect(opts) => connect(&bin, &opts),
         Which::Servers(opts) => crate::servers::run(&bin, &opts),
+        Which::Audit(opts) => crate::audit_bench::run(&bin, &opts),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Project tasks: `cargo xtask setup | run | test | lint | bench | package | fuzz`.
 //! The eBPF object itself is built by `monitor/build.rs` (aya-build); xtask installs what that
 //! build needs, and runs the monitor, the tests and the benchmarks.
+mod audit_bench;
 mod bench;
 mod fuzz;
 mod lint;
