@@ -1286,3 +1286,46 @@ fn emptied_histories_and_zeroed_login_records_are_covered_tracks() {
     assert_eq!(severity("wtmp_tampered"), ["medium"]);
     drop(fx);
 }
+
+/// The package check says how far it is on a terminal (stderr a tty, under `script`), and
+/// nothing when stderr is not one.
+#[test]
+fn the_package_check_shows_its_progress_on_a_terminal_only() {
+    require_root();
+    let fx = fake_system("progress-root");
+    let root = fx.dir.clone();
+    std::fs::create_dir_all(root.join("var/lib/dpkg/info")).unwrap();
+    std::fs::create_dir_all(root.join("usr/bin")).unwrap();
+    std::fs::write(root.join("etc/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    std::fs::write(root.join("usr/bin/tool"), "x").unwrap();
+    std::fs::write(
+        root.join("var/lib/dpkg/info/tool.md5sums"),
+        "9dd4e461268c8034f5c8564e155c67a6  usr/bin/tool\n",
+    )
+    .unwrap();
+    std::fs::write(root.join("var/lib/dpkg/info/tool.list"), "/usr/bin/tool\n").unwrap();
+    let passwd = root.join("etc/passwd");
+    let command = format!(
+        "{} audit --files-root {} --passwd {} > /dev/null",
+        monitor_bin().display(),
+        root.display(),
+        passwd.display()
+    );
+    let typescript = root.join("typescript");
+    let run = Command::new("script")
+        .args(["-q", "-e", "-c", &command])
+        .arg(&typescript)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(run.code().is_some_and(|c| c == 0 || c == 2), "{run:?}");
+    let seen = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(
+        seen.contains("checking the installed packages' files: 100 % (1 of 1)"),
+        "{seen:?}"
+    );
+    let piped = audit_system(&root, &[]);
+    let stderr = String::from_utf8_lossy(&piped.stderr);
+    assert!(!stderr.contains("checking"), "{stderr}");
+    drop(fx);
+}
