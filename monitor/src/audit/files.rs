@@ -27,12 +27,31 @@ fn under(root: &Path, path: &str) -> PathBuf {
     root.join(path.trim_start_matches('/'))
 }
 
+/// How much of a configuration file is read: one larger is itself odd, and says so.
+pub const READ_CAP: u64 = 16 * 1024 * 1024;
+
+/// The first [`READ_CAP`] bytes of a file, and whether there was more.
+pub fn read_capped(path: &Path) -> std::io::Result<(Vec<u8>, bool)> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(READ_CAP + 1)
+        .read_to_end(&mut bytes)?;
+    let cut = bytes.len() as u64 > READ_CAP;
+    bytes.truncate(READ_CAP as usize);
+    Ok((bytes, cut))
+}
+
 /// Reads a file, saying in `sources` what became of it: `None` when it is missing or could not
 /// be read (an unreadable file is a gap the report names).
 fn read(path: &Path, kind: &'static str, sources: &mut Vec<Source>) -> Option<String> {
-    let (status, text) = match std::fs::read(path) {
-        Ok(bytes) => (
-            "read".to_owned(),
+    let (status, text) = match read_capped(path) {
+        Ok((bytes, cut)) => (
+            if cut {
+                format!("read; only its first {} MiB", READ_CAP >> 20)
+            } else {
+                "read".to_owned()
+            },
             Some(String::from_utf8_lossy(&bytes).into_owned()),
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => ("missing".to_owned(), None),
@@ -540,6 +559,24 @@ fn key_file_findings(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_past_the_cap_is_read_to_the_cap_and_says_so() {
+        let path = std::env::temp_dir().join(format!("monitor-cap-{}", std::process::id()));
+        let f = std::fs::File::create(&path).unwrap();
+        // sparse: no 16 MiB written
+        f.set_len(READ_CAP + 10).unwrap();
+        let (bytes, cut) = read_capped(&path).unwrap();
+        assert_eq!(bytes.len() as u64, READ_CAP);
+        assert!(cut);
+        f.set_len(3).unwrap();
+        assert_eq!(read_capped(&path).unwrap(), (vec![0, 0, 0], false));
+        let mut sources = Vec::new();
+        f.set_len(READ_CAP + 1).unwrap();
+        assert!(read(&path, "sudoers", &mut sources).is_some());
+        assert_eq!(sources[0].status, "read; only its first 16 MiB");
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[test]
     fn preload_entries_split_on_blanks_and_colons_and_skip_comments() {

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{
+    files::read_capped,
     model::{CronFile, Finding, Persistence, Severity, Source, UnitFile},
     packages::{both_names, Database},
     sources::PasswdEntry,
@@ -252,8 +253,8 @@ pub fn check(
     let mut p = Persistence::default();
     let mut findings = Vec::new();
     for (path, user) in cron_files(root) {
-        let text = match std::fs::read(under(root, &path)) {
-            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        let text = match read_capped(&under(root, &path)) {
+            Ok((b, _)) => String::from_utf8_lossy(&b).into_owned(),
             Err(e) => {
                 sources.push(Source {
                     path: under(root, &path).display().to_string(),
@@ -332,8 +333,8 @@ pub fn check(
         return (p, findings);
     };
     for path in unowned_units(root, db, passwd) {
-        let text = std::fs::read(under(root, &path))
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
+        let text = read_capped(&under(root, &path))
+            .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         let exec = unit_execs(&text);
         let hostile: Vec<String> = exec
