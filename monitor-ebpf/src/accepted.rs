@@ -32,7 +32,7 @@ use crate::{emit::count_drop, globals::layout, task::read_at};
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct Waiting {
-    /// The socket's address; 0: a free slot.
+    /// The socket's address; 0: a free slot; [`WRITING`]: being filled.
     pub sk: u64,
     /// When the kernel established it (boot ns).
     pub since_ns: u64,
@@ -89,22 +89,33 @@ fn hint_add(slot: u32, delta: u64) {
     }
 }
 
-/// Swaps `*p` from `old` to `new` if it holds `old` (BPF_CMPXCHG): whether it did.
+/// Swaps `*p` from `old` to `new` if it holds `old` (BPF_CMPXCHG): what it held, and
+/// whether it was swapped.
 #[inline(always)]
-fn swap(p: *mut u64, old: u64, new: u64) -> bool {
-    unsafe { core::intrinsics::atomic_cxchg::<u64, { SeqCst }, { SeqCst }>(p, old, new) }.1
+fn swap(p: *mut u64, old: u64, new: u64) -> (u64, bool) {
+    unsafe { core::intrinsics::atomic_cxchg::<u64, { SeqCst }, { SeqCst }>(p, old, new) }
 }
 
+/// A slot being written: taken, its socket not yet published (no socket is at address 1).
+const WRITING: u64 = 1;
+
 /// The kernel established connection `sk` (with `peer`) for a listener at `now`: it waits for
-/// its first user. It runs with the socket locked (softirq, or its owner's backlog), before
-/// any task can use it, so the slot's other fields are written before anyone reads them.
+/// its first user. The child is in its listener's accept queue already, so a server may
+/// accept and close it on another CPU while this runs (its release hook takes no lock): the
+/// slot is taken as [`WRITING`], filled, and only then given the socket's address — in that
+/// order (volatile stores, which x86-64 keeps in order), so that whoever finds the address
+/// finds the rest.
 #[inline(always)]
 pub fn established(sk: u64, peer: u64, now: u64) {
     if let Some(slot) = WAITING.get_ptr_mut(slot_of(peer)) {
-        if swap(unsafe { &raw mut (*slot).sk }, 0, sk) {
+        let at = unsafe { &raw mut (*slot).sk };
+        // free, or holding this very address: a socket that died there unclaimed (its
+        // destruction unseen), whose entry this connection replaces
+        if swap(at, 0, WRITING).1 || swap(at, sk, WRITING).1 {
             unsafe {
-                (*slot).since_ns = now;
-                (*slot).peer = peer;
+                core::ptr::write_volatile(&raw mut (*slot).since_ns, now);
+                core::ptr::write_volatile(&raw mut (*slot).peer, peer);
+                core::ptr::write_volatile(at, sk);
             }
             return;
         }
@@ -150,7 +161,7 @@ pub fn take(sk: u64, (found, peer): (Found, u64)) -> Option<u64> {
         Found::Slot(slot) => {
             // read before the slot is freed: a free slot may be written at once
             let entry = unsafe { core::ptr::read_volatile(slot) };
-            if !swap(unsafe { &raw mut (*slot).sk }, sk, 0) {
+            if !swap(unsafe { &raw mut (*slot).sk }, sk, 0).1 {
                 return None;
             }
             entry
