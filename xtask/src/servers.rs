@@ -151,7 +151,11 @@ struct Daemon(Child);
 impl Daemon {
     /// Starts `cmd`, a server of `port`, and waits until it listens: the daemon and its port.
     fn serving(cmd: &mut Command, port: u16, what: &str) -> anyhow::Result<(Self, u16)> {
+        use std::os::unix::process::CommandExt as _;
         let child = cmd
+            // its own process group, so that its workers go with it (nginx's worker outlives a
+            // master killed alone, and went on running after the bench)
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -164,6 +168,8 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // SAFETY: kill(2) on the process group this daemon leads (see `serving`).
+        unsafe { libc::kill(-(self.0.id() as i32), libc::SIGKILL) };
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
