@@ -756,6 +756,19 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
     for d in ["home/bob", "home/bob/.ssh", "home/alice", "home/alice/.ssh"] {
         std::fs::set_permissions(root.join(d), std::fs::Permissions::from_mode(0o700)).unwrap();
     }
+    // sshd told to read keys from elsewhere too (in an included file), and root's key there
+    std::fs::create_dir_all(root.join("etc/ssh/sshd_config.d")).unwrap();
+    std::fs::create_dir_all(root.join("etc/ssh/keys")).unwrap();
+    w(
+        "etc/ssh/sshd_config",
+        "Include /etc/ssh/sshd_config.d/*.conf\nPasswordAuthentication yes\n",
+    );
+    w(
+        "etc/ssh/sshd_config.d/50-extra.conf",
+        "PermitRootLogin yes\n\
+         AuthorizedKeysFile .ssh/authorized_keys .ssh/authorized_keys2 /etc/ssh/keys/%u\n",
+    );
+    w("etc/ssh/keys/root", &public);
     // the service account's, with a forced command
     w(
         "var/lib/svc/.ssh/authorized_keys",
@@ -815,6 +828,17 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
             .collect()
     };
     assert_eq!(severity("ld_so_preload", "1 library"), ["high"]);
+    assert_eq!(
+        severity("sshd_authorized_keys_file", "/etc/ssh/keys/%u"),
+        ["medium"]
+    );
+    assert_eq!(severity("sshd_root_password_login", "root"), ["medium"]);
+    assert_eq!(
+        of("root")["path"],
+        "/etc/ssh/keys/root",
+        "the keys sshd was told to read"
+    );
+    assert_eq!(of("root")["keys"][0]["fingerprint"], fingerprint.as_str());
     assert_eq!(severity("account_added_recently", "alice"), ["medium"]);
     assert_eq!(severity("empty_password", "bob"), ["high"]);
     assert_eq!(severity("authorized_keys_writable", "alice"), ["high"]);

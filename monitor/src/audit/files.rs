@@ -17,6 +17,7 @@ use super::{
     keys,
     model::{Files, Finding, KeyFile, RecentAccount, Severity, Source, SudoRule},
     sources::PasswdEntry,
+    sshd,
 };
 
 /// A file changed within this long is "recently changed".
@@ -74,8 +75,18 @@ pub fn check(
     now: SystemTime,
     sources: &mut Vec<Source>,
 ) -> (Files, Vec<Finding>) {
-    let mut findings = Vec::new();
     let mut files = Files::default();
+    let (sshd, mut findings) = sshd::check(root, sources);
+    let key_patterns: Vec<String> = sshd.as_ref().map_or_else(
+        || {
+            sshd::DEFAULT_KEY_FILES
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()
+        },
+        |s| s.authorized_keys_file.clone(),
+    );
+    files.sshd = sshd;
     let recent = |modified: SystemTime| now.duration_since(modified).is_ok_and(|d| d < RECENT);
 
     // ld.so.preload
@@ -195,8 +206,12 @@ pub fn check(
 
     // every account's authorized keys
     for account in passwd.iter().filter(|a| !a.home.is_empty()) {
-        for name in ["authorized_keys", "authorized_keys2"] {
-            let system_path = format!("{}/.ssh/{name}", account.home.trim_end_matches('/'));
+        for system_path in sshd::key_files(&key_patterns, &account.user, account.uid, &account.home)
+        {
+            // one file for several accounts (no %u or %h in the pattern) is listed once
+            if files.authorized_keys.iter().any(|k| k.path == system_path) {
+                continue;
+            }
             let path = under(root, &system_path);
             let meta = match std::fs::metadata(&path) {
                 Ok(m) => m,

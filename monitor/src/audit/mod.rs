@@ -17,6 +17,7 @@ mod packages;
 mod persistence;
 mod setuid;
 mod sources;
+mod sshd;
 pub mod text;
 
 use std::{collections::HashMap, path::PathBuf};

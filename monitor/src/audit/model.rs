@@ -279,6 +279,19 @@ pub struct Files {
     pub setuid: Option<SetuidSearch>,
     /// Marks of covered tracks (`audit/gaps.rs`).
     pub gaps: Gaps,
+    /// sshd's settings that decide who logs in (`audit/sshd.rs`); none without sshd_config.
+    pub sshd: Option<SshdSettings>,
+}
+
+/// sshd's global settings that decide who logs in (its defaults where unset).
+#[derive(Serialize, Debug, Clone)]
+pub struct SshdSettings {
+    /// `AuthorizedKeysFile`'s patterns (`%h`, `%u`, `%U`; relative to the home).
+    pub authorized_keys_file: Vec<String>,
+    pub authorized_keys_command: Option<String>,
+    pub permit_root_login: String,
+    pub password_authentication: bool,
+    pub permit_empty_passwords: bool,
 }
 
 /// What covering tracks leaves behind.

@@ -409,6 +409,32 @@ fn joined(items: &[String], empty: &str) -> String {
 /// password, empty passwords.
 fn files(o: &mut Out, f: &Files) {
     o.heading("FILES (keys, ld.so.preload, sudo, passwords, cron, units, PAM, packages)");
+    match &f.sshd {
+        None => o.push("  sshd: no sshd_config".into()),
+        Some(s) => o.lines.extend(wrap(
+            "  sshd: ",
+            4,
+            &format!(
+                "keys from {}{}; root login {}; passwords {}; empty passwords {}",
+                clean(&s.authorized_keys_file.join(" ")),
+                s.authorized_keys_command
+                    .as_deref()
+                    .map(|c| format!(" and the command {}", clean(c)))
+                    .unwrap_or_default(),
+                clean(&s.permit_root_login),
+                if s.password_authentication {
+                    "yes"
+                } else {
+                    "no"
+                },
+                if s.permit_empty_passwords {
+                    "yes"
+                } else {
+                    "no"
+                }
+            ),
+        )),
+    }
     if f.authorized_keys.is_empty() {
         o.push("  authorized keys: none".into());
     }
