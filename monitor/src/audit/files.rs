@@ -12,21 +12,17 @@ use std::{
 };
 
 use super::{
-    fmt_time,
+    ctime_ns, fmt_time,
     host::is_login_shell,
     keys,
     model::{Files, Finding, KeyFile, RecentAccount, Severity, Source, SudoRule},
+    on_system,
     sources::PasswdEntry,
-    sshd,
+    sshd, under,
 };
 
 /// A file changed within this long is "recently changed".
 pub const RECENT: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// `path` (absolute, as on the system) under `root`.
-fn under(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
-}
 
 /// How much of a configuration file is read: one larger is itself odd, and says so.
 pub const READ_CAP: u64 = 16 * 1024 * 1024;
@@ -168,7 +164,7 @@ pub fn check(
             continue;
         };
         let modified = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
-        let display = path_on_system(root, &path);
+        let display = on_system(root, &path);
         for (line, rule) in nopasswd_all(&text) {
             let who = rule.split_whitespace().next().unwrap_or("?").to_owned();
             let fresh = modified.is_some_and(recent);
@@ -237,8 +233,7 @@ pub fn check(
             }
             // the inode's change time, which no one can set back (its contents' time can
             // be: `touch -d`)
-            let changed = SystemTime::UNIX_EPOCH
-                + Duration::new(meta.ctime().max(0) as u64, meta.ctime_nsec().max(0) as u32);
+            let changed_ns = ctime_ns(&meta);
             let file = KeyFile {
                 user: account.user.clone(),
                 path: system_path,
@@ -247,7 +242,7 @@ pub fn check(
                 modified: meta
                     .modified()
                     .map_or_else(|_| String::new(), |m| fmt_time(unix_ns(m))),
-                changed: fmt_time(unix_ns(changed)),
+                changed: fmt_time(changed_ns),
                 keys,
                 bad_lines,
             };
@@ -255,7 +250,7 @@ pub fn check(
                 &file,
                 account,
                 &writable_by_others(root, account, &path, &meta),
-                recent(changed),
+                recent(SystemTime::UNIX_EPOCH + Duration::from_nanos(changed_ns.max(0) as u64)),
             ));
             files.authorized_keys.push(file);
         }
@@ -271,16 +266,8 @@ fn unix_ns(t: SystemTime) -> i128 {
     }
 }
 
-/// `path` (under `root`) as the system it belongs to names it.
-fn path_on_system(root: &Path, path: &Path) -> String {
-    match path.strip_prefix(root) {
-        Ok(rel) => format!("/{}", rel.display()),
-        Err(_) => path.display().to_string(),
-    }
-}
-
 /// The name of the account with `uid`, or the number.
-fn owner_name(uid: u32, passwd: &[PasswdEntry]) -> String {
+pub(super) fn owner_name(uid: u32, passwd: &[PasswdEntry]) -> String {
     passwd
         .iter()
         .find(|a| a.uid == uid)

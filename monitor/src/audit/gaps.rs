@@ -56,14 +56,14 @@ pub fn wtmp_disorder(bytes: &[u8], now_sec: i64) -> (usize, usize) {
 }
 
 /// The gaps and their findings. `wtmp`: the login records file; `auth_start`: Unix seconds
-/// of the auth logs' first line, `auth_files`: how many auth log files were read (with
-/// their rotations); `boot_sec`: when the machine booted (0: unknown).
+/// of the auth logs' first line, `one_auth_file`: whether they were one file with no older
+/// rotation (and not the journal); `boot_sec`: when the machine booted (0: unknown).
 pub fn check(
     root: &Path,
     passwd: &[PasswdEntry],
     wtmp: &Path,
     auth_start: Option<i64>,
-    auth_files: usize,
+    one_auth_file: bool,
     boot_sec: i64,
 ) -> (Gaps, Vec<Finding>) {
     let mut gaps = Gaps::default();
@@ -74,7 +74,7 @@ pub fn check(
     {
         for name in HISTORIES {
             let shown = format!("{}/{name}", account.home.trim_end_matches('/'));
-            let path = root.join(shown.trim_start_matches('/'));
+            let path = super::under(root, &shown);
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
@@ -143,7 +143,7 @@ pub fn check(
         });
     }
     if let Some(start) = auth_start {
-        if auth_files == 1 && boot_sec > 0 && start > boot_sec + AUTH_LOG_SLACK_SECS {
+        if one_auth_file && boot_sec > 0 && start > boot_sec + AUTH_LOG_SLACK_SECS {
             gaps.auth_log_starts_after_boot = true;
             findings.push(Finding {
                 severity: Severity::Low,

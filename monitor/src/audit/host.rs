@@ -40,7 +40,7 @@ const COMMON_PORTS: [u16; 24] = [
 const HIGH_CPU_MIN_SECONDS: f64 = 60.0;
 
 /// Programs that should not be serving a port or holding an outbound connection by themselves.
-fn is_interpreter(exe: &str) -> bool {
+pub(super) fn is_interpreter(exe: &str) -> bool {
     suspicious::is_shell_or_interpreter(suspicious::program_name(exe))
 }
 

@@ -20,7 +20,10 @@ mod sources;
 mod sshd;
 pub mod text;
 
-use std::{collections::HashMap, path::PathBuf};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+};
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
@@ -44,6 +47,25 @@ pub fn fmt_time(ns: i128) -> String {
     DateTime::<Utc>::from_timestamp(secs, 0)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// `path` (absolute, as the checked system names it) under `root` (`--files-root`).
+pub(crate) fn under(root: &Path, path: &str) -> PathBuf {
+    root.join(path.trim_start_matches('/'))
+}
+
+/// `path` (a path under `root`) as the checked system names it.
+pub(crate) fn on_system(root: &Path, path: &Path) -> String {
+    match path.strip_prefix(root) {
+        Ok(rel) => format!("/{}", rel.display()),
+        Err(_) => path.display().to_string(),
+    }
+}
+
+/// A file's inode change time (ctime: writes, renames, chmod; nothing sets it back), Unix ns.
+pub(crate) fn ctime_ns(meta: &std::fs::Metadata) -> i128 {
+    use std::os::unix::fs::MetadataExt as _;
+    meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128
 }
 
 /// Capabilities that let a process read every other process's executable, open sockets and
@@ -165,12 +187,12 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         .as_deref()
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.timestamp());
-    // the journal keeps its own span: only log files are judged
-    let auth_files = sources
+    // one log file, no older rotation (the journal keeps its own span: it is not judged)
+    let auth_read: Vec<&Source> = sources
         .iter()
         .filter(|s| s.kind == "auth_log" && s.status.starts_with("read"))
-        .map(|s| if s.path == "journal" { usize::MAX } else { 1 })
-        .fold(0usize, usize::saturating_add);
+        .collect();
+    let one_auth_file = auth_read.len() == 1 && auth_read[0].path != "journal";
     let boot_sec =
         (host::LoginProbe::boot_ns(&host::SystemProbe { passwd: &passwd }) / 1_000_000_000) as i64;
     let (gaps, findings) = gaps::check(
@@ -178,7 +200,7 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         &passwd,
         &paths.wtmp,
         auth_start,
-        auth_files,
+        one_auth_file,
         boot_sec,
     );
     files.gaps = gaps;

@@ -8,7 +8,7 @@
 use std::{
     collections::{HashMap, HashSet},
     io::Read as _,
-    os::unix::fs::{MetadataExt as _, PermissionsExt as _},
+    os::unix::fs::PermissionsExt as _,
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, AtomicUsize, Ordering},
     time::{Duration, Instant},
@@ -16,7 +16,11 @@ use std::{
 
 use md5::{Digest as _, Md5};
 
-use super::model::{ChangedFile, Finding, PackageCheck, Severity, Source};
+use super::{
+    ctime_ns,
+    model::{ChangedFile, Finding, PackageCheck, Severity, Source},
+    under,
+};
 
 /// The directories whose programs are commands: a changed or unowned file there runs as one.
 const COMMAND_DIRS: [&str; 4] = ["/usr/bin", "/usr/sbin", "/bin", "/sbin"];
@@ -52,6 +56,21 @@ pub struct Database {
     pub owned: HashSet<String>,
     /// Diverted paths: the package's file lives at the second.
     pub diverted: HashMap<String, String>,
+}
+
+impl Database {
+    /// Whether a package owns `path`, under either of its names on a merged /usr.
+    pub fn owns(&self, path: &str) -> bool {
+        both_names(path)
+            .into_iter()
+            .flatten()
+            .any(|n| self.owned.contains(&n))
+    }
+
+    /// Where a package's file is on disk: where a diversion moved it, or its own path.
+    fn on_disk<'a>(&'a self, path: &'a str) -> &'a str {
+        self.diverted.get(path).map_or(path, String::as_str)
+    }
 }
 
 /// A path and its other name on a merged-/usr system (`/bin/ls` and `/usr/bin/ls`).
@@ -235,8 +254,7 @@ fn md5_of(path: &Path) -> std::io::Result<([u8; 16], u64)> {
 }
 
 fn check_one(root: &Path, db: &Database, f: &Shipped, bytes: &AtomicU64) -> Outcome {
-    let on_disk = db.diverted.get(&f.path).unwrap_or(&f.path);
-    let path = root.join(on_disk.trim_start_matches('/'));
+    let path = under(root, db.on_disk(&f.path));
     // followed through a symlink, as dpkg does: what runs is the target's contents
     match std::fs::metadata(&path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Outcome::Missing,
@@ -271,7 +289,7 @@ fn class_of(root: &Path, path: &str) -> &'static str {
         return "other";
     }
     let mut magic = [0u8; 4];
-    let elf = std::fs::File::open(root.join(path.trim_start_matches('/')))
+    let elf = std::fs::File::open(under(root, path))
         .and_then(|mut f| f.read_exact(&mut magic))
         .is_ok()
         && magic == *b"\x7fELF";
@@ -282,8 +300,9 @@ fn class_of(root: &Path, path: &str) -> &'static str {
     }
 }
 
+/// A changed file, with its class and ctime.
 fn changed(root: &Path, f: &Shipped, md5: [u8; 16]) -> ChangedFile {
-    let meta = std::fs::metadata(root.join(f.path.trim_start_matches('/'))).ok();
+    let meta = std::fs::metadata(under(root, &f.path)).ok();
     ChangedFile {
         path: f.path.clone(),
         package: f.package.clone(),
@@ -294,7 +313,7 @@ fn changed(root: &Path, f: &Shipped, md5: [u8; 16]) -> ChangedFile {
         } else {
             hex(&md5)
         },
-        changed: meta.map(|m| super::fmt_time(m.ctime() as i128 * 1_000_000_000)),
+        changed: meta.map(|m| super::fmt_time(ctime_ns(&m))),
     }
 }
 
@@ -374,7 +393,7 @@ pub fn unowned_programs(root: &Path, db: &Database) -> Vec<String> {
     let mut out = Vec::new();
     let mut seen = HashSet::new();
     for dir in COMMAND_DIRS {
-        let real: PathBuf = root.join(dir.trim_start_matches('/'));
+        let real: PathBuf = under(root, dir);
         // /bin → /usr/bin on a merged /usr: the same directory once
         let Ok(canonical) = std::fs::canonicalize(&real) else {
             continue;
@@ -392,11 +411,7 @@ pub fn unowned_programs(root: &Path, db: &Database) -> Vec<String> {
             }
             let name = e.file_name().to_string_lossy().into_owned();
             let path = format!("{dir}/{name}");
-            if both_names(&path)
-                .into_iter()
-                .flatten()
-                .any(|n| db.owned.contains(&n))
-            {
+            if db.owns(&path) {
                 continue;
             }
             out.push(path);

@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use super::{
     files::read_capped,
     model::{CronFile, Finding, Persistence, Severity, Source, UnitFile},
-    packages::{both_names, Database},
+    on_system,
+    packages::Database,
     sources::PasswdEntry,
+    under,
 };
 
 /// What in a command is an intruder's habit, and how to say it.
@@ -42,21 +44,10 @@ pub fn looks_hostile(command: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
-/// `path` (absolute, as on the system) under `root`.
-fn under(root: &Path, path: &str) -> PathBuf {
-    root.join(path.trim_start_matches('/'))
-}
-
 /// Whether a package owns `path`; `None` without a package database (then nothing is said
 /// of ownership).
 fn owned(db: Option<&Database>, path: &str) -> Option<bool> {
-    let db = db?;
-    Some(
-        both_names(path)
-            .into_iter()
-            .flatten()
-            .any(|n| db.owned.contains(&n)),
-    )
+    Some(db?.owns(path))
 }
 
 /// The regular files of a directory (under `root`), in name order, as the system names them.
@@ -193,11 +184,7 @@ fn unowned_units(root: &Path, db: &Database, passwd: &[PasswdEntry]) -> Vec<Stri
             if !seen.insert(real.clone()) {
                 continue;
             }
-            let system_real = match real.strip_prefix(&root_real) {
-                Ok(rel) => format!("/{}", rel.display()),
-                Err(_) => real.display().to_string(),
-            };
-            if owned(Some(db), &path) == Some(true) || owned(Some(db), &system_real) == Some(true) {
+            if db.owns(&path) || db.owns(&on_system(&root_real, &real)) {
                 continue;
             }
             out.push(path);

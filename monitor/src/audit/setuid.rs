@@ -10,11 +10,14 @@ use std::{
 };
 
 use super::{
+    ctime_ns,
+    files::owner_name,
+    host::is_interpreter,
     model::{Finding, SetuidSearch, Severity, SpecialFile},
-    packages::{both_names, Database},
+    on_system,
+    packages::Database,
     sources::PasswdEntry,
 };
-use crate::detect::suspicious;
 
 /// The walk stops after this long (and says so).
 pub const BUDGET: Duration = Duration::from_secs(60);
@@ -130,29 +133,17 @@ pub fn search(
             if !meta.is_file() || mode & 0o6000 == 0 {
                 continue;
             }
-            let system = match path.strip_prefix(root) {
-                Ok(rel) => format!("/{}", rel.display()),
-                Err(_) => path.display().to_string(),
-            };
-            let owned = db.map(|db| {
-                both_names(&system)
-                    .into_iter()
-                    .flatten()
-                    .any(|n| db.owned.contains(&n))
-            });
-            let shell = suspicious::is_shell_or_interpreter(suspicious::program_name(&system));
-            if owned == Some(true) && !shell {
+            let system = on_system(root, &path);
+            let owned = db.map(|db| db.owns(&system));
+            if owned == Some(true) && !is_interpreter(&system) {
                 continue;
             }
             out.files.push(SpecialFile {
                 path: system,
                 mode: format!("{:04o}", mode & 0o7777),
-                owner: passwd
-                    .iter()
-                    .find(|a| a.uid == meta.uid())
-                    .map_or_else(|| meta.uid().to_string(), |a| a.user.clone()),
+                owner: owner_name(meta.uid(), passwd),
                 package_owned: owned,
-                changed: super::fmt_time(meta.ctime() as i128 * 1_000_000_000),
+                changed: super::fmt_time(ctime_ns(&meta)),
             });
         }
     }
@@ -171,7 +162,7 @@ pub fn findings(s: &SetuidSearch) -> Vec<Finding> {
             "{} (mode {}, owner {}, changed {})",
             f.path, f.mode, f.owner, f.changed
         );
-        let shell = suspicious::is_shell_or_interpreter(suspicious::program_name(&f.path));
+        let shell = is_interpreter(&f.path);
         let dropped = WRITABLE_PLACES.iter().any(|p| f.path.starts_with(p));
         if shell || dropped {
             out.push(Finding {

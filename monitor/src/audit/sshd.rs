@@ -8,15 +8,11 @@ use std::path::Path;
 use super::{
     files::read_capped,
     model::{Finding, Severity, Source, SshdSettings},
+    under,
 };
 
 /// sshd's default `AuthorizedKeysFile`.
 pub const DEFAULT_KEY_FILES: [&str; 2] = [".ssh/authorized_keys", ".ssh/authorized_keys2"];
-
-/// `path` (absolute, as on the system) under `root`.
-fn under(root: &Path, path: &str) -> std::path::PathBuf {
-    root.join(path.trim_start_matches('/'))
-}
 
 /// The files an `Include` names: relative ones are under /etc/ssh; a `*` in the last
 /// component matches any run of characters (sorted, as glob(3) returns them).
