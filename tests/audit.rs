@@ -44,6 +44,20 @@ fn assert_meets_schema(dir: &Path, out: &Output) {
     );
 }
 
+/// `md5sum`'s digest of `bytes`, as dpkg records it.
+fn md5_hex(bytes: &[u8]) -> String {
+    let out = Command::new("md5sum")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(bytes)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)[..32].to_owned()
+}
+
 /// A system's files under a temporary directory (removed on drop), for `--files-root`.
 fn fake_system(name: &str) -> Fixture {
     let dir = std::env::temp_dir().join(marker(name));
@@ -908,18 +922,7 @@ fn a_program_replaced_outside_the_package_manager_is_named_with_its_package() {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
     let w = |p: &str, s: &[u8]| std::fs::write(root.join(p), s).unwrap();
-    let md5 = |s: &[u8]| -> String {
-        let out = Command::new("md5sum")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                c.stdin.take().unwrap().write_all(s)?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        String::from_utf8_lossy(&out.stdout)[..32].to_owned()
-    };
+    let md5 = md5_hex;
     w("etc/passwd", b"root:x:0:0:root:/root:/bin/bash\n");
     // as installed
     let (tool, data, conf, moved) = (
@@ -1351,5 +1354,57 @@ fn the_package_check_shows_its_progress_on_a_terminal_only() {
     let piped = audit_system(&root, &[]);
     let stderr = String::from_utf8_lossy(&piped.stderr);
     assert!(!stderr.contains("checking"), "{stderr}");
+    drop(fx);
+}
+
+/// A library another package diverted, then changed where it was moved: it is judged from
+/// the file that was hashed (an ELF library: a program, high), not from the wrapper that now
+/// stands at the package's path.
+#[test]
+fn a_changed_diverted_library_is_judged_by_the_file_that_was_hashed() {
+    let fx = fake_system("divert-root");
+    let root = fx.dir.clone();
+    for d in ["var/lib/dpkg/info", "usr/lib/x86_64-linux-gnu"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    let w = |p: &str, s: &[u8]| std::fs::write(root.join(p), s).unwrap();
+    w("etc/passwd", b"root:x:0:0:root:/root:/bin/bash\n");
+    let md5 = md5_hex(b"\x7fELF original");
+    w(
+        "var/lib/dpkg/info/foo.md5sums",
+        format!("{md5}  usr/lib/x86_64-linux-gnu/libfoo.so\n").as_bytes(),
+    );
+    w(
+        "var/lib/dpkg/info/foo.list",
+        b"/usr/lib/x86_64-linux-gnu/libfoo.so\n",
+    );
+    w(
+        "var/lib/dpkg/diversions",
+        b"/usr/lib/x86_64-linux-gnu/libfoo.so\n/usr/lib/x86_64-linux-gnu/libfoo.so.real\nshim\n",
+    );
+    // the diverted library, changed; a text shim at the package's path
+    w(
+        "usr/lib/x86_64-linux-gnu/libfoo.so.real",
+        b"\x7fELF trojaned",
+    );
+    w(
+        "usr/lib/x86_64-linux-gnu/libfoo.so",
+        b"INPUT(libfoo.so.real)\n",
+    );
+    let r = json(&audit_system(&root, &["--json"]));
+    let changed = &r["files"]["packages"]["changed"];
+    assert_eq!(
+        changed[0]["path"], "/usr/lib/x86_64-linux-gnu/libfoo.so",
+        "{changed}"
+    );
+    assert_eq!(changed[0]["class"], "program", "{changed}");
+    let high: Vec<&Value> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["kind"] == "package_program_changed")
+        .collect();
+    assert_eq!(high.len(), 1, "{high:?}");
+    assert_eq!(high[0]["severity"], "high");
     drop(fx);
 }

@@ -300,13 +300,14 @@ fn class_of(root: &Path, path: &str) -> &'static str {
     }
 }
 
-/// A changed file, with its class and ctime.
-fn changed(root: &Path, f: &Shipped, md5: [u8; 16]) -> ChangedFile {
-    let meta = std::fs::metadata(under(root, &f.path)).ok();
+/// A changed file, its class and ctime from the file hashed (where a diversion moved it).
+fn changed(root: &Path, db: &Database, f: &Shipped, md5: [u8; 16]) -> ChangedFile {
+    let on_disk = db.on_disk(&f.path);
+    let meta = std::fs::metadata(under(root, on_disk)).ok();
     ChangedFile {
         path: f.path.clone(),
         package: f.package.clone(),
-        class: class_of(root, &f.path),
+        class: class_of(root, on_disk),
         expected_md5: hex(&f.md5),
         md5: if md5 == [0; 16] {
             "not a regular file".into()
@@ -374,9 +375,9 @@ pub fn verify(
         match outcome {
             Outcome::Same => {}
             Outcome::Changed(md5) if conffile => {
-                check.changed_conffiles.push(changed(root, f, md5));
+                check.changed_conffiles.push(changed(root, db, f, md5));
             }
-            Outcome::Changed(md5) => check.changed.push(changed(root, f, md5)),
+            Outcome::Changed(md5) => check.changed.push(changed(root, db, f, md5)),
             Outcome::Missing => check.missing += 1,
             Outcome::Unreadable(e) => check.unreadable.push(format!("{}: {e}", f.path)),
         }
