@@ -44,6 +44,14 @@ pub fn looks_hostile(command: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
+/// The lines that look like an intruder's, each with why.
+fn hostile_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    lines
+        .into_iter()
+        .filter_map(|l| looks_hostile(l).map(|why| format!("{why}: {}", l.trim())))
+        .collect()
+}
+
 /// Whether a package owns `path`; `None` without a package database (then nothing is said
 /// of ownership).
 fn owned(db: Option<&Database>, path: &str) -> Option<bool> {
@@ -221,7 +229,7 @@ fn unowned_pam_modules(root: &Path, db: &Database) -> Vec<String> {
             continue;
         }
         for path in files_in(root, &dir) {
-            if path.ends_with(".so") && owned(Some(db), &path) == Some(false) {
+            if path.ends_with(".so") && !db.owns(&path) {
                 out.push(path);
             }
         }
@@ -267,17 +275,12 @@ pub fn check(
         };
         // a package's script is the package check's to judge (its digest); any other is
         // read line by line
-        let hostile: Vec<String> = if script && owned == Some(true) {
+        let hostile = if script && owned == Some(true) {
             Vec::new()
         } else if script {
-            text.lines()
-                .filter_map(|l| looks_hostile(l).map(|why| format!("{why}: {}", l.trim())))
-                .collect()
+            hostile_lines(text.lines())
         } else {
-            entries
-                .iter()
-                .filter_map(|e| looks_hostile(e).map(|why| format!("{why}: {e}")))
-                .collect()
+            hostile_lines(entries.iter().map(String::as_str))
         };
         let file = CronFile {
             path: path.clone(),
@@ -324,10 +327,7 @@ pub fn check(
             .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         let exec = unit_execs(&text);
-        let hostile: Vec<String> = exec
-            .iter()
-            .filter_map(|e| looks_hostile(e).map(|why| format!("{why}: {e}")))
-            .collect();
+        let hostile = hostile_lines(exec.iter().map(String::as_str));
         let (severity, mut evidence) = if hostile.is_empty() {
             (Severity::Medium, exec.clone())
         } else {
