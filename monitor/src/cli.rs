@@ -309,6 +309,16 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub syscall_tracepoints: bool,
 
+    /// Also watch this file, or everything below this directory (repeatable): its changes are
+    /// `file_*` lines like those of the built-in set (accounts, keys, cron, units, the loader,
+    /// system programs, logs and histories: docs/events.md lists it).
+    #[arg(long = "watch-path", value_name = "PATH")]
+    pub watch_paths: Vec<String>,
+
+    /// Watch no files: no `file_*` lines (the fanotify marks are not placed).
+    #[arg(long)]
+    pub no_file_watch: bool,
+
     #[command(flatten)]
     pub logins: LoginArgs,
 

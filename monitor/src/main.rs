@@ -12,6 +12,7 @@ mod container;
 mod detect;
 mod errno;
 mod events;
+mod files;
 mod flood;
 #[cfg(test)]
 mod fuzz_tests;

@@ -53,6 +53,8 @@ const TEST_PACKAGES: &[(&str, &str)] = &[
     ("runc", "/usr/sbin/runc"),
     ("netavark", "/usr/lib/podman/netavark"),
     ("busybox-static", "/usr/share/doc/busybox-static/copyright"),
+    // the file-change tests install a crontab with `crontab FILE`
+    ("cron", "/usr/bin/crontab"),
 ];
 
 /// What `cargo xtask bench servers` drives: real servers and their load generators, and

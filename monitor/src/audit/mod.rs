@@ -8,16 +8,16 @@
 //! It shares every parser with `watch`: the auth.log parser, the utmp/lastlog records, the /proc
 //! scan, the socket snapshot and the recovery of open ssh sessions.
 mod auth;
-mod files;
+pub mod files;
 mod gaps;
 mod host;
-mod keys;
+pub mod keys;
 pub mod model;
 mod packages;
-mod persistence;
+pub mod persistence;
 mod setuid;
 mod sources;
-mod sshd;
+pub mod sshd;
 pub mod text;
 
 use std::{

@@ -197,6 +197,7 @@ impl Watch {
             .collect();
         let shed = self.output.shed();
         let a = p.auth;
+        let files = self.capture.file_counts();
         let stats = json!({
             "final": final_,
             "uptime_seconds": self.started.elapsed().as_secs_f64(),
@@ -211,7 +212,13 @@ impl Watch {
             "lines_shed": shed,
             "lines_held": p.held(),
             "decode_errors": p.decode_errors,
-            "lost_total": drops_total + misses_total + shed + p.decode_errors,
+            "lost_total": drops_total + misses_total + shed + p.decode_errors + files.overflows,
+            "files": {
+                "events": files.events,
+                "changes": files.changes,
+                "queue_overflows": files.overflows,
+                "unresolved": files.unresolved,
+            },
             "process_table_size": p.table.len(),
             "connections_tracked": p.net.len(),
             "connections_untracked": p.net.untracked,

@@ -17,6 +17,7 @@ use super::Pipeline;
 use crate::{
     cli::CaptureArgs,
     clock,
+    files::watcher::Watcher,
     kernel::{
         layout, preflight,
         probes::{Probes, ProgramStats, Settings},
@@ -55,6 +56,8 @@ impl KernelCounters {
 pub struct Capture {
     pub probes: Probes,
     ring: AsyncFd<RingBuf<MapData>>,
+    /// The file watcher (`None`: `--no-file-watch`, or fanotify refused).
+    files: Option<AsyncFd<Watcher>>,
     pub sources: logins::Running,
     pub pipeline: Pipeline,
     /// The sockets found at start (their records are made by the front end, once it has
@@ -99,6 +102,48 @@ fn scan_sockets(pipeline: &mut Pipeline, proc_root: &std::path::Path) -> Vec<Fou
         }
     }
     found
+}
+
+/// Starts the file watcher unless told not to; what it watches (or why not), for
+/// `monitor_start`.
+fn start_files(
+    args: &CaptureArgs,
+    logs: &[PathBuf],
+) -> (Option<AsyncFd<Watcher>>, serde_json::Value) {
+    if args.no_file_watch {
+        return (None, json!({ "enabled": false }));
+    }
+    let watcher = match Watcher::start(&args.watch_paths, logs) {
+        Ok(w) => w,
+        Err(e) => {
+            log::warn!("cannot watch files (fanotify): {e}; no file_* lines");
+            return (None, json!({ "enabled": false, "error": e.to_string() }));
+        }
+    };
+    let mut described = watcher.describe();
+    // SAFETY: the fanotify fd stays open as long as the AsyncFd owns the watcher.
+    match unsafe { AsyncFd::register_with_interest(watcher, Interest::READABLE) } {
+        Ok(fd) => {
+            described["enabled"] = json!(true);
+            (Some(fd), described)
+        }
+        Err(e) => {
+            log::warn!("cannot poll the file watcher: {e}; no file_* lines");
+            (None, json!({ "enabled": false, "error": e.to_string() }))
+        }
+    }
+}
+
+/// Ready when the file watcher has events (never without one).
+async fn files_ready(files: &mut Option<AsyncFd<Watcher>>) -> std::io::Result<()> {
+    match files {
+        Some(f) => {
+            let mut guard = f.readable_mut().await?;
+            guard.clear_ready();
+            Ok(())
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Lets the fork program measure where a task's saved registers lie, which the cgroup
@@ -173,6 +218,13 @@ impl Capture {
             &read_utmp(&paths.utmp),
         );
         let sockets = scan_sockets(&mut pipeline, &proc_root);
+        let logs: Vec<PathBuf> = paths
+            .auth_logs
+            .iter()
+            .chain([&paths.wtmp, &paths.btmp, &paths.lastlog])
+            .cloned()
+            .collect();
+        let (files, files_described) = start_files(args, &logs);
         let past_logins = history
             .iter()
             .filter_map(|line| match authlog::parse_line(line)?.event? {
@@ -190,6 +242,7 @@ impl Capture {
             "processes_seeded": seeded_count,
             "sessions_found": open_sessions,
             "login_sources": sources.described,
+            "files": files_described,
             "tracefs": tracefs.display().to_string(),
         });
         let mut drain_tick = tokio::time::interval(Duration::from_millis(args.drain_interval_ms));
@@ -197,6 +250,7 @@ impl Capture {
         Ok(Self {
             probes,
             ring,
+            files,
             sources,
             pipeline,
             sockets,
@@ -246,14 +300,47 @@ impl Capture {
                 self.drain();
                 self.pipeline.auth_inputs(inputs);
             }
+            ready = files_ready(&mut self.files) => {
+                ready.context("file events poll")?;
+                // kernel events first: the process that changed the file is in the ring
+                self.drain();
+                self.read_files();
+            }
             _ = self.housekeeping.tick() => self.pipeline.tick(clock::boot_now_ns()),
         }
         Ok(())
     }
 
+    /// Reads the file watcher's changes into the pipeline.
+    fn read_files(&mut self) {
+        let Some(files) = self.files.as_mut() else {
+            return;
+        };
+        let watcher = files.get_mut();
+        let mut accounts = false;
+        for (pid, change) in watcher.read() {
+            accounts |= change.path.as_os_str() == "/etc/passwd";
+            if let Some(record) = self.pipeline.file_change(pid, change) {
+                self.pipeline.file_record(record);
+            }
+        }
+        if accounts {
+            watcher.accounts_changed();
+        }
+    }
+
+    /// The file watcher's counters (zeros without one).
+    pub fn file_counts(&self) -> crate::files::watcher::Counts {
+        self.files
+            .as_ref()
+            .map(|f| f.get_ref().counts)
+            .unwrap_or_default()
+    }
+
     /// At exit: what the ring and the login sources have already delivered.
     pub fn drain_everything(&mut self) {
         self.drain();
+        self.read_files();
         while let Ok(inputs) = self.sources.rx.try_recv() {
             self.pipeline.auth_inputs(inputs);
         }

@@ -9,6 +9,7 @@
 mod auth;
 pub mod capture;
 pub mod enrich;
+mod file;
 mod net;
 mod process;
 pub mod record;

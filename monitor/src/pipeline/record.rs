@@ -10,6 +10,7 @@ use std::{net::SocketAddr, sync::Arc};
 use crate::{
     container::{Container, Placement},
     events::net::Address,
+    files::FileChange,
     signal::Termination,
     sources::authlog::AuthEvent,
     state::{net_snapshot::Found, nettable::Direction, proctable::Image, sessions::Session},
@@ -148,6 +149,8 @@ pub enum What {
     ProcessFound,
     /// A login, logout, sudo or su from an auth log.
     Auth(Box<AuthInfo>),
+    /// A watched file changed (or a setuid bit was set anywhere).
+    File(Box<FileChange>),
 }
 
 impl What {
@@ -170,6 +173,7 @@ impl What {
             },
             What::ProcessFound => "process",
             What::Auth(a) => a.action(),
+            What::File(f) => f.action.name(),
         }
     }
 

@@ -31,6 +31,9 @@ pub struct Line {
     pub network: Option<Network>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorInfo>,
+    /// The file a `file_*` line is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<Box<FileBlock>>,
     /// Boxed: the largest block, and a line is moved several times on its way out.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub monitor: Option<Box<Ext>>,
@@ -267,6 +270,84 @@ pub struct Ext {
     /// A `connection_summary`: the accepted connections of a flooded listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<SummaryExt>,
+    /// A `file_*` line: why the file is watched, what the change did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<Box<FileExt>>,
+}
+
+/// ECS `file.*`: the file as it is after the change (as it was, for a deletion).
+#[derive(Serialize, Debug, Default)]
+pub struct FileBlock {
+    pub path: String,
+    pub name: String,
+    pub directory: String,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_: Option<&'static str>,
+    /// Octal, as ECS writes it (`"4755"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Arc<str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ctime: Option<String>,
+}
+
+/// `monitor.file.*`.
+#[derive(Serialize, Debug, Default)]
+pub struct FileExt {
+    /// Why the file is watched (`authorized_keys`, `accounts`, `cron`, …, `elsewhere`).
+    pub watch: &'static str,
+    /// A path that is not UTF-8, exactly, in hex.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_hex: Option<String>,
+    /// A rename's old path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub original_path: Option<String>,
+    /// The file as the monitor saw it before (size, mode, mtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<FilePrevious>,
+    /// `setuid`, `setgid`: bits this change set.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub bits_set: Vec<&'static str>,
+    /// What the change meant ("key added: …", "account added: …").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines_added: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub lines_removed: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines_added_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lines_removed_count: Option<usize>,
+    /// Accounts this change gave uid 0.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub uid0_accounts: Vec<String>,
+    /// Added lines that look like an intruder's command, with why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hostile_lines: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct FilePrevious {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mtime: Option<String>,
 }
 
 #[derive(Serialize, Debug, Default)]

@@ -5,6 +5,7 @@
 pub mod alert;
 mod direct;
 pub mod ecs;
+pub mod file;
 pub mod json;
 pub mod ndjson;
 pub mod net;
@@ -154,6 +155,7 @@ impl Renderer {
             What::Disconnect(d) => net::disconnect_line(self, r, d),
             What::SocketFound(f) => net::snapshot_line(self, r, f),
             What::Auth(a) => session::auth_line(self, r, a),
+            What::File(f) => file::file_line(self, r, f),
             What::ProcessFound => return None,
         };
         if let Some(s) = &r.session {

@@ -166,6 +166,22 @@ pub enum EventKind {
 }
 
 /// A line of the alerts-and-logins pane.
+/// A watched file's change, under the process that made it.
+#[derive(Debug, Clone)]
+pub struct FileRow {
+    pub time: i128,
+    pub pid: u32,
+    /// `file_write`, `file_create`, …
+    pub action: &'static str,
+    /// Raw text (made safe by the view).
+    pub path: String,
+    /// Why the file is watched.
+    pub watch: &'static str,
+}
+
+/// File changes kept.
+pub const FILES_KEPT: usize = 2_000;
+
 #[derive(Debug, Clone)]
 pub struct EventRow {
     pub time: i128,
@@ -235,6 +251,8 @@ pub struct Model {
     pub short_since_frame: u64,
     /// Newest last.
     pub events: VecDeque<EventRow>,
+    /// Changes of watched files, newest last (the latest `FILES_KEPT`).
+    pub files: VecDeque<FileRow>,
     pub loss: Loss,
     buckets: VecDeque<Bucket>,
     /// Exited processes, oldest first (for the bound).
@@ -375,6 +393,19 @@ impl Model {
                 }
             }
             What::Socket(_) => self.ensure_proc(&r.process, session),
+            What::File(f) => {
+                self.ensure_proc(&r.process, session);
+                if self.files.len() >= FILES_KEPT {
+                    self.files.pop_front();
+                }
+                self.files.push_back(FileRow {
+                    time: r.time,
+                    pid: r.process.pid,
+                    action: f.action.name(),
+                    path: f.path.to_string_lossy().into_owned(),
+                    watch: f.watch.name(),
+                });
+            }
             What::Disconnect(d) => {
                 let closed = Closed {
                     at: r.time,

@@ -15,7 +15,8 @@ use ratatui::{
 use super::{
     floods::FloodRow,
     model::{
-        ConnRow, EventKind, EventRow, ListenRow, Model, ProcRow, SessionRow, ShortRow, GREY_NS,
+        ConnRow, EventKind, EventRow, FileRow, ListenRow, Model, ProcRow, SessionRow, ShortRow,
+        GREY_NS,
     },
     safe,
     ui::{Pane, Ui},
@@ -38,6 +39,9 @@ pub enum GroupKey {
     Container(u64),
 }
 
+/// File changes shown under a process in the tree (the newest).
+const FILES_SHOWN: usize = 3;
+
 /// The identity of a row, so that the selection follows it as rows come and go.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RowKey {
@@ -48,6 +52,8 @@ pub enum RowKey {
     Listen(&'static str, SocketAddr, u32),
     /// A flooded listener: its owner and address.
     Flood(u32, SocketAddr),
+    /// A file change: when, by which process, its place among that process's shown changes.
+    File(i128, u32, usize),
     Short(i128, u32),
     Event(i128, u32, usize),
 }
@@ -412,6 +418,8 @@ struct Tree<'a> {
     conns_of: HashMap<u32, Vec<&'a ConnRow>>,
     listens_of: HashMap<u32, Vec<&'a ListenRow>>,
     floods_of: HashMap<u32, Vec<&'a FloodRow>>,
+    /// The latest file changes of each process, newest first.
+    files_of: HashMap<u32, Vec<&'a FileRow>>,
     /// Tree rows are drawn as they are built (only expanded groups have any).
     rows: Vec<Row<'static>>,
 }
@@ -469,6 +477,32 @@ impl Tree<'_> {
             self.rows.push(Row {
                 key: RowKey::Listen(l.transport, l.local, l.pid),
                 look: Look::Drawn(Line::from(spans)),
+                group: None,
+                detail: Some(DetailRef::Proc(p.pid)),
+            });
+        }
+        let files = self.files_of.get(&p.pid).cloned().unwrap_or_default();
+        for (i, f) in files.iter().take(FILES_SHOWN).enumerate() {
+            self.rows.push(Row {
+                key: RowKey::File(f.time, f.pid, i),
+                look: Look::Drawn(Line::styled(
+                    format!(" {inner}   ↳ {} {} ({})", f.action, f.path, f.watch),
+                    self.pal.fg(Color::Red),
+                )),
+                group: None,
+                detail: Some(DetailRef::Proc(p.pid)),
+            });
+        }
+        if files.len() > FILES_SHOWN {
+            self.rows.push(Row {
+                key: RowKey::File(0, p.pid, FILES_SHOWN),
+                look: Look::Drawn(Line::styled(
+                    format!(
+                        " {inner}   ↳ … {} more file changes",
+                        files.len() - FILES_SHOWN
+                    ),
+                    self.pal.dim(),
+                )),
                 group: None,
                 detail: Some(DetailRef::Proc(p.pid)),
             });
@@ -619,6 +653,10 @@ pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
     for v in floods_of.values_mut() {
         v.sort_by_key(|f| f.server);
     }
+    let mut files_of: HashMap<u32, Vec<&FileRow>> = HashMap::new();
+    for f in m.files.iter().rev() {
+        files_of.entry(f.pid).or_default().push(f);
+    }
     let mut tree = Tree {
         m,
         ui,
@@ -627,6 +665,7 @@ pub fn sessions(m: &Model, ui: &Ui, pal: Palette) -> Vec<Row<'static>> {
         conns_of,
         listens_of,
         floods_of,
+        files_of,
         rows: Vec::new(),
     };
     for g in &groups {

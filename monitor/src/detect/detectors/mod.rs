@@ -4,6 +4,7 @@
 //! words. Logins (`login.rs`), processes (`process.rs`), the network (`net.rs`); the addresses
 //! each user logged in from persist across restarts (`baseline.rs`).
 mod baseline;
+pub mod file;
 mod login;
 mod net;
 mod process;
@@ -43,29 +44,46 @@ pub enum Detector {
     NewListener,
     ServiceSpawnedShell,
     RawSocket,
+    /// A file change (`files`): persistence, privilege, covered tracks.
+    File(file::FileRule),
 }
 
 /// (name, default, meaning) of a detector's thresholds.
 pub type Thresholds = &'static [(&'static str, f64, &'static str)];
 
 impl Detector {
-    pub const ALL: [Detector; 15] = [
-        Detector::LoginAfterFailures,
-        Detector::BruteForce,
-        Detector::RootLogin,
-        Detector::NewSourceLogin,
-        Detector::LogInjection,
-        Detector::SudoFailures,
-        Detector::ExecFromWritableDir,
-        Detector::ExecFromMemory,
-        Detector::ExecOfDeletedFile,
-        Detector::DownloadAndExecute,
-        Detector::KernelThreadMimicry,
-        Detector::ShellNetworkConnection,
-        Detector::NewListener,
-        Detector::ServiceSpawnedShell,
-        Detector::RawSocket,
-    ];
+    /// Every detector, the file rules' last.
+    pub const ALL: [Detector; 15 + file::FileRule::ALL.len()] = {
+        let basic = [
+            Detector::LoginAfterFailures,
+            Detector::BruteForce,
+            Detector::RootLogin,
+            Detector::NewSourceLogin,
+            Detector::LogInjection,
+            Detector::SudoFailures,
+            Detector::ExecFromWritableDir,
+            Detector::ExecFromMemory,
+            Detector::ExecOfDeletedFile,
+            Detector::DownloadAndExecute,
+            Detector::KernelThreadMimicry,
+            Detector::ShellNetworkConnection,
+            Detector::NewListener,
+            Detector::ServiceSpawnedShell,
+            Detector::RawSocket,
+        ];
+        let mut all = [Detector::RawSocket; 15 + file::FileRule::ALL.len()];
+        let mut i = 0;
+        while i < basic.len() {
+            all[i] = basic[i];
+            i += 1;
+        }
+        let mut j = 0;
+        while j < file::FileRule::ALL.len() {
+            all[basic.len() + j] = Detector::File(file::FileRule::ALL[j]);
+            j += 1;
+        }
+        all
+    };
 
     pub fn name(self) -> &'static str {
         match self {
@@ -84,6 +102,7 @@ impl Detector {
             Detector::NewListener => "new_listener",
             Detector::ServiceSpawnedShell => "service_spawned_shell",
             Detector::RawSocket => "raw_socket",
+            Detector::File(f) => f.name(),
         }
     }
 
@@ -120,6 +139,7 @@ impl Detector {
             Detector::ShellNetworkConnection => matches!(what, What::Connect(_)),
             Detector::NewListener => matches!(what, What::Listen(_)),
             Detector::RawSocket => matches!(what, What::Socket(_)),
+            Detector::File(_) => matches!(what, What::File(_)),
             // a task name in brackets, on any record
             Detector::KernelThreadMimicry => true,
         }
@@ -171,7 +191,8 @@ impl Detector {
             | Detector::ShellNetworkConnection
             | Detector::NewListener
             | Detector::ServiceSpawnedShell
-            | Detector::RawSocket => &[],
+            | Detector::RawSocket
+            | Detector::File(_) => &[],
         }
     }
 }
@@ -401,6 +422,7 @@ impl Detector {
             Detector::ShellNetworkConnection => net::shell_connection(rule, r),
             Detector::NewListener => net::new_listener(rule, r, &memory.servers, lineage),
             Detector::RawSocket => net::raw_socket(rule, r),
+            Detector::File(f) => file::judge(f, rule, r, lineage),
         }
     }
 }
