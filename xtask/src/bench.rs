@@ -42,6 +42,10 @@ pub enum Which {
     /// How long `monitor audit` takes, whole and its package check and setuid search, against
     /// `dpkg --verify` and `find / -perm /6000`.
     Audit(crate::audit_bench::Opts),
+    /// What watching files costs file activity the monitor does not report: an
+    /// open/write/close loop, a create/unlink loop, `git status` on a large tree and a
+    /// `cargo build`, with no tracer, the monitor, and the monitor with `--no-file-watch`.
+    Files(crate::files_bench::Opts),
 }
 
 #[derive(clap::Args)]
@@ -95,6 +99,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Exec(o) | Which::Connect(o) => o.profile,
         Which::Servers(o) => o.profile(),
         Which::Audit(_) => false,
+        Which::Files(o) => o.profile(),
     };
     if profiling && !util::have("perf") {
         bail!("--profile samples with perf, which is not installed (linux-perf or linux-tools)");
@@ -109,6 +114,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Connect(opts) => connect(&bin, &opts),
         Which::Servers(opts) => crate::servers::run(&bin, &opts),
         Which::Audit(opts) => crate::audit_bench::run(&bin, &opts),
+        Which::Files(opts) => crate::files_bench::run(&bin, &opts),
     }
 }
 

@@ -3,6 +3,7 @@
 //! build needs, and runs the monitor, the tests and the benchmarks.
 mod audit_bench;
 mod bench;
+mod files_bench;
 mod fuzz;
 mod lint;
 mod package;
