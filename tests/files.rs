@@ -388,3 +388,72 @@ fn an_install_is_low_at_most_and_a_program_overwritten_by_hand_is_high() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+#[test]
+fn covered_tracks_a_new_accounts_keys_and_a_configured_path() {
+    let state = state_dir();
+    let fx = SshFixture::get();
+    let port = root_port(fx);
+    let dir = fx.path(&marker("tracks"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let conf = dir.join("app.conf");
+    std::fs::write(&conf, "listen = 1\n").unwrap();
+    let home = home_of(&fx.user);
+    let bash_history = home.join(".bash_history");
+    let zsh_history = home.join(".zsh_history");
+    let mut undo = Undo {
+        files: Vec::new(),
+        user: marker("nu").replace('-', "").chars().take(20).collect(),
+    };
+    undo.keep(&bash_history);
+    undo.keep(&zsh_history);
+    std::fs::write(&bash_history, "ls\nid\n").unwrap();
+    std::fs::write(&zsh_history, "uname -a\n").unwrap();
+    let cron = PathBuf::from(format!("/etc/cron.d/{}", marker("old")));
+    undo.keep(&cron);
+    let m = monitor(fx, &state, &["--watch-path", conf.to_str().unwrap()]);
+
+    let new_home = dir.join("newhome");
+    let key =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl late@far";
+    let script = format!(
+        "set -e; ln -sf /dev/null {bash}; : > {zsh}; \
+         echo '1 1 * * * root /usr/bin/true' > {cron}; sleep 0.5; touch -d '2 years ago' {cron}; \
+         echo 'listen = 2' >> {conf}; \
+         useradd -M -d {new_home} -s /bin/sh {user}; sleep 1; \
+         mkdir -p {new_home}/.ssh; echo '{key}' > {new_home}/.ssh/authorized_keys",
+        bash = bash_history.display(),
+        zsh = zsh_history.display(),
+        cron = cron.display(),
+        conf = conf.display(),
+        new_home = new_home.display(),
+        user = undo.user,
+    );
+    assert_ok(&fx.ssh_root(port, &script));
+    let a = alert(&m, "history_cleared", |l| path_is(l, &bash_history));
+    check(&a, "MON-4015", "T1070.003", "high", fx);
+    assert!(
+        a["message"].as_str().unwrap().contains("link to /dev/null"),
+        "{a}"
+    );
+    let a = alert(&m, "history_cleared", |l| path_is(l, &zsh_history));
+    assert_eq!(a["event"]["action"], "alert");
+    assert_eq!(a["monitor"]["alert"]["trigger"], "file_truncate", "{a}");
+    let a = alert(&m, "times_set_back", |l| path_is(l, &cron));
+    check(&a, "MON-4016", "T1070.006", "high", fx);
+    // the new account's home was not there at start: its keys are seen all the same
+    let keys = new_home.join(".ssh/authorized_keys");
+    let a = alert(&m, "authorized_keys_changed", |l| path_is(l, &keys));
+    check(&a, "MON-4001", "T1098.004", "high", fx);
+    assert!(a["message"].as_str().unwrap().contains("late@far"), "{a}");
+    let w = m.wait_for("the configured file's write", T, |l| {
+        action(l) == "file_write" && path_is(l, &conf)
+    });
+    assert_eq!(w["monitor"]["file"]["watch"], "custom", "{w}");
+    assert_eq!(w["monitor"]["file"]["lines_added"][0], "listen = 2", "{w}");
+    assert_eq!(w["monitor"]["file"]["lines_removed_count"], 0, "{w}");
+    m.stop();
+    drop(undo);
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&state);
+}

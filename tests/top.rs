@@ -419,3 +419,45 @@ fn an_inbound_flood_is_one_row_that_counts_every_connection() {
     clear_filter(&t);
     quit(&t);
 }
+
+/// A file change shows under the process that made it, and its alert in the alerts pane.
+#[test]
+fn a_file_change_shows_under_its_process_and_its_alert_in_the_pane() {
+    let fx = SshFixture::get();
+    let t = top(
+        "files",
+        &format!("--auth-log {}", fx.auth_log.display()),
+        240,
+        50,
+    );
+    let mk = marker("crontop");
+    let table = format!("/etc/cron.d/{mk}");
+    let _writer = KillOnDrop(
+        Command::new("sh")
+            .args([
+                "-c",
+                "echo '0 5 * * * root /usr/bin/true' > \"$1\"; sleep 60",
+                &mk,
+                &table,
+            ])
+            .spawn()
+            .unwrap(),
+    );
+    filter(&t, &mk);
+    let screen = t.wait_screen("the change under its process", T, |s| {
+        s.contains(&format!("file_create (cron) {table}"))
+    });
+    let at = |needle: &str| screen.lines().position(|l| l.contains(needle));
+    assert!(
+        at(&mk) < at(&format!("file_create (cron) {table}")),
+        "the change under its process:\n{screen}"
+    );
+    clear_filter(&t);
+    t.wait_screen("the alert in the alerts pane", T, |s| {
+        pane(s, "Alerts and logins")
+            .iter()
+            .any(|l| l.contains("cron_changed") && l.contains(&mk))
+    });
+    let _ = std::fs::remove_file(&table);
+    quit(&t);
+}

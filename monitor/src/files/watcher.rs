@@ -423,10 +423,12 @@ impl Watcher {
             .list
             .classify(&path)
             .or_else(|| old.as_deref().and_then(|o| self.list.classify(o)));
+        // as it was before this event (a write handled first learns the file's new state)
+        let prior = self.known.get(&path).map(|k| k.stat);
         let Some(watch) = watch else {
             // outside the watched set only a setuid or setgid bit set is news
             return self
-                .attributes(ev, &path, Watch::Elsewhere)
+                .attributes(ev, &path, Watch::Elsewhere, prior)
                 .into_iter()
                 .collect();
         };
@@ -441,7 +443,7 @@ impl Watcher {
             out.extend(self.written(ev.pid, &path, watch));
         }
         if ev.mask & libc::FAN_ATTRIB != 0 {
-            out.extend(self.attributes(ev, &path, watch));
+            out.extend(self.attributes(ev, &path, watch, prior));
         }
         if ev.mask & libc::FAN_DELETE != 0 {
             let mut c = FileChange::new(Action::Delete, path.clone(), watch);
@@ -630,7 +632,13 @@ impl Watcher {
 
     /// Attributes changed: a setuid or setgid bit set, permissions changed, or the
     /// modification time set back.
-    fn attributes(&mut self, ev: &Event, path: &Path, watch: Watch) -> Option<FileChange> {
+    fn attributes(
+        &mut self,
+        ev: &Event,
+        path: &Path,
+        watch: Watch,
+        before: Option<Stat>,
+    ) -> Option<FileChange> {
         if ev.mask & libc::FAN_ATTRIB == 0 {
             return None;
         }
@@ -638,7 +646,6 @@ impl Watcher {
         if !now.is_file() {
             return None;
         }
-        let before = self.known.get(path).map(|k| k.stat);
         if watch == Watch::Elsewhere && now.set_id_bits() == 0 {
             return None;
         }

@@ -486,7 +486,7 @@ impl Tree<'_> {
             self.rows.push(Row {
                 key: RowKey::File(f.time, f.pid, i),
                 look: Look::Drawn(Line::styled(
-                    format!(" {inner}   ↳ {} {} ({})", f.action, f.path, f.watch),
+                    format!(" {inner}   ↳ {} ({}) {}", f.action, f.watch, f.path),
                     self.pal.fg(Color::Red),
                 )),
                 group: None,
