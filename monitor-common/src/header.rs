@@ -19,11 +19,13 @@ pub enum EventKind {
     /// The first datagram an unconnected UDP socket sent to a destination (sendto/sendmsg
     /// with an address).
     Send = 11,
+    /// A kernel module was loaded (`module:module_load`).
+    ModuleLoad = 12,
 }
 
 impl EventKind {
     /// Number of kinds plus one (kinds start at 1): the size of per-kind counter arrays.
-    pub const COUNT: u32 = 12;
+    pub const COUNT: u32 = 13;
 
     pub fn from_u32(v: u32) -> Option<Self> {
         Some(match v {
@@ -38,6 +40,7 @@ impl EventKind {
             9 => Self::Socket,
             10 => Self::TcpState,
             11 => Self::Send,
+            12 => Self::ModuleLoad,
             _ => return None,
         })
     }
@@ -56,10 +59,11 @@ impl EventKind {
             Self::Socket => "socket",
             Self::TcpState => "tcp_state",
             Self::Send => "send",
+            Self::ModuleLoad => "module_load",
         }
     }
 
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         Self::Fork,
         Self::Exec,
         Self::ExecFailed,
@@ -71,6 +75,7 @@ impl EventKind {
         Self::Socket,
         Self::TcpState,
         Self::Send,
+        Self::ModuleLoad,
     ];
 }
 

@@ -29,6 +29,10 @@ pub struct Layout {
     pub regs_arg2: u32,
     /// `syscalls/sys_exit_*`: `long ret` (one layout, `struct syscall_trace_exit`, for all).
     pub tp_sys_exit_ret: u32,
+    /// `module/module_load`: `unsigned int taints` and `__data_loc char[] name` (the layout
+    /// of every kernel since 2.6.33, used when tracefs has no such tracepoint).
+    pub tp_module_load_taints: u32,
+    pub tp_module_load_name: u32,
     // --- kernel struct members (from BTF) ---
     pub task_flags: u32,
     pub task_pid: u32,
@@ -170,6 +174,8 @@ impl Layout {
             regs_arg1: MISSING,
             regs_arg2: MISSING,
             tp_sys_exit_ret: MISSING,
+            tp_module_load_taints: MISSING,
+            tp_module_load_name: MISSING,
             task_flags: MISSING,
             task_pid: MISSING,
             task_real_parent: MISSING,

@@ -7,6 +7,7 @@
 //! - [`task`]: what the kernel knows about the task behind an event (parent, ids, start time).
 //! - [`process`]: fork, exec (and failed exec), exit.
 //! - [`net`]: socket calls and TCP state changes.
+//! - [`module`]: kernel modules loaded.
 //! - [`layout`]: tracepoint field offsets and kernel struct offsets, resolved by userspace at
 //!   start and handed to the kernel programs as one global.
 //! - [`counters`]: indices of the kernel-side counters (drops per event kind).
@@ -15,6 +16,7 @@
 pub mod counters;
 pub mod header;
 pub mod layout;
+pub mod module;
 pub mod net;
 pub mod process;
 pub mod task;

@@ -11,6 +11,7 @@
 use aya_ebpf::bindings::{BPF_RB_AVAIL_DATA, BPF_RB_FORCE_WAKEUP, BPF_RB_NO_WAKEUP};
 use monitor_common::{
     header::EventHeader,
+    module::ModuleEvent,
     net::{SockEvent, TcpStateEvent, SOCK_EVENT_SHORT},
     process::{ExitEvent, ForkEvent},
 };
@@ -63,7 +64,7 @@ macro_rules! records {
         })+
     };
 }
-records!(SockEvent, TcpStateEvent, ExitEvent, ForkEvent);
+records!(SockEvent, TcpStateEvent, ExitEvent, ForkEvent, ModuleEvent);
 
 /// Sends a socket record (`ev`, in map memory), without its address when it carries none: 128
 /// bytes less to copy and to hold in the ring for most of them.

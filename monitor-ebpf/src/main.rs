@@ -6,7 +6,8 @@
 //!   waiting for it;
 //! - `udp.rs`: the cgroup socket hooks — UDP binds, connects, datagrams;
 //! - `raw.rs`: the capability check of a raw or packet socket's creation;
-//! - `syscalls.rs`: the opt-in system call programs (unix sockets, connects that never left).
+//! - `syscalls.rs`: the opt-in system call programs (unix sockets, connects that never left);
+//! - `module.rs`: kernel modules loaded.
 //!
 //! Shared: `task.rs` (reading the current task), `callsite.rs` (which call of the task an
 //! operation belongs to), `sock.rs` (reading a socket into a record), `emit.rs` (the ring
@@ -22,6 +23,7 @@ mod callsite;
 mod emit;
 mod globals;
 mod maps;
+mod module;
 mod path;
 mod process;
 mod raw;

@@ -18,6 +18,7 @@ pub enum KernelEvent {
     /// connect, accept, listen, bind, socket (`header.kind` tells which).
     Sock(Box<monitor_common::net::SockEvent>),
     TcpState(monitor_common::net::TcpStateEvent),
+    Module(monitor_common::module::ModuleEvent),
 }
 
 impl KernelEvent {
@@ -29,6 +30,7 @@ impl KernelEvent {
             Self::Exit(_) => EventKind::Exit,
             Self::Sock(s) => EventKind::from_u32(s.header.kind).unwrap_or(EventKind::Socket),
             Self::TcpState(_) => EventKind::TcpState,
+            Self::Module(_) => EventKind::ModuleLoad,
         }
     }
 }
@@ -108,6 +110,7 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
             | EventKind::Send,
         ) => Ok(KernelEvent::Sock(Box::new(read_sock(bytes)?))),
         Some(EventKind::TcpState) => Ok(KernelEvent::TcpState(read_struct(bytes, "tcp state")?)),
+        Some(EventKind::ModuleLoad) => Ok(KernelEvent::Module(read_struct(bytes, "module")?)),
         None => Err(DecodeError::UnknownKind(header.kind)),
     }
 }

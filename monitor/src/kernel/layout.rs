@@ -46,6 +46,17 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         sock(&["skc_family"])?,
         sock(&["skc_state"])?,
     );
+    // a kernel without loadable modules has no such tracepoint: its program is then only
+    // verified, with the layout every kernel since 2.6.33 has
+    let module = tp("module", "module_load");
+    let (module_taints, module_name) = if module.exists(tracefs) {
+        (
+            module.offset(tracefs, "taints")?,
+            module.offset(tracefs, "name")?,
+        )
+    } else {
+        (8, 12)
+    };
     let layout = Layout {
         tp_exec_filename: tp("sched", "sched_process_exec").offset(tracefs, "filename")?,
         tp_exit_group_dead: tp("sched", "sched_process_exit")
@@ -58,6 +69,8 @@ pub fn resolve(tracefs: &Path, btf_path: &Path) -> anyhow::Result<(Layout, Hiera
         regs_arg1: arg("si")?,
         regs_arg2: arg("dx")?,
         tp_sys_exit_ret: sys_exit.offset(tracefs, "ret")?,
+        tp_module_load_taints: module_taints,
+        tp_module_load_name: module_name,
 
         task_flags: member("task_struct", &["flags"])?,
         task_pid: member("task_struct", &["pid"])?,

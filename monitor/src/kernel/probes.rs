@@ -136,6 +136,12 @@ const PROGRAMS: &[Program] = &[
         Always,
         "6.14",
     ),
+    program(
+        "module_load",
+        Tp("module", "module_load"),
+        Always,
+        "2.6.33, with loadable modules",
+    ),
     program("sock_release", Cgroup("sock_release"), Always, "5.9"),
     program("udp_bind4", Cgroup("bind4"), Always, "4.17"),
     program("udp_bind6", Cgroup("bind6"), Always, "4.17"),
@@ -220,6 +226,7 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ),
     ("udp_send", &["udp_sendmsg4", "udp_sendmsg6"]),
     ("raw_socket", &["cap_capable"]),
+    ("module_load", &["module_load"]),
     (
         "unix",
         &[
@@ -316,13 +323,19 @@ impl Probes {
                 let (Hook::Tracepoint(c, n) | Hook::Btf(c, n)) = p.hook else {
                     continue;
                 };
-                absent.push((
-                    p.name,
-                    Absent::Kernel(format!(
-                        "this kernel has no {c}:{n} tracepoint (it came in {})",
-                        p.since
-                    )),
-                ));
+                let mut why = format!(
+                    "this kernel has no {c}:{n} tracepoint (it came in {})",
+                    p.since
+                );
+                if let Hook::Tracepoint(..) = p.hook {
+                    // a classic tracepoint's program loads without its tracepoint: the verifier
+                    // still says whether it would run on this kernel
+                    why += &match verify(&mut ebpf, p) {
+                        Ok(()) => "; its program was loaded and verified, not attached".to_owned(),
+                        Err(e) => format!("; the verifier refused its program: {}", describe(&e)),
+                    };
+                }
+                absent.push((p.name, Absent::Kernel(why)));
                 continue;
             }
             if let Hook::Cgroup(_) = p.hook {
@@ -349,8 +362,13 @@ impl Probes {
         drop(btf);
         give_back_freed_memory();
         for (name, why) in &absent {
-            if let Absent::Kernel(reason) = why {
-                log::warn!("program {name} is not attached: {reason}");
+            match why {
+                // a kernel without loadable modules: nothing to see, nothing missed
+                Absent::Kernel(reason) if *name == "module_load" && reason.contains("verified") => {
+                    log::info!("program {name} is not attached: {reason}");
+                }
+                Absent::Kernel(reason) => log::warn!("program {name} is not attached: {reason}"),
+                Absent::OptIn => {}
             }
         }
         let drops = PerCpuArray::try_from(ebpf.take_map("DROPS").context("map DROPS")?)?;
@@ -531,6 +549,15 @@ fn attach(
             describe(&e)
         )
     })
+}
+
+/// Loads a classic tracepoint's program without attaching it.
+fn verify(ebpf: &mut Ebpf, p: &Program) -> Result<(), ProgramError> {
+    let prog = ebpf
+        .program_mut(p.name)
+        .ok_or(ProgramError::UnexpectedProgramType)?;
+    let tp: &mut TracePoint = prog.try_into()?;
+    tp.load()
 }
 
 fn load_and_attach(

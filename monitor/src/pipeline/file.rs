@@ -1,9 +1,10 @@
 //! File changes from the watcher (`crate::files`) into records: the pid fanotify named becomes
 //! the process as the table knows it (exited processes are kept a while, so a `sh -c` that
 //! wrote and exited is still itself) and its login session. A log's or history's routine
-//! growth by the programs that write it is no record.
+//! growth by the programs that write it is no record. A kernel module's load (a kernel
+//! record) is made here too: it is the other way code gets in to stay.
 use super::{
-    record::{Record, What},
+    record::{ModuleInfo, Record, What},
     Pipeline,
 };
 use crate::{
@@ -59,8 +60,82 @@ impl Pipeline {
         })
     }
 
+    /// The record of a kernel module loaded.
+    pub(super) fn module_load(&mut self, m: &monitor_common::module::ModuleEvent) -> Record {
+        let mut cx = self.enrich();
+        Record {
+            time: cx.wall(m.header.ts_ns),
+            process: cx.known(m.header.pid, Some(&m.task)),
+            session: None,
+            what: What::Module(ModuleInfo {
+                name: text::c_str(&m.name).to_vec(),
+                taints: m.taints,
+            }),
+        }
+    }
+
     /// Routes a file change's record (with its session) to the front ends.
     pub fn file_record(&mut self, record: Record) {
         self.route(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use monitor_common::{header::EventKind, module::ModuleEvent};
+
+    use super::*;
+    use crate::{
+        detect::{alerts::Alerts, lineage::Unknown, rules::Rules},
+        render::Renderer,
+    };
+
+    fn pipeline() -> Pipeline {
+        Pipeline::new(PathBuf::from("/proc"), false, 0)
+    }
+
+    /// A kernel without loadable modules cannot load one: the record is made as the kernel
+    /// program would make it, and goes through the pipeline, the line and the rules.
+    #[test]
+    fn a_module_load_record_is_a_line_and_an_alert() {
+        // SAFETY: plain old data; all zeroes is a valid record.
+        let mut ev: ModuleEvent = unsafe { std::mem::zeroed() };
+        ev.header.kind = EventKind::ModuleLoad as u32;
+        ev.header.pid = 4242;
+        ev.task.comm[..6].copy_from_slice(b"insmod");
+        ev.taints = 1 << 12;
+        ev.name[..7].copy_from_slice(b"rootkit");
+        // SAFETY: reading the bytes of a plain-old-data struct.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(
+                (&ev as *const ModuleEvent).cast::<u8>(),
+                std::mem::size_of::<ModuleEvent>(),
+            )
+        };
+        let mut p = pipeline();
+        p.handle(bytes);
+        let records = p.take_ready();
+        assert_eq!(records.len(), 1);
+        let r = &records[0];
+        let What::Module(m) = &r.what else {
+            panic!("{:?}", r.what)
+        };
+        assert_eq!((m.name.as_slice(), m.taints), (&b"rootkit"[..], 1 << 12));
+        let line = Renderer::new("h".into()).line(r).unwrap();
+        let v = serde_json::to_value(&line).unwrap();
+        assert_eq!(v["event"]["action"], "module_load");
+        assert_eq!(v["event"]["category"][0], "driver");
+        assert_eq!(v["monitor"]["module"]["name"], "rootkit");
+        assert_eq!(v["process"]["pid"], 4242);
+        let mut alerts = Alerts::new(Rules::built_in().unwrap(), None);
+        let raised = alerts.observe(r, std::time::Duration::ZERO, &Unknown);
+        let a = raised
+            .iter()
+            .find(|a| a.rule.name == "kernel_module_loaded")
+            .expect("an alert");
+        assert_eq!(a.severity.name(), "high", "an out-of-tree module");
+        assert!(a.message.contains("rootkit"), "{}", a.message);
     }
 }

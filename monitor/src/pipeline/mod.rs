@@ -278,6 +278,7 @@ impl Pipeline {
                 self.sock_event(&s)
             }
             KernelEvent::TcpState(t) => self.tcp_state(&t),
+            KernelEvent::Module(m) => Some(self.module_load(&m)),
         }
     }
 

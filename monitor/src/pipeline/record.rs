@@ -151,6 +151,15 @@ pub enum What {
     Auth(Box<AuthInfo>),
     /// A watched file changed (or a setuid bit was set anywhere).
     File(Box<FileChange>),
+    /// A kernel module loaded.
+    Module(ModuleInfo),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleInfo {
+    pub name: Vec<u8>,
+    /// The kernel's `TAINT_*` bits for it.
+    pub taints: u32,
 }
 
 impl What {
@@ -174,6 +183,7 @@ impl What {
             What::ProcessFound => "process",
             What::Auth(a) => a.action(),
             What::File(f) => f.action.name(),
+            What::Module(_) => "module_load",
         }
     }
 

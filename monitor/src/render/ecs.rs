@@ -273,6 +273,17 @@ pub struct Ext {
     /// A `file_*` line: why the file is watched, what the change did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub file: Option<Box<FileExt>>,
+    /// A `module_load` line: the kernel module.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<ModuleExt>,
+}
+
+/// `monitor.module.*`.
+#[derive(Serialize, Debug, Default)]
+pub struct ModuleExt {
+    pub name: String,
+    /// The kernel's `TAINT_*` bits for the module (0: none).
+    pub taints: u32,
 }
 
 /// ECS `file.*`: the file as it is after the change (as it was, for a deletion).

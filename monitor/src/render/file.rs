@@ -1,14 +1,15 @@
 //! `file_*` lines: a watched file changed (or a setuid bit was set anywhere) — ECS `file.*`
-//! for the file as it is, `monitor.file.*` for why it is watched and what the change did.
+//! for the file as it is, `monitor.file.*` for why it is watched and what the change did —
+//! and `module_load` lines (`monitor.module.*`).
 use std::os::unix::ffi::OsStrExt as _;
 
 use super::Renderer;
 use crate::{
     clock::format_epoch_ns,
     files::{Action, FileChange, Stat},
-    pipeline::record::Record,
+    pipeline::record::{ModuleInfo, Record},
     render::{
-        ecs::{Event, Ext, FileBlock, FileExt, FilePrevious, Line},
+        ecs::{Event, Ext, FileBlock, FileExt, FilePrevious, Line, ModuleExt},
         text,
     },
 };
@@ -110,4 +111,24 @@ pub fn file_line(r: &Renderer, rec: &Record, c: &FileChange) -> Line {
     );
     l.file = Some(Box::new(block(c)));
     l
+}
+
+const DRIVER: &[&str] = &["driver"];
+
+pub fn module_line(r: &Renderer, rec: &Record, m: &ModuleInfo) -> Line {
+    let (process, process_ext) = r.known_process(rec);
+    let ext = Ext {
+        process: Some(process_ext),
+        module: Some(ModuleExt {
+            name: text::lossy(&m.name),
+            taints: m.taints,
+        }),
+        ..Default::default()
+    };
+    r.line_at(
+        rec.time,
+        Event::of(DRIVER, &["start"], "module_load"),
+        process,
+        ext,
+    )
 }

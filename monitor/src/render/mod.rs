@@ -156,6 +156,7 @@ impl Renderer {
             What::SocketFound(f) => net::snapshot_line(self, r, f),
             What::Auth(a) => session::auth_line(self, r, a),
             What::File(f) => file::file_line(self, r, f),
+            What::Module(m) => file::module_line(self, r, m),
             What::ProcessFound => return None,
         };
         if let Some(s) = &r.session {

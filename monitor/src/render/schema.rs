@@ -472,6 +472,12 @@ pub const FIELDS: &[Field] = &[
         Keyword,
         "added lines that download and run, or open a shell",
     ),
+    f(
+        "monitor.module.name",
+        Keyword,
+        "`module_load`: the kernel module",
+    ),
+    f("monitor.module.taints", Long, "its TAINT_* bits"),
     f("monitor.alert.severity", Keyword, "`low`, `medium`, `high`"),
     f(
         "monitor.alert.trigger",

@@ -393,6 +393,19 @@ impl Model {
                 }
             }
             What::Socket(_) => self.ensure_proc(&r.process, session),
+            What::Module(m) => {
+                self.ensure_proc(&r.process, session);
+                if self.files.len() >= FILES_KEPT {
+                    self.files.pop_front();
+                }
+                self.files.push_back(FileRow {
+                    time: r.time,
+                    pid: r.process.pid,
+                    action: "module_load",
+                    path: String::from_utf8_lossy(&m.name).into_owned(),
+                    watch: "kernel_module",
+                });
+            }
             What::File(f) => {
                 self.ensure_proc(&r.process, session);
                 if self.files.len() >= FILES_KEPT {

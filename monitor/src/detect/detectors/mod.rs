@@ -139,6 +139,7 @@ impl Detector {
             Detector::ShellNetworkConnection => matches!(what, What::Connect(_)),
             Detector::NewListener => matches!(what, What::Listen(_)),
             Detector::RawSocket => matches!(what, What::Socket(_)),
+            Detector::File(file::FileRule::ModuleLoaded) => matches!(what, What::Module(_)),
             Detector::File(_) => matches!(what, What::File(_)),
             // a task name in brackets, on any record
             Detector::KernelThreadMimicry => true,
