@@ -103,9 +103,10 @@ impl Undo {
 impl Drop for Undo {
     fn drop(&mut self) {
         for (p, before) in &self.files {
-            match before {
-                Some(b) => drop(std::fs::write(p, b)),
-                None => drop(std::fs::remove_file(p)),
+            // a link (to /dev/null) is replaced, not written through
+            let _ = std::fs::remove_file(p);
+            if let Some(b) = before {
+                let _ = std::fs::write(p, b);
             }
         }
         let _ = Command::new("userdel").args(["-f", &self.user]).output();

@@ -432,6 +432,14 @@ fn a_file_change_shows_under_its_process_and_its_alert_in_the_pane() {
     );
     let mk = marker("crontop");
     let table = format!("/etc/cron.d/{mk}");
+    // removed however the test ends
+    struct Rm(String);
+    impl Drop for Rm {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let _rm = Rm(table.clone());
     let _writer = KillOnDrop(
         Command::new("sh")
             .args([
@@ -458,6 +466,5 @@ fn a_file_change_shows_under_its_process_and_its_alert_in_the_pane() {
             .iter()
             .any(|l| l.contains("cron_changed") && l.contains(&mk))
     });
-    let _ = std::fs::remove_file(&table);
     quit(&t);
 }
