@@ -458,3 +458,46 @@ fn covered_tracks_a_new_accounts_keys_and_a_configured_path() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// An admin's copies keep their files' times (`cp -p`, `tar x`): no time set back; `touch -r`
+/// on a file another program wrote is.
+#[test]
+fn a_copy_keeping_its_times_is_not_timestomping_but_touch_is() {
+    let state = state_dir();
+    let fx = SshFixture::get();
+    let port = root_port(fx);
+    let m = monitor(fx, &state, &[]);
+    let copied = PathBuf::from(format!("/usr/local/bin/{}", marker("cpp")));
+    let dropped = PathBuf::from(format!("/usr/local/bin/{}", marker("drop")));
+    let mut undo = Undo {
+        files: Vec::new(),
+        user: String::new(),
+    };
+    undo.keep(&copied);
+    undo.keep(&dropped);
+    let script = format!(
+        "set -e; cp -p /bin/true {copied}; cp /bin/true {dropped}; sleep 0.5; \
+         touch -r /bin/ls {dropped}",
+        copied = copied.display(),
+        dropped = dropped.display()
+    );
+    assert_ok(&fx.ssh_root(port, &script));
+    let a = alert(&m, "times_set_back", |l| path_is(l, &dropped));
+    check(&a, "MON-4016", "T1070.006", "high", fx);
+    assert_eq!(a["process"]["name"], "touch", "{a}");
+    let fin = m.stop();
+    let stomped: Vec<&Value> = fin
+        .lines
+        .iter()
+        .filter(|l| action(l) == "alert" && path_is(l, &copied))
+        .collect();
+    assert!(stomped.is_empty(), "{stomped:?}");
+    assert!(
+        fin.lines
+            .iter()
+            .any(|l| action(l) == "file_create" && path_is(l, &copied)),
+        "the copy is a line all the same"
+    );
+    drop(undo);
+    let _ = std::fs::remove_dir_all(&state);
+}

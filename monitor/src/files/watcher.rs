@@ -423,12 +423,15 @@ impl Watcher {
             .list
             .classify(&path)
             .or_else(|| old.as_deref().and_then(|o| self.list.classify(o)));
-        // as it was before this event (a write handled first learns the file's new state)
+        // as it was before this event (a write handled first learns the file's new state), and
+        // whether this process had just made it (`cp -p`, `tar x`, `rsync -a`, dpkg: a copy
+        // keeping its times is not a time set back)
         let prior = self.known.get(&path).map(|k| k.stat);
+        let own = self.just_changed(&path, ev.pid);
         let Some(watch) = watch else {
             // outside the watched set only a setuid or setgid bit set is news
             return self
-                .attributes(ev, &path, Watch::Elsewhere, prior)
+                .attributes(ev, &path, Watch::Elsewhere, prior, own)
                 .into_iter()
                 .collect();
         };
@@ -443,7 +446,7 @@ impl Watcher {
             out.extend(self.written(ev.pid, &path, watch));
         }
         if ev.mask & libc::FAN_ATTRIB != 0 {
-            out.extend(self.attributes(ev, &path, watch, prior));
+            out.extend(self.attributes(ev, &path, watch, prior, own));
         }
         if ev.mask & libc::FAN_DELETE != 0 {
             let mut c = FileChange::new(Action::Delete, path.clone(), watch);
@@ -638,6 +641,7 @@ impl Watcher {
         path: &Path,
         watch: Watch,
         before: Option<Stat>,
+        own: bool,
     ) -> Option<FileChange> {
         if ev.mask & libc::FAN_ATTRIB == 0 {
             return None;
@@ -660,14 +664,21 @@ impl Watcher {
         if watch == Watch::Elsewhere {
             return None;
         }
-        let set_back = match before {
-            Some(b) => now.mtime + 1_000_000_000 < b.mtime,
-            // not seen before: a time far behind the change time, from a program that opened
-            // the file for writing to set it (`touch -d`, `touch -r`)
-            None => {
-                ev.mask & libc::FAN_CLOSE_WRITE != 0 && now.mtime + 86_400_000_000_000 < now.ctime
-            }
-        };
+        // written in the same breath with other content (`cp -p` over an existing file): the
+        // times came with the content; `touch` writes nothing
+        let wrote = ev.mask & libc::FAN_CLOSE_WRITE != 0
+            && before.is_some_and(|b| b.size != now.size || b.inode != now.inode);
+        let set_back = !own
+            && !wrote
+            && match before {
+                Some(b) => now.mtime + 1_000_000_000 < b.mtime,
+                // not seen before: a time far behind the change time, from a program that opened
+                // the file for writing to set it (`touch -d`, `touch -r`)
+                None => {
+                    ev.mask & libc::FAN_CLOSE_WRITE != 0
+                        && now.mtime + 86_400_000_000_000 < now.ctime
+                }
+            };
         if set_back {
             c.action = Action::Timestamp;
             return Some(c);

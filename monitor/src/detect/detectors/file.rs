@@ -390,8 +390,12 @@ fn evidence(
     if c.watch != watch || !cleared {
         return None;
     }
-    let name = text::lossy(r.process.name());
-    if watch == Watch::Logs && LOG_KEEPERS.contains(&name.as_str()) {
+    // logrotate's gzip compressing a rotated log is logrotate's doing
+    let keeper = Context::of(r, lineage)
+        .names
+        .iter()
+        .any(|n| LOG_KEEPERS.contains(&n.as_str()));
+    if watch == Watch::Logs && keeper {
         return None;
     }
     let what = if replaced_by_link {
@@ -581,6 +585,33 @@ mod tests {
             raised(history, "/bin/rm"),
             [("history_cleared".to_owned(), "medium")]
         );
+    }
+
+    /// A parent of every process: `exe`.
+    struct Parent(&'static str);
+
+    impl crate::detect::lineage::Lineage for Parent {
+        fn ancestors(&self, _: u32) -> Vec<(u32, std::sync::Arc<crate::state::proctable::Image>)> {
+            vec![(
+                7,
+                std::sync::Arc::new(crate::state::proctable::Image {
+                    executable: self.0.into(),
+                    ..Default::default()
+                }),
+            )]
+        }
+    }
+
+    #[test]
+    fn logrotate_compressing_a_rotated_log_is_no_clearing() {
+        let gone = change(Action::Delete, "/var/log/auth.log.1", Watch::Logs);
+        let mut r = record(What::File(Box::new(gone)), "/usr/bin/gzip", &["gzip"]);
+        r.process.ppid = 7;
+        let mut a = Alerts::new(Rules::built_in().unwrap(), None);
+        let by_logrotate = a.observe(&r, std::time::Duration::ZERO, &Parent("/usr/sbin/logrotate"));
+        assert!(by_logrotate.is_empty());
+        let by_hand = a.observe(&r, std::time::Duration::ZERO, &Parent("/usr/bin/bash"));
+        assert_eq!(by_hand.len(), 1);
     }
 
     #[test]
