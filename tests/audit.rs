@@ -728,6 +728,8 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
         "root ALL=(ALL:ALL) ALL\n@includedir /etc/sudoers.d\n",
     );
     w("etc/sudoers.d/svc", "svc ALL=(ALL) NOPASSWD: ALL\n");
+    // a directory there is no file sudo reads (and no unreadable source)
+    std::fs::create_dir_all(root.join("etc/sudoers.d/old")).unwrap();
     // a file sudo skips (a dot in its name)
     w("etc/sudoers.d/old.bak", "bob ALL=(ALL) NOPASSWD: ALL\n");
     // a fresh key, and what ssh-keygen says of it
@@ -788,6 +790,13 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
         "var/lib/svc/.ssh/authorized_keys",
         &format!("command=\"/usr/bin/rsync --server\",no-pty {public}"),
     );
+    // svc's second key file: an absolute link inside the image (no such file on this system)
+    w("etc/ssh/keys/svc2", &public);
+    std::os::unix::fs::symlink(
+        "/etc/ssh/keys/svc2",
+        root.join("var/lib/svc/.ssh/authorized_keys2"),
+    )
+    .unwrap();
     let out = audit_system(&root, &["--json"]);
     assert_eq!(out.status.code(), Some(2), "high findings");
     assert_meets_schema(&root, &out);
@@ -815,6 +824,13 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
     let sudo = files["sudo_nopasswd"].as_array().unwrap();
     assert_eq!(sudo.len(), 1, "{sudo:?}");
     assert_eq!(sudo[0]["path"], "/etc/sudoers.d/svc");
+    let sources = r["sources"].as_array().unwrap();
+    assert!(
+        !sources
+            .iter()
+            .any(|s| s["path"].as_str().unwrap().ends_with("sudoers.d/old")),
+        "{sources:?}"
+    );
     let key_files = files["authorized_keys"].as_array().unwrap();
     let of = |user: &str| {
         key_files
@@ -822,6 +838,11 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
             .find(|k| k["user"] == user)
             .unwrap_or_else(|| panic!("no key file of {user}: {key_files:?}"))
     };
+    let svc2 = key_files
+        .iter()
+        .find(|k| k["path"] == "/var/lib/svc/.ssh/authorized_keys2")
+        .unwrap_or_else(|| panic!("the linked key file, read in the image: {key_files:?}"));
+    assert_eq!(svc2["keys"][0]["fingerprint"], fingerprint.as_str());
     assert_eq!(of("alice")["mode"], "0666");
     assert_eq!(of("alice")["bad_lines"], serde_json::json!([2]));
     let bob = &of("bob")["keys"][0];
@@ -857,9 +878,10 @@ fn the_files_section_finds_what_an_intruder_leaves_behind_under_files_root() {
     assert_eq!(severity("empty_password", "bob"), ["high"]);
     assert_eq!(severity("authorized_keys_writable", "alice"), ["high"]);
     assert!(severity("authorized_keys_writable", "bob").is_empty());
+    // its two files: authorized_keys and the linked authorized_keys2
     assert_eq!(
         severity("authorized_keys_no_login_shell", "svc"),
-        ["medium"]
+        ["medium", "medium"]
     );
     assert_eq!(severity("authorized_keys_changed", "bob"), ["medium"]);
     // changed just now, so medium (a rule in an old file would be low)
@@ -1135,6 +1157,18 @@ fn cron_units_and_pam_modules_no_package_installed_are_findings() {
     )
     .unwrap();
     w("usr/lib/x86_64-linux-gnu/security/pam_sshd_cache.so", "");
+    // a unit enabled by a link in a .wants directory only, to a file outside every unit
+    // directory
+    std::fs::create_dir_all(root.join("var/tmp")).unwrap();
+    w(
+        "var/tmp/kworkerd.service",
+        "[Service]\nExecStart=/var/tmp/.k/kworkerd\n",
+    );
+    std::os::unix::fs::symlink(
+        "/var/tmp/kworkerd.service",
+        root.join("etc/systemd/system/multi-user.target.wants/kworkerd.service"),
+    )
+    .unwrap();
     let out = audit_system(&root, &["--json", "--quick"]);
     assert_meets_schema(&root, &out);
     let r = json(&out);
@@ -1173,9 +1207,21 @@ fn cron_units_and_pam_modules_no_package_installed_are_findings() {
     units.sort();
     assert_eq!(
         units,
-        [("high", false), ("high", true), ("medium", false)],
-        "the /tmp one and the linked updater high, app medium, the package's and the masked \
-         none: {findings:?}"
+        [
+            ("high", false),
+            ("high", false),
+            ("high", true),
+            ("medium", false)
+        ],
+        "the /tmp one, the linked updater and the one enabled from /var/tmp high, app medium, \
+         the package's and the masked none: {findings:?}"
+    );
+    assert!(
+        findings.iter().any(|f| f["title"]
+            .as_str()
+            .unwrap()
+            .contains("multi-user.target.wants/kworkerd.service")),
+        "{findings:?}"
     );
     let updater = findings
         .iter()

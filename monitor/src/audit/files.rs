@@ -208,7 +208,11 @@ pub fn check(
             if files.authorized_keys.iter().any(|k| k.path == system_path) {
                 continue;
             }
-            let path = under(root, &system_path);
+            // a link is followed inside the root: an image's absolute link leads into the
+            // image, not into this system (missing or dangling there: no file)
+            let Some(path) = super::persistence::resolve(root, &under(root, &system_path)) else {
+                continue;
+            };
             let meta = match std::fs::metadata(&path) {
                 Ok(m) => m,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -348,12 +352,14 @@ pub fn empty_passwords(shadow: &str, passwd: &[PasswdEntry]) -> Vec<String> {
 }
 
 /// `/etc/sudoers` and the files of `/etc/sudoers.d` sudo reads: not those whose name has a
-/// dot or ends with `~` (sudoers(5)), in name order.
+/// dot or ends with `~` (sudoers(5)), nor directories (sudo reads no subdirectory), in name
+/// order.
 fn sudoers_files(root: &Path) -> Vec<PathBuf> {
     let mut out = vec![under(root, "/etc/sudoers")];
     let mut dir: Vec<PathBuf> = std::fs::read_dir(under(root, "/etc/sudoers.d"))
         .map(|rd| {
             rd.filter_map(Result::ok)
+                .filter(|e| !e.path().is_dir())
                 .map(|e| e.path())
                 .filter(|p| {
                     p.file_name()

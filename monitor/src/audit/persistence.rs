@@ -130,7 +130,7 @@ fn cron_files(root: &Path) -> Vec<(String, Option<String>)> {
 /// Where a symlink at `path` leads, an absolute target read under `root` (a unit enabled
 /// in a mounted image points into the image, not into this system): `None` for a loop or a
 /// dangling link.
-fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
+pub(super) fn resolve(root: &Path, path: &Path) -> Option<PathBuf> {
     let mut at = path.to_path_buf();
     for _ in 0..8 {
         match std::fs::read_link(&at) {
@@ -174,18 +174,32 @@ fn unowned_units(root: &Path, db: &Database, passwd: &[PasswdEntry]) -> Vec<(Str
         let Ok(rd) = std::fs::read_dir(under(root, &dir)) else {
             continue;
         };
-        let mut names: Vec<String> = rd
-            .filter_map(Result::ok)
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| {
-                [".service", ".timer", ".socket", ".path"]
-                    .iter()
-                    .any(|s| n.ends_with(s))
-            })
-            .collect();
-        names.sort();
-        for name in names {
-            let path = format!("{dir}/{name}");
+        let is_unit = |n: &str| {
+            [".service", ".timer", ".socket", ".path"]
+                .iter()
+                .any(|s| n.ends_with(s))
+        };
+        let mut paths = Vec::new();
+        for e in rd.filter_map(Result::ok) {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if is_unit(&name) {
+                paths.push(format!("{dir}/{name}"));
+            } else if name.ends_with(".wants") || name.ends_with(".requires") {
+                // `systemctl enable` links: one may lead to a unit outside every unit directory
+                let sub = format!("{dir}/{name}");
+                if let Ok(links) = std::fs::read_dir(under(root, &sub)) {
+                    paths.extend(
+                        links
+                            .filter_map(Result::ok)
+                            .map(|l| l.file_name().to_string_lossy().into_owned())
+                            .filter(|n| is_unit(n))
+                            .map(|n| format!("{sub}/{n}")),
+                    );
+                }
+            }
+        }
+        paths.sort();
+        for path in paths {
             let Some(real) = resolve(root, &under(root, &path)).filter(|r| r.is_file()) else {
                 continue;
             };

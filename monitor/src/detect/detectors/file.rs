@@ -608,7 +608,11 @@ mod tests {
         let mut r = record(What::File(Box::new(gone)), "/usr/bin/gzip", &["gzip"]);
         r.process.ppid = 7;
         let mut a = Alerts::new(Rules::built_in().unwrap(), None);
-        let by_logrotate = a.observe(&r, std::time::Duration::ZERO, &Parent("/usr/sbin/logrotate"));
+        let by_logrotate = a.observe(
+            &r,
+            std::time::Duration::ZERO,
+            &Parent("/usr/sbin/logrotate"),
+        );
         assert!(by_logrotate.is_empty());
         let by_hand = a.observe(&r, std::time::Duration::ZERO, &Parent("/usr/bin/bash"));
         assert_eq!(by_hand.len(), 1);
