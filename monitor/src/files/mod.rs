@@ -43,6 +43,20 @@ impl Action {
             Action::Timestamp => "file_timestamp",
         }
     }
+
+    /// The action an `event.action` names (a capture read back).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "file_write" => Action::Write,
+            "file_create" => Action::Create,
+            "file_rename" => Action::Rename,
+            "file_delete" => Action::Delete,
+            "file_truncate" => Action::Truncate,
+            "file_chmod" => Action::Chmod,
+            "file_timestamp" => Action::Timestamp,
+            _ => return None,
+        })
+    }
 }
 
 /// What `lstat` said of a file.

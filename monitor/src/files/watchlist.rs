@@ -64,6 +64,31 @@ impl Watch {
         }
     }
 
+    /// The watch `monitor.file.watch` names (a capture read back).
+    pub fn from_name(name: &str) -> Option<Self> {
+        use Watch::*;
+        [
+            Accounts,
+            Sudoers,
+            Pam,
+            SshdConfig,
+            AuthorizedKeys,
+            Cron,
+            Systemd,
+            Init,
+            ShellStartup,
+            Loader,
+            SystemPrograms,
+            KernelModules,
+            Logs,
+            History,
+            Custom,
+            Elsewhere,
+        ]
+        .into_iter()
+        .find(|w| w.name() == name)
+    }
+
     /// Evidence: what an intruder empties or removes to cover tracks; routine growth of these
     /// files is no news.
     pub fn is_evidence(self) -> bool {

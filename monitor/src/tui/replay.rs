@@ -7,7 +7,8 @@
 use std::{
     io::{BufRead, BufReader, Read},
     net::{IpAddr, SocketAddr},
-    path::Path,
+    os::unix::ffi::OsStringExt as _,
+    path::{Path, PathBuf},
     sync::Arc,
 };
 
@@ -22,9 +23,10 @@ use crate::{
     container::{cgroup::Runtime, Container, Namespaces, Placement},
     detect::alerts::Severity,
     events::net::Address,
+    files::{Action, FileChange, Watch},
     pipeline::record::{
         AuditId, AuthInfo, ConnectInfo, DisconnectInfo, ExecInfo, ExitInfo, Id, Ids, Logout,
-        Parent, Proc, Record, SessionView, SockInfo, SocketInfo, What,
+        ModuleInfo, Parent, Proc, Record, SessionView, SockInfo, SocketInfo, What,
     },
     render::text,
     signal::Termination,
@@ -521,6 +523,28 @@ fn item(v: &Value) -> Option<(i128, Item)> {
             unknown_before: v["monitor"]["process"]["unknown_before"] == true,
         }),
         "fork" => What::Fork,
+        a if a.starts_with("file_") => {
+            let path = v["monitor"]["file"]
+                .get("path_hex")
+                .and_then(Value::as_str)
+                .and_then(text::unhex)
+                .or_else(|| s(v, &["file", "path"]).map(|p| p.as_bytes().to_vec()))?;
+            let mut change = FileChange::new(
+                Action::from_name(a)?,
+                PathBuf::from(std::ffi::OsString::from_vec(path)),
+                s(v, &["monitor", "file", "watch"])
+                    .and_then(Watch::from_name)
+                    .unwrap_or(Watch::Custom),
+            );
+            change.old_path = s(v, &["monitor", "file", "original_path"]).map(PathBuf::from);
+            What::File(Box::new(change))
+        }
+        "module_load" => What::Module(ModuleInfo {
+            name: s(v, &["monitor", "module", "name"])?.as_bytes().to_vec(),
+            taints: u(v, &["monitor", "module", "taints"])
+                .and_then(|t| u32::try_from(t).ok())
+                .unwrap_or(0),
+        }),
         "connect" | "accept" | "listen" if snapshot => {
             let (local, remote) = match action {
                 "listen" => (addr(v.get("server"))?, None),

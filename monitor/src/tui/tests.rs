@@ -615,3 +615,57 @@ fn a_flood_is_one_row_that_counts_every_folded_connection_and_replays_the_same()
     m.frame(T0 + 2 * S + super::model::FLOOD_KEEP_NS);
     assert!(m.floods.is_empty());
 }
+
+#[test]
+fn a_file_change_shows_under_its_process_live_and_replayed() {
+    use crate::{
+        files::{Action, FileChange, Watch},
+        render::Renderer,
+    };
+    let s = ssh_session(7, 100);
+    let sshd = proc_of(100, 1, &["/usr/sbin/sshd", "-D", "-R"], T0);
+    let bash = proc_of(101, 100, &["-bash"], T0 + S);
+    let change = FileChange::new(
+        Action::Write,
+        "/home/x/.ssh/authorized_keys".into(),
+        Watch::AuthorizedKeys,
+    );
+    let records = vec![
+        exec(T0, sshd, Some(s.clone())),
+        exec(T0 + S, bash.clone(), Some(s.clone())),
+        Record {
+            time: T0 + 2 * S,
+            process: bash,
+            session: Some(Box::new(s)),
+            what: What::File(Box::new(change)),
+        },
+    ];
+    let mut live = Model::new("vm".into(), T0, S / 2);
+    for r in &records {
+        live.record(r);
+    }
+    live.frame(T0 + 3 * S);
+    let r = Renderer::new("vm".into());
+    let ndjson: String = records
+        .iter()
+        .filter_map(|rec| r.line(rec))
+        .map(|l| serde_json::to_string(&l).unwrap() + "\n")
+        .collect();
+    let path = std::env::temp_dir().join(format!("monitor-replay-files-{}", std::process::id()));
+    std::fs::write(&path, ndjson).unwrap();
+    let capture = super::replay::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(capture.skipped, 0);
+    let mut replayed = Model::new("vm".into(), T0, S / 2);
+    for (_, item) in &capture.items {
+        super::replay::apply(&mut replayed, item);
+    }
+    replayed.frame(T0 + 3 * S);
+    let needle = "file_write (authorized_keys) /home/x/.ssh/authorized_keys";
+    for m in [&live, &replayed] {
+        let screen = text(&draw(m, &mut Ui::default(), 140, 40));
+        let at = |n: &str| screen.lines().position(|l| l.contains(n));
+        assert!(at(needle).is_some(), "{screen}");
+        assert!(at("-bash") < at(needle), "under its process:\n{screen}");
+    }
+}
