@@ -122,6 +122,12 @@ fn exec_start_runs_with_only_the_units_capabilities() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.first().map(action), Some("monitor_start"), "{stderr}");
+    // fanotify's marks were placed with the unit's capabilities
+    assert_eq!(
+        lines[0]["monitor"]["start"]["files"]["enabled"], true,
+        "{}",
+        lines[0]["monitor"]["start"]["files"]
+    );
     let exit = lines
         .iter()
         .find(|l| {
