@@ -152,7 +152,8 @@ fn persistence_and_covered_tracks_from_an_ssh_session_are_high_with_the_login() 
          echo {libc} > {preload}; rm -f {preload}; \
          cp /bin/sh {shell}; chmod u+s {shell}; \
          truncate -s0 {log}; \
-         useradd -o -u 0 -M -s /bin/sh {user}",
+         useradd -o -u 0 -M -s /bin/sh {user}; \
+         exit 0",
         ssh_dir = keys.parent().unwrap().display(),
         keys = keys.display(),
         unit = unit.display(),

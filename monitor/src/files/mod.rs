@@ -139,6 +139,9 @@ pub struct FileChange {
     pub hostile: Vec<String>,
     /// An evidence file (log, history) only grew.
     pub appended: bool,
+    /// A write by the process that created the file a moment before: the new file's content,
+    /// no change of an existing one.
+    pub new_file: bool,
     /// The names of the file's owner and group (resolved by the pipeline).
     pub owner: Option<std::sync::Arc<str>>,
     pub group: Option<std::sync::Arc<str>>,
@@ -158,6 +161,7 @@ impl FileChange {
             uid0_accounts: Vec::new(),
             hostile: Vec::new(),
             appended: false,
+            new_file: false,
             owner: None,
             group: None,
         }

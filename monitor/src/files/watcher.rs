@@ -69,8 +69,8 @@ pub struct Watcher {
     mounts: HashMap<[i32; 2], OwnedFd>,
     other_dirs: HashMap<Handle, PathBuf>,
     known: HashMap<PathBuf, Known>,
-    /// Files just created or changed: (path, pid, when).
-    recent: VecDeque<(PathBuf, u32, Instant)>,
+    /// Files just created or changed: (path, pid, when, created).
+    recent: VecDeque<(PathBuf, u32, Instant, bool)>,
     buf: Vec<u8>,
     pub counts: Counts,
     /// Directory marks that failed, with why (first few).
@@ -269,10 +269,12 @@ impl Watcher {
                 continue;
             };
             for e in rd.flatten() {
+                if !e.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
                 let p = e.path();
-                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
                 let same_fs = std::fs::symlink_metadata(&p).map(|m| m.dev()).ok() == device;
-                if is_dir && same_fs && self.mark(&p) {
+                if same_fs && self.mark(&p) {
                     stack.push(p);
                 }
             }
@@ -304,6 +306,12 @@ impl Watcher {
     fn learn_all(&mut self) {
         let dirs: Vec<PathBuf> = self.marked.iter().cloned().collect();
         for d in dirs {
+            // the trees of programs are many files: their state is learnt as they change (a
+            // directory there is not even read)
+            let child = self.list.classify(&d.join("\u{0}"));
+            if matches!(child, Some(Watch::SystemPrograms | Watch::KernelModules)) {
+                continue;
+            }
             let Ok(rd) = std::fs::read_dir(&d) else {
                 continue;
             };
@@ -427,7 +435,7 @@ impl Watcher {
         // whether this process had just made it (`cp -p`, `tar x`, `rsync -a`, dpkg: a copy
         // keeping its times is not a time set back)
         let prior = self.known.get(&path).map(|k| k.stat);
-        let own = self.just_changed(&path, ev.pid);
+        let own = self.just_changed(&path, ev.pid) || ev.mask & libc::FAN_CREATE != 0;
         let Some(watch) = watch else {
             // outside the watched set only a setuid or setgid bit set is news
             return self
@@ -548,15 +556,22 @@ impl Watcher {
     fn just_changed(&self, path: &Path, pid: u32) -> bool {
         self.recent
             .iter()
-            .any(|(p, who, when)| p == path && *who == pid && when.elapsed() < RECENT_GRACE)
+            .any(|(p, who, when, _)| p == path && *who == pid && when.elapsed() < RECENT_GRACE)
     }
 
-    fn note_recent(&mut self, path: &Path, pid: u32) {
+    /// Whether `pid` created `path` a moment ago.
+    fn just_created(&self, path: &Path, pid: u32) -> bool {
+        self.recent.iter().any(|(p, who, when, created)| {
+            *created && p == path && *who == pid && when.elapsed() < RECENT_GRACE
+        })
+    }
+
+    fn note_recent(&mut self, path: &Path, pid: u32, created: bool) {
         if self.recent.len() >= 1024 {
             self.recent.pop_front();
         }
         self.recent
-            .push_back((path.to_path_buf(), pid, Instant::now()));
+            .push_back((path.to_path_buf(), pid, Instant::now(), created));
     }
 
     fn rename(
@@ -578,14 +593,14 @@ impl Watcher {
         }
         c.old_path = old;
         let said = self.just_changed(path, pid) && c.lines.is_empty() && watch.keeps_lines();
-        self.note_recent(path, pid);
+        self.note_recent(path, pid, false);
         (!said).then_some(c)
     }
 
     fn created(&mut self, pid: u32, path: &Path, watch: Watch) -> FileChange {
         let mut c = FileChange::new(Action::Create, path.to_path_buf(), watch);
         self.describe_content(&mut c, Vec::new());
-        self.note_recent(path, pid);
+        self.note_recent(path, pid, true);
         c
     }
 
@@ -610,8 +625,10 @@ impl Watcher {
     fn written(&mut self, pid: u32, path: &Path, watch: Watch) -> Option<FileChange> {
         let before = self.known.get(path).cloned();
         let just_changed = self.just_changed(path, pid);
-        self.note_recent(path, pid);
+        let new_file = self.just_created(path, pid);
+        self.note_recent(path, pid, false);
         let mut c = FileChange::new(Action::Write, path.to_path_buf(), watch);
+        c.new_file = new_file;
         c.previous = before.as_ref().map(|k| k.stat);
         let lines_before = before.as_ref().and_then(|k| k.lines.clone());
         self.describe_content(&mut c, lines_before.clone().unwrap_or_default());

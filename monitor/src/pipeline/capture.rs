@@ -302,8 +302,6 @@ impl Capture {
             }
             ready = files_ready(&mut self.files) => {
                 ready.context("file events poll")?;
-                // kernel events first: the process that changed the file is in the ring
-                self.drain();
                 self.read_files();
             }
             _ = self.housekeeping.tick() => self.pipeline.tick(clock::boot_now_ns()),
@@ -312,20 +310,30 @@ impl Capture {
     }
 
     /// Reads the file watcher's changes into the pipeline.
+    /// The changes are read first, then the ring is drained (the processes that made them,
+    /// just started, are in it), then the changes go in, each named by what its process ran
+    /// when the changes were read.
     fn read_files(&mut self) {
         let Some(files) = self.files.as_mut() else {
             return;
         };
-        let watcher = files.get_mut();
+        let changes = files.get_mut().read();
+        let read_ns = clock::boot_now_ns();
+        if changes.is_empty() {
+            return;
+        }
+        self.drain();
         let mut accounts = false;
-        for (pid, change) in watcher.read() {
+        for (pid, change) in changes {
             accounts |= change.path.as_os_str() == "/etc/passwd";
-            if let Some(record) = self.pipeline.file_change(pid, change) {
+            if let Some(record) = self.pipeline.file_change(pid, read_ns, change) {
                 self.pipeline.file_record(record);
             }
         }
         if accounts {
-            watcher.accounts_changed();
+            if let Some(files) = self.files.as_mut() {
+                files.get_mut().accounts_changed();
+            }
         }
     }
 

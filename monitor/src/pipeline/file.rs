@@ -8,7 +8,6 @@ use super::{
     Pipeline,
 };
 use crate::{
-    clock,
     files::{Action, FileChange, Watch},
     render::text,
 };
@@ -32,15 +31,26 @@ const LOG_WRITERS: [&str; 14] = [
 ];
 
 impl Pipeline {
-    /// The record of one file change made by `pid`; `None` for routine growth of evidence.
-    pub fn file_change(&mut self, pid: u32, mut change: FileChange) -> Option<Record> {
-        let now = clock::boot_now_ns();
+    /// The record of one file change made by `pid`, read from the kernel at `read_ns` (boot
+    /// clock: the change happened before); `None` for routine growth of evidence. A process
+    /// that exec'ed another program after `read_ns` is named by what it ran before: the
+    /// change was that program's (`bash -c 'echo key >> …; useradd …'` is one process).
+    pub fn file_change(
+        &mut self,
+        pid: u32,
+        read_ns: u64,
+        mut change: FileChange,
+    ) -> Option<Record> {
         let mut cx = self.enrich();
         if let Some(s) = change.stat.or(change.previous) {
             change.owner = cx.names.user(s.uid);
             change.group = cx.names.group(s.gid);
         }
-        let process = cx.known(pid, None);
+        let mut process = cx.known(pid, None);
+        let time = cx.wall(read_ns);
+        if let Some(before) = self.table.image_before(pid, read_ns) {
+            process.image = Some(before);
+        }
         if change.appended && change.action == Action::Write {
             let name = text::lossy(process.name());
             // a shell appends to its own history; anything else writing a log is news
@@ -53,7 +63,7 @@ impl Pipeline {
             }
         }
         Some(Record {
-            time: cx.wall(now),
+            time,
             process,
             session: None,
             what: What::File(Box::new(change)),

@@ -104,6 +104,7 @@ impl Pipeline {
             return record;
         }
         let login = is_named(&image.executable, &[b"login"]);
+        self.table.before_exec(pid, ev.header.ts_ns);
         self.table.exec_placed(
             pid,
             ev.task.ppid,

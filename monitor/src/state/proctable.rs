@@ -52,6 +52,9 @@ pub struct Process {
     pub session: Option<u64>,
     /// Its namespaces and container: read at exec, inherited at fork (`None`: unknown).
     pub placement: Option<Arc<Placement>>,
+    /// The image its last exec replaced, and when (boot ns): what it ran before, for an event
+    /// that carries no time of its own (a file change read after the exec).
+    pub replaced: Option<(Arc<Image>, u64)>,
 }
 
 pub struct ProcTable {
@@ -95,6 +98,7 @@ impl ProcTable {
                 exited_ns: None,
                 session: None,
                 placement,
+                replaced: None,
             };
             self.procs.insert(e.pid, p);
         }
@@ -139,6 +143,7 @@ impl ProcTable {
                 exited_ns: None,
                 session,
                 placement,
+                replaced: None,
             },
         );
     }
@@ -178,6 +183,7 @@ impl ProcTable {
             exited_ns: None,
             session: None,
             placement: None,
+            replaced: None,
         });
         entry.image = image;
         if placement.is_some() {
@@ -189,6 +195,19 @@ impl ProcTable {
         if start_ns != 0 {
             entry.start_ns = start_ns;
         }
+    }
+
+    /// Remembers, before an exec replaces it, the image `pid` ran until `at_ns`.
+    pub fn before_exec(&mut self, pid: u32, at_ns: u64) {
+        if let Some(e) = self.procs.get_mut(&pid) {
+            e.replaced = Some((e.image.clone(), at_ns));
+        }
+    }
+
+    /// The image `pid` ran at `at_ns` if an exec has replaced it since.
+    pub fn image_before(&self, pid: u32, at_ns: u64) -> Option<Arc<Image>> {
+        let (image, when) = self.procs.get(&pid)?.replaced.as_ref()?;
+        (*when > at_ns).then(|| image.clone())
     }
 
     /// Marks a process exited; it stays for the grace period. Returns its entry, if known.

@@ -313,7 +313,9 @@ fn persistence(
     }
     match kind {
         // a program or library replaced; a new one is an install (its run is judged at exec)
-        FileRule::SystemProgram if !matches!(c.action, Action::Write | Action::Rename) => {
+        FileRule::SystemProgram
+            if !matches!(c.action, Action::Write | Action::Rename) || c.new_file =>
+        {
             return None;
         }
         // the service manager writes transient units of its own
@@ -562,6 +564,10 @@ mod tests {
         assert!(raised(empty, "/bin/bash").is_empty());
         let new_program = change(Action::Create, "/usr/local/bin/tool", Watch::SystemPrograms);
         assert!(raised(new_program, "/usr/bin/install").is_empty());
+        // its creator filling a new file: part of the creation
+        let mut filled = change(Action::Write, "/usr/local/bin/tool", Watch::SystemPrograms);
+        filled.new_file = true;
+        assert!(raised(filled, "/usr/bin/cp").is_empty());
         let replaced = change(Action::Write, "/usr/bin/ls", Watch::SystemPrograms);
         assert_eq!(
             raised(replaced, "/usr/bin/cp"),
