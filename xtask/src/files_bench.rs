@@ -13,15 +13,15 @@
 //! throughput phases do not blur it.
 use std::{
     fs,
-    io::{BufRead, BufReader, Write as _},
+    io::Write as _,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 
-use crate::bench;
+use crate::{bench, profile};
 
 #[derive(clap::Args)]
 pub struct Opts {
@@ -202,62 +202,14 @@ fn run_kind(kind: Kind, dur: Duration) -> anyhow::Result<f64> {
 /// how many of them are in fsnotify or fanotify code.
 fn profiled(kind: Kind, dur: Duration) -> anyhow::Result<(u64, u64)> {
     let data = std::env::temp_dir().join(format!("monitor-files-{}.perf", std::process::id()));
-    let mut perf = Command::new("perf")
-        .args([
-            "record",
-            "--quiet",
-            "-e",
-            "cpu-clock",
-            "-F",
-            "4000",
-            "-g",
-            "-p",
-        ])
-        .arg(std::process::id().to_string())
-        .arg("-o")
-        .arg(&data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .context("starting perf record")?;
-    std::thread::sleep(Duration::from_millis(500));
+    let recording = profile::start(std::process::id(), &data)?;
     run_kind(kind, dur)?;
-    // SAFETY: kill(2) on our child.
-    unsafe { libc::kill(perf.id() as i32, libc::SIGINT) };
-    perf.wait()?;
-    let mut script = Command::new("perf")
-        .args(["script", "-F", "comm,pid,tid,ip,sym", "-i"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let out = script.stdout.take().context("perf script")?;
-    let (mut samples, mut notify, mut in_sample, mut hit) = (0u64, 0u64, false, false);
-    for line in BufReader::new(out).lines() {
-        let line = line?;
-        // a sample: `comm pid/tid` alone, then its call chain indented (`ip sym`), a blank
-        if !line.starts_with(char::is_whitespace) || line.trim().is_empty() {
-            if in_sample {
-                samples += 1;
-                notify += u64::from(hit);
-            }
-            in_sample = !line.trim().is_empty();
-            hit = false;
-            continue;
-        }
-        let sym = line.split_whitespace().nth(1).unwrap_or_default();
-        hit |= sym.starts_with("fsnotify")
+    recording.finish_matching(|sym| {
+        sym.starts_with("fsnotify")
             || sym.starts_with("__fsnotify")
             || sym.starts_with("fanotify")
-            || sym.starts_with("send_to_group");
-    }
-    script.wait()?;
-    if in_sample {
-        samples += 1;
-        notify += u64::from(hit);
-    }
-    let _ = fs::remove_file(&data);
-    Ok((samples, notify))
+            || sym.starts_with("send_to_group")
+    })
 }
 
 pub fn run(bin: &Path, opts: &Opts) -> anyhow::Result<()> {

@@ -330,7 +330,41 @@ pub fn start(pid: u32, data: &Path) -> anyhow::Result<Recording> {
 
 impl Recording {
     /// Stops sampling and reads the samples.
-    pub fn finish(mut self) -> anyhow::Result<Profile> {
+    pub fn finish(self) -> anyhow::Result<Profile> {
+        self.read(|out| parse(BufReader::new(out)))
+    }
+
+    /// Stops sampling; (samples, samples with a frame `matches` accepts on their chain).
+    pub fn finish_matching(self, matches: impl Fn(&str) -> bool) -> anyhow::Result<(u64, u64)> {
+        self.read(|out| {
+            let (mut samples, mut hits, mut hit, mut open) = (0, 0, false, false);
+            for line in BufReader::new(out).lines() {
+                let line = line.context("reading perf script output")?;
+                // a sample: `comm pid/tid`, then its chain indented (`ip sym`), then a blank
+                if !line.starts_with(char::is_whitespace) || line.trim().is_empty() {
+                    if open {
+                        samples += 1;
+                        hits += u64::from(hit);
+                    }
+                    open = !line.trim().is_empty();
+                    hit = false;
+                } else {
+                    hit |= matches(line.split_whitespace().nth(1).unwrap_or_default());
+                }
+            }
+            if open {
+                samples += 1;
+                hits += u64::from(hit);
+            }
+            Ok((samples, hits))
+        })
+    }
+
+    /// Stops sampling and hands `perf script`'s output to `read`.
+    fn read<T>(
+        mut self,
+        read: impl FnOnce(std::process::ChildStdout) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
         // SAFETY: plain kill(2) on our child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
         let status = self.child.wait()?;
@@ -346,7 +380,7 @@ impl Recording {
             .spawn()
             .context("starting perf script")?;
         let out = script.stdout.take().context("perf script stdout")?;
-        let parsed = parse(BufReader::new(out));
+        let parsed = read(out);
         let status = script.wait()?;
         let _ = std::fs::remove_file(&self.data);
         if !status.success() {

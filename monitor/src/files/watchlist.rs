@@ -43,6 +43,25 @@ pub enum Watch {
 }
 
 impl Watch {
+    pub const ALL: [Watch; 16] = [
+        Watch::Accounts,
+        Watch::Sudoers,
+        Watch::Pam,
+        Watch::SshdConfig,
+        Watch::AuthorizedKeys,
+        Watch::Cron,
+        Watch::Systemd,
+        Watch::Init,
+        Watch::ShellStartup,
+        Watch::Loader,
+        Watch::SystemPrograms,
+        Watch::KernelModules,
+        Watch::Logs,
+        Watch::History,
+        Watch::Custom,
+        Watch::Elsewhere,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Watch::Accounts => "accounts",
@@ -66,27 +85,7 @@ impl Watch {
 
     /// The watch `monitor.file.watch` names (a capture read back).
     pub fn from_name(name: &str) -> Option<Self> {
-        use Watch::*;
-        [
-            Accounts,
-            Sudoers,
-            Pam,
-            SshdConfig,
-            AuthorizedKeys,
-            Cron,
-            Systemd,
-            Init,
-            ShellStartup,
-            Loader,
-            SystemPrograms,
-            KernelModules,
-            Logs,
-            History,
-            Custom,
-            Elsewhere,
-        ]
-        .into_iter()
-        .find(|w| w.name() == name)
+        Self::ALL.into_iter().find(|w| w.name() == name)
     }
 
     /// Evidence: what an intruder empties or removes to cover tracks; routine growth of these

@@ -303,6 +303,20 @@ impl Model {
         }
     }
 
+    /// A file change (or a module load) under the process of `r`; the latest `FILES_KEPT`.
+    fn file_row(&mut self, r: &Record, action: &'static str, path: String, watch: &'static str) {
+        if self.files.len() >= FILES_KEPT {
+            self.files.pop_front();
+        }
+        self.files.push_back(FileRow {
+            time: r.time,
+            pid: r.process.pid,
+            action,
+            path,
+            watch,
+        });
+    }
+
     fn bucket(&mut self, time: i128) -> &mut Bucket {
         let second = time.div_euclid(1_000_000_000) as i64;
         if self.buckets.back().is_none_or(|b| b.second < second) {
@@ -395,29 +409,13 @@ impl Model {
             What::Socket(_) => self.ensure_proc(&r.process, session),
             What::Module(m) => {
                 self.ensure_proc(&r.process, session);
-                if self.files.len() >= FILES_KEPT {
-                    self.files.pop_front();
-                }
-                self.files.push_back(FileRow {
-                    time: r.time,
-                    pid: r.process.pid,
-                    action: "module_load",
-                    path: String::from_utf8_lossy(&m.name).into_owned(),
-                    watch: "kernel_module",
-                });
+                let name = String::from_utf8_lossy(&m.name).into_owned();
+                self.file_row(r, "module_load", name, "kernel_module");
             }
             What::File(f) => {
                 self.ensure_proc(&r.process, session);
-                if self.files.len() >= FILES_KEPT {
-                    self.files.pop_front();
-                }
-                self.files.push_back(FileRow {
-                    time: r.time,
-                    pid: r.process.pid,
-                    action: f.action.name(),
-                    path: f.path.to_string_lossy().into_owned(),
-                    watch: f.watch.name(),
-                });
+                let path = f.path.to_string_lossy().into_owned();
+                self.file_row(r, f.action.name(), path, f.watch.name());
             }
             What::Disconnect(d) => {
                 let closed = Closed {

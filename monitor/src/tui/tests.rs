@@ -303,9 +303,30 @@ fn keys_move_toggle_open_and_quit() {
     assert_eq!(ui.key(KeyCode::Char('q').into()), super::ui::Action::Quit);
 }
 
+/// `records` rendered as `watch` writes them, read back by the replay into a model drawn at
+/// `at` (every line understood).
+fn replay(records: &[Record], tag: &str, at: i128) -> Model {
+    let r = crate::render::Renderer::new("vm".into());
+    let ndjson: String = records
+        .iter()
+        .filter_map(|rec| r.line(rec))
+        .map(|l| serde_json::to_string(&l).unwrap() + "\n")
+        .collect();
+    let path = std::env::temp_dir().join(format!("monitor-replay-{tag}-{}", std::process::id()));
+    std::fs::write(&path, ndjson).unwrap();
+    let capture = super::replay::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(capture.skipped, 0);
+    let mut replayed = Model::new("vm".into(), T0, S / 2);
+    for (_, item) in &capture.items {
+        super::replay::apply(&mut replayed, item);
+    }
+    replayed.frame(at);
+    replayed
+}
+
 #[test]
 fn rendered_lines_replay_into_the_same_picture() {
-    use crate::render::Renderer;
     let live = session_model();
     // the same records, rendered as `watch` would, then read back
     let mut records = Vec::new();
@@ -336,22 +357,7 @@ fn rendered_lines_replay_into_the_same_picture() {
         ),
         None,
     ));
-    let r = Renderer::new("vm".into());
-    let ndjson: String = records
-        .iter()
-        .filter_map(|rec| r.line(rec))
-        .map(|l| serde_json::to_string(&l).unwrap() + "\n")
-        .collect();
-    let dir = std::env::temp_dir().join(format!("monitor-replay-test-{}", std::process::id()));
-    std::fs::write(&dir, ndjson).unwrap();
-    let capture = super::replay::load(&dir).unwrap();
-    let _ = std::fs::remove_file(&dir);
-    assert_eq!(capture.skipped, 0);
-    let mut replayed = Model::new("vm".into(), T0, S / 2);
-    for (_, item) in &capture.items {
-        super::replay::apply(&mut replayed, item);
-    }
-    replayed.frame(T0 + 4 * S);
+    let replayed = replay(&records, "same-picture", T0 + 4 * S);
     let a = text(&draw(&live, &mut Ui::default(), 120, 40));
     let b = text(&draw(&replayed, &mut Ui::default(), 120, 40));
     // the header's loss line and clock aside, the same screen
@@ -618,10 +624,7 @@ fn a_flood_is_one_row_that_counts_every_folded_connection_and_replays_the_same()
 
 #[test]
 fn a_file_change_shows_under_its_process_live_and_replayed() {
-    use crate::{
-        files::{Action, FileChange, Watch},
-        render::Renderer,
-    };
+    use crate::files::{Action, FileChange, Watch};
     let s = ssh_session(7, 100);
     let sshd = proc_of(100, 1, &["/usr/sbin/sshd", "-D", "-R"], T0);
     let bash = proc_of(101, 100, &["-bash"], T0 + S);
@@ -645,22 +648,7 @@ fn a_file_change_shows_under_its_process_live_and_replayed() {
         live.record(r);
     }
     live.frame(T0 + 3 * S);
-    let r = Renderer::new("vm".into());
-    let ndjson: String = records
-        .iter()
-        .filter_map(|rec| r.line(rec))
-        .map(|l| serde_json::to_string(&l).unwrap() + "\n")
-        .collect();
-    let path = std::env::temp_dir().join(format!("monitor-replay-files-{}", std::process::id()));
-    std::fs::write(&path, ndjson).unwrap();
-    let capture = super::replay::load(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
-    assert_eq!(capture.skipped, 0);
-    let mut replayed = Model::new("vm".into(), T0, S / 2);
-    for (_, item) in &capture.items {
-        super::replay::apply(&mut replayed, item);
-    }
-    replayed.frame(T0 + 3 * S);
+    let replayed = replay(&records, "files", T0 + 3 * S);
     let needle = "file_write (authorized_keys) /home/x/.ssh/authorized_keys";
     for m in [&live, &replayed] {
         let screen = text(&draw(m, &mut Ui::default(), 140, 40));
