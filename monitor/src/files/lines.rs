@@ -48,33 +48,25 @@ pub fn read(path: &std::path::Path) -> Option<Vec<String>> {
 
 /// Lines of `new` not in `old` and of `old` not in `new`, counted as multisets, in file order.
 pub fn changed(old: &[String], new: &[String]) -> (Vec<String>, Vec<String>) {
-    let mut count: HashMap<&str, isize> = HashMap::new();
-    for l in old {
-        *count.entry(l).or_default() += 1;
-    }
-    let mut added = Vec::new();
-    for l in new {
-        let c = count.entry(l).or_default();
-        if *c > 0 {
-            *c -= 1;
-        } else {
-            added.push(l.clone());
-        }
-    }
-    let mut left: HashMap<&str, isize> = HashMap::new();
-    for l in new {
+    (minus(new, old), minus(old, new))
+}
+
+/// The lines of `a` that `b` does not have as many times, in `a`'s order.
+fn minus(a: &[String], b: &[String]) -> Vec<String> {
+    let mut left: HashMap<&str, usize> = HashMap::new();
+    for l in b {
         *left.entry(l).or_default() += 1;
     }
-    let mut removed = Vec::new();
-    for l in old {
-        let c = left.entry(l).or_default();
-        if *c > 0 {
-            *c -= 1;
-        } else {
-            removed.push(l.clone());
-        }
-    }
-    (added, removed)
+    a.iter()
+        .filter(|l| match left.get_mut(l.as_str()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .cloned()
+        .collect()
 }
 
 fn cut(line: &str) -> String {
