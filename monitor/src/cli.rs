@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use monitor_common::process::{ARGV_CAP, ARGV_DEFAULT};
 
-use crate::audit::model::Thresholds;
+use crate::{audit::model::Thresholds, output::OnError};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -169,6 +169,15 @@ pub struct WatchArgs {
     /// `postrotate kill -HUP`): no line is lost or split between the two files.
     #[arg(long, value_name = "PATH")]
     pub output: Option<PathBuf>,
+
+    /// When the output cannot be written (a full disk, a quota, an I/O error): `shed` keeps
+    /// capturing, counts the lines it cannot write (`lines_shed_reasons` in `stats`), tries
+    /// every later batch again and, once writing works, first writes an `output_resumed` line
+    /// with how long and how many lines; `exit` exits with status 1 (for systemd to restart
+    /// it). Never a partial line: a file is cut back to its last whole line. A closed pipe
+    /// always ends the monitor quietly.
+    #[arg(long, value_name = "ACTION", value_enum, default_value_t = OnError::Shed)]
+    pub on_output_error: OnError,
 
     /// Also print a `fork` line for every new process (by default forks update the process
     /// table silently: a process that never execs still gets an `exit` line).

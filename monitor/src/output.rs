@@ -6,6 +6,13 @@
 //! batch is shed and its lines counted (reported in `stats`). A closed stdout (the reader of the
 //! pipe went away) is noticed on the next write or within a quarter second, and ends the
 //! monitor quietly.
+//!
+//! A write that fails (a full disk, a quota, an I/O error) never leaves part of a line: a
+//! regular file is cut back to where the batch began. Then, by `--on-output-error`, either the
+//! batch's lines are shed — counted by reason, capture going on, every later batch tried again,
+//! a warning at most once a minute — and the first batch written again is preceded by an
+//! `output_resumed` line saying for how long and how many lines were lost; or the monitor
+//! exits with a failure (for systemd to restart it).
 use std::{
     fs::{File, OpenOptions},
     io::{self, Write},
@@ -29,6 +36,10 @@ struct Shared {
     written: AtomicU64,
     shed: AtomicU64,
     closed: AtomicBool,
+    /// Why the writer gave up, when it was not a closed pipe (`--on-output-error exit`).
+    failed: Mutex<Option<String>>,
+    /// Lines shed, by reason (`queue_full`, `ENOSPC`, …).
+    shed_reasons: Mutex<std::collections::BTreeMap<&'static str, u64>>,
     notify: tokio::sync::Notify,
     /// Written batches' buffers, emptied, for the next batches: a batch is then filled without
     /// growing (and copying) its buffer from a small first allocation.
@@ -51,6 +62,69 @@ enum Msg {
     Flush(mpsc::Sender<()>),
     /// Flush and close the file, and open its path again (it was rotated).
     Reopen(PathBuf),
+}
+
+/// What to do when the output cannot be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnError {
+    /// Shed (and count) the lines that cannot be written, keep capturing, retry.
+    #[default]
+    Shed,
+    /// Exit with a failure status.
+    Exit,
+}
+
+/// How the writer names itself in the `output_resumed` line.
+#[derive(Clone, Debug, Default)]
+pub struct Identity {
+    pub hostname: String,
+}
+
+/// Where the writer writes: a regular file can be cut back to a whole line after a failed
+/// write; anything else (a pipe, a terminal) is written as it is.
+enum Sink {
+    File(File),
+    Stream(Box<dyn Write + Send>),
+}
+
+impl Sink {
+    /// Writes a batch whole, or not at all (a file is cut back to where it began).
+    fn write_batch(&mut self, buf: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stream(w) => w.write_all(buf).and_then(|()| w.flush()),
+            Sink::File(f) => {
+                use std::io::Seek as _;
+                let start = f.metadata()?.len();
+                let result = f.write_all(buf);
+                if result.is_err() {
+                    // no partial line: the file ends where the batch began
+                    let _ = f.set_len(start);
+                    let _ = f.seek(io::SeekFrom::Start(start));
+                }
+                result
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Stream(w) => w.flush(),
+            Sink::File(_) => Ok(()),
+        }
+    }
+}
+
+/// The errno name of a write error, as `lines_shed_reasons` counts it.
+fn reason(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => "ENOSPC",
+        Some(libc::EDQUOT) => "EDQUOT",
+        Some(libc::EIO) => "EIO",
+        Some(libc::EFBIG) => "EFBIG",
+        Some(libc::EROFS) => "EROFS",
+        _ => "write_error",
+    }
 }
 
 pub struct Output {
@@ -76,20 +150,36 @@ fn open_output(path: &Path) -> io::Result<File> {
 }
 
 impl Output {
-    /// Writes to stdout with at most `max_queued` bytes waiting for it.
-    pub fn stdout(max_queued: usize) -> Self {
-        Self::to_writer(
-            max_queued,
-            Box::new(io::stdout()),
-            Some(libc::STDOUT_FILENO),
-        )
+    /// Writes to stdout with at most `max_queued` bytes waiting for it (a regular file there
+    /// is written as `--output`'s is: cut back after a failed write).
+    pub fn stdout(max_queued: usize, on_error: OnError, id: Identity) -> Self {
+        let regular = std::fs::metadata("/dev/stdout").is_ok_and(|m| m.is_file());
+        // SAFETY: dup(2) of our own stdout; the new fd is owned by the File.
+        let dup = unsafe { libc::dup(libc::STDOUT_FILENO) };
+        let sink = if regular && dup >= 0 {
+            use std::os::fd::FromRawFd as _;
+            // SAFETY: a fresh fd nothing else owns.
+            Sink::File(unsafe { File::from_raw_fd(dup) })
+        } else {
+            if dup >= 0 {
+                // SAFETY: closing the fd just made, unused.
+                unsafe { libc::close(dup) };
+            }
+            Sink::Stream(Box::new(io::stdout()))
+        };
+        Self::to_writer(max_queued, sink, Some(libc::STDOUT_FILENO), on_error, id)
     }
 
     /// Appends to the file at `path` (created 0600 if missing).
-    pub fn file(path: &Path, max_queued: usize) -> anyhow::Result<Self> {
+    pub fn file(
+        path: &Path,
+        max_queued: usize,
+        on_error: OnError,
+        id: Identity,
+    ) -> anyhow::Result<Self> {
         let file = open_output(path)
             .map_err(|e| anyhow::anyhow!("cannot open the output file {}: {e}", path.display()))?;
-        let mut out = Self::to_writer(max_queued, Box::new(file), None);
+        let mut out = Self::to_writer(max_queued, Sink::File(file), None, on_error, id);
         out.path = Some(path.to_owned());
         Ok(out)
     }
@@ -107,13 +197,29 @@ impl Output {
         }
     }
 
-    fn to_writer(max_queued: usize, sink: Box<dyn Write + Send>, fd: Option<i32>) -> Self {
+    fn to_writer(
+        max_queued: usize,
+        sink: Sink,
+        fd: Option<i32>,
+        on_error: OnError,
+        id: Identity,
+    ) -> Self {
         let (tx, rx) = mpsc::channel();
         let shared = Arc::new(Shared::default());
         let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("output".into())
-            .spawn(move || writer(rx, sink, fd, &thread_shared))
+            .spawn(move || {
+                Writer {
+                    sink,
+                    fd,
+                    shared: &thread_shared,
+                    on_error,
+                    id,
+                    shedding: None,
+                }
+                .run(rx)
+            })
             .ok();
         if thread.is_none() {
             shared.closed.store(true, Ordering::SeqCst);
@@ -210,7 +316,7 @@ impl Output {
             }
         } else if self.shared.queued.load(Ordering::SeqCst) + len > self.max_queued {
             // queue full: shed the batch, count its lines
-            self.shared.shed.fetch_add(lines, Ordering::Relaxed);
+            self.shared.count_shed("queue_full", lines);
             self.shared.give_back(buf);
             return;
         }
@@ -258,6 +364,20 @@ impl Output {
         self.shared.shed.load(Ordering::Relaxed)
     }
 
+    /// Lines shed, by reason.
+    pub fn shed_reasons(&self) -> std::collections::BTreeMap<&'static str, u64> {
+        self.shared
+            .shed_reasons
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
+    }
+
+    /// Why the output failed for good (`--on-output-error exit`), if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.shared.failed.lock().ok().and_then(|f| f.clone())
+    }
+
     /// Flushes and stops the writer thread.
     pub fn finish(mut self) {
         self.flush();
@@ -269,6 +389,13 @@ impl Output {
 }
 
 impl Shared {
+    fn count_shed(&self, why: &'static str, lines: u64) {
+        self.shed.fetch_add(lines, Ordering::Relaxed);
+        if let Ok(mut r) = self.shed_reasons.lock() {
+            *r.entry(why).or_default() += lines;
+        }
+    }
+
     /// An empty buffer for a new batch: a written one if any is spare.
     fn take_spare(&self) -> Vec<u8> {
         self.spare
@@ -303,70 +430,165 @@ fn peer_gone(fd: i32) -> bool {
     n > 0 && pfd.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
-fn writer(rx: mpsc::Receiver<Msg>, sink: Box<dyn Write + Send>, fd: Option<i32>, shared: &Shared) {
-    let mut out = io::BufWriter::with_capacity(1 << 16, sink);
-    let close = |why: Option<io::Error>| {
+/// A spell of failed writes: since when, how many lines, the last error.
+struct Shedding {
+    since: std::time::SystemTime,
+    lines: u64,
+    reason: &'static str,
+    warned: std::time::Instant,
+}
+
+/// How often a warning is printed while lines are shed.
+const WARN_EVERY: Duration = Duration::from_secs(60);
+
+struct Writer<'a> {
+    sink: Sink,
+    fd: Option<i32>,
+    shared: &'a Shared,
+    on_error: OnError,
+    id: Identity,
+    shedding: Option<Shedding>,
+}
+
+impl Writer<'_> {
+    fn close(&self, why: Option<io::Error>) {
         if let Some(e) = why.filter(|e| e.kind() != io::ErrorKind::BrokenPipe) {
             eprintln!("monitor: cannot write output: {e}");
+            if let Ok(mut f) = self.shared.failed.lock() {
+                *f = Some(e.to_string());
+            }
         }
-        shared.closed.store(true, Ordering::SeqCst);
-        shared.notify.notify_waiters();
-    };
-    loop {
-        let msg = match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(msg) => msg,
-            Err(RecvTimeoutError::Timeout) => {
-                if fd.is_some_and(peer_gone) {
-                    return close(None);
-                }
-                continue;
-            }
-            Err(RecvTimeoutError::Disconnected) => {
-                if let Err(e) = out.flush() {
-                    close(Some(e));
-                }
-                return;
-            }
+        self.shared.closed.store(true, Ordering::SeqCst);
+        self.shared.notify.notify_waiters();
+    }
+
+    /// The `output_resumed` line: when the writing stopped and started again, and how many
+    /// lines were lost meanwhile.
+    fn resumed_line(&self, s: &Shedding) -> Vec<u8> {
+        let stamp = |t: std::time::SystemTime| {
+            let ns = t
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128);
+            crate::clock::format_epoch_ns(ns)
         };
-        let mut next = Some(msg);
-        // write everything already queued, then flush once
-        while let Some(msg) = next.take() {
+        let now = std::time::SystemTime::now();
+        let line = serde_json::json!({
+            "@timestamp": stamp(now),
+            "event": {
+                "kind": "event",
+                "category": ["host"],
+                "type": ["info"],
+                "action": "output_resumed",
+                "start": stamp(s.since),
+                "end": stamp(now),
+            },
+            "host": { "hostname": self.id.hostname },
+            "process": { "pid": std::process::id(), "name": "monitor" },
+            "monitor": { "output": { "lines_lost": s.lines, "reason": s.reason } },
+        });
+        let mut out = serde_json::to_vec(&line).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+
+    /// Writes one batch; a failure sheds it (or, with `exit`, ends the writer). False: stop.
+    /// After a spell of failures the batch goes out behind an `output_resumed` line, in one
+    /// write: the spell is over only when both could be written.
+    fn write(&mut self, buf: &[u8], lines: u64) -> bool {
+        let result = match &self.shedding {
+            Some(s) => {
+                let mut both = self.resumed_line(s);
+                both.extend_from_slice(buf);
+                self.sink.write_batch(&both)
+            }
+            None => self.sink.write_batch(buf),
+        };
+        let e = match result {
+            Ok(()) => {
+                if let Some(s) = self.shedding.take() {
+                    eprintln!(
+                        "monitor: output written again; {} lines were lost ({})",
+                        s.lines, s.reason
+                    );
+                }
+                self.shared.written.fetch_add(lines, Ordering::Relaxed);
+                return true;
+            }
+            Err(e) => e,
+        };
+        if e.kind() == io::ErrorKind::BrokenPipe {
+            self.close(Some(e));
+            return false;
+        }
+        if self.on_error == OnError::Exit {
+            self.shared.count_shed(reason(&e), lines);
+            self.close(Some(e));
+            return false;
+        }
+        let s = self.shedding.get_or_insert_with(|| {
+            eprintln!("monitor: cannot write output: {e}; shedding lines and retrying");
+            Shedding {
+                since: std::time::SystemTime::now(),
+                lines: 0,
+                reason: reason(&e),
+                warned: std::time::Instant::now(),
+            }
+        });
+        s.lines += lines;
+        self.shared.count_shed(s.reason, lines);
+        if s.warned.elapsed() >= WARN_EVERY {
+            s.warned = std::time::Instant::now();
+            eprintln!(
+                "monitor: output still failing ({}): {} lines shed so far",
+                s.reason, s.lines
+            );
+        }
+        true
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        loop {
+            let msg = match rx.recv_timeout(Duration::from_millis(250)) {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Timeout) => {
+                    if self.fd.is_some_and(peer_gone) {
+                        return self.close(None);
+                    }
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    if let Err(e) = self.sink.flush() {
+                        self.close(Some(e));
+                    }
+                    return;
+                }
+            };
             match msg {
                 Msg::Lines(buf, lines) => {
-                    let written = out.write_all(&buf);
-                    shared.queued.fetch_sub(buf.len(), Ordering::SeqCst);
-                    shared.give_back(buf);
-                    if let Err(e) = written {
-                        return close(Some(e));
+                    let go_on = self.write(&buf, lines);
+                    self.shared.queued.fetch_sub(buf.len(), Ordering::SeqCst);
+                    self.shared.give_back(buf);
+                    if !go_on {
+                        return;
                     }
-                    shared.written.fetch_add(lines, Ordering::Relaxed);
                 }
                 Msg::Flush(ack) => {
-                    if let Err(e) = out.flush() {
-                        let _ = ack.send(());
-                        return close(Some(e));
-                    }
+                    let flushed = self.sink.flush();
                     let _ = ack.send(());
-                }
-                Msg::Reopen(path) => {
-                    if let Err(e) = out.flush() {
-                        return close(Some(e));
-                    }
-                    match open_output(&path) {
-                        Ok(file) => out = io::BufWriter::with_capacity(1 << 16, Box::new(file)),
-                        // lines keep going to the file that is open (renamed, so nothing is
-                        // lost); the next SIGHUP tries again
-                        Err(e) => eprintln!(
-                            "monitor: cannot reopen {}: {e}; still writing to the file open before",
-                            path.display()
-                        ),
+                    if let Err(e) = flushed {
+                        return self.close(Some(e));
                     }
                 }
+                Msg::Reopen(path) => match open_output(&path) {
+                    Ok(file) => self.sink = Sink::File(file),
+                    // lines keep going to the file that is open (renamed, so nothing is
+                    // lost); the next SIGHUP tries again
+                    Err(e) => eprintln!(
+                        "monitor: cannot reopen {}: {e}; still writing to the file open before",
+                        path.display()
+                    ),
+                },
             }
-            next = rx.try_recv().ok();
-        }
-        if let Err(e) = out.flush() {
-            return close(Some(e));
         }
     }
 }
@@ -391,6 +613,90 @@ mod tests {
         }
     }
 
+    fn stream(max: usize, w: impl Write + Send + 'static, on_error: OnError) -> Output {
+        Output::to_writer(
+            max,
+            super::Sink::Stream(Box::new(w)),
+            None,
+            on_error,
+            Identity {
+                hostname: "h".into(),
+            },
+        )
+    }
+
+    /// A disk that is full while `full` is set: nothing of a write gets through.
+    #[derive(Clone, Default)]
+    struct Disk {
+        full: Arc<AtomicBool>,
+        data: Sink,
+    }
+    impl Write for Disk {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            if self.full.load(Ordering::SeqCst) {
+                return Err(io::Error::from_raw_os_error(libc::ENOSPC));
+            }
+            self.data.write(b)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn wait_for(what: impl Fn() -> bool) {
+        for _ in 0..200 {
+            if what() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        panic!("timed out");
+    }
+
+    #[test]
+    fn a_full_disk_sheds_and_counts_and_the_first_line_after_says_what_was_lost() {
+        let disk = Disk::default();
+        let mut out = stream(1 << 20, disk.clone(), OnError::Shed);
+        out.emit(&0);
+        out.flush();
+        disk.full.store(true, Ordering::SeqCst);
+        for i in 1..=5 {
+            out.emit(&i);
+            out.end_batch();
+        }
+        out.flush();
+        wait_for(|| out.shed() == 5);
+        assert_eq!(out.shed_reasons().get("ENOSPC"), Some(&5));
+        assert!(!out.is_closed(), "capture goes on");
+        disk.full.store(false, Ordering::SeqCst);
+        out.emit(&6);
+        out.finish();
+        let text = String::from_utf8(disk.data.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert_eq!(lines[0], 0);
+        assert_eq!(lines[1]["event"]["action"], "output_resumed");
+        assert_eq!(lines[1]["monitor"]["output"]["lines_lost"], 5);
+        assert_eq!(lines[1]["monitor"]["output"]["reason"], "ENOSPC");
+        assert_eq!(lines[1]["host"]["hostname"], "h");
+        assert_eq!(lines[2], 6);
+    }
+
+    #[test]
+    fn with_exit_a_failed_write_ends_the_output_with_a_failure() {
+        let disk = Disk::default();
+        disk.full.store(true, Ordering::SeqCst);
+        let mut out = stream(1 << 20, disk, OnError::Exit);
+        out.emit_reliably(&1);
+        out.flush();
+        wait_for(|| out.is_closed());
+        assert!(out.failure().is_some_and(|f| f.contains("No space left")));
+        assert_eq!(out.shed(), 1);
+    }
+
     struct Broken;
     impl Write for Broken {
         fn write(&mut self, _: &[u8]) -> io::Result<usize> {
@@ -404,7 +710,7 @@ mod tests {
     #[test]
     fn writes_one_line_per_value_in_order() {
         let sink = Sink::default();
-        let mut out = Output::to_writer(1 << 20, Box::new(sink.clone()), None);
+        let mut out = stream(1 << 20, sink.clone(), OnError::Shed);
         for i in 0..100 {
             out.emit(&serde_json::json!({ "n": i, "s": "a\nb\"c\u{1b}" }));
             if i % 7 == 0 {
@@ -438,7 +744,7 @@ mod tests {
         }
         let (release, stuck) = mpsc::channel();
         // room for two batches of "1\n2\n" (4 bytes each)
-        let mut out = Output::to_writer(8, Box::new(Stuck(stuck)), None);
+        let mut out = stream(8, Stuck(stuck), OnError::Shed);
         for _ in 0..10 {
             out.emit(&1);
             out.emit(&2);
@@ -458,7 +764,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("monitor-output-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("out.ndjson");
-        let mut out = Output::file(&path, 1 << 20).unwrap();
+        let mut out = Output::file(&path, 1 << 20, OnError::Shed, Identity::default()).unwrap();
         for i in 0..10 {
             out.emit(&i);
         }
@@ -477,17 +783,23 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
         // appends to what is there
-        let mut again = Output::file(&path, 1 << 20).unwrap();
+        let mut again = Output::file(&path, 1 << 20, OnError::Shed, Identity::default()).unwrap();
         again.emit(&20);
         again.finish();
         assert_eq!(read("out.ndjson").lines().count(), 11);
-        assert!(Output::file(&dir.join("no/such/dir"), 1).is_err());
+        assert!(Output::file(
+            &dir.join("no/such/dir"),
+            1,
+            OnError::Shed,
+            Identity::default()
+        )
+        .is_err());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
     fn broken_pipe_marks_closed_quietly() {
-        let mut out = Output::to_writer(1 << 20, Box::new(Broken), None);
+        let mut out = stream(1 << 20, Broken, OnError::Shed);
         out.emit_reliably(&1);
         out.flush();
         for _ in 0..100 {

@@ -17,7 +17,7 @@ use crate::{
     clock,
     detect::{alerts::Alerts, rules::Rules},
     flood::Floods,
-    output::Output,
+    output::{Identity, Output},
     pipeline::{capture::Capture, Record},
     render::{
         alert::alert_line,
@@ -210,6 +210,7 @@ impl Watch {
             "kernel_programs": programs,
             "lines_written": self.output.written(),
             "lines_shed": shed,
+            "lines_shed_reasons": self.output.shed_reasons(),
             "lines_held": p.held(),
             "decode_errors": p.decode_errors,
             "lost_total": drops_total + misses_total + shed + p.decode_errors + files.overflows,
@@ -257,9 +258,12 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut sighup = signal(SignalKind::hangup()).context("SIGHUP handler")?;
     // a mistake in a rules file stops the start, before anything is loaded
     let rules = Rules::load(args.rules.rules.as_deref())?;
+    let id = Identity {
+        hostname: host::hostname(),
+    };
     let output = match &args.output {
-        Some(path) => Output::file(path, OUTPUT_QUEUE_BYTES)?,
-        None => Output::stdout(OUTPUT_QUEUE_BYTES),
+        Some(path) => Output::file(path, OUTPUT_QUEUE_BYTES, args.on_output_error, id)?,
+        None => Output::stdout(OUTPUT_QUEUE_BYTES, args.on_output_error, id),
     };
     let mut capture = Capture::start(&args.capture, args.forks)?;
     let sockets = std::mem::take(&mut capture.sockets);
@@ -337,6 +341,11 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             _ = sigterm.recv() => break,
             _ = &mut deadline => break,
             _ = watch.output.closed() => {
+                if let Some(why) = watch.output.failure() {
+                    // `--on-output-error exit`: a failure, for systemd to restart it
+                    eprintln!("monitor: the output failed ({why}): exiting");
+                    return Ok(ExitCode::FAILURE);
+                }
                 // the reader of stdout is gone: nothing more can be said, leave quietly
                 return Ok(ExitCode::SUCCESS);
             }
