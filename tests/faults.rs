@@ -179,3 +179,41 @@ fn with_exit_a_full_disk_ends_the_monitor_with_a_failure() {
     let all = lines(&out);
     assert_eq!(all[0]["event"]["action"], "monitor_start");
 }
+
+/// A state directory that cannot be written (read-only here; a full one fails the same way):
+/// the monitor runs, says so at start, and names its fallback.
+#[test]
+fn a_read_only_state_directory_is_said_at_start_with_its_fallback() {
+    require_root();
+    let fs = Tmpfs::mount("1m");
+    let ok = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&fs.0)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "remount read-only");
+    let out = std::env::temp_dir().join(marker("state-ro.ndjson"));
+    let run = Command::new(monitor_bin())
+        .args(["watch", "--no-file-watch", "--duration", "2", "--state-dir"])
+        .arg(fs.0.join("state"))
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("cannot be written"), "{err}");
+    let all = lines(&out);
+    let state = &all[0]["monitor"]["start"]["state_dir"];
+    assert_eq!(state["writable"], false, "{state}");
+    assert!(
+        state["fallback"].as_str().unwrap().contains("memory only"),
+        "{state}"
+    );
+    assert!(
+        state["error"].as_str().unwrap().contains("Read-only"),
+        "{state}"
+    );
+    let _ = std::fs::remove_file(&out);
+}

@@ -250,6 +250,31 @@ impl Watch {
     }
 }
 
+/// Whether what must outlive a restart can be kept in `dir` (made if missing, a file written
+/// and removed), for `monitor_start`; when it cannot, the named fallback: memory only.
+fn state_dir_status(dir: &std::path::Path) -> serde_json::Value {
+    let probe = dir.join(".monitor-write-check");
+    let tried = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b"ok"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    match tried {
+        Ok(()) => json!({ "path": dir.display().to_string(), "writable": true }),
+        Err(e) => {
+            log::warn!(
+                "the state directory {} cannot be written ({e}): the addresses each user logged \
+                 in from are kept in memory only, and forgotten at exit",
+                dir.display()
+            );
+            json!({
+                "path": dir.display().to_string(),
+                "writable": false,
+                "error": e.to_string(),
+                "fallback": "memory only: the login baseline is not kept across restarts",
+            })
+        }
+    }
+}
+
 pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     // first, so that a signal during start-up still ends in a clean detach and final stats
     let mut sigint = signal(SignalKind::interrupt()).context("SIGINT handler")?;
@@ -277,11 +302,13 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         floods: Floods::from_args(&args.floods),
         started: Instant::now(),
     };
+    let mut described = watch.capture.described.clone();
+    described["state_dir"] = state_dir_status(&args.rules.state_dir);
     let start = watch.own_line(
         "event",
         "monitor_start",
         Ext {
-            start: Some(watch.capture.described.clone()),
+            start: Some(described),
             attach: Some(watch.capture.probes.attach_map()),
             ..Default::default()
         },
