@@ -1,7 +1,8 @@
 //! Faults of the output: a disk that fills up under load and is emptied again (on a small
 //! tmpfs of its own). No partial line ever, capture goes on, the lines that could not be
 //! written are counted by reason, and the first line written again says what was lost — or,
-//! with `--on-output-error exit`, the monitor exits with a failure.
+//! with `--on-output-error exit`, the monitor exits with a failure. And environments: a state
+//! directory that cannot be written, no kernel BTF, a second monitor running at once.
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
@@ -53,13 +54,7 @@ fn load(stop: Arc<AtomicBool>, tag: String) -> std::thread::JoinHandle<u64> {
 
 fn watch(out: &Path, extra: &[&str]) -> Child {
     let mut child = Command::new(monitor_bin())
-        .args([
-            "watch",
-            "--no-file-watch",
-            "--stats-interval",
-            "1",
-            "--output",
-        ])
+        .args(["watch", "--stats-interval", "1", "--output"])
         .arg(out)
         .args(extra)
         .stdout(Stdio::null())
@@ -102,7 +97,7 @@ fn a_full_disk_sheds_whole_lines_and_the_first_line_after_says_what_was_lost() {
     require_root();
     let fs = Tmpfs::mount("64m");
     let out = fs.0.join("out.ndjson");
-    let mut m = watch(&out, &[]);
+    let mut m = watch(&out, &["--no-file-watch"]);
     let stop = Arc::new(AtomicBool::new(false));
     let tag = marker("fill");
     let runner = load(stop.clone(), tag.clone());
@@ -163,7 +158,7 @@ fn with_exit_a_full_disk_ends_the_monitor_with_a_failure() {
     require_root();
     let fs = Tmpfs::mount("1m");
     let out = fs.0.join("out.ndjson");
-    let mut m = watch(&out, &["--on-output-error", "exit"]);
+    let mut m = watch(&out, &["--no-file-watch", "--on-output-error", "exit"]);
     let stop = Arc::new(AtomicBool::new(false));
     let runner = load(stop.clone(), marker("exit"));
     let _filler = fill(&fs.0);
@@ -216,4 +211,56 @@ fn a_read_only_state_directory_is_said_at_start_with_its_fallback() {
         "{state}"
     );
     let _ = std::fs::remove_file(&out);
+}
+
+/// No kernel BTF where it is looked for: one clear line and a failure, nothing else.
+#[test]
+fn without_btf_the_monitor_says_why_in_one_line_and_fails() {
+    require_root();
+    let run = Command::new(monitor_bin())
+        .args(["watch", "--duration", "1", "--btf", "/nonexistent/vmlinux"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1), "{run:?}");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("/nonexistent/vmlinux") && err.contains("CONFIG_DEBUG_INFO_BTF"),
+        "{err}"
+    );
+    assert!(run.stdout.is_empty());
+}
+
+/// A second monitor while one runs: both work, each sees the same process, neither loses.
+#[test]
+fn two_monitors_at_once_both_see_everything() {
+    require_root();
+    let a_out = std::env::temp_dir().join(marker("first.ndjson"));
+    let b_out = std::env::temp_dir().join(marker("second.ndjson"));
+    let mut a = watch(&a_out, &[]);
+    let mut b = watch(&b_out, &[]);
+    let tag = marker("both");
+    let ran = Command::new("/bin/true").arg(&tag).status().unwrap();
+    assert!(ran.success());
+    std::thread::sleep(Duration::from_millis(500));
+    for m in [&mut a, &mut b] {
+        // SAFETY: kill(2) on our child.
+        unsafe { libc::kill(m.id() as i32, libc::SIGINT) };
+        let status = wait_timeout(m, Duration::from_secs(30)).expect("it ends");
+        assert!(status.success(), "{status:?}");
+    }
+    for out in [&a_out, &b_out] {
+        let all = lines(out);
+        assert_eq!(all[0]["monitor"]["start"]["files"]["enabled"], true);
+        assert!(
+            all.iter().any(|l| l["event"]["action"] == "exec"
+                && l["process"]["command_line"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(&tag))),
+            "{} saw the process",
+            out.display()
+        );
+        assert_eq!(all.last().unwrap()["monitor"]["stats"]["lost_total"], 0);
+        let _ = std::fs::remove_file(out);
+    }
 }
