@@ -22,6 +22,11 @@ pub const DIRECTORY_EVENTS: u64 = libc::FAN_CREATE
     | libc::FAN_EVENT_ON_CHILD
     | libc::FAN_ONDIR;
 
+/// Before 5.17 there is no `FAN_RENAME`: a move is two events, the entry leaving one name
+/// (`FAN_MOVED_FROM`) and arriving at another (`FAN_MOVED_TO`), with nothing to pair them.
+pub const DIRECTORY_EVENTS_BEFORE_RENAME: u64 =
+    (DIRECTORY_EVENTS & !libc::FAN_RENAME) | libc::FAN_MOVED_FROM | libc::FAN_MOVED_TO;
+
 /// What a filesystem mark asks for: attribute changes anywhere (a setuid bit set on a copy
 /// of a shell in /tmp). Writes, creations and closes are not asked for: they would cost every
 /// file of the filesystem.
@@ -62,6 +67,9 @@ impl Event {
 /// A fanotify group (notification only, non-blocking).
 pub struct Group {
     fd: OwnedFd,
+    /// What directory marks ask for: `DIRECTORY_EVENTS`, or on a kernel that refuses
+    /// `FAN_RENAME`, `DIRECTORY_EVENTS_BEFORE_RENAME`.
+    directory_events: std::cell::Cell<u64>,
 }
 
 fn c_path(path: &Path) -> io::Result<CString> {
@@ -88,6 +96,7 @@ impl Group {
         // SAFETY: a new fd nothing else owns.
         Ok(Self {
             fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            directory_events: std::cell::Cell::new(DIRECTORY_EVENTS),
         })
     }
 
@@ -109,13 +118,25 @@ impl Group {
         Ok(())
     }
 
-    /// Marks a directory (not a symlink to one) for `DIRECTORY_EVENTS`.
+    /// Marks a directory (not a symlink to one) for `DIRECTORY_EVENTS` (on a kernel before
+    /// 5.17, which refuses `FAN_RENAME` with EINVAL, for the two move events instead).
     pub fn mark_directory(&self, path: &Path) -> io::Result<()> {
-        self.mark(
-            libc::FAN_MARK_ONLYDIR | libc::FAN_MARK_DONT_FOLLOW,
-            DIRECTORY_EVENTS,
-            path,
-        )
+        let flags = libc::FAN_MARK_ONLYDIR | libc::FAN_MARK_DONT_FOLLOW;
+        match self.mark(flags, self.directory_events.get(), path) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EINVAL)
+                    && self.directory_events.get() == DIRECTORY_EVENTS =>
+            {
+                self.directory_events.set(DIRECTORY_EVENTS_BEFORE_RENAME);
+                self.mark(flags, DIRECTORY_EVENTS_BEFORE_RENAME, path)
+            }
+            other => other,
+        }
+    }
+
+    /// Whether moves come as one `FAN_RENAME` event (5.17 on) or as two.
+    pub fn renames_whole(&self) -> bool {
+        self.directory_events.get() == DIRECTORY_EVENTS
     }
 
     /// Marks the whole filesystem `path` is on for `FILESYSTEM_EVENTS`.

@@ -191,6 +191,11 @@ impl Watcher {
             "directories_marked": self.marked.len(),
             "directories_awaited": self.wanted.len(),
             "filesystems_marked": self.filesystems,
+            "renames": if self.group.renames_whole() {
+                "FAN_RENAME (old and new name in one event)"
+            } else {
+                "FAN_MOVED_FROM/FAN_MOVED_TO (kernel before 5.17: a move's two names are not paired)"
+            },
             "mark_failures": self.mark_failures,
             "mark_errors": self.mark_errors,
             "files_known": self.known.len(),
@@ -423,6 +428,10 @@ impl Watcher {
         } else {
             None
         };
+        // before 5.17 a move is two events: arriving (a rename from somewhere unknown) and
+        // leaving (the name is gone, as by a deletion)
+        let arrived = ev.mask & libc::FAN_MOVED_TO != 0;
+        let left = ev.mask & libc::FAN_MOVED_FROM != 0;
         if ev.on_directory() {
             self.directory_event(ev, &path, old.as_deref());
             return self.found_in_new_directory(ev, &path);
@@ -444,7 +453,7 @@ impl Watcher {
                 .collect();
         };
         let mut out = Vec::new();
-        if ev.mask & libc::FAN_RENAME != 0 {
+        if ev.mask & libc::FAN_RENAME != 0 || arrived {
             out.extend(self.rename(ev.pid, &path, old, watch));
         }
         if ev.mask & libc::FAN_CREATE != 0 {
@@ -456,7 +465,7 @@ impl Watcher {
         if ev.mask & libc::FAN_ATTRIB != 0 {
             out.extend(self.attributes(ev, &path, watch, prior, own));
         }
-        if ev.mask & libc::FAN_DELETE != 0 {
+        if ev.mask & libc::FAN_DELETE != 0 || left {
             let mut c = FileChange::new(Action::Delete, path.clone(), watch);
             c.previous = self.known.remove(&path).map(|k| k.stat);
             out.push(c);
@@ -466,8 +475,8 @@ impl Watcher {
 
     /// A directory created, moved or removed: marks follow it.
     fn directory_event(&mut self, ev: &Event, path: &Path, old: Option<&Path>) {
-        if ev.mask & (libc::FAN_DELETE | libc::FAN_RENAME) != 0 {
-            let gone = if ev.mask & libc::FAN_DELETE != 0 {
+        if ev.mask & (libc::FAN_DELETE | libc::FAN_RENAME | libc::FAN_MOVED_FROM) != 0 {
+            let gone = if ev.mask & (libc::FAN_DELETE | libc::FAN_MOVED_FROM) != 0 {
                 Some(path)
             } else {
                 old
@@ -494,7 +503,7 @@ impl Watcher {
     /// in a watched tree: marked, and what is already in it reported as created by the same
     /// process (it may have been written before the mark was placed).
     fn found_in_new_directory(&mut self, ev: &Event, path: &Path) -> Vec<FileChange> {
-        if ev.mask & (libc::FAN_CREATE | libc::FAN_RENAME) == 0 {
+        if ev.mask & (libc::FAN_CREATE | libc::FAN_RENAME | libc::FAN_MOVED_TO) == 0 {
             return Vec::new();
         }
         let mut newly = Vec::new();
