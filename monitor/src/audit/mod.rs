@@ -16,7 +16,7 @@ pub mod model;
 mod packages;
 pub mod persistence;
 mod setuid;
-mod sources;
+pub mod sources;
 pub mod sshd;
 pub mod text;
 

@@ -45,7 +45,7 @@ pub fn looks_hostile(command: &str) -> Option<&'static str> {
 }
 
 /// The lines that look like an intruder's, each with why.
-fn hostile_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub fn hostile_lines<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     lines
         .into_iter()
         .filter_map(|l| looks_hostile(l).map(|why| format!("{why}: {}", l.trim())))

@@ -137,11 +137,9 @@ pub fn meaning(path: &std::path::Path, watch: Watch, old: &[String], new: &[Stri
         | Watch::Custom => added.iter().collect(),
         _ => Vec::new(),
     };
-    m.hostile = commands
-        .into_iter()
-        .filter_map(|l| {
-            persistence::looks_hostile(l).map(|why| cut(&format!("{why}: {}", l.trim())))
-        })
+    m.hostile = persistence::hostile_lines(commands.into_iter().map(String::as_str))
+        .iter()
+        .map(|l| cut(l))
         .collect();
     if watch == Watch::Sudoers {
         for l in &added {

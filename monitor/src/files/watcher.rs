@@ -86,21 +86,6 @@ impl std::os::fd::AsRawFd for Watcher {
     }
 }
 
-/// The accounts of this system: (name, uid, home) from /etc/passwd.
-fn passwd_accounts() -> Vec<(String, u32, String)> {
-    std::fs::read_to_string("/etc/passwd")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split(':').collect();
-            if f.len() < 7 {
-                return None;
-            }
-            Some((f[0].to_owned(), f[2].parse().ok()?, f[5].to_owned()))
-        })
-        .collect()
-}
-
 /// sshd's AuthorizedKeysFile patterns (its defaults when it has none).
 fn key_patterns() -> Vec<String> {
     let mut sources = Vec::new();
@@ -149,30 +134,25 @@ impl Watcher {
         };
         w.add_accounts();
         w.mark_all();
+        // one mark per filesystem, however many of these places it holds
+        let mut marked_fsids = Vec::new();
         for place in FILESYSTEMS {
             let p = Path::new(place);
             let Ok(fsid) = fanotify::fsid(p) else {
                 continue;
             };
-            if w.filesystems
-                .iter()
-                .any(|f| f.ends_with(&format!("{fsid:?}")))
-            {
+            if marked_fsids.contains(&fsid) {
                 continue;
             }
             match w.group.mark_filesystem(p) {
                 Ok(()) => {
                     w.remember_mount(p);
-                    w.filesystems.push(format!("{place} {fsid:?}"));
+                    marked_fsids.push(fsid);
+                    w.filesystems.push(place.to_owned());
                 }
                 Err(e) => w.note_mark_error(p, &e),
             }
         }
-        w.filesystems = w
-            .filesystems
-            .iter()
-            .map(|f| f.split(' ').next().unwrap_or_default().to_owned())
-            .collect();
         w.learn_all();
         Ok(w)
     }
@@ -211,10 +191,12 @@ impl Watcher {
 
     fn add_accounts(&mut self) {
         let patterns = key_patterns();
-        for (name, uid, home) in passwd_accounts() {
-            let key_files = crate::audit::sshd::key_files(&patterns, &name, uid, &home);
+        // the audit's reader of the accounts (what it could not read is said there, not here)
+        let accounts = crate::audit::sources::passwd(Path::new("/etc/passwd"), &mut Vec::new());
+        for a in accounts {
+            let key_files = crate::audit::sshd::key_files(&patterns, &a.user, a.uid, &a.home);
             self.list.add_account(&Account {
-                home: &home,
+                home: &a.home,
                 key_files,
             });
         }
@@ -311,10 +293,9 @@ impl Watcher {
     fn learn_all(&mut self) {
         let dirs: Vec<PathBuf> = self.marked.iter().cloned().collect();
         for d in dirs {
-            // the trees of programs are many files: their state is learnt as they change (a
-            // directory there is not even read)
+            // the trees of programs: a directory there is not even read
             let child = self.list.classify(&d.join("\u{0}"));
-            if matches!(child, Some(Watch::SystemPrograms | Watch::KernelModules)) {
+            if child.is_some_and(Watch::is_program_tree) {
                 continue;
             }
             let Ok(rd) = std::fs::read_dir(&d) else {
@@ -322,14 +303,12 @@ impl Watcher {
             };
             for e in rd.flatten() {
                 let p = e.path();
-                let Some(watch) = self.list.classify(&p) else {
-                    continue;
-                };
-                // the trees of programs are many files: their state is learnt as they change
-                if matches!(watch, Watch::SystemPrograms | Watch::KernelModules) {
-                    continue;
+                match self.list.classify(&p) {
+                    Some(watch) if !watch.is_program_tree() => {
+                        self.learn(&p, watch);
+                    }
+                    _ => {}
                 }
-                self.learn(&p, watch);
             }
         }
     }
@@ -347,11 +326,9 @@ impl Watcher {
     fn remember(&mut self, path: &Path, k: Known) {
         if self.known.len() >= MAX_KNOWN && !self.known.contains_key(path) {
             // the trees' files go first: what was read at start stays
-            self.known.retain(|p, _| {
-                !p.starts_with("/usr/lib")
-                    && !p.starts_with("/usr/bin")
-                    && !p.starts_with("/usr/sbin")
-            });
+            let list = &self.list;
+            self.known
+                .retain(|p, _| !list.classify(p).is_some_and(Watch::is_program_tree));
             if self.known.len() >= MAX_KNOWN {
                 return;
             }

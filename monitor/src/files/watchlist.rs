@@ -88,6 +88,12 @@ impl Watch {
         Self::ALL.into_iter().find(|w| w.name() == name)
     }
 
+    /// The trees of programs (system programs and libraries, kernel modules): many files,
+    /// whose state the watcher learns as they change rather than reading it at start.
+    pub fn is_program_tree(self) -> bool {
+        matches!(self, Watch::SystemPrograms | Watch::KernelModules)
+    }
+
     /// Evidence: what an intruder empties or removes to cover tracks; routine growth of these
     /// files is no news.
     pub fn is_evidence(self) -> bool {
@@ -294,16 +300,13 @@ impl Watchlist {
 
     /// An account's keys, start-up files, histories and user units.
     pub fn add_account(&mut self, account: &Account) {
+        for k in &account.key_files {
+            self.add(Path::new(k), Scope::File, Watch::AuthorizedKeys);
+        }
         let home = account.home.trim_end_matches('/');
         if home.is_empty() {
             // a home of "/": only its keys
-            for k in &account.key_files {
-                self.add(Path::new(k), Scope::File, Watch::AuthorizedKeys);
-            }
             return;
-        }
-        for k in &account.key_files {
-            self.add(Path::new(k), Scope::File, Watch::AuthorizedKeys);
         }
         for f in STARTUP_FILES {
             self.add(&Path::new(home).join(f), Scope::File, Watch::ShellStartup);
