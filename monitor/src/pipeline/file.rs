@@ -12,8 +12,9 @@ use crate::{
     render::text,
 };
 
-/// Programs whose appending to logs, login records and histories is their job.
-const LOG_WRITERS: [&str; 14] = [
+/// Programs whose appending to logs and login records is their job (a shell's to its own
+/// history is judged apart: a shell appending to a log is forging it).
+const LOG_WRITERS: [&str; 12] = [
     "rsyslogd",
     "syslog-ng",
     "systemd-journald",
@@ -26,8 +27,6 @@ const LOG_WRITERS: [&str; 14] = [
     "su",
     "sudo",
     "logrotate",
-    "bash",
-    "zsh",
 ];
 
 impl Pipeline {
@@ -108,6 +107,45 @@ mod tests {
 
     /// A kernel without loadable modules cannot load one: the record is made as the kernel
     /// program would make it, and goes through the pipeline, the line and the rules.
+    /// A process running `exe` as `pid` in the pipeline's table.
+    fn running(p: &mut Pipeline, pid: u32, exe: &str) {
+        let image = crate::state::proctable::Image {
+            executable: exe.into(),
+            ..Default::default()
+        };
+        p.table.exec(
+            pid,
+            1,
+            crate::state::proctable::Creds::default(),
+            1,
+            std::sync::Arc::new(image),
+        );
+    }
+
+    #[test]
+    fn only_a_log_writer_appending_to_its_log_is_no_line() {
+        let mut p = pipeline();
+        running(&mut p, 10, "/usr/sbin/rsyslogd");
+        running(&mut p, 11, "/usr/bin/bash");
+        let appended = |path: &str, watch| {
+            let mut c = FileChange::new(Action::Write, PathBuf::from(path), watch);
+            c.appended = true;
+            c
+        };
+        let log = || appended("/var/log/auth.log", Watch::Logs);
+        assert!(p.file_change(10, 0, log()).is_none(), "the logger's own");
+        assert!(
+            p.file_change(11, 0, log()).is_some(),
+            "a shell forging a log"
+        );
+        let history = || appended("/root/.bash_history", Watch::History);
+        assert!(
+            p.file_change(11, 0, history()).is_none(),
+            "a shell's own history"
+        );
+        assert!(p.file_change(10, 0, history()).is_some());
+    }
+
     #[test]
     fn a_module_load_record_is_a_line_and_an_alert() {
         // SAFETY: plain old data; all zeroes is a valid record.
