@@ -142,6 +142,8 @@ pub struct FileChange {
     /// A write by the process that created the file a moment before: the new file's content,
     /// no change of an existing one.
     pub new_file: bool,
+    /// Where a symbolic link leads, read with its state.
+    pub link_target: Option<PathBuf>,
     /// The names of the file's owner and group (resolved by the pipeline).
     pub owner: Option<std::sync::Arc<str>>,
     pub group: Option<std::sync::Arc<str>>,
@@ -162,6 +164,7 @@ impl FileChange {
             hostile: Vec::new(),
             appended: false,
             new_file: false,
+            link_target: None,
             owner: None,
             group: None,
         }

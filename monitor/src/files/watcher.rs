@@ -597,6 +597,9 @@ impl Watcher {
             return;
         };
         c.stat = Some(now.stat);
+        if now.stat.kind() == "symlink" {
+            c.link_target = std::fs::read_link(&c.path).ok();
+        }
         if let Some(after) = &now.lines {
             let m = lines::meaning(&c.path, c.watch, &before, after);
             c.lines = m.diff;

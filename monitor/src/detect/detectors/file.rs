@@ -404,9 +404,9 @@ fn evidence(
         format!(
             "{} replaced by a link to {}",
             path(c),
-            std::fs::read_link(&c.path)
-                .map(|t| t.to_string_lossy().into_owned())
-                .unwrap_or_else(|_| "?".into())
+            c.link_target
+                .as_ref()
+                .map_or_else(|| "?".into(), |t| t.to_string_lossy().into_owned())
         )
     } else {
         did(c)
