@@ -249,6 +249,16 @@ fn two_monitors_at_once_both_see_everything() {
         let status = wait_timeout(m, Duration::from_secs(30)).expect("it ends");
         assert!(status.success(), "{status:?}");
     }
+    // the second names the first: one state directory, two runs' files
+    let second = lines(&b_out);
+    let others = &second[0]["monitor"]["start"]["other_monitors"];
+    assert!(
+        others
+            .as_array()
+            .is_some_and(|o| o.iter().any(|p| *p == a.id())),
+        "the second monitor names the first ({}): {others}",
+        a.id()
+    );
     for out in [&a_out, &b_out] {
         let all = lines(out);
         assert_eq!(all[0]["monitor"]["start"]["files"]["enabled"], true);

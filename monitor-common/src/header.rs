@@ -21,11 +21,13 @@ pub enum EventKind {
     Send = 11,
     /// A kernel module was loaded (`module:module_load`).
     ModuleLoad = 12,
+    /// A signal was generated for the monitor itself (`signal:signal_generate`).
+    Signal = 13,
 }
 
 impl EventKind {
     /// Number of kinds plus one (kinds start at 1): the size of per-kind counter arrays.
-    pub const COUNT: u32 = 13;
+    pub const COUNT: u32 = 14;
 
     pub fn from_u32(v: u32) -> Option<Self> {
         Some(match v {
@@ -41,6 +43,7 @@ impl EventKind {
             10 => Self::TcpState,
             11 => Self::Send,
             12 => Self::ModuleLoad,
+            13 => Self::Signal,
             _ => return None,
         })
     }
@@ -60,10 +63,11 @@ impl EventKind {
             Self::TcpState => "tcp_state",
             Self::Send => "send",
             Self::ModuleLoad => "module_load",
+            Self::Signal => "signal",
         }
     }
 
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 13] = [
         Self::Fork,
         Self::Exec,
         Self::ExecFailed,
@@ -76,6 +80,7 @@ impl EventKind {
         Self::TcpState,
         Self::Send,
         Self::ModuleLoad,
+        Self::Signal,
     ];
 }
 

@@ -8,6 +8,7 @@
 //! - [`process`]: fork, exec (and failed exec), exit.
 //! - [`net`]: socket calls and TCP state changes.
 //! - [`module`]: kernel modules loaded.
+//! - [`signal`]: signals sent to the monitor itself.
 //! - [`layout`]: tracepoint field offsets and kernel struct offsets, resolved by userspace at
 //!   start and handed to the kernel programs as one global.
 //! - [`counters`]: indices of the kernel-side counters (drops per event kind).
@@ -19,6 +20,7 @@ pub mod layout;
 pub mod module;
 pub mod net;
 pub mod process;
+pub mod signal;
 pub mod task;
 
 /// Asserts at compile time that a type has the size we documented (no hidden padding drift).
@@ -38,4 +40,4 @@ macro_rules! user_pod {
     };
 }
 #[cfg(feature = "user")]
-user_pod!(layout::Layout, layout::Config);
+user_pod!(layout::Layout, layout::Config, signal::SignalEvent);

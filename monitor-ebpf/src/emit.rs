@@ -14,6 +14,7 @@ use monitor_common::{
     module::ModuleEvent,
     net::{SockEvent, TcpStateEvent, SOCK_EVENT_SHORT},
     process::{ExitEvent, ForkEvent},
+    signal::SignalEvent,
 };
 
 use crate::{
@@ -64,7 +65,14 @@ macro_rules! records {
         })+
     };
 }
-records!(SockEvent, TcpStateEvent, ExitEvent, ForkEvent, ModuleEvent);
+records!(
+    SockEvent,
+    TcpStateEvent,
+    ExitEvent,
+    ForkEvent,
+    ModuleEvent,
+    SignalEvent
+);
 
 /// Sends a socket record (`ev`, in map memory), without its address when it carries none: 128
 /// bytes less to copy and to hold in the ring for most of them.
@@ -84,6 +92,18 @@ pub fn send_sock(ev: &SockEvent, kind: u32) {
 pub fn send<T: Record>(event: &T, kind: u32) {
     let now = event.header().ts_ns;
     if EVENTS.output::<T>(event, wakeup_flags(now)).is_err() {
+        count_drop(kind);
+    }
+}
+
+/// Sends a rare record that must reach userspace at once (a signal to the monitor): always
+/// wakes the reader.
+#[inline(always)]
+pub fn send_now<T: Record>(event: &T, kind: u32) {
+    if EVENTS
+        .output::<T>(event, BPF_RB_FORCE_WAKEUP as u64)
+        .is_err()
+    {
         count_drop(kind);
     }
 }

@@ -7,7 +7,8 @@
 //! - `udp.rs`: the cgroup socket hooks — UDP binds, connects, datagrams;
 //! - `raw.rs`: the capability check of a raw or packet socket's creation;
 //! - `syscalls.rs`: the opt-in system call programs (unix sockets, connects that never left);
-//! - `module.rs`: kernel modules loaded.
+//! - `module.rs`: kernel modules loaded;
+//! - `signal.rs`: signals sent to the monitor itself (who stopped it).
 //!
 //! Shared: `task.rs` (reading the current task), `callsite.rs` (which call of the task an
 //! operation belongs to), `sock.rs` (reading a socket into a record), `emit.rs` (the ring
@@ -27,6 +28,7 @@ mod module;
 mod path;
 mod process;
 mod raw;
+mod signal;
 mod sock;
 mod sock_io;
 mod syscalls;

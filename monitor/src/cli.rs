@@ -236,7 +236,8 @@ pub struct RulesArgs {
     pub rules: Option<PathBuf>,
 
     /// Where what must outlive a restart is kept: the addresses each user logged in from (a
-    /// login from a new one raises `new_source_login`).
+    /// login from a new one raises `new_source_login`), and each run's heartbeat (the next
+    /// start says how the previous run ended: `monitor.previous_run`).
     #[arg(long, value_name = "DIR", default_value = "/var/lib/monitor")]
     pub state_dir: PathBuf,
 }

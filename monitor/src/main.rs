@@ -20,6 +20,7 @@ mod kernel;
 mod output;
 mod pipeline;
 mod render;
+mod runs;
 mod signal;
 mod sources;
 mod state;

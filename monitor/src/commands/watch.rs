@@ -23,8 +23,14 @@ use crate::{
         alert::alert_line,
         ecs::{Event, Ext, Json, Line, Process},
         net::summary_line,
-        Renderer,
+        text, Renderer,
     },
+    runs::{
+        self,
+        heartbeat::{self, Heartbeat, Stopped},
+        kept,
+    },
+    signal::Effect,
     sources::host,
 };
 
@@ -54,6 +60,10 @@ struct Watch {
     /// PATH searches folded into the exec they end in.
     attempts: Attempts,
     started: Instant,
+    /// This run's file in the state directory (none when it cannot be written).
+    heartbeat: Option<Heartbeat>,
+    /// The last signal sent to the monitor that ends it (who asked it to stop).
+    stop_signal: Option<Stopped>,
 }
 
 impl Watch {
@@ -82,6 +92,11 @@ impl Watch {
 
     /// `now`: time since start, for the alerts' windows.
     fn emit(&mut self, record: &Record, now: Duration) {
+        if let crate::pipeline::record::What::Signal(s) = &record.what {
+            if s.effect == Effect::Terminate && !s.previous_run {
+                self.stop_signal = Some(stop_by_signal(record, s));
+            }
+        }
         let lineage = &self.capture.pipeline.table;
         let alerts = self.alerts.observe(record, now, lineage);
         // a flooded listener's connection, counted into its summary instead — unless it
@@ -167,6 +182,18 @@ impl Watch {
         self.output.end_batch();
     }
 
+    /// The run stops cleanly: said in its file for the next run, and the kernel's record of
+    /// its signals is let go.
+    fn stopped(&mut self, stopped: Stopped) {
+        let written = self.output.written();
+        if let Some(h) = self.heartbeat.as_mut() {
+            if let Some(pin) = h.file.signal_record.clone() {
+                kept::remove(&pin);
+            }
+            h.stop(stopped, written);
+        }
+    }
+
     fn stats_line(&self, final_: bool) -> Line {
         let p = &self.capture.pipeline;
         let k = self.capture.kernel_counters();
@@ -220,6 +247,7 @@ impl Watch {
                 "queue_overflows": files.overflows,
                 "unresolved": files.unresolved,
             },
+            "heartbeat_errors": self.heartbeat.as_ref().map_or(0, |h| h.errors),
             "process_table_size": p.table.len(),
             "connections_tracked": p.net.len(),
             "connections_untracked": p.net.untracked,
@@ -247,6 +275,76 @@ impl Watch {
                 ..Default::default()
             },
         )
+    }
+}
+
+/// A stop asked for by signal `s` (the record's process sent it), for the run's file.
+fn stop_by_signal(r: &Record, s: &crate::pipeline::record::SignalInfo) -> Stopped {
+    let now = heartbeat::unix_ms_now();
+    Stopped {
+        at: heartbeat::rfc3339_ms(now),
+        at_unix_ms: now,
+        how: "signal".into(),
+        signal: Some(crate::signal::name(s.signal)),
+        sender: Some(s.sender.name().into()),
+        sender_pid: Some(r.process.pid),
+        sender_name: Some(text::lossy(r.process.name())),
+        sender_user: r
+            .process
+            .ids
+            .as_ref()
+            .and_then(|i| i.user.name.as_deref().map(str::to_owned)),
+        sender_session: r.session.as_ref().map(|v| {
+            let s = &v.session;
+            let user = s.user.as_deref().unwrap_or("?");
+            match s.source {
+                Some(src) => format!("{user} from {}", src.ip()),
+                None => user.to_owned(),
+            }
+        }),
+    }
+}
+
+/// A stop without a signal (`--duration`, the output gone).
+fn stop_without_signal(how: &str) -> Stopped {
+    let now = heartbeat::unix_ms_now();
+    Stopped {
+        at: heartbeat::rfc3339_ms(now),
+        at_unix_ms: now,
+        how: how.into(),
+        ..Default::default()
+    }
+}
+
+/// Pins the kernel's record of the last signal sent to this run, for the next run (see
+/// `crate::runs`); `monitor.start.signal_record` says where, or why it is not kept.
+fn keep_signal_record(capture: &Capture) -> (Option<std::path::PathBuf>, serde_json::Value) {
+    let pinned = kept::directory().and_then(|dir| {
+        let pid = std::process::id();
+        let ticks = heartbeat::start_ticks(pid).unwrap_or(0);
+        let path = dir.join(format!("last-signal-{pid}-{ticks}"));
+        // a pin left by an earlier process with this pid and start is not ours
+        kept::remove(&path);
+        capture.probes.pin_signal_record(&path).map(|()| path)
+    });
+    match pinned {
+        Ok(path) => {
+            let v = json!({ "path": path.display().to_string() });
+            (Some(path), v)
+        }
+        Err(e) => {
+            log::warn!(
+                "the record of a kill cannot be kept ({e}): if this run is killed, the next \
+                 one will know it only by the gap in its heartbeat"
+            );
+            (
+                None,
+                json!({
+                    "error": e.to_string(),
+                    "fallback": "heartbeat only: a kill is known by the gap, not by who sent it",
+                }),
+            )
+        }
     }
 }
 
@@ -290,6 +388,8 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Output::file(path, OUTPUT_QUEUE_BYTES, args.on_output_error, id)?,
         None => Output::stdout(OUTPUT_QUEUE_BYTES, args.on_output_error, id),
     };
+    // the runs before this one on this state directory: how the last one ended
+    let found = runs::look(&args.rules.state_dir);
     let mut capture = Capture::start(&args.capture, args.forks)?;
     let sockets = std::mem::take(&mut capture.sockets);
     let past_logins = std::mem::take(&mut capture.past_logins);
@@ -301,19 +401,49 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
         attempts: Attempts::default(),
         floods: Floods::from_args(&args.floods),
         started: Instant::now(),
+        heartbeat: None,
+        stop_signal: None,
     };
     let mut described = watch.capture.described.clone();
-    described["state_dir"] = state_dir_status(&args.rules.state_dir);
+    let state = state_dir_status(&args.rules.state_dir);
+    let writable = state["writable"] == true;
+    described["state_dir"] = state;
+    if writable {
+        let (pin, record) = keep_signal_record(&watch.capture);
+        described["signal_record"] = record;
+        watch.heartbeat = Some(Heartbeat::start(&args.rules.state_dir, pin));
+    } else {
+        described["signal_record"] = json!({
+            "fallback": "none: without a state directory the next run cannot find it",
+        });
+    }
+    if !found.running.is_empty() {
+        described["other_monitors"] = json!(found.running);
+    }
+    let clock = &watch.capture.pipeline.clock;
+    let previous = runs::describe(&found, |ns| clock.wall_ns(ns), heartbeat::unix_ms_now());
     let start = watch.own_line(
         "event",
         "monitor_start",
         Ext {
             start: Some(described),
             attach: Some(watch.capture.probes.attach_map()),
+            previous_run: previous,
             ..Default::default()
         },
     );
     watch.output.emit_reliably(&start);
+    // the signal that killed the previous run, which it could not report: a line (and an
+    // alert) now, with the sender's session as far as it is still known
+    if let Some(last) = found.ended.last() {
+        if let Some(k) = last.signal() {
+            let record = watch
+                .capture
+                .pipeline
+                .previous_run_signal(k, last.file.ppid);
+            watch.emit(&record, Duration::ZERO);
+        }
+    }
     watch.alerts.learn_logins(&past_logins);
     // the sockets that existed at start (`event.kind: state`), after `monitor_start`
     for found in &sockets {
@@ -334,6 +464,10 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let mut stats_tick =
         tokio::time::interval_at(tokio::time::Instant::now() + stats_period, stats_period);
     let mut repeats_tick = tokio::time::interval(Duration::from_secs(1));
+    let mut heartbeat_tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + heartbeat::PERIOD,
+        heartbeat::PERIOD,
+    );
     let deadline = async {
         match args.duration {
             Some(secs) => tokio::time::sleep(Duration::from_secs_f64(secs)).await,
@@ -353,6 +487,12 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
                 watch.emit_repeats(false);
                 watch.emit_summaries(false);
             }
+            _ = heartbeat_tick.tick() => {
+                let written = watch.output.written();
+                if let Some(h) = watch.heartbeat.as_mut() {
+                    h.beat(written);
+                }
+            }
             _ = stats_tick.tick() => {
                 watch.capture.drain();
                 watch.flush_ready();
@@ -366,9 +506,15 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             }
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
-            _ = &mut deadline => break,
+            _ = &mut deadline => {
+                watch.stop_signal = Some(stop_without_signal("duration"));
+                break;
+            }
             _ = watch.output.closed() => {
-                if let Some(why) = watch.output.failure() {
+                let failed = watch.output.failure();
+                let how = if failed.is_some() { "output_failed" } else { "output_closed" };
+                watch.stopped(stop_without_signal(how));
+                if let Some(why) = failed {
                     // `--on-output-error exit`: a failure, for systemd to restart it
                     eprintln!("monitor: the output failed ({why}): exiting");
                     return Ok(ExitCode::FAILURE);
@@ -389,6 +535,12 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     watch.emit_summaries(true);
     let line = watch.stats_line(true);
     watch.output.emit_reliably(&line);
+    // a signal whose sender the kernel did not report (no signal program): said as such
+    let stopped = watch
+        .stop_signal
+        .take()
+        .unwrap_or_else(|| stop_without_signal("signal"));
+    watch.stopped(stopped);
     let Watch {
         capture, output, ..
     } = watch;

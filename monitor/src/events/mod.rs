@@ -19,6 +19,7 @@ pub enum KernelEvent {
     Sock(Box<monitor_common::net::SockEvent>),
     TcpState(monitor_common::net::TcpStateEvent),
     Module(monitor_common::module::ModuleEvent),
+    Signal(monitor_common::signal::SignalEvent),
 }
 
 impl KernelEvent {
@@ -31,6 +32,7 @@ impl KernelEvent {
             Self::Sock(s) => EventKind::from_u32(s.header.kind).unwrap_or(EventKind::Socket),
             Self::TcpState(_) => EventKind::TcpState,
             Self::Module(_) => EventKind::ModuleLoad,
+            Self::Signal(_) => EventKind::Signal,
         }
     }
 }
@@ -111,6 +113,7 @@ pub fn decode(bytes: &[u8]) -> Result<KernelEvent, DecodeError> {
         ) => Ok(KernelEvent::Sock(Box::new(read_sock(bytes)?))),
         Some(EventKind::TcpState) => Ok(KernelEvent::TcpState(read_struct(bytes, "tcp state")?)),
         Some(EventKind::ModuleLoad) => Ok(KernelEvent::Module(read_struct(bytes, "module")?)),
+        Some(EventKind::Signal) => Ok(KernelEvent::Signal(read_struct(bytes, "signal")?)),
         None => Err(DecodeError::UnknownKind(header.kind)),
     }
 }

@@ -142,6 +142,12 @@ const PROGRAMS: &[Program] = &[
         Always,
         "2.6.33, with loadable modules",
     ),
+    program(
+        "signal_generate",
+        Btf("signal", "signal_generate"),
+        Always,
+        "3.5 (typed: 5.5)",
+    ),
     program("sock_release", Cgroup("sock_release"), Always, "5.9"),
     program("udp_bind4", Cgroup("bind4"), Always, "4.17"),
     program("udp_bind6", Cgroup("bind6"), Always, "4.17"),
@@ -227,6 +233,7 @@ const OPERATIONS: &[(&str, &[&str])] = &[
     ("udp_send", &["udp_sendmsg4", "udp_sendmsg6"]),
     ("raw_socket", &["cap_capable"]),
     ("module_load", &["module_load"]),
+    ("monitor_signal", &["signal_generate"]),
     (
         "unix",
         &[
@@ -426,6 +433,21 @@ impl Probes {
             out.insert((*operation).to_owned(), Value::String(value));
         }
         Value::Object(out)
+    }
+
+    /// Pins the signal program's record of the last signal sent to the monitor at `path`
+    /// (see `crate::runs::kept`); an error when the program is not attached.
+    pub fn pin_signal_record(&self, path: &Path) -> std::io::Result<()> {
+        if self.absent.iter().any(|(n, _)| *n == "signal_generate") {
+            return Err(std::io::Error::other(
+                "the signal program is not attached on this kernel",
+            ));
+        }
+        let map = self
+            .ebpf
+            .map("LAST_SIGNAL")
+            .ok_or_else(|| std::io::Error::other("no map LAST_SIGNAL"))?;
+        crate::runs::kept::pin(map, path)
     }
 
     /// The ring buffer (can be taken once).

@@ -13,6 +13,7 @@ mod file;
 mod net;
 mod process;
 pub mod record;
+mod signal;
 
 use std::{collections::VecDeque, path::PathBuf};
 
@@ -279,6 +280,9 @@ impl Pipeline {
             }
             KernelEvent::TcpState(t) => self.tcp_state(&t),
             KernelEvent::Module(m) => Some(self.module_load(&m)),
+            KernelEvent::Signal(sig) => {
+                Some(self.signal(&sig, std::os::unix::process::parent_id()))
+            }
         }
     }
 

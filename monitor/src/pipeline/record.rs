@@ -153,6 +153,27 @@ pub enum What {
     File(Box<FileChange>),
     /// A kernel module loaded.
     Module(ModuleInfo),
+    /// A signal sent to the monitor itself; the record's process is the sender.
+    Signal(SignalInfo),
+}
+
+/// A signal sent to the monitor (`monitor_signal`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignalInfo {
+    pub signal: u32,
+    /// `si_code`.
+    pub code: i32,
+    pub effect: crate::signal::Effect,
+    pub sender: crate::signal::Sender,
+    /// The monitor's pid and thread it was sent to.
+    pub target_pid: u32,
+    pub target_tid: u32,
+    /// To the whole process, or to one thread.
+    pub group: bool,
+    /// The kernel's result: delivered, already pending, lost (queue full).
+    pub result: u32,
+    /// Read at start from the record the previous run left (it could not report it).
+    pub previous_run: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,6 +205,7 @@ impl What {
             What::Auth(a) => a.action(),
             What::File(f) => f.action.name(),
             What::Module(_) => "module_load",
+            What::Signal(_) => "monitor_signal",
         }
     }
 

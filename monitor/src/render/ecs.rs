@@ -276,6 +276,12 @@ pub struct Ext {
     /// A `module_load` line: the kernel module.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub module: Option<ModuleExt>,
+    /// A `monitor_signal` line: the signal sent to the monitor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signal: Option<super::signal::SignalExt>,
+    /// `monitor_start`: how the previous run on this state directory ended.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_run: Option<serde_json::Value>,
 }
 
 /// `monitor.module.*`.

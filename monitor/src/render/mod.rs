@@ -12,6 +12,7 @@ pub mod net;
 pub mod process;
 pub mod schema;
 pub mod session;
+pub mod signal;
 pub mod text;
 
 use std::{
@@ -157,6 +158,7 @@ impl Renderer {
             What::Auth(a) => session::auth_line(self, r, a),
             What::File(f) => file::file_line(self, r, f),
             What::Module(m) => file::module_line(self, r, m),
+            What::Signal(s) => signal::signal_line(self, r, s),
             What::ProcessFound => return None,
         };
         if let Some(s) = &r.session {

@@ -478,6 +478,48 @@ pub const FIELDS: &[Field] = &[
         "`module_load`: the kernel module",
     ),
     f("monitor.module.taints", Long, "its TAINT_* bits"),
+    f(
+        "monitor.signal.name",
+        Keyword,
+        "`monitor_signal`: the signal sent to the monitor (`process.*` sent it)",
+    ),
+    f("monitor.signal.number", Long, ""),
+    f(
+        "monitor.signal.effect",
+        Keyword,
+        "`killed`, `terminated`, `paused`, `resumed`, `reopen`",
+    ),
+    f(
+        "monitor.signal.sender",
+        Keyword,
+        "`terminal`, `service_manager`, `parent`, `itself`, `kernel`, `other`",
+    ),
+    f(
+        "monitor.signal.code",
+        Keyword,
+        "`si_code`: `SI_USER`, `SI_KERNEL`, …",
+    ),
+    f("monitor.signal.target_pid", Long, "the monitor's pid"),
+    f(
+        "monitor.signal.target_tid",
+        Long,
+        "its thread the signal went to",
+    ),
+    f(
+        "monitor.signal.result",
+        Keyword,
+        "`delivered`, `already_pending`, `lost`, …",
+    ),
+    f(
+        "monitor.signal.previous_run",
+        Boolean,
+        "read at start from the kernel's record of the previous run",
+    ),
+    f(
+        "monitor.previous_run",
+        Flattened,
+        "`monitor_start`: how the previous run ended (docs/events.md)",
+    ),
     f("monitor.alert.severity", Keyword, "`low`, `medium`, `high`"),
     f(
         "monitor.alert.trigger",

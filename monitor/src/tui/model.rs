@@ -412,6 +412,15 @@ impl Model {
                 let name = String::from_utf8_lossy(&m.name).into_owned();
                 self.file_row(r, "module_load", name, "kernel_module");
             }
+            What::Signal(s) => {
+                self.ensure_proc(&r.process, session);
+                let what = format!(
+                    "{} to the monitor (pid {})",
+                    crate::signal::name(s.signal),
+                    s.target_pid
+                );
+                self.file_row(r, "monitor_signal", what, s.effect.name());
+            }
             What::File(f) => {
                 self.ensure_proc(&r.process, session);
                 let path = f.path.to_string_lossy().into_owned();

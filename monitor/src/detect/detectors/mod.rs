@@ -8,6 +8,7 @@ pub mod file;
 mod login;
 mod net;
 mod process;
+mod tamper;
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
@@ -44,6 +45,8 @@ pub enum Detector {
     NewListener,
     ServiceSpawnedShell,
     RawSocket,
+    /// A signal that kills, stops or freezes the monitor, from someone other than its owners.
+    MonitorTampering,
     /// A file change (`files`): persistence, privilege, covered tracks.
     File(file::FileRule),
 }
@@ -53,7 +56,7 @@ pub type Thresholds = &'static [(&'static str, f64, &'static str)];
 
 impl Detector {
     /// Every detector, the file rules' last.
-    pub const ALL: [Detector; 15 + file::FileRule::ALL.len()] = {
+    pub const ALL: [Detector; 16 + file::FileRule::ALL.len()] = {
         let basic = [
             Detector::LoginAfterFailures,
             Detector::BruteForce,
@@ -70,8 +73,9 @@ impl Detector {
             Detector::NewListener,
             Detector::ServiceSpawnedShell,
             Detector::RawSocket,
+            Detector::MonitorTampering,
         ];
-        let mut all = [Detector::RawSocket; 15 + file::FileRule::ALL.len()];
+        let mut all = [Detector::RawSocket; 16 + file::FileRule::ALL.len()];
         let mut i = 0;
         while i < basic.len() {
             all[i] = basic[i];
@@ -102,6 +106,7 @@ impl Detector {
             Detector::NewListener => "new_listener",
             Detector::ServiceSpawnedShell => "service_spawned_shell",
             Detector::RawSocket => "raw_socket",
+            Detector::MonitorTampering => "monitor_tampering",
             Detector::File(f) => f.name(),
         }
     }
@@ -139,6 +144,7 @@ impl Detector {
             Detector::ShellNetworkConnection => matches!(what, What::Connect(_)),
             Detector::NewListener => matches!(what, What::Listen(_)),
             Detector::RawSocket => matches!(what, What::Socket(_)),
+            Detector::MonitorTampering => matches!(what, What::Signal(_)),
             Detector::File(file::FileRule::ModuleLoaded) => matches!(what, What::Module(_)),
             Detector::File(_) => matches!(what, What::File(_)),
             // a task name in brackets, on any record
@@ -193,6 +199,7 @@ impl Detector {
             | Detector::NewListener
             | Detector::ServiceSpawnedShell
             | Detector::RawSocket
+            | Detector::MonitorTampering
             | Detector::File(_) => &[],
         }
     }
@@ -423,6 +430,7 @@ impl Detector {
             Detector::ShellNetworkConnection => net::shell_connection(rule, r),
             Detector::NewListener => net::new_listener(rule, r, &memory.servers, lineage),
             Detector::RawSocket => net::raw_socket(rule, r),
+            Detector::MonitorTampering => tamper::signalled(rule, r),
             Detector::File(f) => file::judge(f, rule, r, lineage),
         }
     }
