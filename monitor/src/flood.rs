@@ -434,6 +434,7 @@ mod tests {
                 inherited_audit: None,
                 authenticated: true,
                 seen_boot_ns: 0,
+                ended_boot_ns: 0,
                 ended: false,
             },
             leader_image: None,

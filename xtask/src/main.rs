@@ -1,4 +1,4 @@
-//! Project tasks: `cargo xtask setup | run | test | lint | bench | package | fuzz`.
+//! Project tasks: `cargo xtask setup | run | test | lint | bench | soak | package | fuzz`.
 //! The eBPF object itself is built by `monitor/build.rs` (aya-build); xtask installs what that
 //! build needs, and runs the monitor, the tests and the benchmarks.
 mod audit_bench;
@@ -11,6 +11,7 @@ mod profile;
 mod run;
 mod servers;
 mod setup;
+mod soak;
 mod test;
 mod tracers;
 mod util;
@@ -65,6 +66,11 @@ enum Task {
     /// Build the .deb: binary, systemd unit, default config, logrotate snippet, man pages,
     /// shell completions, docs (target/debian/monitor_*.deb).
     Package,
+    /// A long run under mixed load (exec and connection storms, ssh logins with failures, log
+    /// rotations, `watch` and `top` side by side), sampled every 10 s into a CSV and an SVG
+    /// chart; fails unless memory and descriptors stay flat, the tables shrink back and
+    /// nothing is lost.
+    Soak(soak::Opts),
     /// Benchmarks (not tests): `exec`, `connect`, `servers`.
     Bench {
         #[command(subcommand)]
@@ -79,6 +85,7 @@ fn main() -> std::process::ExitCode {
         Task::Run { args } => run::run(&args),
         Task::Test { filter, no_lint } => test::run(filter.as_deref(), !no_lint),
         Task::Lint => lint::run(),
+        Task::Soak(opts) => soak::run(&opts),
         Task::Bench { which } => bench::run(which),
         Task::Package => package::run(),
         Task::Fuzz { iterations, seed } => fuzz::run(iterations, seed),

@@ -2,7 +2,8 @@
 //! 1. setup, including the system packages the end-to-end tests drive;
 //! 2. rustfmt + clippy (unless `--no-lint`);
 //! 3. build the monitor (release) and its package, and run every unit and end-to-end test as
-//!    root, with `MONITOR_BIN` and `MONITOR_DEB` pointing at them. A missing capability is a failure, not a skip.
+//!    root, with `MONITOR_BIN` and `MONITOR_DEB` pointing at them. A missing capability is a failure, not a skip;
+//! 4. a one-minute soak (`cargo xtask soak --minutes 1`).
 use crate::{lint, package, setup, util};
 
 pub fn run(filter: Option<&str>, lint: bool) -> anyhow::Result<()> {
@@ -29,5 +30,17 @@ pub fn run(filter: Option<&str>, lint: bool) -> anyhow::Result<()> {
     if let Some(f) = filter {
         cmd.arg(f);
     }
-    util::run(&mut cmd)
+    util::run(&mut cmd)?;
+    if filter.is_none() {
+        // a one-minute soak: memory, descriptors and tables flat under mixed load, nothing lost
+        let exe = std::env::current_exe()?;
+        util::run(util::as_root(exe).current_dir(util::root()).args([
+            "soak",
+            "--minutes",
+            "1",
+            "--out",
+            "target/soak/ci",
+        ]))?;
+    }
+    Ok(())
 }

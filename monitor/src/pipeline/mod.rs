@@ -39,6 +39,9 @@ pub use auth::AuthCounts;
 
 /// Keep exited processes this long, so late events about them still resolve.
 const EXITED_GRACE_NS: u64 = 30_000_000_000;
+/// How long an ended session is kept once nothing names it: its logout's late lines (a
+/// record held for auth.log, an exit read after the logout) still find it.
+const ENDED_SESSION_GRACE_NS: u64 = 60_000_000_000;
 /// Bound on the table (live processes are never evicted; exited ones are, oldest first).
 const TABLE_MAX: usize = 500_000;
 /// Bound on records held for sessions awaiting auth.log (beyond it the oldest go out as they
@@ -295,6 +298,18 @@ impl Pipeline {
     /// connects that never resolved.
     pub fn tick(&mut self, now_boot_ns: u64) {
         self.table.purge(now_boot_ns);
+        if self.sessions.any_ended() {
+            // sessions still named by a process the table knows (running, or exited within
+            // its grace) or by a held record stay
+            let named: std::collections::HashSet<u64> = self
+                .table
+                .iter()
+                .filter_map(|(_, p)| p.session)
+                .chain(self.held.iter().map(|h| h.session))
+                .collect();
+            self.sessions
+                .forget_ended(now_boot_ns, ENDED_SESSION_GRACE_NS, |id| named.contains(&id));
+        }
         self.clock.refresh();
         self.expire_connects(now_boot_ns);
     }

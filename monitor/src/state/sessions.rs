@@ -38,6 +38,8 @@ pub struct Session {
     /// Boot-clock ns when we learned of the session (the hold window counts from here).
     pub seen_boot_ns: u64,
     pub ended: bool,
+    /// Boot-clock ns when it ended (0: open).
+    pub ended_boot_ns: u64,
 }
 
 impl Session {
@@ -114,6 +116,7 @@ impl Sessions {
                 authenticated: false,
                 seen_boot_ns: now_boot_ns,
                 ended: false,
+                ended_boot_ns: 0,
             },
         );
         self.by_leader.insert(leader, id);
@@ -176,6 +179,9 @@ impl Sessions {
 
     pub fn end(&mut self, id: u64) {
         if let Some(s) = self.sessions.get_mut(&id) {
+            if !s.ended {
+                s.ended_boot_ns = crate::clock::boot_now_ns();
+            }
             s.ended = true;
         }
         let ended = self.sessions.values().filter(|s| s.ended).count();
@@ -190,6 +196,30 @@ impl Sessions {
                 self.forget(old);
             }
         }
+    }
+
+    /// Forgets the sessions that ended more than `grace_ns` before `now_ns` and that no
+    /// process or held record still names (`named`): a program left running after its
+    /// session ended (`nohup`, a backdoor) keeps its session for every line it causes, and
+    /// a week of logins does not grow the table. How many were forgotten.
+    pub fn forget_ended(&mut self, now_ns: u64, grace_ns: u64, named: impl Fn(u64) -> bool) -> usize {
+        let old: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| {
+                s.ended && now_ns.saturating_sub(s.ended_boot_ns) >= grace_ns && !named(s.id)
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in &old {
+            self.forget(*id);
+        }
+        old.len()
+    }
+
+    /// Whether any session has ended (and may be forgotten).
+    pub fn any_ended(&self) -> bool {
+        self.sessions.values().any(|s| s.ended)
     }
 
     fn forget(&mut self, id: u64) {
@@ -256,6 +286,21 @@ mod tests {
         assert!(!sess.awaiting_auth(2_500, 1_000));
         s.get_mut(id).unwrap().authenticated = true;
         assert!(!s.get(id).unwrap().awaiting_auth(1_500, 1_000));
+    }
+
+    #[test]
+    fn ended_sessions_are_forgotten_once_nothing_names_them() {
+        let mut s = Sessions::default();
+        let a = s.start("sshd", 100, Some(peer()), 0);
+        let b = s.start("sshd", 200, Some(peer()), 0);
+        s.end(a);
+        s.end(b);
+        let later = crate::clock::boot_now_ns() + 120_000_000_000;
+        // b's backdoor still runs: b stays
+        assert_eq!(s.forget_ended(later, 60_000_000_000, |id| id == b), 1);
+        assert!(s.get(a).is_none() && s.get(b).is_some());
+        // within the grace, nothing goes
+        assert_eq!(s.forget_ended(crate::clock::boot_now_ns(), 60_000_000_000, |_| false), 0);
     }
 
     #[test]

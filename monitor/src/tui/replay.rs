@@ -290,6 +290,7 @@ fn session(v: &Value) -> Option<SessionView> {
         inherited_audit: None,
         authenticated: x.get("complete") == Some(&Value::Bool(true)),
         seen_boot_ns: 0,
+        ended_boot_ns: 0,
         ended: false,
     };
     let leader = &v["process"]["entry_leader"];
