@@ -1478,3 +1478,58 @@ fn a_changed_diverted_library_is_judged_by_the_file_that_was_hashed() {
     assert_eq!(high[0]["severity"], "high");
     drop(fx);
 }
+
+/// On a terminal the audit says what it reads — each source's progress, then its size, lines
+/// and time — on stderr; redirected, its output carries none of it.
+#[test]
+fn on_a_terminal_the_audit_shows_what_it_reads() {
+    let fx = write_fixture();
+    let args = fx.args().join(" ");
+    let report = std::env::temp_dir().join(marker("audit-report.txt"));
+    let term = monitor_e2e::tmux::Tmux::start(
+        "audit-progress",
+        &format!(
+            "{} audit {args} > {}",
+            monitor_bin().display(),
+            report.display()
+        ),
+        160,
+        40,
+    );
+    // 2: the fixture holds high findings (a login after failures)
+    assert_eq!(
+        term.wait_exit(Duration::from_secs(120)),
+        2,
+        "{}",
+        term.screen()
+    );
+    let screen = term.screen();
+    let auth = fx.dir.join("auth.log");
+    let said = format!("read {}: ", auth.display());
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains(&said) && l.contains(" lines in ")),
+        "{screen}"
+    );
+    let wtmp = format!("read {}: ", fx.dir.join("wtmp").display());
+    assert!(
+        screen
+            .lines()
+            .any(|l| l.contains(&wtmp) && l.contains(" records in ")),
+        "{screen}"
+    );
+    // the report itself has no progress in it
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        !text.contains("reading ") && !text.contains(" lines in "),
+        "{text}"
+    );
+    let plain = audit(&fx.args().iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(
+        !String::from_utf8_lossy(&plain.stderr).contains(" lines in "),
+        "no progress when stderr is not a terminal"
+    );
+    let _ = term.command(&["kill-server"]);
+    let _ = std::fs::remove_file(&report);
+}

@@ -46,6 +46,10 @@ pub enum Which {
     /// open/write/close loop, a create/unlink loop, `git status` on a large tree and a
     /// `cargo build`, with no tracer, the monitor, and the monitor with `--no-file-watch`.
     Files(crate::files_bench::Opts),
+    /// Years of login history at start: `watch` against a generated 1 GiB auth.log and a
+    /// 100 MB wtmp (time to `monitor_start`, RSS) against empty ones, and `audit` through
+    /// them (time, peak RSS, its progress on a terminal).
+    History(crate::history_bench::Opts),
 }
 
 #[derive(clap::Args)]
@@ -98,7 +102,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     let profiling = match &which {
         Which::Exec(o) | Which::Connect(o) => o.profile,
         Which::Servers(o) => o.profile(),
-        Which::Audit(_) => false,
+        Which::Audit(_) | Which::History(_) => false,
         Which::Files(o) => o.profile(),
     };
     if profiling && !util::have("perf") {
@@ -115,6 +119,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Servers(opts) => crate::servers::run(&bin, &opts),
         Which::Audit(opts) => crate::audit_bench::run(&bin, &opts),
         Which::Files(opts) => crate::files_bench::run(&bin, &opts),
+        Which::History(opts) => crate::history_bench::run(&bin, &opts),
     }
 }
 

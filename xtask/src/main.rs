@@ -5,6 +5,7 @@ mod audit_bench;
 mod bench;
 mod files_bench;
 mod fuzz;
+mod history_bench;
 mod lint;
 mod package;
 mod profile;

@@ -315,7 +315,9 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     // the final stats line: every loss the run counted
     let last = last_stats(&output).context("no final stats line")?;
     if let Some(s) = samples.last_mut() {
-        s.lost_total = last["monitor"]["stats"]["lost_total"].as_i64().unwrap_or(-1);
+        s.lost_total = last["monitor"]["stats"]["lost_total"]
+            .as_i64()
+            .unwrap_or(-1);
     }
     write_csv(&dir.join("soak.csv"), &samples)?;
     chart(&dir.join("soak.svg"), &samples, cycle)?;
@@ -581,11 +583,15 @@ fn judge(samples: &[Sample], cycle: Duration, last: &Value) -> anyhow::Result<()
     let rss_growth = end.rss_kib - warm.rss_kib;
     let rss_peak = after.iter().map(|s| s.rss_kib).max().unwrap_or(0) - warm.rss_kib;
     let top_growth = end.top_rss_kib - warm.top_rss_kib;
-    let (fd_lo, fd_hi) = after
-        .iter()
-        .fold((i64::MAX, i64::MIN), |(lo, hi), s| (lo.min(s.fds), hi.max(s.fds)));
-    let lost = last["monitor"]["stats"]["lost_total"].as_i64().unwrap_or(-1);
-    let held = last["monitor"]["stats"]["lines_held"].as_i64().unwrap_or(-1);
+    let (fd_lo, fd_hi) = after.iter().fold((i64::MAX, i64::MIN), |(lo, hi), s| {
+        (lo.min(s.fds), hi.max(s.fds))
+    });
+    let lost = last["monitor"]["stats"]["lost_total"]
+        .as_i64()
+        .unwrap_or(-1);
+    let held = last["monitor"]["stats"]["lines_held"]
+        .as_i64()
+        .unwrap_or(-1);
     let quiet: Vec<&Sample> = samples.iter().filter(|s| s.phase == "quiet").collect();
     let q = quiet.last().copied().unwrap_or(end);
     let cpu_load: Vec<f64> = samples
@@ -594,7 +600,11 @@ fn judge(samples: &[Sample], cycle: Duration, last: &Value) -> anyhow::Result<()
         .map(|s| s.cpu_pct)
         .collect();
     let cpu_mean = cpu_load.iter().sum::<f64>() / cpu_load.len().max(1) as f64;
-    println!("\n## Soak ({:.0} s, cycles of {} s)\n", end.t, cycle.as_secs());
+    println!(
+        "\n## Soak ({:.0} s, cycles of {} s)\n",
+        end.t,
+        cycle.as_secs()
+    );
     println!("| measure | value | target |");
     println!("| --- | --- | --- |");
     println!(
@@ -618,9 +628,7 @@ fn judge(samples: &[Sample], cycle: Duration, last: &Value) -> anyhow::Result<()
         "| watch open fds after warm-up (min–max; baseline {}) | {}–{} | flat |",
         baseline.fds, fd_lo, fd_hi
     );
-    println!(
-        "| watch CPU under load (mean of samples) | {cpu_mean:.1} % of a core | — |"
-    );
+    println!("| watch CPU under load (mean of samples) | {cpu_mean:.1} % of a core | — |");
     println!(
         "| tables at the end (baseline): processes, connections, sessions | {} ({}), {} ({}), {} ({}) | back to baseline |",
         q.process_table, baseline.process_table, q.connections, baseline.connections, q.sessions, baseline.sessions
@@ -628,12 +636,18 @@ fn judge(samples: &[Sample], cycle: Duration, last: &Value) -> anyhow::Result<()
     println!("| lost_total (final stats), lines held | {lost}, {held} | 0 |");
     let mut missed = Vec::new();
     if rss_growth > RSS_GROWTH_MAX_KIB {
-        missed.push(format!("RSS grew {:.2} MiB after warm-up", rss_growth as f64 / 1024.0));
+        missed.push(format!(
+            "RSS grew {:.2} MiB after warm-up",
+            rss_growth as f64 / 1024.0
+        ));
     }
     // flat: the run ends with the descriptors it had after warm-up (a rotation's reopen
     // replaces one; a transient /proc read may add one for a moment)
     if end.fds > warm.fds || fd_hi - fd_lo > 4 {
-        missed.push(format!("open fds moved: {fd_lo}–{fd_hi}, {} at the end against {} after warm-up", end.fds, warm.fds));
+        missed.push(format!(
+            "open fds moved: {fd_lo}–{fd_hi}, {} at the end against {} after warm-up",
+            end.fds, warm.fds
+        ));
     }
     // the processes alive at the end are the baseline's, give or take the test's own
     if q.process_table > baseline.process_table + 16 {

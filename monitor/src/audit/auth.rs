@@ -37,26 +37,47 @@ pub struct Analysis {
     pub unknown_lines: BTreeMap<String, usize>,
 }
 
-pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
-    let mut ips: BTreeMap<String, Ip> = BTreeMap::new();
-    let mut users: BTreeMap<String, UserStats> = BTreeMap::new();
-    let mut accepted: Vec<Accepted> = Vec::new();
-    let mut invalid: BTreeSet<String> = BTreeSet::new();
-    // lines whose user name carries log syntax: (time, the line)
-    let mut forged: Vec<(i128, String)> = Vec::new();
-    let (mut first, mut last) = (None::<i128>, None::<i128>);
-    let mut unknown: BTreeMap<String, usize> = BTreeMap::new();
-    let (mut failed_total, mut accepted_total) = (0, 0);
-    for (file, line) in lines {
+/// The auth logs read a line at a time: a 1 GiB auth.log streams through, and only what the
+/// findings need is kept.
+#[derive(Default)]
+pub struct Analyzer {
+    ips: BTreeMap<String, Ip>,
+    users: BTreeMap<String, UserStats>,
+    accepted: Vec<Accepted>,
+    invalid: BTreeSet<String>,
+    /// lines whose user name carries log syntax: (time, the line)
+    forged: Vec<(i128, String)>,
+    first: Option<i128>,
+    last: Option<i128>,
+    unknown: BTreeMap<String, usize>,
+    failed_total: u64,
+    accepted_total: u64,
+}
+
+impl Analyzer {
+    /// One line of `file`.
+    pub fn feed(&mut self, file: &str, line: &str) {
+        let Self {
+            ips,
+            users,
+            accepted,
+            invalid,
+            forged,
+            first,
+            last,
+            unknown,
+            failed_total,
+            accepted_total,
+        } = self;
         let Some(rec) = authlog::parse_line(line) else {
-            continue;
+            return;
         };
         let t = rec.header.time_ns;
         let Some(ev) = rec.event else {
             if authlog::is_understood_program(rec.header.program) {
-                *unknown.entry(file.clone()).or_default() += 1;
+                *unknown.entry(file.to_owned()).or_default() += 1;
             }
-            continue;
+            return;
         };
         let name = match &ev {
             AuthEvent::Login(a) => Some(a.user.as_str()),
@@ -66,7 +87,7 @@ pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
             _ => None,
         };
         if name.is_some_and(suspicious::forges_log_syntax) {
-            forged.push((t, line.clone()));
+            forged.push((t, line.to_owned()));
         }
         let Attempt {
             success,
@@ -82,12 +103,12 @@ pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
             // a name tried (a password attempt also logs a Failed line, counted there)
             AuthEvent::InvalidUser { user, .. } => {
                 invalid.insert(user);
-                continue;
+                return;
             }
-            _ => continue,
+            _ => return,
         };
-        first = Some(first.map_or(t, |f| f.min(t)));
-        last = Some(last.map_or(t, |l| l.max(t)));
+        *first = Some(first.map_or(t, |f| f.min(t)));
+        *last = Some(last.map_or(t, |l| l.max(t)));
         let n = u64::from(count);
         let entry = ips.entry(ip.clone()).or_default();
         entry.stats.ip = ip.clone();
@@ -107,7 +128,7 @@ pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
             entry.stats.invalid_user_attempts += n;
         }
         if success {
-            accepted_total += n;
+            *accepted_total += n;
             entry.stats.accepted += n;
             u.accepted += n;
             accepted.push(Accepted {
@@ -123,188 +144,217 @@ pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
                 original: format!("{file}: {line}"),
             });
         } else {
-            failed_total += n;
+            *failed_total += n;
             entry.stats.failed += n;
             entry.failures.push((t, n));
             u.failed += n;
         }
     }
 
-    let mut findings = Vec::new();
-    // a login accepted from an address that failed before it: most failures first
-    let mut cracked: Vec<(u64, Finding)> = Vec::new();
-    for a in &accepted {
-        let Some(ip) = ips.get(&a.login.ip) else {
-            continue;
-        };
-        let before: Vec<&(i128, u64)> = ip.failures.iter().filter(|(t, _)| *t <= a.time).collect();
-        let n: u64 = before.iter().map(|(_, c)| c).sum();
-        if n == 0 {
-            continue;
-        }
-        let (f0, f1) = (before.first().map(|f| f.0), before.last().map(|f| f.0));
-        let tried: Vec<&str> = ip.users.iter().map(String::as_str).take(8).collect();
-        cracked.push((
-            n,
-            Finding {
-                severity: Severity::High,
-                kind: "login_after_failures",
-                title: format!(
-                    "{} logged in from {} after {n} failed attempts from it",
-                    a.login.user, a.login.ip
-                ),
-                evidence: vec![
-                    format!(
-                        "{n} failed logins from {} between {} and {} (users tried: {})",
-                        a.login.ip,
-                        f0.map(fmt_time).unwrap_or_default(),
-                        f1.map(fmt_time).unwrap_or_default(),
-                        tried.join(", ")
-                    ),
-                    format!(
-                        "accepted {} at {}: {}",
-                        a.login.method, a.login.time, a.original
-                    ),
-                ],
-                next_step: format!(
-                    "Treat {} as compromised: change its password and keys (check \
-                     ~/.ssh/authorized_keys), look at what the session did, block {}, and disable \
-                     password logins (PasswordAuthentication no).",
-                    a.login.user, a.login.ip
-                ),
-            },
-        ));
-    }
-    cracked.sort_by_key(|c| std::cmp::Reverse(c.0));
-    findings.extend(cracked.into_iter().map(|(_, f)| f));
-
-    let root: Vec<AcceptedLogin> = accepted
-        .iter()
-        .filter(|a| a.login.user == "root")
-        .map(|a| a.login.clone())
-        .collect();
-    if !root.is_empty() {
-        findings.push(Finding {
-            severity: Severity::Medium,
-            kind: "root_login",
-            title: format!("{} direct root logins accepted", root.len()),
-            evidence: root
-                .iter()
-                .take(10)
-                .map(|l| format!("{} root from {} ({})", l.time, l.ip, l.method))
-                .collect(),
-            next_step: "Log in as a user and use sudo: set PermitRootLogin no in sshd_config."
-                .into(),
-        });
-    }
-
-    let mut brute: Vec<&Ip> = ips
-        .values()
-        .filter(|i| i.stats.accepted == 0 && i.stats.failed >= limits.brute_force_failures)
-        .collect();
-    brute.sort_by_key(|i| std::cmp::Reverse(i.stats.failed));
-    if !brute.is_empty() {
-        findings.push(Finding {
-            severity: Severity::Medium,
-            kind: "brute_force",
-            title: format!(
-                "{} addresses made {} or more failed logins",
-                brute.len(),
-                limits.brute_force_failures
-            ),
-            evidence: brute
-                .iter()
-                .take(10)
-                .map(|i| {
-                    format!(
-                        "{}: {} failed ({} users)",
-                        i.stats.ip,
-                        i.stats.failed,
-                        i.users.len()
-                    )
-                })
-                .collect(),
-            next_step: "Block them (firewall, fail2ban), allow only keys (PasswordAuthentication \
-                        no), and consider moving sshd off port 22 or behind a VPN."
-                .into(),
-        });
-    }
-    if !invalid.is_empty() {
-        findings.push(Finding {
-            severity: Severity::Low,
-            kind: "invalid_users",
-            title: format!("{} non-existent user names were tried", invalid.len()),
-            evidence: vec![invalid
-                .iter()
-                .take(20)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")],
-            next_step: "Nothing to fix on its own; it shows scanning. Make sure no such account \
-                        exists with a weak password."
-                .into(),
-        });
-    }
-    if !forged.is_empty() {
-        findings.push(Finding {
-            severity: Severity::High,
-            kind: "log_injection",
-            title: format!(
-                "{} auth.log lines carry log syntax in a user name (forged lines)",
-                forged.len()
-            ),
-            evidence: forged
-                .iter()
-                .take(10)
-                .map(|(t, l)| format!("{} {l}", fmt_time(*t)))
-                .collect(),
-            next_step: "Do not trust the address or user these lines seem to name: the real \
-                        client is the last `from` on the line. Look for other activity from it."
-                .into(),
-        });
-    }
-    findings.extend(unusual_hours(&accepted, limits.unusual_hour_min_logins));
-
-    let accepted_sources = accepted
-        .iter()
-        .map(|a| (a.time, a.login.ip.clone()))
-        .collect();
-    let mut by_ip: Vec<IpStats> = ips
-        .into_values()
-        .map(|i| IpStats {
-            users: i.users.into_iter().collect(),
-            first_seen: i.first.map(fmt_time),
-            last_seen: i.last.map(fmt_time),
-            ..i.stats
-        })
-        .collect();
-    by_ip.sort_by(|a, b| {
-        (b.failed + b.accepted)
-            .cmp(&(a.failed + a.accepted))
-            .then(a.ip.cmp(&b.ip))
-    });
-    let mut by_user: Vec<UserStats> = users.into_values().collect();
-    by_user.sort_by(|a, b| {
-        (b.failed + b.accepted)
-            .cmp(&(a.failed + a.accepted))
-            .then(a.user.cmp(&b.user))
-    });
-    Analysis {
-        summary: AuthSummary {
-            period_start: first.map(fmt_time),
-            period_end: last.map(fmt_time),
+    pub fn finish(self, limits: &Thresholds) -> Analysis {
+        let Self {
+            ips,
+            users,
+            accepted,
+            invalid,
+            forged,
+            first,
+            last,
+            unknown,
             failed_total,
             accepted_total,
-            by_ip,
-            by_user,
-            invalid_users: invalid.into_iter().collect(),
-            root_logins: root,
-            accepted: accepted.into_iter().map(|a| a.login).collect(),
-        },
-        findings,
-        accepted_sources,
-        unknown_lines: unknown,
+        } = self;
+
+        let mut findings = Vec::new();
+        // a login accepted from an address that failed before it: most failures first
+        let mut cracked: Vec<(u64, Finding)> = Vec::new();
+        for a in &accepted {
+            let Some(ip) = ips.get(&a.login.ip) else {
+                continue;
+            };
+            let before: Vec<&(i128, u64)> =
+                ip.failures.iter().filter(|(t, _)| *t <= a.time).collect();
+            let n: u64 = before.iter().map(|(_, c)| c).sum();
+            if n == 0 {
+                continue;
+            }
+            let (f0, f1) = (before.first().map(|f| f.0), before.last().map(|f| f.0));
+            let tried: Vec<&str> = ip.users.iter().map(String::as_str).take(8).collect();
+            cracked.push((
+                n,
+                Finding {
+                    severity: Severity::High,
+                    kind: "login_after_failures",
+                    title: format!(
+                        "{} logged in from {} after {n} failed attempts from it",
+                        a.login.user, a.login.ip
+                    ),
+                    evidence: vec![
+                        format!(
+                            "{n} failed logins from {} between {} and {} (users tried: {})",
+                            a.login.ip,
+                            f0.map(fmt_time).unwrap_or_default(),
+                            f1.map(fmt_time).unwrap_or_default(),
+                            tried.join(", ")
+                        ),
+                        format!(
+                            "accepted {} at {}: {}",
+                            a.login.method, a.login.time, a.original
+                        ),
+                    ],
+                    next_step: format!(
+                        "Treat {} as compromised: change its password and keys (check \
+                         ~/.ssh/authorized_keys), look at what the session did, block {}, and disable \
+                         password logins (PasswordAuthentication no).",
+                        a.login.user, a.login.ip
+                    ),
+                },
+            ));
+        }
+        cracked.sort_by_key(|c| std::cmp::Reverse(c.0));
+        findings.extend(cracked.into_iter().map(|(_, f)| f));
+
+        let root: Vec<AcceptedLogin> = accepted
+            .iter()
+            .filter(|a| a.login.user == "root")
+            .map(|a| a.login.clone())
+            .collect();
+        if !root.is_empty() {
+            findings.push(Finding {
+                severity: Severity::Medium,
+                kind: "root_login",
+                title: format!("{} direct root logins accepted", root.len()),
+                evidence: root
+                    .iter()
+                    .take(10)
+                    .map(|l| format!("{} root from {} ({})", l.time, l.ip, l.method))
+                    .collect(),
+                next_step: "Log in as a user and use sudo: set PermitRootLogin no in sshd_config."
+                    .into(),
+            });
+        }
+
+        let mut brute: Vec<&Ip> = ips
+            .values()
+            .filter(|i| i.stats.accepted == 0 && i.stats.failed >= limits.brute_force_failures)
+            .collect();
+        brute.sort_by_key(|i| std::cmp::Reverse(i.stats.failed));
+        if !brute.is_empty() {
+            findings.push(Finding {
+                severity: Severity::Medium,
+                kind: "brute_force",
+                title: format!(
+                    "{} addresses made {} or more failed logins",
+                    brute.len(),
+                    limits.brute_force_failures
+                ),
+                evidence: brute
+                    .iter()
+                    .take(10)
+                    .map(|i| {
+                        format!(
+                            "{}: {} failed ({} users)",
+                            i.stats.ip,
+                            i.stats.failed,
+                            i.users.len()
+                        )
+                    })
+                    .collect(),
+                next_step:
+                    "Block them (firewall, fail2ban), allow only keys (PasswordAuthentication \
+                            no), and consider moving sshd off port 22 or behind a VPN."
+                        .into(),
+            });
+        }
+        if !invalid.is_empty() {
+            findings.push(Finding {
+                severity: Severity::Low,
+                kind: "invalid_users",
+                title: format!("{} non-existent user names were tried", invalid.len()),
+                evidence: vec![invalid
+                    .iter()
+                    .take(20)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", ")],
+                next_step:
+                    "Nothing to fix on its own; it shows scanning. Make sure no such account \
+                            exists with a weak password."
+                        .into(),
+            });
+        }
+        if !forged.is_empty() {
+            findings.push(Finding {
+                severity: Severity::High,
+                kind: "log_injection",
+                title: format!(
+                    "{} auth.log lines carry log syntax in a user name (forged lines)",
+                    forged.len()
+                ),
+                evidence: forged
+                    .iter()
+                    .take(10)
+                    .map(|(t, l)| format!("{} {l}", fmt_time(*t)))
+                    .collect(),
+                next_step:
+                    "Do not trust the address or user these lines seem to name: the real \
+                            client is the last `from` on the line. Look for other activity from it."
+                        .into(),
+            });
+        }
+        findings.extend(unusual_hours(&accepted, limits.unusual_hour_min_logins));
+
+        let accepted_sources = accepted
+            .iter()
+            .map(|a| (a.time, a.login.ip.clone()))
+            .collect();
+        let mut by_ip: Vec<IpStats> = ips
+            .into_values()
+            .map(|i| IpStats {
+                users: i.users.into_iter().collect(),
+                first_seen: i.first.map(fmt_time),
+                last_seen: i.last.map(fmt_time),
+                ..i.stats
+            })
+            .collect();
+        by_ip.sort_by(|a, b| {
+            (b.failed + b.accepted)
+                .cmp(&(a.failed + a.accepted))
+                .then(a.ip.cmp(&b.ip))
+        });
+        let mut by_user: Vec<UserStats> = users.into_values().collect();
+        by_user.sort_by(|a, b| {
+            (b.failed + b.accepted)
+                .cmp(&(a.failed + a.accepted))
+                .then(a.user.cmp(&b.user))
+        });
+        Analysis {
+            summary: AuthSummary {
+                period_start: first.map(fmt_time),
+                period_end: last.map(fmt_time),
+                failed_total,
+                accepted_total,
+                by_ip,
+                by_user,
+                invalid_users: invalid.into_iter().collect(),
+                root_logins: root,
+                accepted: accepted.into_iter().map(|a| a.login).collect(),
+            },
+            findings,
+            accepted_sources,
+            unknown_lines: unknown,
+        }
     }
+}
+
+/// [`Analyzer`] over lines in memory: (file, line).
+#[cfg(test)]
+pub fn analyze(lines: &[(String, String)], limits: &Thresholds) -> Analysis {
+    let mut a = Analyzer::default();
+    for (file, line) in lines {
+        a.feed(file, line);
+    }
+    a.finish(limits)
 }
 
 /// Hours apart on a 24-hour clock.

@@ -15,19 +15,26 @@ pub mod keys;
 pub mod model;
 mod packages;
 pub mod persistence;
+mod progress;
 mod setuid;
 pub mod sources;
 pub mod sshd;
 pub mod text;
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, VecDeque},
     path::{Path, PathBuf},
 };
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use self::model::{Finding, Report, Severity, Source, Unreadable};
+use self::{
+    model::{Finding, Report, Severity, Source, Unreadable},
+    progress::Progress,
+};
+
+/// Accepted-login lines kept for the sessions still open (the last ones of the logs).
+const LOGINS_KEPT: usize = 65_536;
 use crate::{
     cli::AuditArgs,
     container::{metadata::Roots, Containers},
@@ -113,16 +120,34 @@ fn unreadable(sources: &[Source], privileged: bool) -> Vec<Unreadable> {
 pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
     let paths = args.logins.paths();
     let mut sources: Vec<Source> = Vec::new();
-    let auth_lines =
-        sources::auth_lines(&paths.auth_logs, paths.journal_dir.as_deref(), &mut sources);
+    let progress = Progress::on_terminal();
     let limits = args.thresholds();
-    let analysis = auth::analyze(&auth_lines, &limits);
+    // the auth logs stream through the analysis a line at a time; only the logins are kept
+    // (the last ones, for the sessions still open)
+    let mut analyzer = auth::Analyzer::default();
+    let mut logins: VecDeque<String> = VecDeque::new();
+    sources::auth_lines(
+        &paths.auth_logs,
+        paths.journal_dir.as_deref(),
+        &mut sources,
+        &progress,
+        |file, line| {
+            analyzer.feed(file, line);
+            if line.contains("Accepted ") {
+                if logins.len() == LOGINS_KEPT {
+                    logins.pop_front();
+                }
+                logins.push_back(line.to_owned());
+            }
+        },
+    );
+    let analysis = analyzer.finish(&limits);
     for s in sources.iter_mut().filter(|s| s.kind == "auth_log") {
         s.skipped = analysis.unknown_lines.get(&s.path).copied().unwrap_or(0);
     }
-    let wtmp = sources::utmp_records(&paths.wtmp, "wtmp", true, &mut sources);
-    let btmp = sources::utmp_records(&paths.btmp, "btmp", true, &mut sources);
-    let utmp = sources::utmp_records(&paths.utmp, "utmp", false, &mut sources);
+    let wtmp = sources::utmp_records(&paths.wtmp, "wtmp", true, &mut sources, &progress);
+    let btmp = sources::utmp_records(&paths.btmp, "btmp", true, &mut sources, &progress);
+    let utmp = sources::utmp_records(&paths.utmp, "utmp", false, &mut sources, &progress);
     let lastlog = sources::lastlog(&paths.lastlog, &mut sources);
     let passwd = sources::passwd(&args.passwd, &mut sources);
 
@@ -146,7 +171,7 @@ pub fn build(args: &AuditArgs, rules: &mut Alerts) -> Report {
         Some(containers.place_found(e.pid, &e.cgroup))
     });
     let mut sessions = Sessions::default();
-    let history: Vec<String> = auth_lines.iter().map(|(_, l)| l.clone()).collect();
+    let history: Vec<String> = logins.into();
     session_seed::seed(&mut table, &mut sessions, &proc_root, &history, &utmp);
     let live: Vec<&crate::state::sessions::Session> = sessions.all().collect();
     let new_sources = host::new_sources(&live, &analysis.accepted_sources);

@@ -6,7 +6,10 @@ use std::{
     process::Stdio,
 };
 
-use super::model::Source;
+use super::{
+    model::Source,
+    progress::{Counting, Progress},
+};
 use crate::sources::utmp::{self, LastLog, Utmp};
 
 /// The rotated siblings of `path` (`auth.log.1`, `auth.log.2.gz`, `auth.log-20261101`…),
@@ -36,17 +39,6 @@ pub fn rotated_family(path: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// A file's bytes, gunzipped if it ends in `.gz`.
-pub fn read_bytes(path: &Path) -> std::io::Result<Vec<u8>> {
-    let raw = std::fs::read(path)?;
-    if path.extension().is_some_and(|e| e == "gz") {
-        let mut out = Vec::new();
-        flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut out)?;
-        return Ok(out);
-    }
-    Ok(raw)
-}
-
 fn status_of(e: &std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::NotFound {
         "missing".into()
@@ -55,31 +47,68 @@ fn status_of(e: &std::io::Error) -> String {
     }
 }
 
-/// Every line of the auth logs and their rotations, oldest first: (file, line). With no auth
-/// log at all, the journal's auth facilities, if `journalctl` can be run.
+/// A file being read, gunzipped if it ends in `.gz`; progress counts the bytes on disk.
+enum Opened {
+    Plain(Counting<std::fs::File>),
+    Gz(flate2::read::GzDecoder<Counting<std::fs::File>>),
+}
+
+impl Read for Opened {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Plain(r) => r.read(buf),
+            Self::Gz(r) => r.read(buf),
+        }
+    }
+}
+
+impl Opened {
+    fn open(path: &Path, progress: &Progress) -> std::io::Result<Self> {
+        let file = std::fs::File::open(path)?;
+        let total = file.metadata().map_or(0, |m| m.len());
+        let counted = progress.reader(&path.display().to_string(), total, file);
+        Ok(if path.extension().is_some_and(|e| e == "gz") {
+            Self::Gz(flate2::read::GzDecoder::new(counted))
+        } else {
+            Self::Plain(counted)
+        })
+    }
+
+    /// Read to the end: `items` of `what` (lines, records).
+    fn finish(&mut self, items: usize, what: &str) {
+        match self {
+            Self::Plain(r) => r.finish(items, what),
+            Self::Gz(r) => r.get_mut().finish(items, what),
+        }
+    }
+}
+
+/// Every line of the auth logs and their rotations, oldest first, to `each(file, line)`, a
+/// line at a time (a 1 GiB auth.log is never in memory), with progress on a terminal. With
+/// no auth log at all, the journal's auth facilities, if `journalctl` can be run.
 pub fn auth_lines(
     paths: &[PathBuf],
     journal_dir: Option<&Path>,
     sources: &mut Vec<Source>,
-) -> Vec<(String, String)> {
-    let mut lines = Vec::new();
+    progress: &Progress,
+    mut each: impl FnMut(&str, &str),
+) {
     for path in paths {
         for file in rotated_family(path) {
             let name = file.display().to_string();
-            match read_bytes(&file) {
-                Ok(bytes) => {
-                    let text = String::from_utf8_lossy(&bytes);
-                    let before = lines.len();
-                    lines.extend(text.lines().map(|l| (name.clone(), l.to_owned())));
-                    let items = lines.len() - before;
-                    sources.push(Source {
-                        path: name,
-                        kind: "auth_log",
-                        status: "read".into(),
-                        items,
-                        skipped: 0,
-                    });
-                }
+            let read = Opened::open(&file, progress).and_then(|mut r| {
+                let n = each_line(&mut r, |line| each(&name, line))?;
+                r.finish(n, "lines");
+                Ok(n)
+            });
+            match read {
+                Ok(items) => sources.push(Source {
+                    path: name,
+                    kind: "auth_log",
+                    status: "read".into(),
+                    items,
+                    skipped: 0,
+                }),
                 Err(e) => sources.push(Source {
                     path: name,
                     kind: "auth_log",
@@ -91,9 +120,33 @@ pub fn auth_lines(
         }
     }
     if paths.is_empty() {
-        lines.extend(journal(journal_dir, sources));
+        for (file, line) in journal(journal_dir, sources) {
+            each(&file, &line);
+        }
     }
-    lines
+}
+
+/// Each line of `r` (without its `\n` or `\r\n`; invalid UTF-8 replaced), a buffer reused
+/// for every line; how many.
+fn each_line(r: &mut impl Read, mut each: impl FnMut(&str)) -> std::io::Result<usize> {
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, r);
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        if std::io::BufRead::read_until(&mut reader, b'\n', &mut buf)? == 0 {
+            return Ok(n);
+        }
+        let mut line = &buf[..];
+        if let Some(l) = line.strip_suffix(b"\n") {
+            line = l;
+        }
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        each(&String::from_utf8_lossy(line));
+        n += 1;
+    }
 }
 
 fn journal(dir: Option<&Path>, sources: &mut Vec<Source>) -> Vec<(String, String)> {
@@ -141,6 +194,7 @@ pub fn utmp_records(
     kind: &'static str,
     rotated: bool,
     sources: &mut Vec<Source>,
+    progress: &Progress,
 ) -> Vec<Utmp> {
     let files = if rotated {
         rotated_family(path)
@@ -151,9 +205,14 @@ pub fn utmp_records(
     let mut out = Vec::new();
     for file in files {
         let name = file.display().to_string();
-        match read_bytes(&file) {
-            Ok(bytes) => {
-                let parsed = utmp::parse_all(&bytes, now);
+        // records a chunk at a time: a 100 MB wtmp is not read into memory whole
+        let read = Opened::open(&file, progress).and_then(|mut r| {
+            let parsed = utmp::stream(&mut r, now, |rec| out.push(rec))?;
+            r.finish(parsed.read, "records");
+            Ok(parsed)
+        });
+        match read {
+            Ok(parsed) => {
                 let skipped = parsed.skipped();
                 let status = parsed
                     .problems()
@@ -162,10 +221,9 @@ pub fn utmp_records(
                     path: name,
                     kind,
                     status,
-                    items: parsed.records.len(),
+                    items: parsed.read,
                     skipped,
                 });
-                out.extend(parsed.records);
             }
             Err(e) => sources.push(Source {
                 path: name,
@@ -284,14 +342,26 @@ mod tests {
         std::fs::write(dir.join("auth.log"), "newest\n").unwrap();
         std::fs::write(dir.join("auth.logger"), "not a rotation\n").unwrap();
         let mut sources = Vec::new();
-        let lines: Vec<String> = auth_lines(&[dir.join("auth.log")], None, &mut sources)
-            .into_iter()
-            .map(|(_, l)| l)
-            .collect();
+        let mut lines: Vec<String> = Vec::new();
+        let progress = Progress::off();
+        auth_lines(
+            &[dir.join("auth.log")],
+            None,
+            &mut sources,
+            &progress,
+            |_, l| lines.push(l.to_owned()),
+        );
         assert_eq!(lines, vec!["oldest", "older", "newest"]);
         assert_eq!(sources.len(), 3);
-        let missing = auth_lines(&[dir.join("nope.log")], None, &mut sources);
-        assert!(missing.is_empty());
+        let mut missing = 0;
+        auth_lines(
+            &[dir.join("nope.log")],
+            None,
+            &mut sources,
+            &progress,
+            |_, _| missing += 1,
+        );
+        assert_eq!(missing, 0);
         assert_eq!(sources.last().unwrap().status, "missing");
         let _ = std::fs::remove_dir_all(&dir);
     }

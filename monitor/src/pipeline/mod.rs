@@ -308,7 +308,9 @@ impl Pipeline {
                 .chain(self.held.iter().map(|h| h.session))
                 .collect();
             self.sessions
-                .forget_ended(now_boot_ns, ENDED_SESSION_GRACE_NS, |id| named.contains(&id));
+                .forget_ended(now_boot_ns, ENDED_SESSION_GRACE_NS, |id| {
+                    named.contains(&id)
+                });
         }
         self.clock.refresh();
         self.expire_connects(now_boot_ns);

@@ -165,11 +165,18 @@ pub fn start(paths: &Paths) -> anyhow::Result<Running> {
 
 /// Validates a wtmp/btmp file at start: a summary, and how many records are corrupt or cut.
 fn check_records(path: &Path) -> (String, u64) {
-    let Ok(bytes) = std::fs::read(path) else {
+    // read in chunks: a wtmp of years is 100 MB, and none of it is kept
+    let parsed = std::fs::File::open(path).and_then(|f| {
+        crate::sources::utmp::stream(
+            std::io::BufReader::with_capacity(1 << 16, f),
+            chrono::Utc::now().timestamp(),
+            |_| {},
+        )
+    });
+    let Ok(parsed) = parsed else {
         return ("unreadable or absent".into(), 0);
     };
-    let parsed = crate::sources::utmp::parse_all(&bytes, chrono::Utc::now().timestamp());
-    let mut summary = format!("{} records at start", parsed.records.len());
+    let mut summary = format!("{} records at start", parsed.read);
     if let Some(problems) = parsed.problems() {
         log::warn!("{}: {problems}", path.display());
         summary.push_str(&format!(", {problems}"));

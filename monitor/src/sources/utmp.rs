@@ -148,6 +148,8 @@ pub fn parse_utmp(b: &[u8; UTMP_SIZE], now_sec: i64) -> Result<Utmp, BadRecord> 
 /// one; a trailing partial record is reported as `truncated` (its byte count).
 pub struct Parsed {
     pub records: Vec<Utmp>,
+    /// Good records read (kept in `records` by [`parse_all`], handed over by [`stream`]).
+    pub read: usize,
     pub bad: Vec<(usize, BadRecord)>,
     pub truncated: usize,
 }
@@ -182,23 +184,76 @@ impl Parsed {
 }
 
 pub fn parse_all(bytes: &[u8], now_sec: i64) -> Parsed {
+    let mut records = Vec::new();
+    let mut out = parse_chunk(bytes, 0, now_sec, &mut |r| records.push(r));
+    out.truncated = bytes.len() % UTMP_SIZE;
+    out.records = records;
+    out
+}
+
+/// The whole records of `bytes` (starting at file offset `base`) to `each`; the corrupt ones
+/// counted with their offsets.
+fn parse_chunk(bytes: &[u8], base: usize, now_sec: i64, each: &mut impl FnMut(Utmp)) -> Parsed {
     let mut out = Parsed {
         records: Vec::new(),
+        read: 0,
         bad: Vec::new(),
         truncated: 0,
     };
-    let mut chunks = bytes.chunks_exact(UTMP_SIZE);
-    for (i, chunk) in chunks.by_ref().enumerate() {
+    for (i, chunk) in bytes.chunks_exact(UTMP_SIZE).enumerate() {
         let Ok(rec) = <&[u8; UTMP_SIZE]>::try_from(chunk) else {
             continue;
         };
         match parse_utmp(rec, now_sec) {
-            Ok(r) => out.records.push(r),
-            Err(e) => out.bad.push((i * UTMP_SIZE, e)),
+            Ok(r) => {
+                out.read += 1;
+                each(r);
+            }
+            Err(e) => out.bad.push((base + i * UTMP_SIZE, e)),
         }
     }
-    out.truncated = chunks.remainder().len();
     out
+}
+
+/// Reads the records of `r` a few thousand at a time, handing each good one to `each`: a
+/// 100 MB wtmp is never in memory at once. What was wrong is said as [`parse_all`] says it
+/// (`records` stays empty; `read` counts them).
+pub fn stream<R: std::io::Read>(
+    mut r: R,
+    now_sec: i64,
+    mut each: impl FnMut(Utmp),
+) -> std::io::Result<Parsed> {
+    const CHUNK: usize = UTMP_SIZE * 2048;
+    let mut total = Parsed {
+        records: Vec::new(),
+        read: 0,
+        bad: Vec::new(),
+        truncated: 0,
+    };
+    let mut buf = vec![0u8; CHUNK];
+    let mut filled = 0;
+    let mut offset = 0;
+    loop {
+        let n = match r.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        filled += n;
+        if filled == CHUNK || n == 0 {
+            let whole = filled - filled % UTMP_SIZE;
+            let part = parse_chunk(&buf[..whole], offset, now_sec, &mut each);
+            total.read += part.read;
+            total.bad.extend(part.bad);
+            offset += whole;
+            buf.copy_within(whole..filled, 0);
+            filled -= whole;
+            if n == 0 {
+                total.truncated = filled;
+                return Ok(total);
+            }
+        }
+    }
 }
 
 /// Encodes a record (for tests and fixtures: the exact layout glibc writes).
@@ -310,6 +365,15 @@ mod tests {
         bytes.extend_from_slice(&encode_utmp(&b));
         bytes.extend_from_slice(&encode_utmp(&a)[..100]); // truncated last record
         let p = parse_all(&bytes, now);
+        // read in chunks, the same
+        let mut streamed = Vec::new();
+        let s = stream(&bytes[..], now, |r| streamed.push(r)).unwrap();
+        assert_eq!(streamed, p.records);
+        assert_eq!(
+            (s.read, s.bad.len(), s.truncated),
+            (p.read, p.bad.len(), p.truncated)
+        );
+        assert_eq!(s.problems(), p.problems());
         assert_eq!(p.records, vec![a, b]);
         assert_eq!(p.bad.len(), 1);
         assert_eq!(p.bad[0].0, UTMP_SIZE);
@@ -366,5 +430,41 @@ mod tests {
         let p = parse_all(&bytes, i64::MAX / 2);
         assert!(p.bad.is_empty(), "{:?}", p.bad);
         assert_eq!(p.truncated, 0);
+    }
+
+    /// Records a chunk at a time: a corrupt one right at a chunk's edge is found at its
+    /// offset, the records around it read, and a cut last record said.
+    #[test]
+    fn streamed_records_cross_chunk_edges() {
+        let now = 1_764_000_000;
+        let rec = Utmp {
+            kind: Kind::UserProcess,
+            pid: 7,
+            line: "pts/0".into(),
+            id: "ts/0".into(),
+            user: "alice".into(),
+            host: "10.0.0.1".into(),
+            exit_termination: 0,
+            exit_status: 0,
+            session: 0,
+            time_sec: now - 10,
+            time_usec: 0,
+            addr: None,
+        };
+        let mut bytes = Vec::new();
+        for i in 0..5000 {
+            let mut r = encode_utmp(&rec);
+            if i == 2048 {
+                r[0] = 77; // no such ut_type
+            }
+            bytes.extend_from_slice(&r);
+        }
+        bytes.extend_from_slice(&[1; 10]);
+        let mut n = 0;
+        let p = stream(&bytes[..], now, |_| n += 1).unwrap();
+        assert_eq!((n, p.read), (4999, 4999));
+        assert_eq!(p.bad.len(), 1);
+        assert_eq!(p.bad[0].0, 2048 * UTMP_SIZE);
+        assert_eq!(p.truncated, 10);
     }
 }

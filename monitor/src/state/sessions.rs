@@ -202,7 +202,12 @@ impl Sessions {
     /// process or held record still names (`named`): a program left running after its
     /// session ended (`nohup`, a backdoor) keeps its session for every line it causes, and
     /// a week of logins does not grow the table. How many were forgotten.
-    pub fn forget_ended(&mut self, now_ns: u64, grace_ns: u64, named: impl Fn(u64) -> bool) -> usize {
+    pub fn forget_ended(
+        &mut self,
+        now_ns: u64,
+        grace_ns: u64,
+        named: impl Fn(u64) -> bool,
+    ) -> usize {
         let old: Vec<u64> = self
             .sessions
             .values()
@@ -300,7 +305,10 @@ mod tests {
         assert_eq!(s.forget_ended(later, 60_000_000_000, |id| id == b), 1);
         assert!(s.get(a).is_none() && s.get(b).is_some());
         // within the grace, nothing goes
-        assert_eq!(s.forget_ended(crate::clock::boot_now_ns(), 60_000_000_000, |_| false), 0);
+        assert_eq!(
+            s.forget_ended(crate::clock::boot_now_ns(), 60_000_000_000, |_| false),
+            0
+        );
     }
 
     #[test]
