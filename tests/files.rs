@@ -11,21 +11,9 @@ use std::{
     time::Duration,
 };
 
-use monitor_e2e::{action, assert_ok, marker, run_ok, ssh::SshFixture, Monitor, Value};
+use monitor_e2e::{action, assert_ok, marker, run_ok, ssh::SshFixture, state_dir, Monitor, Value};
 
 const T: Duration = Duration::from_secs(30);
-
-/// The sshd root logs in to (one for the binary: the tests run at once).
-fn root_port(fx: &SshFixture) -> u16 {
-    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *PORT.get_or_init(|| fx.root_sshd())
-}
-
-fn state_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(marker("state"));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn monitor(fx: &SshFixture, state: &Path, extra: &[&str]) -> Monitor {
     let mut args = vec![
@@ -117,7 +105,7 @@ impl Drop for Undo {
 fn persistence_and_covered_tracks_from_an_ssh_session_are_high_with_the_login() {
     let state = state_dir();
     let fx = SshFixture::get();
-    let port = root_port(fx);
+    let port = fx.root_port();
     let dir = fx.path(&marker("files"));
     std::fs::create_dir_all(&dir).unwrap();
     // an auth log of its own for the monitor to read (the fixture's is shared by the tests)
@@ -221,7 +209,7 @@ fn persistence_and_covered_tracks_from_an_ssh_session_are_high_with_the_login() 
 fn crontab_and_passwd_by_root_are_not_high() {
     let state = state_dir();
     let fx = SshFixture::get();
-    let port = root_port(fx);
+    let port = fx.root_port();
     let m = monitor(fx, &state, &[]);
     let dir = fx.path(&marker("cron"));
     std::fs::create_dir_all(&dir).unwrap();
@@ -329,7 +317,7 @@ impl Drop for Remove {
 fn an_install_is_low_at_most_and_a_program_overwritten_by_hand_is_high() {
     let state = state_dir();
     let fx = SshFixture::get();
-    let port = root_port(fx);
+    let port = fx.root_port();
     let dir = fx.path(&marker("deb"));
     std::fs::create_dir_all(&dir).unwrap();
     let name = marker("monpkg").to_lowercase().replace('_', "-");
@@ -395,7 +383,7 @@ fn an_install_is_low_at_most_and_a_program_overwritten_by_hand_is_high() {
 fn covered_tracks_a_new_accounts_keys_and_a_configured_path() {
     let state = state_dir();
     let fx = SshFixture::get();
-    let port = root_port(fx);
+    let port = fx.root_port();
     let dir = fx.path(&marker("tracks"));
     std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("app.conf");
@@ -466,7 +454,7 @@ fn covered_tracks_a_new_accounts_keys_and_a_configured_path() {
 fn a_copy_keeping_its_times_is_not_timestomping_but_touch_is() {
     let state = state_dir();
     let fx = SshFixture::get();
-    let port = root_port(fx);
+    let port = fx.root_port();
     let m = monitor(fx, &state, &[]);
     let copied = PathBuf::from(format!("/usr/local/bin/{}", marker("cpp")));
     let dropped = PathBuf::from(format!("/usr/local/bin/{}", marker("drop")));

@@ -4,25 +4,15 @@
 //! with the sender and its session, and alerted then; a stop by its owner (the process that
 //! started it, the terminal's Ctrl-C) is said and is no alert.
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     time::{Duration, Instant},
 };
 
-use monitor_e2e::{action, marker, monitor_bin, ssh::SshFixture, tmux::Tmux, Monitor, Value};
+use monitor_e2e::{
+    action, marker, monitor_bin, ssh::SshFixture, state_dir, tmux::Tmux, Monitor, Value,
+};
 
 const T: Duration = Duration::from_secs(30);
-
-/// The sshd root logs in to (one for the binary: the tests run at once).
-fn root_port(fx: &SshFixture) -> u16 {
-    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
-    *PORT.get_or_init(|| fx.root_sshd())
-}
-
-fn state_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(marker("state"));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn monitor(fx: &SshFixture, state: &Path) -> Monitor {
     Monitor::start(&[
@@ -68,7 +58,7 @@ fn wait_gone(pid: u32) {
 #[test]
 fn a_freeze_from_an_ssh_session_is_a_line_and_an_alert_with_the_session() {
     let fx = SshFixture::get();
-    let port = root_port(fx);
+    let port = fx.root_port();
     let state = state_dir();
     let m = monitor(fx, &state);
     let pid = m.pid();
@@ -119,7 +109,7 @@ fn a_freeze_from_an_ssh_session_is_a_line_and_an_alert_with_the_session() {
 #[test]
 fn a_kill_minus_nine_is_told_by_the_next_start_with_the_sender_and_its_session() {
     let fx = SshFixture::get();
-    let port = root_port(fx);
+    let port = fx.root_port();
     let state = state_dir();
     let first = monitor(fx, &state);
     let pid = first.pid();

@@ -17,6 +17,7 @@ mod flood;
 #[cfg(test)]
 mod fuzz_tests;
 mod kernel;
+mod memory;
 mod output;
 mod pipeline;
 mod render;

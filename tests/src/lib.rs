@@ -59,6 +59,13 @@ pub fn marker(tag: &str) -> String {
     )
 }
 
+/// A fresh state directory for one test's monitors (the login baseline, the runs' files).
+pub fn state_dir() -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(marker("state"));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
 /// Copies an executable that a test then runs, with `cp` rather than `std::fs::copy`: while
 /// this process holds the copy open for writing, a child forked meanwhile by another test
 /// thread inherits that descriptor until it execs, and running the copy then fails with

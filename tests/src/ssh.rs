@@ -304,6 +304,12 @@ impl SshFixture {
         port
     }
 
+    /// [`Self::root_sshd`], started once for the test binary (its tests run at once).
+    pub fn root_port(&self) -> u16 {
+        static PORT: OnceLock<u16> = OnceLock::new();
+        *PORT.get_or_init(|| self.root_sshd())
+    }
+
     /// `ssh -i key root@127.0.0.1 -p port <command>`.
     pub fn ssh_root(&self, port: u16, command: &str) -> Output {
         let mut cmd = Command::new("ssh");

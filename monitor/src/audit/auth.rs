@@ -57,25 +57,13 @@ pub struct Analyzer {
 impl Analyzer {
     /// One line of `file`.
     pub fn feed(&mut self, file: &str, line: &str) {
-        let Self {
-            ips,
-            users,
-            accepted,
-            invalid,
-            forged,
-            first,
-            last,
-            unknown,
-            failed_total,
-            accepted_total,
-        } = self;
         let Some(rec) = authlog::parse_line(line) else {
             return;
         };
         let t = rec.header.time_ns;
         let Some(ev) = rec.event else {
             if authlog::is_understood_program(rec.header.program) {
-                *unknown.entry(file.to_owned()).or_default() += 1;
+                *self.unknown.entry(file.to_owned()).or_default() += 1;
             }
             return;
         };
@@ -87,7 +75,7 @@ impl Analyzer {
             _ => None,
         };
         if name.is_some_and(suspicious::forges_log_syntax) {
-            forged.push((t, line.to_owned()));
+            self.forged.push((t, line.to_owned()));
         }
         let Attempt {
             success,
@@ -102,20 +90,20 @@ impl Analyzer {
             AuthEvent::Login(attempt) => attempt,
             // a name tried (a password attempt also logs a Failed line, counted there)
             AuthEvent::InvalidUser { user, .. } => {
-                invalid.insert(user);
+                self.invalid.insert(user);
                 return;
             }
             _ => return,
         };
-        *first = Some(first.map_or(t, |f| f.min(t)));
-        *last = Some(last.map_or(t, |l| l.max(t)));
+        self.first = Some(self.first.map_or(t, |f| f.min(t)));
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
         let n = u64::from(count);
-        let entry = ips.entry(ip.clone()).or_default();
+        let entry = self.ips.entry(ip.clone()).or_default();
         entry.stats.ip = ip.clone();
         entry.users.insert(user.clone());
         entry.first = Some(entry.first.map_or(t, |f| f.min(t)));
         entry.last = Some(entry.last.map_or(t, |l| l.max(t)));
-        let u = users.entry(user.clone()).or_insert_with(|| UserStats {
+        let u = self.users.entry(user.clone()).or_insert_with(|| UserStats {
             user: user.clone(),
             ..Default::default()
         });
@@ -124,14 +112,14 @@ impl Analyzer {
             u.sources.push(ip.clone());
         }
         if invalid_user {
-            invalid.insert(user.clone());
+            self.invalid.insert(user.clone());
             entry.stats.invalid_user_attempts += n;
         }
         if success {
-            *accepted_total += n;
+            self.accepted_total += n;
             entry.stats.accepted += n;
             u.accepted += n;
-            accepted.push(Accepted {
+            self.accepted.push(Accepted {
                 time: t,
                 login: AcceptedLogin {
                     time: fmt_time(t),
@@ -144,7 +132,7 @@ impl Analyzer {
                 original: format!("{file}: {line}"),
             });
         } else {
-            *failed_total += n;
+            self.failed_total += n;
             entry.stats.failed += n;
             entry.failures.push((t, n));
             u.failed += n;

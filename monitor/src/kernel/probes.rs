@@ -366,8 +366,9 @@ impl Probes {
                 }
             }
         }
+        // the parsed BTF is ~12 MiB of small allocations, freed below the heap's top
         drop(btf);
-        give_back_freed_memory();
+        crate::memory::give_back();
         for (name, why) in &absent {
             match why {
                 // a kernel without loadable modules: nothing to see, nothing missed
@@ -523,17 +524,6 @@ impl Probes {
             *total = per_cpu.iter().sum();
         }
         Ok(out)
-    }
-}
-
-/// Returns the pages of the parsed kernel BTF (~12 MiB of small allocations) to the system:
-/// glibc keeps a freed range below the top of its heap resident, and the monitor's idle RSS
-/// would carry it for good.
-fn give_back_freed_memory() {
-    #[cfg(target_env = "gnu")]
-    // SAFETY: malloc_trim only releases free memory of the allocator's own arenas.
-    unsafe {
-        libc::malloc_trim(0);
     }
 }
 

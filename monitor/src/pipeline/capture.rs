@@ -72,6 +72,8 @@ pub struct Capture {
     follow_up: Option<tokio::time::Instant>,
     max_delay: Duration,
     housekeeping: Interval,
+    /// Gives what a storm freed back to the system, once a minute.
+    trimmer: crate::memory::Trimmer,
 }
 
 /// Current logins from utmp (a missing file is normal on some systems, a corrupt one is said).
@@ -260,6 +262,7 @@ impl Capture {
             follow_up: None,
             max_delay: Duration::from_millis(args.max_delay_ms),
             housekeeping: tokio::time::interval(Duration::from_secs(5)),
+            trimmer: crate::memory::Trimmer::every(Duration::from_secs(60)),
         })
     }
 
@@ -304,7 +307,10 @@ impl Capture {
                 ready.context("file events poll")?;
                 self.read_files();
             }
-            _ = self.housekeeping.tick() => self.pipeline.tick(clock::boot_now_ns()),
+            _ = self.housekeeping.tick() => {
+                self.pipeline.tick(clock::boot_now_ns());
+                self.trimmer.tick();
+            }
         }
         Ok(())
     }

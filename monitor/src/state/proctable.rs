@@ -238,6 +238,16 @@ impl ProcTable {
                 removed += 1;
             }
         }
+        // after a storm, the map's room for its peak goes too (it never shrinks by itself)
+        if removed > 0 {
+            let room = self.procs.len().max(1024) * 4;
+            if self.procs.capacity() > room {
+                self.procs.shrink_to(self.procs.len() * 2);
+            }
+            if self.exited.capacity() > self.exited.len().max(1024) * 4 {
+                self.exited.shrink_to(self.exited.len() * 2);
+            }
+        }
         removed
     }
 }
