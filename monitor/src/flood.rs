@@ -189,6 +189,11 @@ impl Floods {
         inbound && record.session.is_none() && !suspicious
     }
 
+    /// Folded connections whose end has not come yet.
+    pub fn open_folded(&self) -> usize {
+        self.folded.len()
+    }
+
     /// Counts an accepted connection or its end into its listener's summary instead of a line,
     /// and says which listener; `None` when it must be a line of its own (the listener is not
     /// flooded, or the end is of a connection that was not folded, or the record may not be

@@ -58,6 +58,9 @@ struct Sample {
     t: f64,
     phase: &'static str,
     rss_kib: i64,
+    /// The private heap (RssAnon): RSS without the binary's pages and the ring buffer's
+    /// mapping (16 MiB once the ring has wrapped).
+    anon_kib: i64,
     fds: i64,
     cpu_pct: f64,
     top_rss_kib: i64,
@@ -74,20 +77,23 @@ struct Sample {
     logins: u64,
 }
 
-/// A process's RSS (KiB), open fds and CPU ticks (utime + stime).
-fn usage(pid: u32) -> Option<(i64, i64, u64)> {
+/// A process's RSS and RssAnon (KiB), open fds and CPU ticks (utime + stime).
+fn usage(pid: u32) -> Option<(i64, i64, i64, u64)> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())?;
+    let kib = |key: &str| -> Option<i64> {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+    };
+    let (rss, anon) = (kib("VmRSS:")?, kib("RssAnon:")?);
     let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as i64;
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some((rss, fds, ticks))
+    Some((rss, anon, fds, ticks))
 }
 
 fn ticks_per_second() -> f64 {
@@ -356,8 +362,8 @@ fn soak(
     loop {
         let now = Instant::now();
         if now >= next {
-            let (rss, fds, ticks) = usage(pid).context("monitor watch is gone")?;
-            let (trss, tfds, tticks) = usage(top).context("monitor top is gone")?;
+            let (rss, anon, fds, ticks) = usage(pid).context("monitor watch is gone")?;
+            let (trss, _, tfds, tticks) = usage(top).context("monitor top is gone")?;
             let (cpu, tcpu) = match last_ticks {
                 Some((at, w, t)) => {
                     let secs = now.duration_since(at).as_secs_f64();
@@ -387,6 +393,7 @@ fn soak(
                 t: now.duration_since(start).as_secs_f64(),
                 phase,
                 rss_kib: rss,
+                anon_kib: anon,
                 fds,
                 cpu_pct: cpu,
                 top_rss_kib: trss,
@@ -403,8 +410,8 @@ fn soak(
                 logins: done.logins.load(Ordering::Relaxed),
             };
             eprintln!(
-                "soak {:>7.0} s {:<8} watch {:>6} KiB {:>3} fds {:>5.1} % | top {:>6} KiB {:>3} fds {:>5.1} % | procs {:>5} conns {:>4} sessions {:>3} lost {} | {} execs {} connects {} logins",
-                s.t, s.phase, s.rss_kib, s.fds, s.cpu_pct, s.top_rss_kib, s.top_fds, s.top_cpu_pct,
+                "soak {:>7.0} s {:<8} watch {:>6} KiB (heap {:>6}) {:>3} fds {:>5.1} % | top {:>6} KiB {:>3} fds {:>5.1} % | procs {:>5} conns {:>4} sessions {:>3} lost {} | {} execs {} connects {} logins",
+                s.t, s.phase, s.rss_kib, s.anon_kib, s.fds, s.cpu_pct, s.top_rss_kib, s.top_fds, s.top_cpu_pct,
                 s.process_table, s.connections, s.sessions, s.lost_total, s.execs, s.connects, s.logins
             );
             samples.push(s);
@@ -443,16 +450,17 @@ fn soak(
 
 fn write_csv(path: &Path, samples: &[Sample]) -> anyhow::Result<()> {
     let mut text = String::from(
-        "seconds,phase,watch_rss_kib,watch_fds,watch_cpu_pct,top_rss_kib,top_fds,top_cpu_pct,\
+        "seconds,phase,watch_rss_kib,watch_anon_kib,watch_fds,watch_cpu_pct,top_rss_kib,top_fds,top_cpu_pct,\
          process_table,connections_tracked,sessions,lines_held,lost_total,lines_written,execs,\
          connects,logins\n",
     );
     for s in samples {
         text += &format!(
-            "{:.1},{},{},{},{:.2},{},{},{:.2},{},{},{},{},{},{},{},{},{}\n",
+            "{:.1},{},{},{},{},{:.2},{},{},{:.2},{},{},{},{},{},{},{},{},{}\n",
             s.t,
             s.phase,
             s.rss_kib,
+            s.anon_kib,
             s.fds,
             s.cpu_pct,
             s.top_rss_kib,
@@ -534,6 +542,11 @@ fn chart(path: &Path, samples: &[Sample], cycle: Duration) -> anyhow::Result<()>
         "MiB",
         vec![
             ("watch", RED, Box::new(|s| s.rss_kib as f64 / 1024.0)),
+            (
+                "watch, heap only",
+                MAGENTA,
+                Box::new(|s| s.anon_kib as f64 / 1024.0),
+            ),
             ("top", BLUE, Box::new(|s| s.top_rss_kib as f64 / 1024.0)),
         ],
     )?;
@@ -622,6 +635,11 @@ fn judge(samples: &[Sample], cycle: Duration, last: &Value) -> anyhow::Result<()
     println!(
         "| watch RSS growth after warm-up (end − warm) | {:+.2} MiB | ≤ +2 MiB |",
         rss_growth as f64 / 1024.0
+    );
+    println!(
+        "| watch heap (RssAnon): after warm-up / end | {:.1} / {:.1} MiB | — |",
+        warm.anon_kib as f64 / 1024.0,
+        end.anon_kib as f64 / 1024.0
     );
     println!(
         "| top RSS growth after warm-up | {:+.2} MiB ({:.1} → {:.1}) | — |",

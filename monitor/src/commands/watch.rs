@@ -252,6 +252,7 @@ impl Watch {
             "connections_tracked": p.net.len(),
             "connections_untracked": p.net.untracked,
             "connections_summarised": self.floods.as_ref().map_or(0, |f| f.folded_total),
+            "connections_summarised_open": self.floods.as_ref().map_or(0, |f| f.open_folded()),
             "exec_attempts_folded": self.attempts.folded_total,
             "exec_attempts_held": self.attempts.held(),
             "sessions": p.sessions.len(),
