@@ -16,8 +16,11 @@ use crate::{
 struct Ip {
     stats: IpStats,
     users: BTreeSet<String>,
-    /// (time, count) of each failure line.
-    failures: Vec<(i128, u64)>,
+    /// Failures read so far, and the first and last of them (the logs are read oldest
+    /// first: at an accepted login these are the failures before it).
+    failed_so_far: u64,
+    first_failure: Option<i128>,
+    last_failure: Option<i128>,
     first: Option<i128>,
     last: Option<i128>,
 }
@@ -26,6 +29,8 @@ struct Accepted {
     time: i128,
     login: AcceptedLogin,
     original: String,
+    /// Failures from its address before it: how many, the first and the last.
+    failures_before: (u64, Option<i128>, Option<i128>),
 }
 
 pub struct Analysis {
@@ -130,11 +135,14 @@ impl Analyzer {
                     key_fingerprint: key.map(|k| k.1),
                 },
                 original: format!("{file}: {line}"),
+                failures_before: (entry.failed_so_far, entry.first_failure, entry.last_failure),
             });
         } else {
             self.failed_total += n;
             entry.stats.failed += n;
-            entry.failures.push((t, n));
+            entry.failed_so_far += n;
+            entry.first_failure.get_or_insert(t);
+            entry.last_failure = Some(t);
             u.failed += n;
         }
     }
@@ -160,13 +168,10 @@ impl Analyzer {
             let Some(ip) = ips.get(&a.login.ip) else {
                 continue;
             };
-            let before: Vec<&(i128, u64)> =
-                ip.failures.iter().filter(|(t, _)| *t <= a.time).collect();
-            let n: u64 = before.iter().map(|(_, c)| c).sum();
+            let (n, f0, f1) = a.failures_before;
             if n == 0 {
                 continue;
             }
-            let (f0, f1) = (before.first().map(|f| f.0), before.last().map(|f| f.0));
             let tried: Vec<&str> = ip.users.iter().map(String::as_str).take(8).collect();
             cracked.push((
                 n,
