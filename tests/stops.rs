@@ -62,9 +62,12 @@ fn a_freeze_from_an_ssh_session_is_a_line_and_an_alert_with_the_session() {
     let state = state_dir();
     let m = monitor(fx, &state);
     let pid = m.pid();
+    // and the service asked to stop (no systemd here: the command fails, its exec is seen)
     let out = fx.ssh_root(
         port,
-        &format!("kill -STOP {pid}; sleep 1; kill -CONT {pid}"),
+        &format!(
+            "kill -STOP {pid}; sleep 1; kill -CONT {pid}; systemctl stop monitor.service 2>/dev/null; true"
+        ),
     );
     assert!(out.status.success(), "{out:?}");
     let paused = m.wait_for("the SIGSTOP line", T, |l| {
@@ -82,6 +85,11 @@ fn a_freeze_from_an_ssh_session_is_a_line_and_an_alert_with_the_session() {
             .is_some_and(|s| s.contains("frozen by SIGSTOP")),
         "{alert}"
     );
+    let stop = m.wait_for("the service stop's alert", T, |l| {
+        action(l) == "alert" && l["rule"]["name"] == "monitor_service_stopped"
+    });
+    assert_eq!(stop["monitor"]["session"]["user"], "root", "{stop}");
+    assert_eq!(stop["threat"]["technique"]["subtechnique"]["id"], "T1562.001", "{stop}");
     m.wait_for("the SIGCONT line", T, |l| {
         action(l) == "monitor_signal" && l["monitor"]["signal"]["effect"] == "resumed"
     });
