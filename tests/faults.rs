@@ -175,8 +175,38 @@ fn with_exit_a_full_disk_ends_the_monitor_with_a_failure() {
     assert_eq!(all[0]["event"]["action"], "monitor_start");
 }
 
-/// A state directory that cannot be written (read-only here; a full one fails the same way):
-/// the monitor runs, says so at start, and names its fallback.
+/// A monitor run on a state directory that cannot be written: it runs, says so at start with
+/// the error and its fallbacks (the login baseline in memory, no record of a kill kept).
+fn refused_state_dir(state: &Path, error: &str) {
+    let out = std::env::temp_dir().join(marker("state-refused.ndjson"));
+    let run = Command::new(monitor_bin())
+        .args(["watch", "--no-file-watch", "--duration", "2", "--state-dir"])
+        .arg(state)
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{run:?}");
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(err.contains("cannot be written"), "{err}");
+    let all = lines(&out);
+    let start = &all[0]["monitor"]["start"];
+    let dir = &start["state_dir"];
+    assert_eq!(dir["writable"], false, "{dir}");
+    assert!(
+        dir["fallback"].as_str().unwrap().contains("memory only"),
+        "{dir}"
+    );
+    assert!(dir["error"].as_str().unwrap().contains(error), "{dir}");
+    assert!(
+        start["signal_record"]["fallback"].is_string(),
+        "{}",
+        start["signal_record"]
+    );
+    let _ = std::fs::remove_file(&out);
+}
+
+/// A read-only state directory.
 #[test]
 fn a_read_only_state_directory_is_said_at_start_with_its_fallback() {
     require_root();
@@ -188,29 +218,19 @@ fn a_read_only_state_directory_is_said_at_start_with_its_fallback() {
         .unwrap()
         .success();
     assert!(ok, "remount read-only");
-    let out = std::env::temp_dir().join(marker("state-ro.ndjson"));
-    let run = Command::new(monitor_bin())
-        .args(["watch", "--no-file-watch", "--duration", "2", "--state-dir"])
-        .arg(fs.0.join("state"))
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    assert!(run.status.success(), "{run:?}");
-    let err = String::from_utf8_lossy(&run.stderr);
-    assert!(err.contains("cannot be written"), "{err}");
-    let all = lines(&out);
-    let state = &all[0]["monitor"]["start"]["state_dir"];
-    assert_eq!(state["writable"], false, "{state}");
-    assert!(
-        state["fallback"].as_str().unwrap().contains("memory only"),
-        "{state}"
-    );
-    assert!(
-        state["error"].as_str().unwrap().contains("Read-only"),
-        "{state}"
-    );
-    let _ = std::fs::remove_file(&out);
+    refused_state_dir(&fs.0.join("state"), "Read-only");
+}
+
+/// A full one.
+#[test]
+fn a_full_state_directory_is_said_at_start_with_its_fallback() {
+    require_root();
+    let fs = Tmpfs::mount("1m");
+    let state = fs.0.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let filler = fill(&fs.0);
+    refused_state_dir(&state, "No space left");
+    let _ = std::fs::remove_file(filler);
 }
 
 /// No kernel BTF where it is looked for: one clear line and a failure, nothing else.

@@ -89,7 +89,10 @@ fn a_freeze_from_an_ssh_session_is_a_line_and_an_alert_with_the_session() {
         action(l) == "alert" && l["rule"]["name"] == "monitor_service_stopped"
     });
     assert_eq!(stop["monitor"]["session"]["user"], "root", "{stop}");
-    assert_eq!(stop["threat"]["technique"]["subtechnique"]["id"], "T1562.001", "{stop}");
+    assert_eq!(
+        stop["threat"]["technique"]["subtechnique"]["id"], "T1562.001",
+        "{stop}"
+    );
     m.wait_for("the SIGCONT line", T, |l| {
         action(l) == "monitor_signal" && l["monitor"]["signal"]["effect"] == "resumed"
     });
