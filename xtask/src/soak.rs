@@ -42,6 +42,11 @@ pub struct Opts {
     /// Where the CSV, the chart and the monitors' output go (default: target/soak/<time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Report TCP state changes the kernel skipped running the state programs for
+    /// (`kernel_misses.inet_sock_set_state`, a known limit of the kernel side) without
+    /// failing on them; every other loss still fails.
+    #[arg(long)]
+    pub tolerate_tcp_state_misses: bool,
 }
 
 /// RSS growth allowed after warm-up.
@@ -329,7 +334,7 @@ pub fn run(opts: &Opts) -> anyhow::Result<()> {
     }
     write_csv(&dir.join("soak.csv"), &samples)?;
     chart(&dir.join("soak.svg"), &samples, cycle)?;
-    judge(&samples, cycle, &last)
+    judge(&samples, cycle, &last, opts.tolerate_tcp_state_misses)
 }
 
 /// Samples both monitors while the load runs, then through the quiet tail.
@@ -585,7 +590,12 @@ fn chart(path: &Path, samples: &[Sample], cycle: Duration) -> anyhow::Result<()>
 }
 
 /// The targets, measured from the samples; an error naming each one missed.
-fn judge(samples: &[Sample], cycle: Duration, last: &Value) -> anyhow::Result<()> {
+fn judge(
+    samples: &[Sample],
+    cycle: Duration,
+    last: &Value,
+    tolerate_tcp_state_misses: bool,
+) -> anyhow::Result<()> {
     let baseline = samples
         .iter()
         .filter(|s| s.phase == "baseline" && s.process_table >= 0)
@@ -697,7 +707,22 @@ fn judge(samples: &[Sample], cycle: Duration, last: &Value) -> anyhow::Result<()
             q.sessions, baseline.sessions
         ));
     }
-    if lost != 0 {
+    let tcp_misses = last["monitor"]["stats"]["kernel_misses"]["inet_sock_set_state"]
+        .as_i64()
+        .unwrap_or(0);
+    if tcp_misses > 0 {
+        println!(
+            "\n{tcp_misses} TCP state changes were skipped by the kernel with both state programs \
+             busy (kernel_misses.inet_sock_set_state; {} rescued by the backup)",
+            last["monitor"]["stats"]["kernel_misses_rescued"]
+        );
+    }
+    let counted = if tolerate_tcp_state_misses {
+        lost - tcp_misses
+    } else {
+        lost
+    };
+    if counted != 0 {
         missed.push(format!("{lost} lost"));
     }
     if missed.is_empty() {
