@@ -92,7 +92,7 @@ const UTMP_SIZE: usize = 384;
 /// A login (`USER_PROCESS`) or logout (`DEAD_PROCESS`) record, as glibc lays it out.
 fn utmp_record(i: u64) -> [u8; UTMP_SIZE] {
     let mut b = [0u8; UTMP_SIZE];
-    let login = i % 2 == 0;
+    let login = i.is_multiple_of(2);
     let kind: i16 = if login { 7 } else { 8 };
     b[0..2].copy_from_slice(&kind.to_le_bytes());
     b[4..8].copy_from_slice(&((1000 + (i / 2) % 60_000) as i32).to_le_bytes());

@@ -598,8 +598,8 @@ fn judge(
 ) -> anyhow::Result<()> {
     let baseline = samples
         .iter()
-        .filter(|s| s.phase == "baseline" && s.process_table >= 0)
-        .last()
+        .rev()
+        .find(|s| s.phase == "baseline" && s.process_table >= 0)
         .context("no baseline sample with a stats line")?;
     // the first sample after warm-up, and the last of the run
     let warm = samples
