@@ -53,9 +53,9 @@ pub struct Opts {
 const RSS_GROWTH_MAX_KIB: i64 = 2 * 1024;
 /// RSS growth is judged when warm-up lasted at least this long (a run of 10 minutes).
 const RSS_JUDGED_AFTER: Duration = Duration::from_secs(120);
-/// The quiet tail: longer than the process table's grace for exited processes (30 s) and
-/// a stats interval.
-const TAIL: Duration = Duration::from_secs(50);
+/// The quiet tail: longer than an ended session's grace (60 s, checked every 5 s) — the
+/// process table's for exited processes is 30 s — and a stats interval.
+const TAIL: Duration = Duration::from_secs(85);
 
 /// One sample.
 #[derive(Clone, Debug, Default)]
