@@ -24,8 +24,7 @@ pub struct SignalEvent {
     pub code: i32,
     /// The monitor's thread the signal was generated for.
     pub target_tid: u32,
-    /// Sent to the whole thread group (1) or to one thread (0).
-    pub group: u32,
+    pub _pad: u32,
     /// The kernel's `TRACE_SIGNAL_*` result: 0 delivered, 2 already pending, 3 queue full
     /// (lost), 4 delivered without its info.
     pub result: u32,

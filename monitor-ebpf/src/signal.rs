@@ -66,7 +66,6 @@ pub fn signal_generate(ctx: BtfTracePointContext) -> i32 {
     event.code = code;
     event.target_tid = field::<u32>(target, layout!(task_pid)).unwrap_or(0);
     event.target_tgid = tgid;
-    event.group = ctx.arg::<i32>(3) as u32;
     event.result = result as u32;
     if let Some(kept) = LAST_SIGNAL.get_ptr_mut(0) {
         // SAFETY: the map's one slot; a signal racing on another CPU may win, either is right

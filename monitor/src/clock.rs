@@ -31,6 +31,11 @@ fn sample_offset() -> i128 {
         .map_or(0, |(_, offset)| offset)
 }
 
+/// Unix ns now (the wall clock).
+pub fn unix_now_ns() -> i128 {
+    clock_ns(libc::CLOCK_REALTIME)
+}
+
 /// Nanoseconds on the boot clock (what the kernel programs stamp events with).
 pub fn boot_now_ns() -> u64 {
     clock_ns(libc::CLOCK_BOOTTIME) as u64

@@ -96,16 +96,17 @@ pub enum Effect {
     Reopen,
 }
 
-pub const SIGHUP: u32 = 1;
-pub const SIGINT: u32 = 2;
-pub const SIGQUIT: u32 = 3;
-pub const SIGKILL: u32 = 9;
-pub const SIGTERM: u32 = 15;
-pub const SIGCONT: u32 = 18;
-pub const SIGSTOP: u32 = 19;
-pub const SIGTSTP: u32 = 20;
-pub const SIGTTIN: u32 = 21;
-pub const SIGTTOU: u32 = 22;
+const SIGHUP: u32 = 1;
+const SIGINT: u32 = 2;
+const SIGQUIT: u32 = 3;
+#[cfg(test)]
+const SIGKILL: u32 = 9;
+const SIGTERM: u32 = 15;
+const SIGCONT: u32 = 18;
+const SIGSTOP: u32 = 19;
+const SIGTSTP: u32 = 20;
+const SIGTTIN: u32 = 21;
+const SIGTTOU: u32 = 22;
 
 impl Effect {
     pub fn of(signal: u32) -> Self {
@@ -115,7 +116,6 @@ impl Effect {
             SIGCONT => Self::Resume,
             SIGHUP => Self::Reopen,
             // SIGKILL, and every other signal whose default action ends the process
-            SIGKILL => Self::Kill,
             _ => Self::Kill,
         }
     }
@@ -244,9 +244,9 @@ mod tests {
             Sender::ServiceManager
         );
         assert_eq!(Sender::of(SIGTERM, SI_USER, 9, 10, 9), Sender::Parent);
-        assert_eq!(Sender::of(SIGABRT_, -6, 10, 10, 9), Sender::Itself);
+        assert_eq!(Sender::of(SIGABRT, -6, 10, 10, 9), Sender::Itself);
         assert_eq!(Sender::of(SIGKILL, SI_USER, 4242, 10, 9), Sender::Other);
         assert!(!Sender::Other.is_owner() && Sender::Parent.is_owner());
     }
-    const SIGABRT_: u32 = 6;
+    const SIGABRT: u32 = 6;
 }

@@ -179,21 +179,10 @@ fn unique(tag: &str) -> String {
 
 /// (cpu seconds, peak RSS KiB) of a running process.
 pub(crate) fn cpu_and_rss(pid: u32) -> anyhow::Result<(f64, u64)> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or_default();
-    let f: Vec<&str> = after.split_whitespace().collect();
-    // utime, stime are fields 14, 15 of stat(5); f[0] is field 3
-    let ticks: f64 = f.get(11).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let hwm = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    Ok((ticks / hz, hwm))
+    let ticks = util::cpu_ticks(pid).unwrap_or(0);
+    let hwm = util::status_kib(&status, "VmHWM:").unwrap_or(0);
+    Ok((ticks as f64 / util::ticks_per_second(), hwm))
 }
 
 /// KiB of a process's RSS that is the BPF ring buffer's mapping: the kernel maps all of the

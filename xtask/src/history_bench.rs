@@ -150,14 +150,7 @@ fn generate(dir: &Path, auth_mib: u64, wtmp_mib: u64) -> anyhow::Result<(PathBuf
 /// Peak and current RSS of a running process (KiB).
 fn rss(pid: u32) -> (u64, u64) {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(k))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
+    let field = |k: &str| util::status_kib(&status, k).unwrap_or(0);
     (field("VmRSS:"), field("VmHWM:"))
 }
 

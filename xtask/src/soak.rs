@@ -85,30 +85,10 @@ struct Sample {
 /// A process's RSS and RssAnon (KiB), open fds and CPU ticks (utime + stime).
 fn usage(pid: u32) -> Option<(i64, i64, i64, u64)> {
     let status = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kib = |key: &str| -> Option<i64> {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-    };
+    let kib = |key: &str| util::status_kib(&status, key).map(|v| v as i64);
     let (rss, anon) = (kib("VmRSS:")?, kib("RssAnon:")?);
     let fds = fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as i64;
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
-    Some((rss, anon, fds, ticks))
-}
-
-fn ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if t > 0 {
-        t as f64
-    } else {
-        100.0
-    }
+    Some((rss, anon, fds, util::cpu_ticks(pid)?))
 }
 
 /// The last `stats` line of the output file (its last 256 KiB).
@@ -117,11 +97,10 @@ fn last_stats(path: &Path) -> Option<Value> {
     let len = f.metadata().ok()?.len();
     let from = len.saturating_sub(256 * 1024);
     f.seek(SeekFrom::Start(from)).ok()?;
-    let mut text = String::new();
     let mut bytes = Vec::new();
     f.read_to_end(&mut bytes).ok()?;
-    text.push_str(&String::from_utf8_lossy(&bytes));
-    text.lines()
+    String::from_utf8_lossy(&bytes)
+        .lines()
         .rev()
         .filter(|l| l.contains("\"stats\""))
         .find_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -139,7 +118,6 @@ struct Done {
 
 /// The load, cycle after cycle until `until`: an exec storm, a connection storm, two ssh
 /// logins (a wrong password, then the key), and every third cycle a rotation of both logs.
-#[allow(clippy::too_many_arguments)]
 fn load(
     fx: &'static SshFixture,
     cycle: Duration,
@@ -348,7 +326,7 @@ fn soak(
     cycle: Duration,
 ) -> anyhow::Result<Vec<Sample>> {
     let pid = watch.id();
-    let hz = ticks_per_second();
+    let hz = util::ticks_per_second();
     let start = Instant::now();
     let done = Arc::new(Done::default());
     let stop = Arc::new(AtomicBool::new(false));

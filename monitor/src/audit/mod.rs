@@ -32,9 +32,6 @@ use self::{
     model::{Finding, Report, Severity, Source, Unreadable},
     progress::Progress,
 };
-
-/// Accepted-login lines kept for the sessions still open (the last ones of the logs).
-const LOGINS_KEPT: usize = 65_536;
 use crate::{
     cli::AuditArgs,
     container::{metadata::Roots, Containers},
@@ -47,6 +44,9 @@ use crate::{
     state::session_seed,
     state::sessions::Sessions,
 };
+
+/// Accepted-login lines kept for the sessions still open (the last ones of the logs).
+const LOGINS_KEPT: usize = 65_536;
 
 /// Unix ns → `2026-11-25T14:05:42Z`.
 pub fn fmt_time(ns: i128) -> String {

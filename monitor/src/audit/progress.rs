@@ -63,15 +63,19 @@ fn size(bytes: u64) -> String {
 }
 
 impl<R> Counting<R> {
+    /// The name is a path on this host, shown as is: control bytes are left out, so that a
+    /// file name cannot drive the terminal.
+    fn shown_name(&self) -> String {
+        self.name.chars().filter(|c| !c.is_control()).collect()
+    }
+
     fn show(&mut self) {
         let pct = if self.total > 0 {
             (self.done as f64 / self.total as f64 * 100.0).min(100.0)
         } else {
             0.0
         };
-        // the name is a path on this host, shown as is: strip control bytes so that a file
-        // name cannot drive the terminal
-        let name: String = self.name.chars().filter(|c| !c.is_control()).collect();
+        let name = self.shown_name();
         let mut err = std::io::stderr().lock();
         let _ = write!(
             err,
@@ -88,7 +92,7 @@ impl<R> Counting<R> {
         if !self.on {
             return;
         }
-        let name: String = self.name.chars().filter(|c| !c.is_control()).collect();
+        let name = self.shown_name();
         let secs = self.started.elapsed().as_secs_f64();
         let mut err = std::io::stderr().lock();
         let _ = writeln!(

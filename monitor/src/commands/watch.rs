@@ -62,7 +62,8 @@ struct Watch {
     started: Instant,
     /// This run's file in the state directory (none when it cannot be written).
     heartbeat: Option<Heartbeat>,
-    /// The last signal sent to the monitor that ends it (who asked it to stop).
+    /// How the run is stopping: the last signal sent to it that ends it (and who sent it),
+    /// or the end of `--duration`.
     stop_signal: Option<Stopped>,
 }
 
@@ -281,39 +282,14 @@ impl Watch {
 
 /// A stop asked for by signal `s` (the record's process sent it), for the run's file.
 fn stop_by_signal(r: &Record, s: &crate::pipeline::record::SignalInfo) -> Stopped {
-    let now = heartbeat::unix_ms_now();
     Stopped {
-        at: heartbeat::rfc3339_ms(now),
-        at_unix_ms: now,
-        how: "signal".into(),
         signal: Some(crate::signal::name(s.signal)),
         sender: Some(s.sender.name().into()),
         sender_pid: Some(r.process.pid),
         sender_name: Some(text::lossy(r.process.name())),
-        sender_user: r
-            .process
-            .ids
-            .as_ref()
-            .and_then(|i| i.user.name.as_deref().map(str::to_owned)),
-        sender_session: r.session.as_ref().map(|v| {
-            let s = &v.session;
-            let user = s.user.as_deref().unwrap_or("?");
-            match s.source {
-                Some(src) => format!("{user} from {}", src.ip()),
-                None => user.to_owned(),
-            }
-        }),
-    }
-}
-
-/// A stop without a signal (`--duration`, the output gone).
-fn stop_without_signal(how: &str) -> Stopped {
-    let now = heartbeat::unix_ms_now();
-    Stopped {
-        at: heartbeat::rfc3339_ms(now),
-        at_unix_ms: now,
-        how: how.into(),
-        ..Default::default()
+        sender_user: r.process.user_name().map(str::to_owned),
+        sender_session: r.session.as_ref().map(|v| v.session.user_and_source()),
+        ..Stopped::now("signal")
     }
 }
 
@@ -508,13 +484,13 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
             _ = sigint.recv() => break,
             _ = sigterm.recv() => break,
             _ = &mut deadline => {
-                watch.stop_signal = Some(stop_without_signal("duration"));
+                watch.stop_signal = Some(Stopped::now("duration"));
                 break;
             }
             _ = watch.output.closed() => {
                 let failed = watch.output.failure();
                 let how = if failed.is_some() { "output_failed" } else { "output_closed" };
-                watch.stopped(stop_without_signal(how));
+                watch.stopped(Stopped::now(how));
                 if let Some(why) = failed {
                     // `--on-output-error exit`: a failure, for systemd to restart it
                     eprintln!("monitor: the output failed ({why}): exiting");
@@ -540,7 +516,7 @@ pub async fn run(args: WatchArgs) -> anyhow::Result<ExitCode> {
     let stopped = watch
         .stop_signal
         .take()
-        .unwrap_or_else(|| stop_without_signal("signal"));
+        .unwrap_or_else(|| Stopped::now("signal"));
     watch.stopped(stopped);
     let Watch {
         capture, output, ..

@@ -241,9 +241,7 @@ fn allowed(rule: &Rule, r: &Record, cx: &Context) -> bool {
     }
     let mut users: Vec<String> = r
         .process
-        .ids
-        .as_ref()
-        .and_then(|i| i.user.name.as_deref())
+        .user_name()
         .map(str::to_owned)
         .into_iter()
         .collect();

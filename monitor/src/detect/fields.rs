@@ -196,7 +196,7 @@ pub fn values(r: &Record, field: &str) -> Option<Vec<Value>> {
             What::Exec(e) => e.cwd.as_deref().map(|c| s(text::lossy(c))),
             _ => None,
         }),
-        "process.user.name" => one(p.ids.as_ref().and_then(|i| i.user.name.as_deref()).map(s)),
+        "process.user.name" => one(p.user_name().map(s)),
         "process.user.id" => one(p.ids.as_ref().map(|i| n(i.user.id))),
         "process.parent.pid" => one(p.parent.as_ref().map(|q| n(q.pid))),
         "process.parent.name" | "process.parent.executable" => {

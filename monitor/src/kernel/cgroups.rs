@@ -135,7 +135,7 @@ fn mount_own() -> anyhow::Result<std::path::PathBuf> {
         return Ok(path);
     }
     std::fs::create_dir_all(&path).with_context(|| format!("creating {OWN_MOUNT}"))?;
-    if let Err(err) = super::mount("cgroup2", OWN_MOUNT, "cgroup2") {
+    if let Err(err) = super::mount("cgroup2", OWN_MOUNT, "cgroup2", None) {
         anyhow::bail!(
             "no cgroup v2 hierarchy is mounted and mounting one at {OWN_MOUNT} failed ({err})"
         );

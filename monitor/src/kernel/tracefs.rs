@@ -20,7 +20,7 @@ pub fn ensure_mounted() -> anyhow::Result<PathBuf> {
              (kernel built without CONFIG_TRACING?)"
         );
     }
-    if let Err(err) = super::mount("tracefs", MOUNT_POINT, "tracefs") {
+    if let Err(err) = super::mount("tracefs", MOUNT_POINT, "tracefs", None) {
         bail!(
             "tracefs is not mounted and mounting it failed ({err}); \
              run: mount -t tracefs tracefs {MOUNT_POINT}"

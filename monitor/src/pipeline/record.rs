@@ -97,6 +97,11 @@ impl Proc {
         self.image.as_deref().map_or(&[], |i| &i.args)
     }
 
+    /// The name of its effective user (when NSS knew it).
+    pub fn user_name(&self) -> Option<&str> {
+        self.ids.as_ref().and_then(|i| i.user.name.as_deref())
+    }
+
     /// The program's name: the executable's file name, else the kernel's task name.
     pub fn name(&self) -> &[u8] {
         program_name(
@@ -168,8 +173,6 @@ pub struct SignalInfo {
     /// The monitor's pid and thread it was sent to.
     pub target_pid: u32,
     pub target_tid: u32,
-    /// To the whole process, or to one thread.
-    pub group: bool,
     /// The kernel's result: delivered, already pending, lost (queue full).
     pub result: u32,
     /// Read at start from the record the previous run left (it could not report it).

@@ -15,12 +15,21 @@ impl Pipeline {
     /// owner: a signal from it is a stop asked for).
     pub(super) fn signal(&mut self, s: &SignalEvent, monitor_parent: u32) -> Record {
         self.place(s.header.pid, &s.task);
+        self.signal_record(s, monitor_parent, false)
+    }
+
+    fn signal_record(
+        &mut self,
+        s: &SignalEvent,
+        monitor_parent: u32,
+        previous_run: bool,
+    ) -> Record {
         let mut cx = self.enrich();
         Record {
             time: cx.wall(s.header.ts_ns),
             process: cx.known(s.header.pid, Some(&s.task)),
             session: None,
-            what: What::Signal(info(s, monitor_parent, false)),
+            what: What::Signal(info(s, monitor_parent, previous_run)),
         }
     }
 
@@ -28,13 +37,7 @@ impl Pipeline {
     /// start), with the sender's login session: the sender (`kill`) has usually exited since,
     /// so it is its parent's (the shell), or the one its audit session id names.
     pub fn previous_run_signal(&mut self, s: &SignalEvent, monitor_parent: u32) -> Record {
-        let mut cx = self.enrich();
-        let mut record = Record {
-            time: cx.wall(s.header.ts_ns),
-            process: cx.known(s.header.pid, Some(&s.task)),
-            session: None,
-            what: What::Signal(info(s, monitor_parent, true)),
-        };
+        let mut record = self.signal_record(s, monitor_parent, true);
         let session = self
             .session_of(s.header.pid)
             .or_else(|| self.session_of(s.task.ppid))
@@ -64,7 +67,6 @@ fn info(s: &SignalEvent, monitor_parent: u32, previous_run: bool) -> SignalInfo 
         ),
         target_pid: s.target_tgid,
         target_tid: s.target_tid,
-        group: s.group != 0,
         result: s.result,
         previous_run,
     }
@@ -95,7 +97,6 @@ mod tests {
         ev.code = code;
         ev.target_tgid = 500;
         ev.target_tid = 501;
-        ev.group = 1;
         ev
     }
 

@@ -64,6 +64,19 @@ pub struct Stopped {
     pub sender_session: Option<String>,
 }
 
+impl Stopped {
+    /// A stop `how`, now (what sent a signal is filled in by the caller).
+    pub fn now(how: &str) -> Self {
+        let at_unix_ms = unix_ms_now();
+        Self {
+            at: rfc3339_ms(at_unix_ms),
+            at_unix_ms,
+            how: how.into(),
+            ..Default::default()
+        }
+    }
+}
+
 /// Writes this run's file; a failure (a full or read-only state directory) is counted and
 /// said once, and the run goes on.
 pub struct Heartbeat {
@@ -91,9 +104,7 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
 }
 
 pub fn unix_ms_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    (crate::clock::unix_now_ns() / 1_000_000) as i64
 }
 
 pub fn rfc3339_ms(unix_ms: i64) -> String {

@@ -20,7 +20,7 @@ const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 pub fn directory() -> io::Result<PathBuf> {
     let root = Path::new(BPFFS);
     if !is_bpffs(root)? {
-        mount_bpffs(root)?;
+        mount_bpffs()?;
     }
     let dir = root.join("monitor");
     match std::fs::create_dir(&dir) {
@@ -42,21 +42,8 @@ fn is_bpffs(path: &Path) -> io::Result<bool> {
     Ok(st.f_type as i64 == BPF_FS_MAGIC)
 }
 
-fn mount_bpffs(path: &Path) -> io::Result<()> {
-    let target = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
-        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-    // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::mount(
-            c"bpf".as_ptr(),
-            target.as_ptr(),
-            c"bpf".as_ptr(),
-            0,
-            c"mode=0700".as_ptr().cast(),
-        )
-    };
-    if rc != 0 {
-        let e = io::Error::last_os_error();
+fn mount_bpffs() -> io::Result<()> {
+    if let Err(e) = crate::kernel::mount("bpf", BPFFS, "bpf", Some("mode=0700")) {
         return Err(io::Error::new(
             e.kind(),
             format!("{BPFFS} is not a BPF filesystem and mounting one there failed: {e}"),

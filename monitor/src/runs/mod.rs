@@ -69,6 +69,7 @@ pub fn look(state_dir: &Path) -> Found {
         let file = match read_file(&path) {
             Ok(f) => f,
             Err(e) => {
+                log::warn!("a previous run's file cannot be read ({e}): removed");
                 found.unreadable.push(e.to_string());
                 let _ = std::fs::remove_file(&path);
                 continue;

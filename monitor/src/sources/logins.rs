@@ -166,13 +166,8 @@ pub fn start(paths: &Paths) -> anyhow::Result<Running> {
 /// Validates a wtmp/btmp file at start: a summary, and how many records are corrupt or cut.
 fn check_records(path: &Path) -> (String, u64) {
     // read in chunks: a wtmp of years is 100 MB, and none of it is kept
-    let parsed = std::fs::File::open(path).and_then(|f| {
-        crate::sources::utmp::stream(
-            std::io::BufReader::with_capacity(1 << 16, f),
-            chrono::Utc::now().timestamp(),
-            |_| {},
-        )
-    });
+    let parsed = std::fs::File::open(path)
+        .and_then(|f| crate::sources::utmp::stream(f, chrono::Utc::now().timestamp(), |_| {}));
     let Ok(parsed) = parsed else {
         return ("unreadable or absent".into(), 0);
     };

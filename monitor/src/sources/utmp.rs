@@ -146,6 +146,7 @@ pub fn parse_utmp(b: &[u8; UTMP_SIZE], now_sec: i64) -> Result<Utmp, BadRecord> 
 
 /// Every record of a wtmp/btmp/utmp file's bytes: the good ones, and (offset, why) for each bad
 /// one; a trailing partial record is reported as `truncated` (its byte count).
+#[derive(Default)]
 pub struct Parsed {
     pub records: Vec<Utmp>,
     /// Good records read (kept in `records` by [`parse_all`], handed over by [`stream`]).
@@ -194,12 +195,7 @@ pub fn parse_all(bytes: &[u8], now_sec: i64) -> Parsed {
 /// The whole records of `bytes` (starting at file offset `base`) to `each`; the corrupt ones
 /// counted with their offsets.
 fn parse_chunk(bytes: &[u8], base: usize, now_sec: i64, each: &mut impl FnMut(Utmp)) -> Parsed {
-    let mut out = Parsed {
-        records: Vec::new(),
-        read: 0,
-        bad: Vec::new(),
-        truncated: 0,
-    };
+    let mut out = Parsed::default();
     for (i, chunk) in bytes.chunks_exact(UTMP_SIZE).enumerate() {
         let Ok(rec) = <&[u8; UTMP_SIZE]>::try_from(chunk) else {
             continue;
@@ -224,12 +220,7 @@ pub fn stream<R: std::io::Read>(
     mut each: impl FnMut(Utmp),
 ) -> std::io::Result<Parsed> {
     const CHUNK: usize = UTMP_SIZE * 2048;
-    let mut total = Parsed {
-        records: Vec::new(),
-        read: 0,
-        bad: Vec::new(),
-        truncated: 0,
-    };
+    let mut total = Parsed::default();
     let mut buf = vec![0u8; CHUNK];
     let mut filled = 0;
     let mut offset = 0;

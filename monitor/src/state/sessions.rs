@@ -43,6 +43,15 @@ pub struct Session {
 }
 
 impl Session {
+    /// `user from address` (or just the user; `?` when auth.log has not said who).
+    pub fn user_and_source(&self) -> String {
+        let user = self.user.as_deref().unwrap_or("?");
+        match self.source {
+            Some(src) => format!("{user} from {}", src.ip()),
+            None => user.to_owned(),
+        }
+    }
+
     /// Still waiting for auth.log to say who logged in, within `hold_ns` of its start.
     pub fn awaiting_auth(&self, now_boot_ns: u64, hold_ns: u64) -> bool {
         !self.authenticated

@@ -303,26 +303,36 @@ fn keys_move_toggle_open_and_quit() {
     assert_eq!(ui.key(KeyCode::Char('q').into()), super::ui::Action::Quit);
 }
 
-/// `records` rendered as `watch` writes them, read back by the replay into a model drawn at
-/// `at` (every line understood).
-fn replay(records: &[Record], tag: &str, at: i128) -> Model {
+/// `records` rendered as `watch` writes them.
+fn rendered(records: &[Record]) -> String {
     let r = crate::render::Renderer::new("vm".into());
-    let ndjson: String = records
+    records
         .iter()
         .filter_map(|rec| r.line(rec))
         .map(|l| serde_json::to_string(&l).unwrap() + "\n")
-        .collect();
+        .collect()
+}
+
+/// `ndjson` read back by the replay into a model (every line understood).
+fn replayed(ndjson: &str, tag: &str) -> Model {
     let path = std::env::temp_dir().join(format!("monitor-replay-{tag}-{}", std::process::id()));
     std::fs::write(&path, ndjson).unwrap();
     let capture = super::replay::load(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     assert_eq!(capture.skipped, 0);
-    let mut replayed = Model::new("vm".into(), T0, S / 2);
+    let mut model = Model::new("vm".into(), T0, S / 2);
     for (_, item) in &capture.items {
-        super::replay::apply(&mut replayed, item);
+        super::replay::apply(&mut model, item);
     }
-    replayed.frame(at);
-    replayed
+    model
+}
+
+/// `records` rendered as `watch` writes them, read back by the replay into a model drawn at
+/// `at`.
+fn replay(records: &[Record], tag: &str, at: i128) -> Model {
+    let mut model = replayed(&rendered(records), tag);
+    model.frame(at);
+    model
 }
 
 #[test]
@@ -454,22 +464,10 @@ fn a_container_s_processes_are_one_group_named_after_it_and_replay_the_same() {
     assert!(screen.contains("302 alice@ctr:web"), "{screen}");
 
     // rendered by watch and read back: the same group
-    let r = crate::render::Renderer::new("vm".into());
-    let ndjson: String = records
-        .iter()
-        .filter_map(|rec| r.line(rec))
-        .map(|l| serde_json::to_string(&l).unwrap() + "\n")
-        .collect();
+    let ndjson = rendered(&records);
     assert!(ndjson.contains(r#""container":{"id":"a07d4b14d4ad55c1e8f5b0f8b4a1d6b1f8a3c2e9d0b7a6f5e4d3c2b1a0f9e8d7","name":"web\u001b[31m","image":{"name":"localhost/bb:1"},"runtime":"podman"}"#), "{ndjson}");
     assert!(ndjson.contains(r#""executable_in_container":true,"namespaces":{"mnt":4026532177,"pid":4026532180,"net":4026532181}"#), "{ndjson}");
-    let dir = std::env::temp_dir().join(format!("monitor-replay-ctr-{}", std::process::id()));
-    std::fs::write(&dir, ndjson).unwrap();
-    let capture = super::replay::load(&dir).unwrap();
-    let _ = std::fs::remove_file(&dir);
-    let mut replayed = Model::new("vm".into(), T0, S / 2);
-    for (_, item) in &capture.items {
-        super::replay::apply(&mut replayed, item);
-    }
+    let replayed = replayed(&ndjson, "ctr");
     let b = draw(&replayed, &mut Ui::default(), 120, 40);
     assert!(
         row_of(

@@ -22,9 +22,7 @@ pub fn signalled(rule: &Rule, r: &Record) -> Option<Hit> {
         text::lossy(r.process.name()),
         r.process.pid,
         r.process
-            .ids
-            .as_ref()
-            .and_then(|i| i.user.name.as_deref())
+            .user_name()
             .map(|u| format!(", user {u}"))
             .unwrap_or_default()
     );
@@ -34,17 +32,10 @@ pub fn signalled(rule: &Rule, r: &Record) -> Option<Hit> {
         _ => "frozen",
     };
     let mut reason = match &r.session {
-        Some(v) => {
-            let s = &v.session;
-            let mut from = format!(
-                "sent from the login session of {}",
-                s.user.as_deref().unwrap_or("?")
-            );
-            if let Some(src) = s.source {
-                from += &format!(" from {}", src.ip());
-            }
-            from
-        }
+        Some(v) => format!(
+            "sent from the login session of {}",
+            v.session.user_and_source()
+        ),
         None => "sent by a process in no login session".to_owned(),
     };
     if s.previous_run {
